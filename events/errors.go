@@ -1,0 +1,37 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors shared by every package that serves events. Match them
+// with errors.Is; the error text is written for a person or an agent.
+var (
+	ErrCursorExpired    = errors.New("events: cursor expired: the log no longer holds events after it; list the files again and continue from the listing's cursor")
+	ErrBadCursor        = errors.New("events: invalid cursor")
+	ErrUnknownWorkspace = errors.New("events: unknown workspace")
+	ErrBadGlob          = errors.New("events: invalid glob")
+	ErrBadType          = errors.New("events: invalid event type")
+	ErrBadPath          = errors.New("events: invalid path")
+	ErrNotFound         = errors.New("events: not found")
+	ErrTooLarge         = errors.New("events: too large")
+	ErrClosed           = errors.New("events: closed")
+)
+
+// Error is an error about one input value; it wraps one of the sentinels.
+type Error struct {
+	Kind  error  // one of the sentinels above
+	Value string // the offending input, quoted in the message
+	Why   string // what is wrong with it
+}
+
+func (e *Error) Error() string {
+	if e.Why == "" {
+		return fmt.Sprintf("%v %q", e.Kind, e.Value)
+	}
+	return fmt.Sprintf("%v %q: %s", e.Kind, e.Value, e.Why)
+}
+
+// Unwrap returns the sentinel.
+func (e *Error) Unwrap() error { return e.Kind }

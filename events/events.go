@@ -1,0 +1,129 @@
+// Package events is filecast's vocabulary: the [Event] every change becomes,
+// its [Type], the [Cursor] that names a position in a workspace log, the
+// [Filter] a subscriber selects events with, and the [Source] contract that
+// both the embedded hub and a remote hub satisfy. It does no I/O.
+//
+// A sketch of how the parts meet:
+//
+//	f, err := events.NewFilter("docs", []string{"reports/**"}, nil)
+//	if err != nil { ... }                  // *events.Error with a clear message
+//	err = src.Subscribe(ctx, "docs", 0, func(ev events.Event) error {
+//		if f.Match(ev) { fmt.Println(ev.Seq, ev.Type, ev.Path) }
+//		return nil
+//	})
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Type is the kind of an event. The set is closed: see the constants.
+type Type string
+
+// The event types. File events describe content; lock events describe leases.
+const (
+	FileCreated  Type = "file.created"
+	FileUpdated  Type = "file.updated"
+	FileDeleted  Type = "file.deleted"
+	FileMoved    Type = "file.moved"
+	LockAcquired Type = "lock.acquired"
+	LockReleased Type = "lock.released"
+	LockExpiring Type = "lock.expiring"
+	LockExpired  Type = "lock.expired"
+)
+
+// FileTypes are the four file event types, the default of a subscription.
+var FileTypes = []Type{FileCreated, FileUpdated, FileDeleted, FileMoved}
+
+// Valid reports whether t is one of the known types.
+func (t Type) Valid() bool {
+	switch t {
+	case FileCreated, FileUpdated, FileDeleted, FileMoved,
+		LockAcquired, LockReleased, LockExpiring, LockExpired:
+		return true
+	}
+	return false
+}
+
+// IsFile reports whether t is a file event type.
+func (t Type) IsFile() bool {
+	switch t {
+	case FileCreated, FileUpdated, FileDeleted, FileMoved:
+		return true
+	}
+	return false
+}
+
+// Actor values for changes that filecast observed rather than performed.
+const ActorFS = "fs"
+
+// LockInfo describes the lock held on a path when an event happened.
+type LockInfo struct {
+	Holder       string `json:"holder"`
+	FencingToken uint64 `json:"fencing_token"`
+	Mode         string `json:"mode,omitempty"`
+}
+
+// Event is one change in a workspace. Events are values: copy them freely.
+//
+// ID is unique and stable across every redelivery; Seq is the position in
+// the workspace log and is assigned by the log (zero before it is appended).
+type Event struct {
+	ID        string    `json:"event_id"`
+	Seq       uint64    `json:"seq"`
+	Type      Type      `json:"type"`
+	Workspace string    `json:"workspace"`
+	Path      string    `json:"path"`
+	OldPath   string    `json:"old_path,omitempty"`
+	Size      int64     `json:"-"`
+	SHA256    string    `json:"sha256,omitempty"`
+	Actor     string    `json:"actor"`
+	Lock      *LockInfo `json:"lock,omitempty"`
+	Conflict  bool      `json:"conflict"`
+	ExpiresAt time.Time `json:"-"`
+	Time      time.Time `json:"timestamp"`
+}
+
+// HasContent reports whether the event carries a file's size and sha256.
+func (e Event) HasContent() bool { return e.Type.IsFile() && e.Type != FileDeleted }
+
+type eventAlias Event
+
+type eventJSON struct {
+	eventAlias
+	Size      *int64     `json:"size,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// MarshalJSON writes the wire form: size is present exactly for file events
+// other than deletions (an empty file has size 0), timestamps are UTC.
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := eventJSON{eventAlias: eventAlias(e)}
+	j.Time = e.Time.UTC()
+	if e.HasContent() {
+		size := e.Size
+		j.Size = &size
+	}
+	if !e.ExpiresAt.IsZero() {
+		t := e.ExpiresAt.UTC()
+		j.ExpiresAt = &t
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the wire form written by MarshalJSON.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var j eventJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Event(j.eventAlias)
+	if j.Size != nil {
+		e.Size = *j.Size
+	}
+	if j.ExpiresAt != nil {
+		e.ExpiresAt = *j.ExpiresAt
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package events
+
+import (
+	"context"
+	"time"
+)
+
+// WorkspaceInfo describes one workspace a hub serves.
+type WorkspaceInfo struct {
+	Name string `json:"name"`
+	Head uint64 `json:"head"` // seq of the newest event in its log, 0 if none
+}
+
+// FileInfo is one file of a workspace listing.
+type FileInfo struct {
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256"`
+	ModTime time.Time `json:"mtime"`
+	Version uint64    `json:"version"` // seq of the last event that changed it; 0 if unchanged since indexing
+}
+
+// Listing is the files under a prefix and the cursor it is consistent with:
+// it reflects every event up to and including Cursor and none after it.
+type Listing struct {
+	Workspace string     `json:"workspace"`
+	Files     []FileInfo `json:"files"`
+	Cursor    uint64     `json:"cursor"`
+}
+
+// Page is a page of a workspace log read after a cursor.
+type Page struct {
+	Events  []Event `json:"events"`
+	Next    uint64  `json:"cursor"`   // after the last event returned, or the head when none was
+	HasMore bool    `json:"has_more"` // more events are already in the log after Next
+}
+
+// MaxReadSize bounds a file read through a Source.
+const MaxReadSize = 16 << 20
+
+// Source is what the MCP server needs of a hub; the embedded hub and a
+// remote hub reached over HTTP both provide it. Implementations are safe
+// for concurrent use.
+type Source interface {
+	// Workspaces lists the workspaces served, with the head of each log.
+	Workspaces(ctx context.Context) ([]WorkspaceInfo, error)
+
+	// Subscribe calls fn with every event of workspace ws whose seq is
+	// greater than after, in seq order, first those already in the log and
+	// then live ones, with no gap and no duplicate. It blocks until ctx is
+	// done (returning ctx.Err()), fn returns an error (returned as is), or
+	// the subscription fails; it returns ErrCursorExpired at once when the
+	// log no longer holds the events right after after. fn runs on the
+	// caller's goroutine-owned loop: it must not block for long.
+	Subscribe(ctx context.Context, ws string, after uint64, fn func(Event) error) error
+
+	// Changes returns up to limit events of ws after after. When none is
+	// there yet and wait > 0 it waits up to wait for the first one.
+	Changes(ctx context.Context, ws string, after uint64, limit int, wait time.Duration) (Page, error)
+
+	// Files lists the files whose path starts with prefix ("" for all).
+	Files(ctx context.Context, ws, prefix string) (Listing, error)
+
+	// ReadFile returns a file's content (at most MaxReadSize bytes, else
+	// ErrTooLarge) and its description. path must be a normalised relative
+	// path; anything that escapes the workspace is ErrBadPath.
+	ReadFile(ctx context.Context, ws, path string) ([]byte, FileInfo, error)
+}

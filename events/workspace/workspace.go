@@ -1,0 +1,175 @@
+// Package workspace names the folders filecast serves and turns every path
+// that reaches filecast — from the file system, an HTTP request or an agent —
+// into a clean, slash-separated path relative to a workspace root, or an
+// error. Nothing outside a root is ever read through it: reads go through
+// [os.Root], which refuses symbolic links that resolve outside the root.
+//
+//	ws, err := workspace.Parse("docs=/srv/docs")   // or just "/srv/docs"
+//	rel, err := workspace.Clean("reports/../q3.md") // "q3.md"
+//	data, info, err := ws.ReadFile(rel, events.MaxReadSize)
+package workspace
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/filecast/filecast/events"
+)
+
+// MaxPathLen bounds a relative path.
+const MaxPathLen = 4096
+
+// Workspace is one named root folder. Dir is absolute and has no symlinks.
+type Workspace struct {
+	Name string
+	Dir  string
+}
+
+// Parse reads a --root value: "DIR" or "NAME=DIR". The name defaults to
+// the folder's base name. The folder must exist.
+func Parse(spec string) (Workspace, error) {
+	name, dir, ok := strings.Cut(spec, "=")
+	if !ok {
+		dir, name = spec, ""
+	}
+	if dir == "" {
+		return Workspace{}, fmt.Errorf("workspace: empty folder in %q", spec)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: resolve %q: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: %w", err)
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: %w", err)
+	}
+	if !st.IsDir() {
+		return Workspace{}, fmt.Errorf("workspace: %s is not a folder", dir)
+	}
+	if name == "" {
+		name = filepath.Base(real)
+	}
+	if err := events.ValidWorkspaceName(name); err != nil {
+		return Workspace{}, fmt.Errorf("workspace: name %q: %w (give one as NAME=DIR)", name, err)
+	}
+	return Workspace{Name: name, Dir: real}, nil
+}
+
+// Clean normalises a path given relative to a workspace root: it accepts
+// "/" separators, drops "." segments and a leading "./", resolves ".."
+// lexically, and refuses an absolute path, a path that climbs out of the
+// root, an empty path, NUL bytes, invalid UTF-8, control characters and
+// over-long input. The result never starts or ends with "/".
+func Clean(p string) (string, error) {
+	bad := func(why string) (string, error) {
+		v := p
+		if len(v) > 200 {
+			v = v[:200] + "…"
+		}
+		return "", &events.Error{Kind: events.ErrBadPath, Value: v, Why: why}
+	}
+	switch {
+	case p == "":
+		return bad("empty path")
+	case len(p) > MaxPathLen:
+		return bad("longer than 4096 bytes")
+	case !utf8.ValidString(p):
+		return bad("not valid UTF-8")
+	case strings.HasPrefix(p, "/"), filepath.IsAbs(p):
+		return bad("absolute paths are not allowed; give a path relative to the workspace root")
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return bad("control characters (including NUL and newline) are not allowed")
+		}
+	}
+	if strings.Contains(p, "\\") {
+		return bad("use / to separate folders")
+	}
+	c := path.Clean(p)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return bad("the path leaves the workspace")
+	}
+	if c == "." {
+		return bad("the path names the workspace root, not a file")
+	}
+	return c, nil
+}
+
+// CleanPrefix is Clean for a folder prefix: "" and "/" mean the root and
+// give "".
+func CleanPrefix(p string) (string, error) {
+	p = strings.TrimSuffix(p, "/")
+	if p == "" || p == "." {
+		return "", nil
+	}
+	return Clean(p)
+}
+
+// Rel turns an absolute file-system path under the root into a clean
+// relative path; ok is false for the root itself or a path outside it.
+func (w Workspace) Rel(abs string) (rel string, ok bool) {
+	r, err := filepath.Rel(w.Dir, abs)
+	if err != nil || r == "." || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return filepath.ToSlash(r), true
+}
+
+// Abs returns the file-system path of a clean relative path. It does not
+// resolve symlinks: use Open or ReadFile to read safely.
+func (w Workspace) Abs(rel string) string { return filepath.Join(w.Dir, filepath.FromSlash(rel)) }
+
+// ReadFile reads a regular file by its clean relative path, refusing
+// symlinks that resolve outside the root and files larger than max.
+func (w Workspace) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) {
+	root, err := os.OpenRoot(w.Dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open workspace %s: %w", w.Name, err)
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(rel))
+	if err != nil {
+		return nil, nil, mapOpenError(rel, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, &events.Error{Kind: events.ErrNotFound, Value: rel, Why: "not a regular file"}
+	}
+	if st.Size() > max {
+		return nil, nil, &events.Error{Kind: events.ErrTooLarge, Value: rel, Why: fmt.Sprintf("%d bytes, the limit is %d", st.Size(), max)}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", rel, err)
+	}
+	if int64(len(data)) > max {
+		return nil, nil, &events.Error{Kind: events.ErrTooLarge, Value: rel, Why: fmt.Sprintf("the limit is %d bytes", max)}
+	}
+	return data, st, nil
+}
+
+func mapOpenError(rel string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &events.Error{Kind: events.ErrNotFound, Value: rel, Why: "no such file"}
+	case strings.Contains(err.Error(), "escapes from parent"), strings.Contains(err.Error(), "path escapes"):
+		return &events.Error{Kind: events.ErrBadPath, Value: rel, Why: "it resolves outside the workspace"}
+	}
+	return fmt.Errorf("open %s: %w", rel, err)
+}
