@@ -1,0 +1,81 @@
+// Package daemon guards a data folder so that only one filecast process
+// owns its event log, locks and index at a time.
+//
+//	l, err := daemon.Acquire(dataDir)
+//	if err != nil { return err } // *daemon.BusyError names the owner's PID
+//	defer l.Release()
+//
+// The guard is an advisory lock (flock) on the file LOCK in the data folder;
+// the kernel drops it when the owner exits, however it exits, so a killed
+// owner never leaves a stale lock behind.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gofrs/flock"
+)
+
+// ErrBusy reports that another process owns the data folder.
+var ErrBusy = errors.New("daemon: data folder in use")
+
+// BusyError is returned by Acquire when another process holds the lock.
+type BusyError struct {
+	Dir string
+	PID int // 0 when the owner could not be read
+}
+
+func (e *BusyError) Error() string {
+	if e.PID == 0 {
+		return fmt.Sprintf("data folder %s is in use by another filecast process; stop it or pass a different --data", e.Dir)
+	}
+	return fmt.Sprintf("data folder %s is in use by filecast process %d; stop it or pass a different --data", e.Dir, e.PID)
+}
+
+// Unwrap returns ErrBusy.
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// Lock is a held data-folder lock.
+type Lock struct {
+	fl  *flock.Flock
+	pid string
+}
+
+// Acquire creates dir if needed and takes its lock without waiting.
+func Acquire(dir string) (*Lock, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	fl := flock.New(filepath.Join(dir, "LOCK"))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock data folder %s: %w", dir, err)
+	}
+	pidFile := filepath.Join(dir, "PID")
+	if !ok {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return nil, &BusyError{Dir: dir, PID: pid}
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		_ = fl.Unlock()
+		return nil, fmt.Errorf("write pid file: %w", err)
+	}
+	return &Lock{fl: fl, pid: pidFile}, nil
+}
+
+// Release removes the PID file and drops the lock. It is safe to call twice.
+func (l *Lock) Release() error {
+	if l == nil || l.fl == nil {
+		return nil
+	}
+	_ = os.Remove(l.pid)
+	err := l.fl.Unlock()
+	l.fl = nil
+	return err
+}

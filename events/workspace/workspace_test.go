@@ -1,0 +1,205 @@
+package workspace_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/workspace"
+)
+
+func TestClean(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"a.md", "a.md", true},
+		{"./a.md", "a.md", true},
+		{"docs//x/../a.md", "docs/a.md", true},
+		{"docs/", "docs", true},
+		{"ünïcode/文件.txt", "ünïcode/文件.txt", true},
+		{"", "", false},
+		{".", "", false},
+		{"..", "", false},
+		{"../etc/passwd", "", false},
+		{"a/../../b", "", false},
+		{"/etc/passwd", "", false},
+		{"a\x00b", "", false},
+		{"a\nb", "", false},
+		{"a\\b", "", false},
+		{"\xff\xfe", "", false},
+		{strings.Repeat("a", workspace.MaxPathLen+1), "", false},
+	}
+	for _, tt := range tests {
+		got, err := workspace.Clean(tt.in)
+		if (err == nil) != tt.ok {
+			t.Errorf("Clean(%q) error = %v, want ok=%v", tt.in, err, tt.ok)
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, events.ErrBadPath) {
+				t.Errorf("Clean(%q) error %v does not wrap ErrBadPath", tt.in, err)
+			}
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("Clean(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"a", "../a", "/a", "a/./b", "a\x00", "..//..", "a/b/../../.."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		c, err := workspace.Clean(p)
+		if err != nil {
+			return
+		}
+		if c == "" || c == "." || strings.HasPrefix(c, "/") || c == ".." || strings.HasPrefix(c, "../") || strings.Contains(c, "/../") || strings.HasSuffix(c, "/..") {
+			t.Fatalf("Clean(%q) = %q escapes or is empty", p, c)
+		}
+		if strings.ContainsAny(c, "\x00\n\\") {
+			t.Fatalf("Clean(%q) = %q keeps a forbidden character", p, c)
+		}
+		if again, err := workspace.Clean(c); err != nil || again != c {
+			t.Fatalf("Clean not idempotent: %q -> %q -> %q %v", p, c, again, err)
+		}
+	})
+}
+
+func TestParse(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "my-docs")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := workspace.Parse(sub)
+	if err != nil || ws.Name != "my-docs" {
+		t.Fatalf("Parse(dir) = %+v, %v", ws, err)
+	}
+	ws, err = workspace.Parse("notes=" + sub)
+	if err != nil || ws.Name != "notes" {
+		t.Fatalf("Parse(NAME=dir) = %+v, %v", ws, err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), "bad/name=" + sub, "=" + sub + "x"} {
+		if _, err := workspace.Parse(bad); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workspace.Parse(f); err == nil || !strings.Contains(err.Error(), "not a folder") {
+		t.Errorf("Parse(file) = %v", err)
+	}
+}
+
+func TestWorkspace_ReadFile(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret.txt")
+	if err := os.WriteFile(secret, []byte("top secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := workspace.Parse(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, ws.Abs("docs/a.txt"), "hello")
+	mustWrite(t, ws.Abs("big.bin"), strings.Repeat("x", 100))
+	if err := os.Symlink(secret, ws.Abs("escape.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("docs/a.txt", ws.Abs("inside.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, ws.Abs("outdir")); err != nil {
+		t.Fatal(err)
+	}
+
+	data, _, err := ws.ReadFile("docs/a.txt", 1<<20)
+	if err != nil || string(data) != "hello" {
+		t.Fatalf("ReadFile = %q, %v", data, err)
+	}
+	data, _, err = ws.ReadFile("inside.txt", 1<<20)
+	if err != nil || string(data) != "hello" {
+		t.Fatalf("ReadFile(link inside) = %q, %v", data, err)
+	}
+	for _, p := range []string{"escape.txt", "outdir/secret.txt"} {
+		data, _, err = ws.ReadFile(p, 1<<20)
+		if !errors.Is(err, events.ErrBadPath) || len(data) != 0 {
+			t.Errorf("ReadFile(%s) = %q, %v; want ErrBadPath", p, data, err)
+		}
+	}
+	if _, _, err := ws.ReadFile("missing", 1<<20); !errors.Is(err, events.ErrNotFound) {
+		t.Errorf("ReadFile(missing) = %v", err)
+	}
+	if _, _, err := ws.ReadFile("docs", 1<<20); !errors.Is(err, events.ErrNotFound) {
+		t.Errorf("ReadFile(folder) = %v", err)
+	}
+	if _, _, err := ws.ReadFile("big.bin", 10); !errors.Is(err, events.ErrTooLarge) {
+		t.Errorf("ReadFile(big) = %v", err)
+	}
+}
+
+func TestWorkspace_Rel(t *testing.T) {
+	ws := workspace.Workspace{Name: "w", Dir: "/srv/w"}
+	for in, want := range map[string]string{"/srv/w/a": "a", "/srv/w/x/y": "x/y", "/srv/w": "", "/srv/wx/a": "", "/srv": ""} {
+		got, ok := ws.Rel(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("Rel(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestIgnorer(t *testing.T) {
+	ig, err := workspace.NewIgnorer([]string{"build/", "*.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path  string
+		isDir bool
+		want  bool
+	}{
+		{".git", true, true},
+		{".git/HEAD", false, true},
+		{"sub/.git/config", false, true},
+		{"node_modules/.cache/x", false, true},
+		{"node_modules/pkg/index.js", false, false},
+		{"a.txt.swp", false, true},
+		{".a.txt.swp", false, true},
+		{"notes.md~", false, true},
+		{".#notes.md", false, true},
+		{"#notes.md#", false, true},
+		{"build", true, true},
+		{"build/out.o", false, true},
+		{"src/app.log", false, true},
+		{"src/app.go", false, false},
+		{"gitignore.md", false, false},
+	}
+	for _, tt := range tests {
+		if got := ig.Ignored(tt.path, tt.isDir); got != tt.want {
+			t.Errorf("Ignored(%q, dir=%v) = %v, want %v", tt.path, tt.isDir, got, tt.want)
+		}
+	}
+	if _, err := workspace.NewIgnorer([]string{"[bad"}); err == nil {
+		t.Error("NewIgnorer accepted a bad glob")
+	}
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
