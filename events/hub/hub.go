@@ -1,0 +1,574 @@
+// Package hub sequences and fans out the events of several workspaces. It
+// appends events to a durable [Log], follows that log once per workspace,
+// keeps the newest events of each workspace in a memory ring for fast
+// replay, and hands them to any number of subscribers. It implements
+// [events.Source].
+//
+// Every subscriber gets a bounded queue. Fan-out never waits for a slow
+// subscriber: when its queue is full the subscriber is cut off from the live
+// stream, catches up from the log by its last delivered seq, and rejoins.
+// A subscription therefore never loses an event and never sees one twice;
+// the log is the backstop.
+//
+//	h, err := hub.New(hub.Options{Workspaces: wss, Log: j})
+//	if err != nil { ... }
+//	h.SetIndex("docs", watcher)          // file listings, optional
+//	go h.Run(ctx)                        // owned by the caller; returns when ctx is done
+//	<-h.Ready()
+//	ev, err := h.Append(ctx, events.Event{Workspace: "docs", Type: events.FileUpdated, Path: "a.md"})
+//	err = h.Subscribe(ctx, "docs", 0, func(ev events.Event) error {
+//		fmt.Println(ev.Seq, ev.Type, ev.Path)
+//		return nil
+//	})
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/workspace"
+)
+
+// Errors returned by the hub itself; it also returns the events sentinels.
+var (
+	ErrRunning = errors.New("hub: Run was already called")
+	ErrConfig  = errors.New("hub: invalid options")
+)
+
+const (
+	// DefaultRing is the number of events kept in memory per workspace
+	// when Options.Ring is not set.
+	DefaultRing = 4096
+	// DefaultQueue is the live queue of a subscriber when Options.Queue is
+	// not set.
+	DefaultQueue = 1024
+	// DefaultLimit is the page size of Changes when limit <= 0.
+	DefaultLimit = 100
+	// MaxLimit is the largest page Changes returns.
+	MaxLimit = 1000
+)
+
+const (
+	readPage       = 1000 // events per Log.Read while a subscriber catches up
+	minBackoff     = 100 * time.Millisecond
+	maxBackoff     = 5 * time.Second
+	workspacesHint = 10 // workspace names quoted in an unknown-workspace error
+)
+
+// Log is the durable event log (satisfied by *journal.Journal). Its
+// methods are safe for concurrent use.
+type Log interface {
+	// Append stores ev and returns it with Seq assigned.
+	Append(ctx context.Context, ev events.Event) (events.Event, error)
+	// Read returns up to limit events of ws with seq greater than after,
+	// in order; events.ErrCursorExpired when retention dropped some of them.
+	Read(ctx context.Context, ws string, after uint64, limit int) ([]events.Event, error)
+	// Head returns the seq of the newest event of ws, 0 if none.
+	Head(ctx context.Context, ws string) (uint64, error)
+	// Follow calls fn with every event of ws after after, in order, first
+	// the stored ones and then live ones. It blocks until ctx is done or
+	// fn or the log fails.
+	Follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error
+}
+
+// Index lists a workspace's files (satisfied by *watch.Watcher). It is
+// safe for concurrent use.
+type Index interface {
+	// Files returns the files whose path is prefix or lies under it (""
+	// for all), and the seq of the last event the listing reflects.
+	Files(prefix string) ([]events.FileInfo, uint64)
+}
+
+// Options configures a Hub. Zero values mean the defaults.
+type Options struct {
+	Workspaces []workspace.Workspace // served workspaces; names must be unique
+	Log        Log                   // required
+	Ring       int                   // events kept in memory per workspace for fast replay, default 4096
+	Queue      int                   // per-subscriber live queue, default 1024
+	Logger     *slog.Logger          // nil discards logs
+}
+
+// Stats is a snapshot of the hub's counters.
+type Stats struct {
+	Subscribers int    // Subscribe calls in progress
+	FannedOut   uint64 // events queued to live subscribers
+	Overflows   uint64 // times a subscriber's queue was full and it had to catch up from the log
+}
+
+// Hub sequences and fans out the events of its workspaces. All methods
+// are safe for concurrent use. Run must be called once for Subscribe to
+// deliver anything; after Run returns the hub is closed.
+type Hub struct {
+	log    Log
+	logger *slog.Logger
+	queue  int
+	names  []string
+	ws     map[string]*wsState
+	ready  chan struct{}
+	life   context.Context // done once Run has stopped
+	stop   context.CancelFunc
+	ran    atomic.Bool
+
+	subscribers atomic.Int64
+	fannedOut   atomic.Uint64
+	overflows   atomic.Uint64
+}
+
+var _ events.Source = (*Hub)(nil)
+
+// wsState is one workspace's ring, head and live subscribers.
+type wsState struct {
+	w      workspace.Workspace
+	index  atomic.Pointer[indexBox]
+	liveCh chan struct{} // closed when the follower first starts
+
+	mu     sync.Mutex
+	live   bool // the follower feeds ring and head
+	head   uint64
+	ring   ring
+	subs   map[*queue]struct{}
+	notify chan struct{} // closed at the next event; nil until someone waits
+}
+
+type indexBox struct{ Index }
+
+// New checks the options and returns a hub that is not running yet.
+func New(opts Options) (*Hub, error) {
+	if opts.Log == nil {
+		return nil, fmt.Errorf("%w: Log is required", ErrConfig)
+	}
+	ringSize, queueSize := opts.Ring, opts.Queue
+	if ringSize <= 0 {
+		ringSize = DefaultRing
+	}
+	if queueSize <= 0 {
+		queueSize = DefaultQueue
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{
+		log:    opts.Log,
+		logger: logger.With("component", "hub"),
+		queue:  queueSize,
+		ws:     make(map[string]*wsState, len(opts.Workspaces)),
+		ready:  make(chan struct{}),
+	}
+	h.life, h.stop = context.WithCancel(context.Background())
+	for _, w := range opts.Workspaces {
+		if err := events.ValidWorkspaceName(w.Name); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if _, dup := h.ws[w.Name]; dup {
+			return nil, fmt.Errorf("%w: workspace %q given twice", ErrConfig, w.Name)
+		}
+		h.ws[w.Name] = &wsState{
+			w:      w,
+			liveCh: make(chan struct{}),
+			ring:   newRing(ringSize),
+			subs:   map[*queue]struct{}{},
+		}
+		h.names = append(h.names, w.Name)
+	}
+	slices.Sort(h.names)
+	return h, nil
+}
+
+// Workspace returns the workspace called name.
+func (h *Hub) Workspace(name string) (workspace.Workspace, bool) {
+	st, ok := h.ws[name]
+	if !ok {
+		return workspace.Workspace{}, false
+	}
+	return st.w, true
+}
+
+// SetIndex sets (or, with nil, removes) the file index of workspace ws;
+// it may be called before or after Run. An unknown ws is logged and ignored.
+func (h *Hub) SetIndex(ws string, idx Index) {
+	st, ok := h.ws[ws]
+	if !ok {
+		h.logger.Error("set index of unknown workspace", "workspace", ws)
+		return
+	}
+	if idx == nil {
+		st.index.Store(nil)
+		return
+	}
+	st.index.Store(&indexBox{idx})
+}
+
+// Ready returns a channel closed when every workspace's follower has
+// started, so that Subscribe and Changes are served from memory. It is
+// never closed if Run fails before that.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+// Stats returns a snapshot of the counters.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Subscribers: int(h.subscribers.Load()),
+		FannedOut:   h.fannedOut.Load(),
+		Overflows:   h.overflows.Load(),
+	}
+}
+
+// Run follows the log of every workspace from its current head, feeding
+// the rings and live subscribers. It blocks until ctx is done, then waits
+// for its goroutines, closes the hub and returns nil; it returns an error
+// at once if a head cannot be read. Run may be called only once.
+func (h *Hub) Run(ctx context.Context) error {
+	if !h.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer h.stop()
+	heads := make([]uint64, len(h.names))
+	for i, name := range h.names {
+		head, err := h.log.Head(ctx, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read head of %s: %w", name, err)
+		}
+		heads[i] = head
+	}
+	var wg conc.WaitGroup
+	for i, name := range h.names {
+		st := h.ws[name]
+		st.mu.Lock()
+		st.live, st.head = true, heads[i]
+		st.ring.reset(heads[i])
+		st.mu.Unlock()
+		close(st.liveCh)
+		wg.Go(func() { h.follow(ctx, st) })
+	}
+	close(h.ready)
+	h.logger.Debug("hub running", "workspaces", len(h.names))
+	<-ctx.Done()
+	h.stop()
+	wg.Wait()
+	for _, st := range h.ws {
+		st.mu.Lock()
+		st.live = false
+		st.ring.reset(st.head)
+		clear(st.subs)
+		st.mu.Unlock()
+	}
+	return nil
+}
+
+// follow runs Log.Follow for one workspace, resuming after failures.
+func (h *Hub) follow(ctx context.Context, st *wsState) {
+	backoff := minBackoff
+	for {
+		from := st.currentHead()
+		err := h.log.Follow(ctx, st.w.Name, from, func(ev events.Event) error {
+			h.publish(st, ev)
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if st.currentHead() > from {
+			backoff = minBackoff
+		}
+		h.logger.Warn("follow log", "workspace", st.w.Name, "after", from, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// publish adds ev to the ring and queues it to every live subscriber
+// without blocking; a subscriber whose queue is full is dropped from the
+// live set and catches up from the log by itself.
+func (h *Hub) publish(st *wsState, ev events.Event) {
+	p := &ev
+	var fanned, over uint64
+	st.mu.Lock()
+	if !st.live || ev.Seq <= st.head {
+		st.mu.Unlock()
+		return
+	}
+	st.ring.push(p)
+	st.head = ev.Seq
+	for q := range st.subs {
+		if q.push(p) {
+			fanned++
+		} else {
+			delete(st.subs, q)
+			over++
+		}
+	}
+	if st.notify != nil {
+		close(st.notify)
+		st.notify = nil
+	}
+	st.mu.Unlock()
+	h.fannedOut.Add(fanned)
+	if over > 0 {
+		h.overflows.Add(over)
+	}
+}
+
+func (st *wsState) currentHead() uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.head
+}
+
+// waitCh returns a channel closed at the next event; st.mu must be held.
+func (st *wsState) waitCh() chan struct{} {
+	if st.notify == nil {
+		st.notify = make(chan struct{})
+	}
+	return st.notify
+}
+
+func (h *Hub) state(ws string) (*wsState, error) {
+	if st, ok := h.ws[ws]; ok {
+		return st, nil
+	}
+	names := h.names
+	if len(names) > workspacesHint {
+		names = names[:workspacesHint]
+	}
+	return nil, &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws, Why: "known workspaces: " + strings.Join(names, ", ")}
+}
+
+// head returns the head from memory while following, else from the log.
+func (h *Hub) head(ctx context.Context, st *wsState) (uint64, error) {
+	st.mu.Lock()
+	live, head := st.live, st.head
+	st.mu.Unlock()
+	if live {
+		return head, nil
+	}
+	head, err := h.log.Head(ctx, st.w.Name)
+	if err != nil {
+		return 0, fmt.Errorf("read head of %s: %w", st.w.Name, err)
+	}
+	return head, nil
+}
+
+// Append checks ev (known workspace, valid type, clean paths), fills its
+// ID and Time when empty, and appends it to the log. It returns the event
+// as stored, with its Seq. It does not wait for subscribers.
+func (h *Hub) Append(ctx context.Context, ev events.Event) (events.Event, error) {
+	if _, err := h.state(ev.Workspace); err != nil {
+		return events.Event{}, err
+	}
+	if !ev.Type.Valid() {
+		return events.Event{}, &events.Error{Kind: events.ErrBadType, Value: string(ev.Type), Why: "not one of the known event types"}
+	}
+	rel, err := workspace.Clean(ev.Path)
+	if err != nil {
+		return events.Event{}, err
+	}
+	ev.Path = rel
+	if ev.OldPath != "" {
+		if ev.OldPath, err = workspace.Clean(ev.OldPath); err != nil {
+			return events.Event{}, err
+		}
+	}
+	if ev.Type == events.FileMoved && ev.OldPath == "" {
+		return events.Event{}, &events.Error{Kind: events.ErrBadPath, Value: ev.Path, Why: "a file.moved event needs old_path"}
+	}
+	ev.Seq = 0
+	if ev.ID == "" {
+		ev.ID = ulid.Make().String()
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	out, err := h.log.Append(ctx, ev)
+	if err != nil {
+		return events.Event{}, fmt.Errorf("append event to %s: %w", ev.Workspace, err)
+	}
+	return out, nil
+}
+
+// Workspaces lists the workspaces, sorted by name, with their heads.
+func (h *Hub) Workspaces(ctx context.Context) ([]events.WorkspaceInfo, error) {
+	out := make([]events.WorkspaceInfo, 0, len(h.names))
+	for _, name := range h.names {
+		head, err := h.head(ctx, h.ws[name])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, events.WorkspaceInfo{Name: name, Head: head})
+	}
+	return out, nil
+}
+
+// Changes returns up to limit events of ws after after (limit <= 0 means
+// 100, at most 1000), from memory when the ring still holds them, else
+// from the log. With nothing to return and wait > 0 it blocks until an
+// event arrives, wait elapses (an empty page) or ctx is done (ctx.Err());
+// before Run, only the timeout ends such a wait.
+// Next is the seq of the last event returned, else the head, but never
+// less than after.
+func (h *Hub) Changes(ctx context.Context, ws string, after uint64, limit int, wait time.Duration) (events.Page, error) {
+	st, err := h.state(ws)
+	if err != nil {
+		return events.Page{}, err
+	}
+	switch {
+	case limit <= 0:
+		limit = DefaultLimit
+	case limit > MaxLimit:
+		limit = MaxLimit
+	}
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		page, notify, err := h.page(ctx, st, after, limit, wait > 0)
+		if err != nil || len(page.Events) > 0 || wait <= 0 {
+			return page, err
+		}
+		select {
+		case <-notify:
+		case <-timeout:
+			return page, nil
+		case <-h.life.Done():
+			return page, nil
+		case <-ctx.Done():
+			return events.Page{}, ctx.Err()
+		}
+	}
+}
+
+// page reads one page; when asked it also returns a channel closed at the
+// next event, taken before reading so that no event slips between.
+func (h *Hub) page(ctx context.Context, st *wsState, after uint64, limit int, wantNotify bool) (events.Page, chan struct{}, error) {
+	var notify chan struct{}
+	st.mu.Lock()
+	if wantNotify {
+		notify = st.waitCh()
+	}
+	live, head := st.live, st.head
+	if live && st.ring.covers(after) {
+		i := st.ring.after(after)
+		evs := make([]events.Event, min(limit, st.ring.n-i))
+		for j := range evs {
+			evs[j] = *st.ring.at(i + j)
+		}
+		st.mu.Unlock()
+		return newPage(evs, after, head), notify, nil
+	}
+	st.mu.Unlock()
+	if !live {
+		var err error
+		if head, err = h.head(ctx, st); err != nil {
+			return events.Page{}, nil, err
+		}
+	}
+	// One more than asked tells whether more exist even when the
+	// in-memory head lags behind the log.
+	evs, err := h.log.Read(ctx, st.w.Name, after, limit+1)
+	if err != nil {
+		return events.Page{}, nil, fmt.Errorf("read %s after %d: %w", st.w.Name, after, err)
+	}
+	more := len(evs) > limit
+	if more {
+		evs = evs[:limit]
+	}
+	if evs == nil {
+		evs = []events.Event{}
+	}
+	p := newPage(evs, after, head)
+	p.HasMore = p.HasMore || more
+	return p, notify, nil
+}
+
+func newPage(evs []events.Event, after, head uint64) events.Page {
+	p := events.Page{Events: evs, Next: max(head, after)}
+	if n := len(evs); n > 0 {
+		p.Next = evs[n-1].Seq
+		p.HasMore = p.Next < head
+	}
+	return p
+}
+
+// Files lists the files of ws under prefix from the workspace's index,
+// with the cursor the listing is consistent with. Without an index the
+// listing is empty and its cursor is the head.
+func (h *Hub) Files(ctx context.Context, ws, prefix string) (events.Listing, error) {
+	st, err := h.state(ws)
+	if err != nil {
+		return events.Listing{}, err
+	}
+	p, err := workspace.CleanPrefix(prefix)
+	if err != nil {
+		return events.Listing{}, err
+	}
+	if box := st.index.Load(); box != nil {
+		files, seq := box.Files(p)
+		if files == nil {
+			files = []events.FileInfo{}
+		}
+		return events.Listing{Workspace: ws, Files: files, Cursor: seq}, nil
+	}
+	head, err := h.head(ctx, st)
+	if err != nil {
+		return events.Listing{}, err
+	}
+	return events.Listing{Workspace: ws, Files: []events.FileInfo{}, Cursor: head}, nil
+}
+
+// ReadFile reads a file of ws by its relative path, refusing paths and
+// symlinks that leave the workspace (events.ErrBadPath) and files larger
+// than events.MaxReadSize (events.ErrTooLarge). The description carries the
+// size, sha256 and mtime of the data read, and the version from the index.
+func (h *Hub) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+	st, err := h.state(ws)
+	if err != nil {
+		return nil, events.FileInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, events.FileInfo{}, err
+	}
+	rel, err := workspace.Clean(path)
+	if err != nil {
+		return nil, events.FileInfo{}, err
+	}
+	data, fi, err := st.w.ReadFile(rel, events.MaxReadSize)
+	if err != nil {
+		return nil, events.FileInfo{}, err
+	}
+	sum := sha256.Sum256(data)
+	info := events.FileInfo{Path: rel, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ModTime: fi.ModTime()}
+	if box := st.index.Load(); box != nil {
+		files, _ := box.Files(rel)
+		for _, f := range files {
+			if f.Path == rel {
+				info.Version = f.Version
+				break
+			}
+		}
+	}
+	return data, info, nil
+}

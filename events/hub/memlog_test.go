@@ -1,0 +1,127 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/hub"
+)
+
+// memLog is an in-memory hub.Log: a slice of events per workspace with
+// seqs 1, 2, 3…, a broadcast channel for followers, optional retention
+// (drop) and injected Follow failures.
+type memLog struct {
+	mu         sync.Mutex
+	logs       map[string][]events.Event // kept events, oldest first
+	dropped    map[string]uint64         // every seq up to this one was dropped
+	head       map[string]uint64
+	changed    chan struct{} // closed and replaced at every append
+	failFollow int           // Follow calls that fail at once
+	follows    int
+}
+
+var _ hub.Log = (*memLog)(nil)
+
+var errFollowFailed = errors.New("memlog: follow failed")
+
+func newMemLog() *memLog {
+	return &memLog{
+		logs:    map[string][]events.Event{},
+		dropped: map[string]uint64{},
+		head:    map[string]uint64{},
+		changed: make(chan struct{}),
+	}
+}
+
+func (m *memLog) Append(ctx context.Context, ev events.Event) (events.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return events.Event{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.head[ev.Workspace]++
+	ev.Seq = m.head[ev.Workspace]
+	m.logs[ev.Workspace] = append(m.logs[ev.Workspace], ev)
+	close(m.changed)
+	m.changed = make(chan struct{})
+	return ev, nil
+}
+
+// drop applies retention: events up to seq upTo are gone.
+func (m *memLog) drop(ws string, upTo uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := int(upTo - m.dropped[ws])
+	m.logs[ws] = append([]events.Event(nil), m.logs[ws][n:]...)
+	m.dropped[ws] = upTo
+}
+
+func (m *memLog) read(ws string, after uint64, limit int) ([]events.Event, error) {
+	if after < m.dropped[ws] {
+		return nil, events.ErrCursorExpired
+	}
+	kept := m.logs[ws]
+	i := min(int(after-m.dropped[ws]), len(kept))
+	j := min(i+limit, len(kept))
+	return append([]events.Event(nil), kept[i:j]...), nil
+}
+
+func (m *memLog) Read(ctx context.Context, ws string, after uint64, limit int) ([]events.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.read(ws, after, limit)
+}
+
+func (m *memLog) Head(ctx context.Context, ws string) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.head[ws], nil
+}
+
+func (m *memLog) Follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+	m.mu.Lock()
+	m.follows++
+	if m.failFollow > 0 {
+		m.failFollow--
+		m.mu.Unlock()
+		return errFollowFailed
+	}
+	m.mu.Unlock()
+	for {
+		m.mu.Lock()
+		evs, err := m.read(ws, after, 256)
+		changed := m.changed
+		m.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := fn(ev); err != nil {
+				return err
+			}
+			after = ev.Seq
+		}
+		if len(evs) > 0 {
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *memLog) followCalls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.follows
+}

@@ -1,0 +1,706 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/inbox"
+)
+
+const me = "claude-code#3f2a"
+
+// ev builds an event whose ID is workspace and seq, e.g. "docs/3".
+func ev(ws string, seq uint64, typ events.Type, path string) events.Event {
+	return events.Event{ID: fmt.Sprintf("%s/%d", ws, seq), Seq: seq, Type: typ, Workspace: ws, Path: path, Actor: events.ActorFS}
+}
+
+func moved(ws string, seq uint64, from, to string) events.Event {
+	e := ev(ws, seq, events.FileMoved, to)
+	e.OldPath = from
+	return e
+}
+
+func locked(e events.Event, holder string) events.Event {
+	e.Lock = &events.LockInfo{Holder: holder, FencingToken: 1}
+	return e
+}
+
+func ids(evs []events.Event) []string {
+	out := []string{}
+	for _, e := range evs {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func filter(t testing.TB, ws string, globs []string, kinds []string) events.Filter {
+	t.Helper()
+	f, err := events.NewFilter(ws, globs, kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func subscribe(t testing.TB, b *inbox.Inbox, ws string, globs, kinds []string, excludeOwn bool) string {
+	t.Helper()
+	s, err := b.Subscribe(filter(t, ws, globs, kinds), excludeOwn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.ID
+}
+
+func take(t testing.TB, b *inbox.Inbox, subID string, limit int) inbox.Result {
+	t.Helper()
+	res, err := b.Take(context.Background(), subID, limit, 0)
+	if err != nil {
+		t.Fatalf("Take(%q): %v", subID, err)
+	}
+	return res
+}
+
+func newInbox(capacity int) *inbox.Inbox {
+	return inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Capacity: capacity, Holder: me})
+}
+
+func TestInbox_Selection(t *testing.T) {
+	stream := []events.Event{
+		ev("docs", 1, events.FileCreated, "a.md"),
+		ev("docs", 2, events.FileUpdated, "b.go"),
+		locked(ev("docs", 3, events.LockAcquired, "a.md"), me),
+		locked(ev("docs", 4, events.LockReleased, "a.md"), me),
+		locked(ev("docs", 5, events.LockExpiring, "a.md"), me),
+		locked(ev("docs", 6, events.LockExpiring, "b.go"), "someone-else"),
+		locked(ev("docs", 7, events.FileUpdated, "c.md"), me),
+		locked(ev("docs", 8, events.FileUpdated, "d.md"), "someone-else"),
+		ev("other", 1, events.FileCreated, "x.md"),
+		ev("src", 1, events.FileDeleted, "d.md"),
+		moved("docs", 9, "old.md", "e.txt"),
+		ev("docs", 10, events.LockExpired, "a.md"),
+	}
+	type sub struct {
+		ws         string
+		globs      []string
+		kinds      []string
+		excludeOwn bool
+	}
+	tests := []struct {
+		name   string
+		holder string
+		subs   []sub
+		want   []string
+	}{
+		{"no subscriptions: file events and own expiring", me, nil,
+			[]string{"docs/1", "docs/2", "docs/5", "docs/7", "docs/8", "src/1", "docs/9"}},
+		{"no holder: file events only", "", nil,
+			[]string{"docs/1", "docs/2", "docs/7", "docs/8", "src/1", "docs/9"}},
+		{"glob, moves match by old path", me, []sub{{globs: []string{"*.md"}}},
+			[]string{"docs/1", "docs/5", "docs/7", "docs/8", "src/1", "docs/9"}},
+		{"base-name glob", me, []sub{{globs: []string{"e.txt"}}},
+			[]string{"docs/5", "docs/9"}},
+		{"locked", me, []sub{{kinds: []string{"locked"}}},
+			[]string{"docs/3", "docs/5", "docs/6"}},
+		{"unlocked", me, []sub{{kinds: []string{"unlocked"}}},
+			[]string{"docs/4", "docs/5", "docs/10"}},
+		{"one type", me, []sub{{kinds: []string{"deleted"}}},
+			[]string{"docs/5", "src/1"}},
+		{"workspace", me, []sub{{ws: "src"}},
+			[]string{"docs/5", "src/1"}},
+		{"exclude own", me, []sub{{globs: []string{"*.md"}, excludeOwn: true}},
+			[]string{"docs/1", "docs/5", "docs/8", "src/1", "docs/9"}},
+		{"exclude own without a holder excludes nothing", "", []sub{{globs: []string{"*.md"}, excludeOwn: true}},
+			[]string{"docs/1", "docs/7", "docs/8", "src/1", "docs/9"}},
+		{"union of subscriptions", me, []sub{{kinds: []string{"created"}}, {ws: "src"}, {globs: []string{"c.md"}, excludeOwn: true}},
+			[]string{"docs/1", "docs/5", "src/1"}},
+		{"own change excluded by one subscription, selected by another", me,
+			[]sub{{globs: []string{"c.md"}, excludeOwn: true}, {globs: []string{"c.md"}}},
+			[]string{"docs/5", "docs/7"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Holder: tt.holder})
+			var subIDs []string
+			for _, s := range tt.subs {
+				subIDs = append(subIDs, subscribe(t, b, s.ws, s.globs, s.kinds, s.excludeOwn))
+			}
+			var matched []string
+			for _, e := range stream {
+				if b.Matches(e, "") {
+					matched = append(matched, e.ID)
+				}
+				b.Offer(e)
+			}
+			got := ids(take(t, b, "", 0).Events)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Take (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, matched); diff != "" {
+				t.Errorf("Matches disagrees with Offer (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestInbox_MatchesSubscription(t *testing.T) {
+	b := newInbox(0)
+	md := subscribe(t, b, "", []string{"*.md"}, nil, true)
+	lk := subscribe(t, b, "docs", nil, []string{"locked"}, false)
+	tests := []struct {
+		name  string
+		ev    events.Event
+		subID string
+		want  bool
+	}{
+		{"glob", ev("docs", 1, events.FileCreated, "a.md"), md, true},
+		{"glob miss", ev("docs", 1, events.FileCreated, "a.go"), md, false},
+		{"own change excluded", locked(ev("docs", 1, events.FileUpdated, "a.md"), me), md, false},
+		{"other workspace of the session", ev("src", 1, events.LockAcquired, "a.go"), lk, false},
+		{"lock", ev("docs", 1, events.LockAcquired, "a.go"), lk, true},
+		{"own expiring always", locked(ev("src", 1, events.LockExpiring, "z"), me), md, true},
+		{"foreign workspace", ev("other", 1, events.FileCreated, "a.md"), md, false},
+		{"foreign workspace, no subscription", ev("other", 1, events.FileCreated, "a.md"), "", false},
+		{"unknown subscription", ev("docs", 1, events.FileCreated, "a.md"), "sub_nope", false},
+		{"union", ev("docs", 1, events.LockAcquired, "x"), "", true},
+		{"union miss", ev("docs", 1, events.FileDeleted, "x.go"), "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := b.Matches(tt.ev, tt.subID); got != tt.want {
+				t.Errorf("Matches(%s %s, %q) = %v, want %v", tt.ev.Type, tt.ev.Path, tt.subID, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestInbox_Subscribe(t *testing.T) {
+	b := newInbox(0)
+	b.Offer(ev("docs", 4, events.FileCreated, "a"))
+	s1, err := b.Subscribe(filter(t, "", []string{"*.md"}, nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Offer(ev("src", 2, events.FileCreated, "a"))
+	s2, err := b.Subscribe(filter(t, "src", nil, []string{"locked"}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []inbox.Subscription{s1, s2} {
+		if !strings.HasPrefix(s.ID, "sub_") || len(s.ID) != 16 {
+			t.Errorf("ID %q: want sub_ and 12 characters", s.ID)
+		}
+	}
+	if s1.ID == s2.ID {
+		t.Errorf("two subscriptions share ID %q", s1.ID)
+	}
+	if diff := cmp.Diff(events.Cursor{"docs": 4, "src": 0}, s1.Cursor); diff != "" {
+		t.Errorf("first cursor (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(events.Cursor{"docs": 4, "src": 2}, s2.Cursor); diff != "" {
+		t.Errorf("second cursor (-want +got):\n%s", diff)
+	}
+	got := b.Subscriptions()
+	if len(got) != 2 || got[0].ID != s1.ID || got[1].ID != s2.ID || !got[0].ExcludeOwn || got[1].ExcludeOwn {
+		t.Errorf("Subscriptions = %+v", got)
+	}
+	if f, ok := b.Filter(s2.ID); !ok || f.Workspace != "src" || !f.HasType(events.LockAcquired) {
+		t.Errorf("Filter(%s) = %+v, %v", s2.ID, f, ok)
+	}
+
+	_, err = b.Subscribe(filter(t, "other", nil, nil), false)
+	if !errors.Is(err, events.ErrUnknownWorkspace) {
+		t.Errorf("subscribe to a foreign workspace: err = %v, want ErrUnknownWorkspace", err)
+	}
+	var e *events.Error
+	if !errors.As(err, &e) || e.Value != "other" || !strings.Contains(err.Error(), "docs, src") {
+		t.Errorf("error %q should be an *events.Error naming the workspace and the session's workspaces", err)
+	}
+
+	if !b.Unsubscribe(s1.ID) || b.Unsubscribe(s1.ID) {
+		t.Error("Unsubscribe: want true, then false")
+	}
+	if _, ok := b.Filter(s1.ID); ok {
+		t.Error("Filter found a removed subscription")
+	}
+	if got := b.Subscriptions(); len(got) != 1 || got[0].ID != s2.ID {
+		t.Errorf("Subscriptions after Unsubscribe = %+v", got)
+	}
+}
+
+func TestInbox_UnknownSubscription(t *testing.T) {
+	b := newInbox(0)
+	id := subscribe(t, b, "", nil, nil, false)
+	b.Unsubscribe(id)
+	for _, subID := range []string{"sub_nope", id} {
+		_, err := b.Take(context.Background(), subID, 0, 0)
+		if !errors.Is(err, inbox.ErrUnknownSubscription) {
+			t.Fatalf("Take(%q): err = %v, want ErrUnknownSubscription", subID, err)
+		}
+		if !strings.Contains(err.Error(), subID) || !strings.Contains(err.Error(), "call subscribe again") {
+			t.Errorf("error %q should name the ID and say what to do", err)
+		}
+	}
+}
+
+func TestInbox_Dedup(t *testing.T) {
+	t.Run("same seq twice", func(t *testing.T) {
+		b := newInbox(0)
+		b.Offer(ev("docs", 1, events.FileCreated, "a"))
+		b.Offer(ev("docs", 1, events.FileCreated, "a"))
+		b.Offer(ev("src", 1, events.FileCreated, "a")) // same seq, other workspace
+		b.Offer(ev("docs", 2, events.FileCreated, "b"))
+		b.Offer(ev("docs", 1, events.FileCreated, "a")) // redelivery after a reconnect
+		if diff := cmp.Diff([]string{"docs/1", "src/1", "docs/2"}, ids(take(t, b, "", 0).Events)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		b.Offer(ev("docs", 2, events.FileCreated, "b"))
+		if got := take(t, b, "", 0).Events; len(got) != 0 {
+			t.Errorf("redelivery after Take returned %v", ids(got))
+		}
+	})
+	t.Run("unselected events advance the head too", func(t *testing.T) {
+		b := newInbox(0)
+		b.Offer(ev("docs", 5, events.LockAcquired, "a"))
+		b.Offer(ev("docs", 5, events.FileCreated, "a"))
+		if got := take(t, b, "", 0); len(got.Events) != 0 || got.Cursor["docs"] != 5 {
+			t.Errorf("got %v cursor %v", ids(got.Events), got.Cursor)
+		}
+	})
+	t.Run("start", func(t *testing.T) {
+		b := inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Start: events.Cursor{"docs": 10}})
+		if diff := cmp.Diff(events.Cursor{"docs": 10, "src": 0}, b.Head()); diff != "" {
+			t.Errorf("Head (-want +got):\n%s", diff)
+		}
+		b.Offer(ev("docs", 10, events.FileCreated, "a"))
+		b.Offer(ev("docs", 11, events.FileCreated, "b"))
+		if diff := cmp.Diff([]string{"docs/11"}, ids(take(t, b, "", 0).Events)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("Delivered then Offer", func(t *testing.T) {
+		b := newInbox(0)
+		e1, e2, e3 := ev("docs", 1, events.FileCreated, "a"), ev("docs", 2, events.FileCreated, "b"), ev("docs", 3, events.FileCreated, "c")
+		// A cursor read ran ahead of the router and returned 1 and 3.
+		if !b.Delivered(e1) || !b.Delivered(e3) {
+			t.Fatal("Delivered of new events = false")
+		}
+		if b.Delivered(e3) {
+			t.Error("second Delivered of the same event = true")
+		}
+		b.Offer(e1)
+		b.Offer(e2)
+		b.Offer(e3)
+		if diff := cmp.Diff([]string{"docs/2"}, ids(take(t, b, "", 0).Events)); diff != "" {
+			t.Errorf("Take after Delivered (-want +got):\n%s", diff)
+		}
+		if b.Delivered(e1) || b.Delivered(e2) || b.Delivered(e3) {
+			t.Error("Delivered after Take = true")
+		}
+	})
+	t.Run("Delivered removes a buffered copy", func(t *testing.T) {
+		b := newInbox(0)
+		e1, e2 := ev("docs", 1, events.FileCreated, "a"), ev("docs", 2, events.FileCreated, "b")
+		b.Offer(e1)
+		b.Offer(e2)
+		if !b.Delivered(e2) {
+			t.Fatal("Delivered of a buffered event = false")
+		}
+		if b.Delivered(e2) {
+			t.Error("second Delivered = true")
+		}
+		if diff := cmp.Diff([]string{"docs/1"}, ids(take(t, b, "", 0).Events)); diff != "" {
+			t.Errorf("Take (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("foreign workspace", func(t *testing.T) {
+		b := newInbox(0)
+		if b.Delivered(ev("other", 1, events.FileCreated, "a")) {
+			t.Error("Delivered of a foreign event = true")
+		}
+	})
+}
+
+func TestInbox_Coalesce(t *testing.T) {
+	tests := []struct {
+		name   string
+		stream []events.Event
+		want   []string
+	}{
+		{"three updates are one, the last", []events.Event{
+			ev("docs", 1, events.FileUpdated, "a"),
+			ev("docs", 2, events.FileUpdated, "a"),
+			ev("docs", 3, events.FileUpdated, "a"),
+		}, []string{"docs/3"}},
+		{"at the new position", []events.Event{
+			ev("docs", 1, events.FileUpdated, "a"),
+			ev("docs", 2, events.FileUpdated, "b"),
+			ev("docs", 3, events.FileUpdated, "a"),
+		}, []string{"docs/2", "docs/3"}},
+		{"per workspace", []events.Event{
+			ev("docs", 1, events.FileUpdated, "a"),
+			ev("src", 1, events.FileUpdated, "a"),
+			ev("docs", 2, events.FileUpdated, "a"),
+		}, []string{"src/1", "docs/2"}},
+		{"created then updated stays two", []events.Event{
+			ev("docs", 1, events.FileCreated, "a"),
+			ev("docs", 2, events.FileUpdated, "a"),
+			ev("docs", 3, events.FileUpdated, "a"),
+		}, []string{"docs/1", "docs/3"}},
+		{"a delete in between", []events.Event{
+			ev("docs", 1, events.FileUpdated, "a"),
+			ev("docs", 2, events.FileDeleted, "a"),
+			ev("docs", 3, events.FileCreated, "a"),
+			ev("docs", 4, events.FileUpdated, "a"),
+		}, []string{"docs/1", "docs/2", "docs/3", "docs/4"}},
+		{"a move away in between", []events.Event{
+			ev("docs", 1, events.FileUpdated, "a"),
+			moved("docs", 2, "a", "b"),
+			ev("docs", 3, events.FileUpdated, "a"),
+			ev("docs", 4, events.FileUpdated, "b"),
+		}, []string{"docs/1", "docs/2", "docs/3", "docs/4"}},
+		{"lock events do not interrupt", []events.Event{
+			ev("docs", 1, events.FileUpdated, "a"),
+			locked(ev("docs", 2, events.LockExpiring, "a"), me),
+			ev("docs", 3, events.FileUpdated, "a"),
+		}, []string{"docs/2", "docs/3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newInbox(0)
+			for _, e := range tt.stream {
+				b.Offer(e)
+			}
+			res := take(t, b, "", 0)
+			if diff := cmp.Diff(tt.want, ids(res.Events)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if res.Overflowed || res.HasMore {
+				t.Errorf("Overflowed %v, HasMore %v", res.Overflowed, res.HasMore)
+			}
+		})
+	}
+
+	t.Run("not across a Take", func(t *testing.T) {
+		b := newInbox(0)
+		b.Offer(ev("docs", 1, events.FileUpdated, "a"))
+		take(t, b, "", 0)
+		b.Offer(ev("docs", 2, events.FileUpdated, "a"))
+		if diff := cmp.Diff([]string{"docs/2"}, ids(take(t, b, "", 0).Events)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("when full", func(t *testing.T) {
+		b := newInbox(2)
+		b.Offer(ev("docs", 1, events.FileUpdated, "a"))
+		b.Offer(ev("docs", 2, events.FileUpdated, "b"))
+		b.Offer(ev("docs", 3, events.FileUpdated, "a"))
+		res := take(t, b, "", 0)
+		if diff := cmp.Diff([]string{"docs/2", "docs/3"}, ids(res.Events)); diff != "" || res.Overflowed {
+			t.Errorf("overflowed %v (-want +got):\n%s", res.Overflowed, diff)
+		}
+	})
+}
+
+func TestInbox_Overflow(t *testing.T) {
+	b := newInbox(3)
+	var stream []events.Event
+	for seq := uint64(1); seq <= 5; seq++ {
+		stream = append(stream, ev("docs", seq, events.FileCreated, fmt.Sprint("f", seq)))
+		b.Offer(stream[seq-1])
+	}
+	want := inbox.Result{Events: stream[:3], Cursor: events.Cursor{"docs": 3, "src": 0}, Overflowed: true}
+	if diff := cmp.Diff(want, take(t, b, "", 0)); diff != "" {
+		t.Errorf("first Take (-want +got):\n%s", diff)
+	}
+	want = inbox.Result{Events: []events.Event{}, Cursor: events.Cursor{"docs": 5, "src": 0}}
+	if diff := cmp.Diff(want, take(t, b, "", 0)); diff != "" {
+		t.Errorf("second Take (-want +got):\n%s", diff)
+	}
+
+	// Newer events are buffered again and handed out...
+	b.Offer(ev("docs", 6, events.FileCreated, "f6"))
+	if diff := cmp.Diff([]string{"docs/6"}, ids(take(t, b, "", 0).Events)); diff != "" {
+		t.Errorf("Take after overflow (-want +got):\n%s", diff)
+	}
+	// ...and reading the log from the resume cursor brings exactly the
+	// dropped ones.
+	var fromLog []string
+	for _, e := range append(stream, ev("docs", 6, events.FileCreated, "f6")) {
+		if e.Seq > 3 && b.Matches(e, "") && b.Delivered(e) {
+			fromLog = append(fromLog, e.ID)
+		}
+	}
+	if diff := cmp.Diff([]string{"docs/4", "docs/5"}, fromLog); diff != "" {
+		t.Errorf("read by cursor (-want +got):\n%s", diff)
+	}
+}
+
+func TestInbox_OverflowKeepsDroppingUntilReported(t *testing.T) {
+	b := newInbox(3)
+	md := subscribe(t, b, "", []string{"*.md"}, nil, false)
+	subscribe(t, b, "", []string{"*.go"}, nil, false)
+	b.Offer(ev("docs", 1, events.FileCreated, "1.md"))
+	b.Offer(ev("docs", 2, events.FileCreated, "2.md"))
+	b.Offer(ev("docs", 3, events.FileCreated, "3.md"))
+	b.Offer(ev("docs", 4, events.FileCreated, "4.go")) // full: dropped
+	b.Offer(ev("src", 1, events.FileCreated, "1.go"))  // full: dropped
+	if !b.Delivered(ev("docs", 1, events.FileCreated, "1.md")) {
+		t.Fatal("Delivered of a buffered event = false")
+	}
+	b.Offer(ev("docs", 5, events.FileUpdated, "2.md")) // room, but docs has unreported drops
+	b.Offer(ev("src", 2, events.FileCreated, "2.go"))  // room, but src has unreported drops
+
+	res := take(t, b, md, 1)
+	want := inbox.Result{
+		Events:     []events.Event{ev("docs", 2, events.FileCreated, "2.md")},
+		Cursor:     events.Cursor{"docs": 2, "src": 0},
+		HasMore:    true,
+		Overflowed: true,
+	}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	b.Offer(ev("src", 3, events.FileCreated, "3.go"))
+	res = take(t, b, "", 0)
+	if diff := cmp.Diff([]string{"docs/3", "src/3"}, ids(res.Events)); diff != "" || res.Overflowed {
+		t.Errorf("overflowed %v (-want +got):\n%s", res.Overflowed, diff)
+	}
+	for _, e := range []events.Event{
+		ev("docs", 4, events.FileCreated, "4.go"), ev("docs", 5, events.FileUpdated, "2.md"),
+		ev("src", 1, events.FileCreated, "1.go"), ev("src", 2, events.FileCreated, "2.go"),
+	} {
+		if !b.Delivered(e) {
+			t.Errorf("dropped event %s looks delivered", e.ID)
+		}
+	}
+	if b.Delivered(ev("src", 3, events.FileCreated, "3.go")) {
+		t.Error("src/3 was handed out by Take but Delivered = true")
+	}
+}
+
+func TestInbox_TakeSubscription(t *testing.T) {
+	b := newInbox(0)
+	md := subscribe(t, b, "", []string{"*.md"}, nil, false)
+	gosub := subscribe(t, b, "", []string{"*.go"}, nil, false)
+	b.Offer(ev("docs", 1, events.FileCreated, "1.md"))
+	b.Offer(ev("docs", 2, events.FileCreated, "2.go"))
+	b.Offer(ev("docs", 3, events.FileCreated, "3.md"))
+	b.Offer(ev("src", 1, events.FileCreated, "4.go"))
+	b.Offer(locked(ev("src", 2, events.LockExpiring, "x.md"), me))
+
+	steps := []struct {
+		subID string
+		limit int
+		want  inbox.Result
+	}{
+		{md, 1, inbox.Result{
+			Events: []events.Event{ev("docs", 1, events.FileCreated, "1.md")},
+			// docs: before 3.md, the next one for md; src: before the own lock.expiring.
+			Cursor: events.Cursor{"docs": 2, "src": 1}, HasMore: true}},
+		{md, 0, inbox.Result{
+			Events: []events.Event{ev("docs", 3, events.FileCreated, "3.md"), locked(ev("src", 2, events.LockExpiring, "x.md"), me)},
+			Cursor: events.Cursor{"docs": 3, "src": 2}}},
+		{md, 0, inbox.Result{Events: []events.Event{}, Cursor: events.Cursor{"docs": 3, "src": 2}}},
+		{gosub, 1, inbox.Result{
+			Events: []events.Event{ev("docs", 2, events.FileCreated, "2.go")},
+			Cursor: events.Cursor{"docs": 3, "src": 0}, HasMore: true}},
+		{"", 0, inbox.Result{
+			Events: []events.Event{ev("src", 1, events.FileCreated, "4.go")},
+			Cursor: events.Cursor{"docs": 3, "src": 2}}},
+	}
+	for i, s := range steps {
+		if diff := cmp.Diff(s.want, take(t, b, s.subID, s.limit)); diff != "" {
+			t.Errorf("step %d (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+func TestInbox_LimitAndCursor(t *testing.T) {
+	b := newInbox(0)
+	var stream []events.Event
+	for i := range uint64(250) {
+		stream = append(stream, ev("docs", 2*i+1, events.FileCreated, fmt.Sprint(i)))
+		b.Offer(stream[i])
+		b.Offer(ev("docs", 2*i+2, events.LockAcquired, "x")) // not selected, but moves Head
+	}
+	steps := []struct {
+		limit   int
+		n       int
+		cursor  uint64
+		hasMore bool
+	}{
+		{0, 100, 200, true},    // default limit; cursor just before the next buffered event
+		{120, 120, 440, true},  //
+		{5000, 30, 500, false}, // capped at 1000; nothing left: the head
+		{0, 0, 500, false},
+	}
+	next := 0
+	for i, s := range steps {
+		res := take(t, b, "", s.limit)
+		if diff := cmp.Diff(stream[next:next+s.n], res.Events); diff != "" {
+			t.Errorf("step %d events (-want +got):\n%s", i, diff)
+		}
+		next += s.n
+		if res.Cursor["docs"] != s.cursor || res.HasMore != s.hasMore {
+			t.Errorf("step %d: cursor %v, has_more %v; want docs:%d, %v", i, res.Cursor, res.HasMore, s.cursor, s.hasMore)
+		}
+	}
+
+	t.Run("max limit", func(t *testing.T) {
+		b := newInbox(0)
+		for seq := range uint64(1200) {
+			b.Offer(ev("src", seq+1, events.FileCreated, fmt.Sprint(seq)))
+		}
+		res := take(t, b, "", 5000)
+		if len(res.Events) != inbox.MaxLimit || !res.HasMore || res.Cursor["src"] != inbox.MaxLimit {
+			t.Errorf("got %d events, has_more %v, cursor %v", len(res.Events), res.HasMore, res.Cursor)
+		}
+	})
+
+	t.Run("two workspaces", func(t *testing.T) {
+		b := newInbox(0)
+		b.Offer(ev("docs", 1, events.FileCreated, "a"))
+		b.Offer(ev("src", 1, events.FileCreated, "a"))
+		b.Offer(ev("docs", 2, events.FileCreated, "b"))
+		b.Offer(ev("src", 2, events.FileCreated, "b"))
+		b.Offer(ev("src", 3, events.FileCreated, "c"))
+		for i, want := range []inbox.Result{
+			{Events: []events.Event{ev("docs", 1, events.FileCreated, "a")}, Cursor: events.Cursor{"docs": 1, "src": 0}, HasMore: true},
+			{Events: []events.Event{ev("src", 1, events.FileCreated, "a"), ev("docs", 2, events.FileCreated, "b")},
+				Cursor: events.Cursor{"docs": 2, "src": 1}, HasMore: true},
+			{Events: []events.Event{ev("src", 2, events.FileCreated, "b"), ev("src", 3, events.FileCreated, "c")},
+				Cursor: events.Cursor{"docs": 2, "src": 3}},
+		} {
+			if diff := cmp.Diff(want, take(t, b, "", len(want.Events))); diff != "" {
+				t.Errorf("take %d (-want +got):\n%s", i, diff)
+			}
+		}
+	})
+}
+
+// TestInbox_ConcurrentTakes checks that events offered while several
+// Takes run are each returned exactly once.
+func TestInbox_ConcurrentTakes(t *testing.T) {
+	const n = 3000
+	b := newInbox(n)
+	ctx := context.Background()
+	batches := make(chan []events.Event)
+	var wg conc.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				res, err := b.Take(ctx, "", 7, time.Second)
+				if err != nil {
+					return
+				}
+				if len(res.Events) > 0 {
+					batches <- res.Events
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for seq := range uint64(n) {
+			b.Offer(ev([]string{"docs", "src"}[seq%2], seq/2+1, events.FileCreated, fmt.Sprint(seq)))
+		}
+	})
+	seen := map[string]bool{}
+	timeout := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case batch := <-batches:
+			for _, e := range batch {
+				if seen[e.ID] {
+					t.Errorf("%s returned twice", e.ID)
+				}
+				seen[e.ID] = true
+			}
+		case <-timeout:
+			t.Fatalf("only %d of %d events taken", len(seen), n)
+		}
+	}
+	b.Close()
+	wg.Wait()
+}
+
+// TestInbox_Compaction checks coalescing and Delivered after the buffer
+// has compacted its storage.
+func TestInbox_Compaction(t *testing.T) {
+	b := newInbox(0)
+	var stream []events.Event
+	for i := range uint64(300) {
+		stream = append(stream, ev("docs", i+1, events.FileUpdated, fmt.Sprint("p", i)))
+		b.Offer(stream[i])
+	}
+	if got := take(t, b, "", 200).Events; len(got) != 200 {
+		t.Fatalf("took %d events", len(got))
+	}
+	b.Offer(ev("docs", 301, events.FileUpdated, "p250")) // replaces docs/251
+	if !b.Delivered(stream[259]) || b.Delivered(stream[259]) {
+		t.Error("Delivered of a buffered event: want true, then false")
+	}
+	var want []string
+	for i := 201; i <= 300; i++ {
+		if i != 251 && i != 260 {
+			want = append(want, fmt.Sprint("docs/", i))
+		}
+	}
+	want = append(want, "docs/301")
+	if diff := cmp.Diff(want, ids(take(t, b, "", 0).Events)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestInbox_ManyOverflows checks that a dropped event is never reported as
+// delivered, however many overflows the session goes through.
+func TestInbox_ManyOverflows(t *testing.T) {
+	b := newInbox(1)
+	var dropped, taken []events.Event
+	for i := range uint64(40) {
+		kept, lost := ev("docs", 2*i+1, events.FileCreated, "k"), ev("docs", 2*i+2, events.FileCreated, "l")
+		b.Offer(kept)
+		b.Offer(lost)
+		res := take(t, b, "", 0)
+		if diff := cmp.Diff([]events.Event{kept}, res.Events); diff != "" || !res.Overflowed || res.Cursor["docs"] != kept.Seq {
+			t.Fatalf("round %d: overflowed %v, cursor %v (-want +got):\n%s", i, res.Overflowed, res.Cursor, diff)
+		}
+		dropped, taken = append(dropped, lost), append(taken, kept)
+	}
+	for _, e := range dropped {
+		if !b.Delivered(e) {
+			t.Errorf("dropped %s looks delivered", e.ID)
+		}
+	}
+	// Only the newest overflows are remembered one by one; taken events
+	// after them are known as delivered.
+	for _, e := range taken[len(taken)-10:] {
+		if b.Delivered(e) {
+			t.Errorf("taken %s looks new", e.ID)
+		}
+	}
+}
+
+func TestInbox_DeliveredAheadIsBounded(t *testing.T) {
+	b := newInbox(0)
+	const n = 1100
+	for i := range uint64(n) {
+		if !b.Delivered(ev("docs", i+1, events.FileCreated, "a")) {
+			t.Fatalf("Delivered(docs/%d) = false", i+1)
+		}
+	}
+	for i := range uint64(n) {
+		b.Offer(ev("docs", i+1, events.FileCreated, "a"))
+	}
+	// The oldest beyond the bound are forgotten: seen twice rather than lost.
+	if got := take(t, b, "", inbox.MaxLimit).Events; len(got) != n-1024 || got[0].Seq != 1 {
+		t.Errorf("got %d events (%v), want %d starting with docs/1", len(got), ids(got), n-1024)
+	}
+}
