@@ -1,0 +1,120 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/filecast/filecast/events"
+)
+
+// Error codes written in the "code" member of a JSON error body, beside the
+// ones that name an events sentinel (see [ErrorCode]).
+const (
+	CodeBadRequest       = "bad_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeNoRoute          = "no_route"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// ErrBadRequest is the sentinel of a query parameter that is not valid,
+// such as a limit that is not a number.
+var ErrBadRequest = errors.New("feed: bad request")
+
+// errorCodes maps the sentinels to their HTTP status and wire code; the
+// order matters only for errors that wrap several.
+var errorCodes = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{events.ErrUnknownWorkspace, http.StatusNotFound, "unknown_workspace"},
+	{events.ErrCursorExpired, http.StatusGone, "cursor_expired"},
+	{events.ErrBadCursor, http.StatusBadRequest, "bad_cursor"},
+	{events.ErrBadGlob, http.StatusBadRequest, "bad_glob"},
+	{events.ErrBadType, http.StatusBadRequest, "bad_type"},
+	{events.ErrBadPath, http.StatusBadRequest, "bad_path"},
+	{events.ErrNotFound, http.StatusNotFound, "not_found"},
+	{events.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{events.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},
+	{ErrBadRequest, http.StatusBadRequest, CodeBadRequest},
+}
+
+// ErrorBody is the JSON form of every error the hub's HTTP API answers:
+// {"error": {"code": "...", "message": "..."}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inner object of an [ErrorBody].
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorCode returns the HTTP status and wire code for err: the code of the
+// events sentinel it wraps, too_large for a request body over the limit,
+// and internal (500) for anything else.
+func ErrorCode(err error) (status int, code string) {
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return c.status, c.code
+		}
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return http.StatusRequestEntityTooLarge, "too_large"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, CodeUnavailable
+	}
+	return http.StatusInternalServerError, CodeInternal
+}
+
+// CodeError returns the sentinel a wire code stands for, or nil for a code
+// that names none. It is the inverse of [ErrorCode] for clients.
+func CodeError(code string) error {
+	for _, c := range errorCodes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	if code == "too_large" {
+		return events.ErrTooLarge
+	}
+	return nil
+}
+
+// WriteError answers the request with err as a JSON error body whose code
+// and status come from [ErrorCode]. The message is err's text, except for
+// internal errors, whose details stay in the server's log.
+func WriteError(w http.ResponseWriter, err error) {
+	status, code := ErrorCode(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error"
+	}
+	WriteErrorCode(w, status, code, msg)
+}
+
+// WriteErrorCode answers the request with a JSON error body of the given
+// status, code and message.
+func WriteErrorCode(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,92 @@
+package feed
+
+import (
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/workspace"
+)
+
+// Headers of a file read.
+const (
+	HeaderSHA256  = "X-Filecast-Sha256"
+	HeaderVersion = "X-Filecast-Version"
+	HeaderMTime   = "X-Filecast-Mtime" // RFC 3339 with nanoseconds
+)
+
+// Files answers GET /v1/workspaces/{ws}/files?prefix= with an
+// [events.Listing] of the files under prefix (a folder; absent for all).
+func (f *Feed) Files(w http.ResponseWriter, r *http.Request) {
+	ws := r.PathValue("ws")
+	prefix, err := workspace.CleanPrefix(r.URL.Query().Get("prefix"))
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	if err := events.ValidWorkspaceName(ws); err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	list, err := f.src.Files(r.Context(), ws, prefix)
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	if list.Files == nil {
+		list.Files = []events.FileInfo{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// File answers GET /v1/workspaces/{ws}/files/{path...} with the file's
+// bytes. The Content-Type comes from the extension, else from the content;
+// X-Filecast-Sha256, X-Filecast-Version, X-Filecast-Mtime and ETag (the
+// quoted sha256) describe it, and a matching If-None-Match gets 304. The
+// answer is sandboxed so that a served HTML file cannot script the hub.
+func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
+	ws := r.PathValue("ws")
+	rel, err := workspace.Clean(r.PathValue("path"))
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	if err := events.ValidWorkspaceName(ws); err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	data, info, err := f.src.ReadFile(r.Context(), ws, rel)
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	etag := `"` + info.SHA256 + `"`
+	h.Set("ETag", etag)
+	h.Set(HeaderSHA256, info.SHA256)
+	h.Set(HeaderVersion, strconv.FormatUint(info.Version, 10))
+	if !info.ModTime.IsZero() {
+		h.Set(HeaderMTime, info.ModTime.UTC().Format(time.RFC3339Nano))
+		h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
+	}
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	if info.SHA256 != "" && r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	ct := mime.TypeByExtension(path.Ext(rel))
+	if ct == "" {
+		ct = http.DetectContentType(data)
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(data)
+	}
+}
