@@ -1,0 +1,135 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/filecast/filecast/events"
+)
+
+const (
+	// consumerInactive lets the server remove a consumer left behind (its
+	// owner died) soon; a live ordered consumer re-creates itself.
+	consumerInactive = time.Minute
+	// followBuffer is how many events a follower has in flight.
+	followBuffer  = 256
+	deleteTimeout = 2 * time.Second
+)
+
+// Follow calls fn with every event of ws whose seq is greater than after, in
+// seq order: first those already in the log, then live ones as they are
+// appended, with no gap and no duplicate. It blocks until ctx is done
+// (returning ctx.Err()), fn returns an error (returned as is), the journal
+// is closed (events.ErrClosed) or the subscription fails. When the events
+// right after after are no longer held, or a slow follower falls so far
+// behind that retention drops events before it reads them, it returns an
+// error matching events.ErrCursorExpired. The log of ws is created if it
+// does not exist yet. With an external server it resumes by itself after a
+// reconnect.
+//
+// fn runs on the caller's goroutine and must not block for long: the next
+// events wait for it.
+func (j *Journal) Follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+	j.mu.Lock()
+	if j.closed() {
+		j.mu.Unlock()
+		return events.ErrClosed
+	}
+	j.follows.Add(1)
+	j.mu.Unlock()
+	defer j.follows.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(j.closing, cancel)
+	defer stop()
+
+	err := j.follow(ctx, ws, after, fn)
+	var cbErr callbackError
+	switch {
+	case errors.As(err, &cbErr):
+		return cbErr.err
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && j.closed():
+		return events.ErrClosed
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("follow events: %w", err)
+}
+
+// callbackError carries fn's error out of follow, unwrapped.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+
+func (j *Journal) follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+	if err := j.ensured(ctx, ws); err != nil {
+		return err
+	}
+	// Fail at once rather than at the next append when the events right
+	// after the cursor are gone.
+	st, _, err := j.state(ctx, ws)
+	if err != nil {
+		return err
+	}
+	if expired(after, st.FirstSeq, st.LastSeq) {
+		return cursorExpired(ws, after, st.FirstSeq)
+	}
+	cctx, ccancel := withTimeout(ctx)
+	cons, err := j.js.OrderedConsumer(cctx, StreamName(ws), orderedConfig(after))
+	ccancel()
+	if err != nil {
+		return err
+	}
+	defer j.deleteConsumer(ws, cons)
+	iter, err := cons.Messages(jetstream.PullMaxMessages(followBuffer))
+	if err != nil {
+		return err
+	}
+	defer iter.Stop()
+	last := after
+	for {
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := md.Sequence.Stream
+		if seq <= last {
+			continue // already delivered; cannot happen with an ordered consumer
+		}
+		if seq != last+1 {
+			return cursorExpired(ws, last, seq)
+		}
+		ev, err := decode(msg.Data(), seq)
+		if err != nil {
+			return err
+		}
+		last = seq
+		if err := fn(ev); err != nil {
+			return callbackError{err}
+		}
+	}
+}
+
+// deleteConsumer removes the server side of an ordered consumer that is no
+// longer used, best effort: the inactivity threshold removes it otherwise.
+func (j *Journal) deleteConsumer(ws string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil || j.nc.IsClosed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+	defer cancel()
+	if err := j.js.DeleteConsumer(ctx, StreamName(ws), info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		j.log.Debug("delete consumer", "workspace", ws, "consumer", info.Name, "err", err)
+	}
+}

@@ -1,0 +1,366 @@
+// Package journal is filecast's durable event log: one JetStream stream per
+// workspace, where each appended [events.Event] gets its position (Seq),
+// duplicates are dropped by event ID, old events are dropped by age and
+// count, and readers page through the log or follow it live.
+//
+// A sketch:
+//
+//	j, err := journal.Open(ctx, srv.Conn(), journal.Options{Logger: log})
+//	if err != nil { ... }
+//	defer j.Close()
+//	ev, err = j.Append(ctx, ev)                 // ev.Seq is now set
+//	page, err := j.Read(ctx, "docs", cursor, 100) // errors.Is(err, events.ErrCursorExpired) when retention dropped them
+//	err = j.Follow(ctx, "docs", cursor, func(ev events.Event) error { ...; return nil })
+//
+// A workspace name may contain '.', which neither stream names nor subject
+// tokens allow; [StreamName] and [Subject] encode it.
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/filecast/filecast/events"
+)
+
+// Sentinel errors of the package; match them with errors.Is.
+var (
+	ErrNoEventID = errors.New("journal: event has no event_id")
+	ErrBadEvent  = errors.New("journal: stored event cannot be decoded")
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxAge     = 7 * 24 * time.Hour
+	DefaultMaxEvents  = 1_000_000
+	DefaultDuplicates = 2 * time.Minute
+)
+
+// Read limits: a limit <= 0 means DefaultReadLimit, and at most
+// MaxReadLimit events are returned at once.
+const (
+	DefaultReadLimit = 100
+	MaxReadLimit     = 10_000
+)
+
+const (
+	streamPrefix  = "FILECAST_"
+	subjectPrefix = "filecast.ev."
+	apiTimeout    = 10 * time.Second
+)
+
+// Options configures a Journal; zero fields take the defaults.
+type Options struct {
+	MaxAge     time.Duration // events older than this are dropped; default DefaultMaxAge
+	MaxEvents  int64         // at most this many events are kept per workspace; default DefaultMaxEvents
+	Duplicates time.Duration // window in which an event ID is stored once; default DefaultDuplicates, at most MaxAge
+	Replicas   int           // stream replicas on a cluster; default 1
+	Logger     *slog.Logger  // nil discards logs
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = DefaultMaxEvents
+	}
+	if o.Duplicates <= 0 {
+		o.Duplicates = DefaultDuplicates
+	}
+	o.Duplicates = min(o.Duplicates, o.MaxAge)
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Journal is the event log of every workspace on one NATS connection. Its
+// methods are safe for concurrent use. It does not own the connection.
+type Journal struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	gets *getter
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	streams map[string]bool // workspaces whose stream is known to exist with our config
+
+	// closing is cancelled by Close (under mu); follows tracks running
+	// Follow calls.
+	closing   context.Context
+	cancel    context.CancelFunc
+	follows   sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Open returns a Journal on nc, which must reach a JetStream-enabled
+// server. Streams are created lazily, per workspace, on first use.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Journal, error) {
+	opts.setDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	gets, err := newGetter(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	jctx, cancel := context.WithCancel(context.Background())
+	return &Journal{
+		nc:      nc,
+		js:      js,
+		gets:    gets,
+		opts:    opts,
+		log:     opts.Logger.With("component", "journal"),
+		streams: map[string]bool{},
+		closing: jctx,
+		cancel:  cancel,
+	}, nil
+}
+
+// Close stops every running Follow (they return events.ErrClosed) and waits
+// for them to return; later calls of any method return events.ErrClosed.
+// The connection stays open. Close must not be called from inside a Follow
+// callback.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	j.cancel()
+	j.mu.Unlock()
+	j.follows.Wait()
+	j.closeOnce.Do(j.gets.close)
+	return nil
+}
+
+func (j *Journal) closed() bool { return j.closing.Err() != nil }
+
+// StreamName returns the name of the stream that holds the log of ws.
+func StreamName(ws string) string { return streamPrefix + token(ws) }
+
+// Subject returns the subject the events of ws are published on.
+func Subject(ws string) string { return subjectPrefix + token(ws) }
+
+// token encodes a workspace name as a stream-name suffix and a subject
+// token. Lowercase letters, digits and '-' stay; every other byte becomes
+// '_' and two lowercase hex digits. The result is injective, and contains
+// no upper case, so two names that differ only in case never share a
+// folder on a case-insensitive file system.
+func token(ws string) string {
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	b.Grow(len(ws) * 3)
+	for i := 0; i < len(ws); i++ {
+		c := ws[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('_')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}
+
+func (j *Journal) streamConfig(ws string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamName(ws),
+		Description: "filecast events of workspace " + ws,
+		Subjects:    []string{Subject(ws)},
+		Retention:   jetstream.LimitsPolicy,
+		MaxMsgs:     j.opts.MaxEvents,
+		MaxAge:      j.opts.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    j.opts.Replicas,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  j.opts.Duplicates,
+		AllowDirect: true,
+		Metadata:    map[string]string{"filecast_workspace": ws},
+	}
+}
+
+func checkWorkspace(ws string) error {
+	if err := events.ValidWorkspaceName(ws); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Ensure creates the stream of workspace ws, or updates its limits to the
+// journal's options. It is idempotent.
+func (j *Journal) Ensure(ctx context.Context, ws string) error {
+	if err := j.ensure(ctx, ws); err != nil {
+		return fmt.Errorf("ensure stream: %w", err)
+	}
+	return nil
+}
+
+func (j *Journal) ensure(ctx context.Context, ws string) error {
+	if j.closed() {
+		return events.ErrClosed
+	}
+	if err := checkWorkspace(ws); err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, err := j.js.CreateOrUpdateStream(ctx, j.streamConfig(ws)); err != nil {
+		return fmt.Errorf("workspace %q: %w", ws, err)
+	}
+	j.mu.Lock()
+	j.streams[ws] = true
+	j.mu.Unlock()
+	return nil
+}
+
+// ensured makes sure the stream of ws exists, asking the server only the
+// first time.
+func (j *Journal) ensured(ctx context.Context, ws string) error {
+	j.mu.Lock()
+	ok := j.streams[ws]
+	j.mu.Unlock()
+	if ok {
+		return nil
+	}
+	return j.ensure(ctx, ws)
+}
+
+func (j *Journal) forget(ws string) {
+	j.mu.Lock()
+	delete(j.streams, ws)
+	j.mu.Unlock()
+}
+
+// Append stores ev in the log of ev.Workspace and returns it with Seq set.
+// An event whose ID is already in the log (within the Duplicates window) is
+// not stored again; the original's Seq is returned. The stream is created
+// on first use.
+func (j *Journal) Append(ctx context.Context, ev events.Event) (events.Event, error) {
+	ev, err := j.append(ctx, ev)
+	if err != nil {
+		return ev, fmt.Errorf("append event: %w", err)
+	}
+	return ev, nil
+}
+
+func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, error) {
+	if j.closed() {
+		return ev, events.ErrClosed
+	}
+	if ev.ID == "" {
+		return ev, ErrNoEventID
+	}
+	if err := j.ensured(ctx, ev.Workspace); err != nil {
+		return ev, err
+	}
+	ev.Seq = 0
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return ev, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	subj := Subject(ev.Workspace)
+	ack, err := j.js.Publish(ctx, subj, data, jetstream.WithMsgID(ev.ID))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// The stream was deleted behind our back: create it again, once.
+		j.forget(ev.Workspace)
+		if err = j.ensured(ctx, ev.Workspace); err != nil {
+			return ev, err
+		}
+		ack, err = j.js.Publish(ctx, subj, data, jetstream.WithMsgID(ev.ID))
+	}
+	if err != nil {
+		return ev, err
+	}
+	ev.Seq = ack.Sequence
+	return ev, nil
+}
+
+// state returns the stream state of ws; ok is false when the stream does
+// not exist yet.
+func (j *Journal) state(ctx context.Context, ws string) (st jetstream.StreamState, ok bool, err error) {
+	if j.closed() {
+		return st, false, events.ErrClosed
+	}
+	if err := checkWorkspace(ws); err != nil {
+		return st, false, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	s, err := j.js.Stream(ctx, StreamName(ws))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		j.forget(ws)
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	return s.CachedInfo().State, true, nil
+}
+
+// Head returns the seq of the newest event of ws, 0 if there was none. It
+// does not move back when old events are dropped.
+func (j *Journal) Head(ctx context.Context, ws string) (uint64, error) {
+	st, _, err := j.state(ctx, ws)
+	if err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	return st.LastSeq, nil
+}
+
+// First returns the seq of the oldest event ws still holds, 0 if it holds
+// none.
+func (j *Journal) First(ctx context.Context, ws string) (uint64, error) {
+	st, _, err := j.state(ctx, ws)
+	if err != nil {
+		return 0, fmt.Errorf("read first: %w", err)
+	}
+	if st.Msgs == 0 {
+		return 0, nil
+	}
+	return st.FirstSeq, nil
+}
+
+// expired reports whether a reader after the cursor has lost events: the
+// ones right after it are no longer held although later ones were written.
+func expired(after, first, last uint64) bool {
+	return after+1 < first && after < last
+}
+
+func cursorExpired(ws string, after, first uint64) error {
+	return fmt.Errorf("%w (workspace %s: cursor %d, oldest event held %d)", events.ErrCursorExpired, ws, after, first)
+}
+
+// decode reads a stored event and sets its Seq.
+func decode(data []byte, seq uint64) (events.Event, error) {
+	var ev events.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return ev, fmt.Errorf("%w: seq %d: %w", ErrBadEvent, seq, err)
+	}
+	ev.Seq = seq
+	return ev, nil
+}
+
+// withTimeout bounds a server request when ctx has no deadline.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, apiTimeout)
+}
