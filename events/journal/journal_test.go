@@ -553,8 +553,8 @@ func TestJournal_Close(t *testing.T) {
 		if !errors.Is(err, events.ErrClosed) {
 			t.Errorf("Follow returned %v, want ErrClosed", err)
 		}
-	default:
-		t.Error("Close returned before Follow did")
+	case <-time.After(waitFor):
+		t.Error("Follow did not return after Close")
 	}
 	if _, err := j.Append(t.Context(), event("docs", 2)); !errors.Is(err, events.ErrClosed) {
 		t.Errorf("Append after Close: %v", err)
