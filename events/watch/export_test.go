@@ -1,0 +1,38 @@
+package watch
+
+import "context"
+
+// Do runs f on the running watcher's goroutine and returns its error.
+func (w *Watcher) do(ctx context.Context, f func(context.Context) error) error {
+	done := make(chan error, 1)
+	select {
+	case w.inject <- func(ctx context.Context) error { err := f(ctx); done <- err; return err }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// InjectError hands err to the running watcher as if fsnotify had reported it.
+func (w *Watcher) InjectError(ctx context.Context, err error) error {
+	return w.do(ctx, func(ctx context.Context) error { return w.lost(ctx, err) })
+}
+
+// DropWatch removes the watch of a folder without telling the index, so that
+// changes in it are missed, as after a lost notification. With poll, the
+// folder is also marked as one that could not be watched.
+func (w *Watcher) DropWatch(ctx context.Context, rel string, poll bool) error {
+	return w.do(ctx, func(context.Context) error {
+		_ = w.st.fsw.Remove(w.ws.Abs(rel))
+		delete(w.st.dirs, rel)
+		if poll {
+			w.st.unwatched[rel] = true
+		}
+		return nil
+	})
+}

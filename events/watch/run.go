@@ -1,0 +1,877 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/oklog/ulid/v2"
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/workspace"
+)
+
+// state is everything Run's goroutine owns besides the index.
+type state struct {
+	fsw        *fsnotify.Watcher
+	dirs       map[string]fileID          // watched folders ("" is the root)
+	unwatched  map[string]bool            // folders whose watch could not be added
+	creates    map[string]*pending        // new files waiting to settle
+	updates    map[string]*pending        // known files to look at again once quiet (big, truncated, or written while read)
+	renames    map[string]*pendingRename  // renamed-away paths waiting for their Create
+	byID       map[fileID]string          // renames by inode
+	links      map[string]map[string]bool // link target → links to it
+	next       time.Time                  // no deadline is before it; zero when nothing is pending
+	dirty      bool                       // the index changed since it was saved
+	saves      chan<- *indexFile          // to the saver goroutine
+	saveFailed atomic.Bool                // set by the saver
+}
+
+// pending is a path waiting to be quiet; first bounds the wait, so that a
+// file written without pause is still reported.
+type pending struct{ first, deadline time.Time }
+
+// wait (re)sets the deadline of a pending path to now+d, at most
+// maxSettle (or d, if longer) after it started waiting.
+func (w *Watcher) wait(m map[string]*pending, rel string, d time.Duration) {
+	now := time.Now()
+	p := m[rel]
+	if p == nil {
+		p = &pending{first: now}
+		m[rel] = p
+	}
+	p.deadline = now.Add(d)
+	if limit := p.first.Add(max(maxSettle, d)); p.deadline.After(limit) {
+		p.deadline = limit
+	}
+	w.due(p.deadline)
+}
+
+type pendingRename struct {
+	id       fileID
+	dir      bool
+	deadline time.Time
+}
+
+func under(rel, prefix string) bool {
+	return prefix == "" || rel == prefix || len(rel) > len(prefix) && rel[len(prefix)] == '/' && rel[:len(prefix)] == prefix
+}
+
+// Run builds the index, reports what changed since the persisted index was
+// saved (nothing on the very first start), closes Ready, then watches the
+// workspace until ctx is done, when it saves the index and returns
+// ctx.Err(). It returns early with an error when the watcher cannot start
+// or the Appender fails. Run must be called once; it owns every goroutine
+// it starts and they have stopped when it returns.
+func (w *Watcher) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	fsw, err := fsnotify.NewBufferedWatcher(eventBuffer)
+	if err != nil {
+		return fmt.Errorf("start watcher: %w", err)
+	}
+	defer fsw.Close()
+	w.st = &state{
+		fsw:       fsw,
+		dirs:      map[string]fileID{},
+		unwatched: map[string]bool{},
+		creates:   map[string]*pending{},
+		updates:   map[string]*pending{},
+		renames:   map[string]*pendingRename{},
+		byID:      map[fileID]string{},
+		links:     map[string]map[string]bool{},
+	}
+	idx, found, lerr := loadIndex(w.path)
+	if lerr != nil {
+		w.log.Warn("the persisted index cannot be read; indexing silently, changes made while filecast was stopped are not reported", "path", w.path, "err", lerr)
+	}
+	if found {
+		w.mu.Lock()
+		for rel, e := range idx.Files {
+			if c, err := workspace.Clean(rel); err == nil && c == rel && e != nil {
+				w.put(rel, e)
+			}
+		}
+		w.seq = idx.Seq
+		w.mu.Unlock()
+	}
+	// The index is saved on a goroutine of its own, so that a slow fsync
+	// never holds up notifications; the last save happens on the way out.
+	var saver conc.WaitGroup
+	saves := make(chan *indexFile, 1)
+	w.st.saves = saves
+	saver.Go(func() {
+		for idx := range saves {
+			if err := saveIndex(w.path, idx); err != nil {
+				w.st.saveFailed.Store(true)
+				w.log.Warn("cannot save the index", "path", w.path, "err", err)
+			}
+		}
+	})
+	defer func() {
+		close(saves)
+		saver.Wait()
+		if w.st.saveFailed.Load() {
+			w.st.dirty = true
+		}
+		if w.path != "" && w.st.dirty {
+			if err := saveIndex(w.path, w.snapshot()); err != nil {
+				w.log.Warn("cannot save the index", "path", w.path, "err", err)
+			}
+		}
+	}()
+	if err := w.sync(ctx, "", !found); err != nil {
+		return w.exitErr(ctx, err)
+	}
+	close(w.ready)
+	return w.exitErr(ctx, w.loop(ctx))
+}
+
+func (w *Watcher) exitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// snapshot copies the index for saving; entries are never changed in
+// place, so a shallow copy is enough.
+func (w *Watcher) snapshot() *indexFile {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return &indexFile{Format: indexFormat, Workspace: w.ws.Name, Root: w.ws.Dir, Seq: w.seq, Saved: time.Now().UTC(), Files: maps.Clone(w.files)}
+}
+
+// save hands a snapshot of a changed index to the saver, unless it is
+// still busy with the previous one.
+func (w *Watcher) save() {
+	st := w.st
+	if st.saveFailed.Swap(false) {
+		st.dirty = true
+	}
+	if w.path == "" || !st.dirty {
+		return
+	}
+	select {
+	case st.saves <- w.snapshot():
+		st.dirty = false
+	default:
+	}
+}
+
+func (w *Watcher) loop(ctx context.Context) error {
+	st := w.st
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var armed time.Time
+	saveT := time.NewTicker(saveEvery)
+	defer saveT.Stop()
+	pollT := time.NewTicker(pollEvery)
+	defer pollT.Stop()
+	for {
+		if !st.next.Equal(armed) {
+			armed = st.next
+			if armed.IsZero() {
+				timer.Stop()
+			} else {
+				timer.Reset(time.Until(armed))
+			}
+		}
+		var err error
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-st.fsw.Events:
+			if !ok {
+				return fmt.Errorf("watch %s: %w", w.ws.Name, fsnotify.ErrClosed)
+			}
+			err = w.handle(ctx, ev)
+		case e := <-st.fsw.Errors:
+			err = w.lost(ctx, e)
+		case f := <-w.inject:
+			err = f(ctx)
+		case <-timer.C:
+			armed = time.Time{}
+			if err = w.drain(ctx); err == nil {
+				err = w.expire(ctx, time.Now())
+			}
+		case <-saveT.C:
+			w.save()
+		case <-pollT.C:
+			err = w.poll(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// drain handles the notifications already queued, so that deadlines are
+// judged against everything that has happened.
+func (w *Watcher) drain(ctx context.Context) error {
+	for range len(w.st.fsw.Events) + 1 {
+		select {
+		case ev := <-w.st.fsw.Events:
+			if err := w.handle(ctx, ev); err != nil {
+				return err
+			}
+		case e := <-w.st.fsw.Errors:
+			if err := w.lost(ctx, e); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// lost handles a watcher error: anything may have been missed, so rescan.
+func (w *Watcher) lost(ctx context.Context, err error) error {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.log.Warn("file notifications overflowed; rescanning the workspace to report what changed", "err", err)
+	} else {
+		w.log.Warn("file watcher error; rescanning the workspace to report what changed", "err", err)
+	}
+	return w.sync(ctx, "", false)
+}
+
+// poll retries the folders whose watch could not be added, rescanning them.
+func (w *Watcher) poll(ctx context.Context) error {
+	if len(w.st.unwatched) == 0 {
+		return nil
+	}
+	var top []string
+	for _, d := range slices.Sorted(maps.Keys(w.st.unwatched)) {
+		if len(top) == 0 || !under(d, top[len(top)-1]) {
+			top = append(top, d)
+		}
+	}
+	for _, d := range top {
+		for u := range w.st.unwatched {
+			if under(u, d) {
+				delete(w.st.unwatched, u) // the walk marks again what still fails
+			}
+		}
+		if err := w.sync(ctx, d, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addWatch watches one folder. A failure because of the watch limit is
+// logged and the folder is rescanned periodically until a watch can be added.
+func (w *Watcher) addWatch(rel string, id fileID) {
+	st := w.st
+	if old, ok := st.dirs[rel]; ok && old == id {
+		return
+	}
+	err := st.fsw.Add(w.ws.Abs(rel))
+	switch {
+	case err == nil:
+		st.dirs[rel] = id
+		delete(st.unwatched, rel)
+	case errors.Is(err, syscall.ENOSPC):
+		if !st.unwatched[rel] {
+			w.log.Warn("cannot watch a folder: the inotify watch limit is reached (raise fs.inotify.max_user_watches); rescanning it every few seconds instead", "path", rel)
+		}
+		st.unwatched[rel] = true
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
+	default:
+		w.log.Warn("cannot watch a folder; rescanning it every few seconds instead", "path", rel, "err", err)
+		st.unwatched[rel] = true
+	}
+}
+
+// unwatch forgets every folder under prefix.
+func (w *Watcher) unwatch(prefix string) {
+	st := w.st
+	for d := range st.dirs {
+		if under(d, prefix) {
+			_ = st.fsw.Remove(w.ws.Abs(d)) // fails when the kernel already dropped it
+			delete(st.dirs, d)
+		}
+	}
+	for d := range st.unwatched {
+		if under(d, prefix) {
+			delete(st.unwatched, d)
+		}
+	}
+}
+
+func (w *Watcher) due(t time.Time) {
+	if w.st.next.IsZero() || t.Before(w.st.next) {
+		w.st.next = t
+	}
+}
+
+// handle turns one notification into index changes and events.
+func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) error {
+	rel, ok := w.ws.Rel(ev.Name)
+	if !ok {
+		if ev.Name == w.ws.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+			w.log.Warn("the workspace folder was removed or moved", "path", w.ws.Dir)
+			return w.sync(ctx, "", false)
+		}
+		return nil
+	}
+	switch {
+	case ev.Has(fsnotify.Create):
+		return w.onCreate(ctx, rel)
+	case ev.Has(fsnotify.Write):
+		return w.onWrite(ctx, rel)
+	case ev.Has(fsnotify.Remove):
+		return w.onRemove(ctx, rel)
+	case ev.Has(fsnotify.Rename):
+		w.onRename(rel)
+	}
+	return nil
+}
+
+func (w *Watcher) known(rel string) *entry {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.files[rel]
+}
+
+func (w *Watcher) onCreate(ctx context.Context, rel string) error {
+	st := w.st
+	s := w.lstat(rel)
+	switch s.kind {
+	case kindNone:
+		return nil // gone already (a later event says so), or not indexed
+	case kindDir:
+		if w.ignore.IgnoredDir(rel) {
+			return nil
+		}
+		if w.known(rel) != nil {
+			if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
+				return err
+			}
+		}
+		if old, ok := st.byID[s.id]; ok && st.renames[old] != nil && st.renames[old].dir && old != rel {
+			return w.moveDir(ctx, old, rel)
+		}
+		return w.newDir(rel)
+	}
+	if w.ignore.Ignored(rel, false) {
+		return nil
+	}
+	if _, ok := st.dirs[rel]; ok {
+		if err := w.deleteTree(ctx, rel); err != nil {
+			return err
+		}
+	}
+	if old, ok := st.byID[s.id]; ok && st.renames[old] != nil && !st.renames[old].dir && old != rel {
+		w.dropRename(old)
+		e, err := hash(s)
+		if err != nil {
+			// It moved on again already; the old name is gone for good.
+			return w.emit(ctx, events.FileDeleted, old, "", nil)
+		}
+		return w.emit(ctx, events.FileMoved, rel, old, e)
+	}
+	if _, ok := st.renames[rel]; ok {
+		// Renamed away and replaced (an editor's backup-and-write save):
+		// settle, then compare with what the index holds.
+		w.dropRename(rel)
+		w.pend(rel)
+		return nil
+	}
+	if w.known(rel) != nil {
+		// A rename onto a known file: a save by rename.
+		return w.check(ctx, rel, true)
+	}
+	w.pend(rel)
+	return nil
+}
+
+// pend delays a new file until it has been quiet for the settle time.
+func (w *Watcher) pend(rel string) { w.wait(w.st.creates, rel, w.settle) }
+
+func (w *Watcher) onWrite(ctx context.Context, rel string) error {
+	if _, ok := w.st.creates[rel]; ok {
+		w.pend(rel)
+		return nil
+	}
+	old := w.known(rel)
+	if old == nil {
+		// A file whose creation was missed.
+		return w.onCreate(ctx, rel)
+	}
+	s := w.lstat(rel)
+	switch {
+	case s.kind == kindFile && s.size >= bigFile:
+		// Hash a big file once it is quiet, not on every write.
+		w.wait(w.st.updates, rel, max(bigQuiet, w.settle))
+		return nil
+	case s.kind == kindFile && s.size == 0 && old.Size > 0:
+		// Most likely the truncation that starts a rewrite (O_TRUNC): wait
+		// for the write that follows rather than report an empty file,
+		// unless the file stays empty for the settle time.
+		w.wait(w.st.updates, rel, w.settle)
+		return nil
+	}
+	delete(w.st.updates, rel)
+	return w.check(ctx, rel, true)
+}
+
+func (w *Watcher) onRemove(ctx context.Context, rel string) error {
+	st := w.st
+	delete(st.creates, rel)
+	delete(st.updates, rel)
+	w.dropRename(rel)
+	if w.known(rel) != nil {
+		if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
+			return err
+		}
+	}
+	if _, ok := st.dirs[rel]; ok {
+		return w.deleteTree(ctx, rel)
+	}
+	return nil
+}
+
+func (w *Watcher) onRename(rel string) {
+	st := w.st
+	delete(st.creates, rel) // a new file renamed away before it settled: its Create tells where
+	delete(st.updates, rel)
+	if _, ok := st.renames[rel]; ok {
+		return
+	}
+	pr := &pendingRename{deadline: time.Now().Add(pairWindow)}
+	if e := w.known(rel); e != nil {
+		pr.id = fileID{e.Dev, e.Ino}
+	} else if id, ok := st.dirs[rel]; ok {
+		pr.id, pr.dir = id, true
+	} else {
+		return
+	}
+	st.renames[rel] = pr
+	if pr.id != (fileID{}) {
+		st.byID[pr.id] = rel
+	}
+	w.due(pr.deadline)
+}
+
+func (w *Watcher) dropRename(rel string) {
+	if pr, ok := w.st.renames[rel]; ok {
+		delete(w.st.renames, rel)
+		if w.st.byID[pr.id] == rel {
+			delete(w.st.byID, pr.id)
+		}
+	}
+}
+
+// check compares a file with the index and reports a change: created
+// when the index does not hold it, else updated when its sha256 differs.
+// When mayWait and the file was written to while it was read, it looks
+// again once the file is quiet.
+func (w *Watcher) check(ctx context.Context, rel string, mayWait bool) error {
+	old := w.known(rel)
+	s := w.lstat(rel)
+	switch {
+	case s.kind == kindDir:
+		if old != nil {
+			if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
+				return err
+			}
+		}
+		return w.newDir(rel)
+	case s.kind == kindNone && s.exists && old != nil:
+		// Now something that is not indexed, such as a link out of the workspace.
+		return w.emit(ctx, events.FileDeleted, rel, "", nil)
+	case s.kind == kindNone:
+		return nil // removed (its Remove event reports it), or never indexed
+	}
+	e, err := hash(s)
+	if err != nil {
+		if !gone(err) {
+			w.log.Warn("cannot read a file", "path", rel, "err", err)
+		}
+		return nil
+	}
+	if s2 := w.lstat(rel); mayWait && (s2.size != e.Size || !s2.mtime.Equal(e.ModTime)) {
+		// Written to while it was read: look again once it is quiet
+		// rather than report a half-written file.
+		w.wait(w.st.updates, rel, w.settle)
+		return nil
+	}
+	if old != nil && e.SHA256 == old.SHA256 {
+		e.Version = old.Version
+		w.mu.Lock()
+		w.put(rel, e)
+		w.mu.Unlock()
+		return nil
+	}
+	typ := events.FileUpdated
+	if old == nil {
+		typ = events.FileCreated
+	}
+	return w.emit(ctx, typ, rel, "", e)
+}
+
+// newDir watches a folder that appeared and everything under it; the files
+// in it are new and wait to settle like any new file.
+func (w *Watcher) newDir(rel string) error {
+	w.walk(rel, func(f string, _ stat) {
+		if w.known(f) == nil {
+			w.pend(f)
+		}
+	})
+	return nil
+}
+
+// moveDir reports a folder renamed inside the workspace: one file.moved
+// per file, then whatever changed inside it meanwhile.
+func (w *Watcher) moveDir(ctx context.Context, old, rel string) error {
+	st := w.st
+	w.dropRename(old)
+	w.unwatch(old)
+	for p := range st.creates {
+		if under(p, old) {
+			delete(st.creates, p) // the rescan of the new folder reports them
+		}
+	}
+	for p := range st.updates {
+		if under(p, old) {
+			delete(st.updates, p)
+		}
+	}
+	for _, p := range w.paths(old) {
+		e := w.known(p)
+		if err := w.emit(ctx, events.FileMoved, rel+p[len(old):], p, e); err != nil {
+			return err
+		}
+	}
+	return w.sync(ctx, rel, false)
+}
+
+// deleteTree reports every file under a folder that is gone.
+func (w *Watcher) deleteTree(ctx context.Context, rel string) error {
+	st := w.st
+	w.unwatch(rel)
+	for p := range st.creates {
+		if under(p, rel) {
+			delete(st.creates, p)
+		}
+	}
+	for p := range st.updates {
+		if under(p, rel) {
+			delete(st.updates, p)
+		}
+	}
+	for _, p := range w.paths(rel) {
+		w.dropRename(p)
+		if err := w.emit(ctx, events.FileDeleted, p, "", nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// paths lists the indexed files under prefix, sorted.
+func (w *Watcher) paths(prefix string) []string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	var out []string
+	for p := range w.files {
+		if under(p, prefix) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// expire acts on every deadline that has passed: renames with no Create
+// are deletions, settled new files are created, quiet big files hashed.
+func (w *Watcher) expire(ctx context.Context, now time.Time) error {
+	st := w.st
+	st.next = time.Time{}
+	var renames, creates, updates []string
+	for p, pr := range st.renames {
+		if now.Before(pr.deadline) {
+			w.due(pr.deadline)
+		} else {
+			renames = append(renames, p)
+		}
+	}
+	for p, pc := range st.creates {
+		if now.Before(pc.deadline) {
+			w.due(pc.deadline)
+		} else {
+			creates = append(creates, p)
+		}
+	}
+	for p, pu := range st.updates {
+		if now.Before(pu.deadline) {
+			w.due(pu.deadline)
+		} else {
+			updates = append(updates, p)
+		}
+	}
+	slices.Sort(renames)
+	for _, p := range renames {
+		pr := st.renames[p]
+		if pr == nil {
+			continue // handled as part of a folder
+		}
+		w.dropRename(p)
+		var err error
+		if pr.dir {
+			err = w.deleteTree(ctx, p)
+		} else if w.known(p) != nil {
+			err = w.emit(ctx, events.FileDeleted, p, "", nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	slices.Sort(creates)
+	for _, p := range creates {
+		if _, ok := st.creates[p]; !ok {
+			continue
+		}
+		delete(st.creates, p)
+		if err := w.check(ctx, p, true); err != nil {
+			return err
+		}
+	}
+	slices.Sort(updates)
+	for _, p := range updates {
+		pu := st.updates[p]
+		if pu == nil {
+			continue
+		}
+		delete(st.updates, p)
+		if err := w.check(ctx, p, now.Before(pu.first.Add(maxSettle))); err != nil {
+			return err
+		}
+		if np := st.updates[p]; np != nil {
+			np.first = pu.first // still bounded by when it started waiting
+		}
+	}
+	return nil
+}
+
+// sync walks the tree under prefix and brings the index in line with it.
+// When silent (the very first start) it reports nothing; otherwise it
+// reports each difference: a file gone at one path whose content appeared
+// at another is moved, then updates, creations and deletions follow.
+func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
+	st := w.st
+	for p := range st.creates {
+		if under(p, prefix) {
+			delete(st.creates, p)
+		}
+	}
+	for p := range st.updates {
+		if under(p, prefix) {
+			delete(st.updates, p)
+		}
+	}
+	for p := range st.renames {
+		if under(p, prefix) {
+			w.dropRename(p)
+		}
+	}
+	found := map[string]stat{}
+	w.walk(prefix, func(rel string, s stat) { found[rel] = s })
+
+	now := make(map[string]*entry, len(found))
+	var created, updated, deleted []string
+	for rel, s := range found {
+		old := w.known(rel)
+		if s.sameAs(old) {
+			continue
+		}
+		e, err := hash(s)
+		if err != nil {
+			if !gone(err) {
+				w.log.Warn("cannot read a file", "path", rel, "err", err)
+				continue // keep what the index knows
+			}
+			delete(found, rel)
+			continue
+		}
+		switch {
+		case old == nil:
+			created = append(created, rel)
+		case old.SHA256 != e.SHA256:
+			updated = append(updated, rel)
+		default:
+			e.Version = old.Version
+		}
+		now[rel] = e
+	}
+	for _, p := range w.paths(prefix) {
+		if _, ok := found[p]; !ok {
+			deleted = append(deleted, p)
+		}
+	}
+	if silent {
+		w.mu.Lock()
+		for _, p := range deleted {
+			w.drop(p)
+		}
+		for p, e := range now {
+			w.put(p, e)
+		}
+		w.mu.Unlock()
+		w.st.dirty = true
+		return nil
+	}
+	// Entries whose content did not change only get fresh stat data.
+	w.mu.Lock()
+	for p, e := range now {
+		if old := w.files[p]; old != nil && old.SHA256 == e.SHA256 {
+			w.put(p, e)
+			w.st.dirty = true
+		}
+	}
+	w.mu.Unlock()
+
+	slices.Sort(created)
+	slices.Sort(updated)
+	slices.Sort(deleted)
+	goneByHash := map[string][]string{}
+	for _, p := range deleted {
+		if e := w.known(p); e != nil {
+			goneByHash[e.SHA256] = append(goneByHash[e.SHA256], p)
+		}
+	}
+	moved := map[string]bool{}
+	for _, p := range created {
+		e := now[p]
+		if olds := goneByHash[e.SHA256]; len(olds) > 0 {
+			goneByHash[e.SHA256] = olds[1:]
+			moved[p], moved[olds[0]] = true, true
+			if err := w.emit(ctx, events.FileMoved, p, olds[0], e); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range updated {
+		if err := w.emit(ctx, events.FileUpdated, p, "", now[p]); err != nil {
+			return err
+		}
+	}
+	for _, p := range created {
+		if !moved[p] {
+			if err := w.emit(ctx, events.FileCreated, p, "", now[p]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range deleted {
+		if !moved[p] {
+			if err := w.emit(ctx, events.FileDeleted, p, "", nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// emit appends one event and applies it to the index. e carries the new
+// content for every type but deleted.
+func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e *entry) error {
+	ev := events.Event{
+		ID:        ulid.Make().String(),
+		Type:      typ,
+		Workspace: w.ws.Name,
+		Path:      rel,
+		OldPath:   old,
+		Actor:     events.ActorFS,
+		Time:      time.Now().UTC(),
+	}
+	if typ != events.FileDeleted {
+		ev.Size, ev.SHA256 = e.Size, e.SHA256
+	}
+	got, err := w.app.Append(ctx, ev)
+	if err != nil {
+		return fmt.Errorf("append %s %s: %w", typ, rel, err)
+	}
+	w.mu.Lock()
+	switch typ {
+	case events.FileDeleted:
+		w.drop(rel)
+	case events.FileMoved:
+		w.drop(old)
+		fallthrough
+	default:
+		ne := *e
+		ne.Version = got.Seq
+		w.put(rel, &ne)
+	}
+	w.seq = max(w.seq, got.Seq)
+	w.mu.Unlock()
+	w.st.dirty = true
+	if err := w.refreshLinks(ctx, rel); err != nil {
+		return err
+	}
+	if old != "" {
+		return w.refreshLinks(ctx, old)
+	}
+	return nil
+}
+
+// refreshLinks re-reads the symlinks whose target is rel: their content is
+// the target's.
+func (w *Watcher) refreshLinks(ctx context.Context, rel string) error {
+	links := w.st.links[rel]
+	if len(links) == 0 {
+		return nil
+	}
+	for _, l := range slices.Sorted(maps.Keys(links)) {
+		if w.known(l) == nil {
+			continue
+		}
+		if err := w.check(ctx, l, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put and drop change the index; the caller holds w.mu.
+func (w *Watcher) put(rel string, e *entry) {
+	if old := w.files[rel]; old != nil && old.Link != "" && old.Link != e.Link {
+		w.unlink(rel, old.Link)
+	}
+	w.files[rel] = e
+	if e.Link != "" {
+		m := w.st.links[e.Link]
+		if m == nil {
+			m = map[string]bool{}
+			w.st.links[e.Link] = m
+		}
+		m[rel] = true
+	}
+}
+
+func (w *Watcher) drop(rel string) {
+	if old := w.files[rel]; old != nil && old.Link != "" {
+		w.unlink(rel, old.Link)
+	}
+	delete(w.files, rel)
+}
+
+func (w *Watcher) unlink(rel, target string) {
+	if m := w.st.links[target]; m != nil {
+		delete(m, rel)
+		if len(m) == 0 {
+			delete(w.st.links, target)
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package watch_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/watch"
+)
+
+// TestWatcher_Scripts runs the scenarios in testdata/watch/*.txt. Each is a
+// list of lines:
+//
+//	# a comment
+//	start                 start a Watcher (same index file every time) and wait until it is ready
+//	stop                  stop it; Run must return context.Canceled
+//	write PATH [TEXT…]    os.WriteFile (TEXT is the rest of the line)
+//	append PATH TEXT…     append to a file
+//	touch PATH            set the mtime to a second later, content unchanged
+//	mkdir PATH            os.MkdirAll
+//	mv OLD NEW            os.Rename
+//	rm PATH | rm -r PATH  os.Remove | os.RemoveAll
+//	ln -s TARGET PATH     os.Symlink (TARGET as written)
+//	expect TYPE PATH [= TEXT]          an event, with the content's sha256 when TEXT is given
+//	expect file.moved OLD -> NEW [= TEXT]
+//
+// Paths are relative to the workspace; $OUT/… names a folder outside it on
+// the same file system. Operations run back to back, as a fast script
+// would. A run of expect lines is awaited (5 s at most) and compared with
+// exactly as many next events, sorted by path (events for one path keep
+// their order): a missing event times out, an unexpected one shows up in
+// its place. At the end, a marker file proves nothing more was emitted,
+// and the index must match the folder, with each file's version the seq of
+// its last event.
+func TestWatcher_Scripts(t *testing.T) {
+	scripts, err := filepath.Glob(filepath.Join("..", "..", "testdata", "watch", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scripts) == 0 {
+		t.Fatal("no scripts in testdata/watch")
+	}
+	for _, file := range scripts {
+		name := strings.TrimSuffix(filepath.Base(file), ".txt")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runScript(t, file)
+		})
+	}
+}
+
+type expectation struct {
+	line int
+	ev   short // SHA256 and Size are set when the content is to be compared
+}
+
+func runScript(t *testing.T, file string) {
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e := newEnv(t)
+	seen := 0 // events already compared
+	var want []expectation
+	check := func() {
+		t.Helper()
+		if len(want) == 0 {
+			return
+		}
+		n := seen + len(want)
+		evs := e.rec.waitFor(t, fmt.Sprintf("%d events (line %d)", len(want), want[0].line), func(evs []events.Event) bool { return len(evs) >= n })
+		got := make([]short, 0, len(want))
+		exp := make([]short, 0, len(want))
+		for i, ev := range evs[seen:n] {
+			got = append(got, brief(ev))
+			exp = append(exp, want[i].ev)
+		}
+		byPath := func(s []short) { sort.SliceStable(s, func(i, j int) bool { return s[i].Path < s[j].Path }) }
+		byPath(got)
+		byPath(exp)
+		// Content is compared only where the script gave it.
+		for i := range got {
+			if i < len(exp) && exp[i].SHA256 == "" {
+				got[i].SHA256, got[i].Size = "", 0
+			}
+		}
+		if diff := cmp.Diff(exp, got); diff != "" {
+			t.Fatalf("events before line %d differ (-want +got):\n%s\nall events:\n%s", want[len(want)-1].line+1, diff, dump(evs))
+		}
+		seen = n
+		want = want[:0]
+	}
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		args := strings.Fields(text)
+		if args[0] == "expect" {
+			want = append(want, parseExpect(t, line, args[1:]))
+			continue
+		}
+		check()
+		rest := func(i int) string { return strings.Join(args[i:], " ") }
+		need := func(n int) {
+			if len(args) < n {
+				t.Fatalf("line %d: %q needs %d arguments", line, args[0], n-1)
+			}
+		}
+		switch args[0] {
+		case "start":
+			e.start(watch.Options{})
+		case "stop":
+			e.stop()
+		case "write":
+			need(2)
+			e.write(args[1], rest(2))
+		case "append":
+			need(3)
+			a, err := os.OpenFile(e.path(args[1]), os.O_APPEND|os.O_WRONLY, 0)
+			if err == nil {
+				_, err = a.WriteString(rest(2))
+				if cerr := a.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				t.Fatalf("line %d: %v", line, err)
+			}
+		case "touch":
+			need(2)
+			later := time.Now().Add(time.Second)
+			if err := os.Chtimes(e.path(args[1]), later, later); err != nil {
+				t.Fatalf("line %d: %v", line, err)
+			}
+		case "mkdir":
+			need(2)
+			if err := os.MkdirAll(e.path(args[1]), 0o755); err != nil {
+				t.Fatalf("line %d: %v", line, err)
+			}
+		case "mv":
+			need(3)
+			if err := os.Rename(e.path(args[1]), e.path(args[2])); err != nil {
+				t.Fatalf("line %d: %v", line, err)
+			}
+		case "rm":
+			need(2)
+			var err error
+			if args[1] == "-r" {
+				need(3)
+				err = os.RemoveAll(e.path(args[2]))
+			} else {
+				err = os.Remove(e.path(args[1]))
+			}
+			if err != nil {
+				t.Fatalf("line %d: %v", line, err)
+			}
+		case "ln":
+			need(4)
+			if args[1] != "-s" {
+				t.Fatalf("line %d: only ln -s is supported", line)
+			}
+			target := args[2]
+			if strings.HasPrefix(target, "$OUT") {
+				target = e.path(target)
+			}
+			if err := os.Symlink(target, e.path(args[3])); err != nil {
+				t.Fatalf("line %d: %v", line, err)
+			}
+		default:
+			t.Fatalf("line %d: unknown operation %q", line, args[0])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	if e.cur != nil {
+		e.write("end.marker", "end")
+		want = append(want, expectation{line: line + 1, ev: short{Type: events.FileCreated, Path: "end.marker"}})
+		check()
+		e.checkIndex()
+	}
+}
+
+func parseExpect(t *testing.T, line int, args []string) expectation {
+	t.Helper()
+	x := expectation{line: line}
+	if i := indexOf(args, "="); i >= 0 {
+		content := strings.Join(args[i+1:], " ")
+		x.ev.SHA256, x.ev.Size = sum(content), int64(len(content))
+		args = args[:i]
+	}
+	if len(args) < 2 {
+		t.Fatalf("line %d: expect TYPE PATH", line)
+	}
+	x.ev.Type = events.Type(args[0])
+	if !x.ev.Type.IsFile() {
+		t.Fatalf("line %d: unknown event type %q", line, args[0])
+	}
+	switch {
+	case x.ev.Type == events.FileMoved && len(args) == 4 && args[2] == "->":
+		x.ev.OldPath, x.ev.Path = args[1], args[3]
+	case x.ev.Type != events.FileMoved && len(args) == 2:
+		x.ev.Path = args[1]
+	default:
+		t.Fatalf("line %d: expect TYPE PATH, or expect file.moved OLD -> NEW", line)
+	}
+	return x
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}

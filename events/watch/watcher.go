@@ -1,0 +1,226 @@
+// Package watch turns the file-system notifications of one workspace into
+// filecast's normalised file events and keeps the workspace index: every
+// regular file's path, size, sha256, mtime and version.
+//
+// A Watcher builds the index (a walk and a sha256 of every file), then
+// watches the tree with fsnotify until its context is done. It folds what
+// editors and tools do into the events an agent cares about:
+//
+//   - a new file is reported once, as file.created, when it has been quiet
+//     for Options.Settle, so create+write is one event with the final content;
+//   - a write that leaves the content unchanged (same sha256) emits nothing;
+//   - a save by rename (write a temp file, rename it onto the real name) is
+//     one file.updated, or file.created when the name did not exist;
+//   - a rename inside the workspace is one file.moved; folders produce no
+//     events of their own: a moved folder is one file.moved per file, a
+//     deleted one a file.deleted per file;
+//   - ignored paths (see workspace.Ignorer) are neither watched nor reported;
+//   - symlinks are never followed; a link whose target resolves to a regular
+//     file inside the workspace is a file with its target's content, a link
+//     that resolves outside is neither listed nor reported.
+//
+// fsnotify watches are not recursive: the Watcher adds one per folder,
+// including folders created later (walking them, since files may appear
+// before the watch is in place). When notifications may have been lost —
+// a queue overflow, a watcher error, a folder that could not be watched
+// because of the inotify watch limit — it logs a warning and rescans,
+// reporting what changed.
+//
+// The index is persisted to Options.IndexPath. On the very first start the
+// tree is indexed silently; on later starts the Watcher first reports what
+// changed while it was not running (created, updated, deleted, and moved
+// when the same content disappeared at one path and appeared at another).
+//
+// Usage:
+//
+//	w, err := watch.New(watch.Options{Workspace: ws, IndexPath: "/state/index/docs.json"}, hub)
+//	if err != nil { ... }
+//	go w.Run(ctx)            // blocks until ctx is done; owned by the caller
+//	<-w.Ready()              // the index is built and the watches are in place
+//	files, cursor := w.Files("reports")
+//
+// Hashing happens on the goroutine that reads fsnotify's (generously
+// buffered, 65536 events) channel, streaming each file through sha256. A
+// write to a known file smaller than 1 MiB is hashed at once; writes to
+// bigger files are hashed once they have been quiet for 50 ms, so a large
+// copy is hashed once rather than on every write notification (and the
+// loop is busy for about a second per GiB when it is). Two more waits keep
+// half-written content out of the log: a known file truncated to empty
+// (the first step of an O_TRUNC rewrite) is looked at again after the
+// write that follows, or after Settle if it stays empty, and a file
+// written to while it was being hashed is hashed again once quiet. A file
+// written without pause is still reported about once a second.
+//
+// Platform notes: behaviour is tested on Linux (inotify). Folders beyond
+// fs.inotify.max_user_watches are rescanned every two seconds instead of
+// watched, with a warning. Renames are paired by inode; where there is no
+// inode (Windows) a live rename is reported as deleted and created.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/workspace"
+)
+
+// Appender stores an event in the log and returns it with Seq assigned.
+// The hub satisfies it. Append is called serially, from Run's goroutine.
+type Appender interface {
+	Append(ctx context.Context, ev events.Event) (events.Event, error)
+}
+
+// Errors returned by New and Run.
+var (
+	ErrIndexInWorkspace = errors.New("watch: the index path lies inside the workspace")
+	ErrNoAppender       = errors.New("watch: no appender")
+	ErrRunning          = errors.New("watch: Run was already called")
+)
+
+// DefaultSettle is how long a new file must be quiet before it is reported
+// when Options.Settle is zero.
+const DefaultSettle = 5 * time.Millisecond
+
+const (
+	pairWindow    = 50 * time.Millisecond // a Rename with no matching Create within it is a deletion
+	bigFile       = 1 << 20               // writes to files at least this big are hashed once quiet
+	bigQuiet      = 50 * time.Millisecond // how quiet a big file must be before it is hashed
+	maxSettle     = time.Second           // a new file written to without pause is reported after this
+	saveEvery     = 500 * time.Millisecond
+	pollEvery     = 2 * time.Second // rescans of folders that could not be watched
+	progressEvery = 10000
+	eventBuffer   = 1 << 16 // fsnotify's channel: room for bursts while a file is hashed
+)
+
+// Options configures a Watcher. Zero values mean the defaults.
+type Options struct {
+	Workspace workspace.Workspace // required; Dir is absolute and free of symlinks
+	Ignore    *workspace.Ignorer  // nil means workspace.NewIgnorer(nil)
+	IndexPath string              // where the index is persisted (never inside the workspace); "" keeps it in memory only
+	Settle    time.Duration       // how long a new file must be quiet before file.created; default DefaultSettle
+	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
+	Progress  io.Writer           // optional: a line every 10,000 files while indexing
+}
+
+// Watcher watches one workspace and keeps its index. Files and Stat are
+// safe for concurrent use at any time; Run must be called once.
+type Watcher struct {
+	ws       workspace.Workspace
+	ignore   *workspace.Ignorer
+	app      Appender
+	path     string
+	settle   time.Duration
+	log      *slog.Logger
+	progress io.Writer
+	ready    chan struct{}
+	started  atomic.Bool
+	inject   chan func(context.Context) error // test hooks run on Run's goroutine; see export_test.go
+
+	mu    sync.RWMutex // guards files and seq; written only by Run's goroutine
+	files map[string]*entry
+	seq   uint64
+
+	// Everything below is owned by Run's goroutine.
+	st *state
+}
+
+// New checks opts and returns a Watcher that reports to app. It starts
+// nothing: call Run.
+func New(opts Options, app Appender) (*Watcher, error) {
+	if app == nil {
+		return nil, ErrNoAppender
+	}
+	if opts.Workspace.Dir == "" || !filepath.IsAbs(opts.Workspace.Dir) {
+		return nil, fmt.Errorf("watch: workspace %q needs an absolute folder", opts.Workspace.Name)
+	}
+	ig := opts.Ignore
+	if ig == nil {
+		var err error
+		if ig, err = workspace.NewIgnorer(nil); err != nil {
+			return nil, fmt.Errorf("compile ignores: %w", err)
+		}
+	}
+	if opts.IndexPath != "" {
+		abs, err := filepath.Abs(opts.IndexPath)
+		if err != nil {
+			return nil, fmt.Errorf("resolve index path: %w", err)
+		}
+		if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+			abs = filepath.Join(real, filepath.Base(abs))
+		}
+		if _, inside := opts.Workspace.Rel(abs); inside {
+			return nil, fmt.Errorf("%w: %s", ErrIndexInWorkspace, opts.IndexPath)
+		}
+		opts.IndexPath = abs
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = DefaultSettle
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{
+		ws:       opts.Workspace,
+		ignore:   ig,
+		app:      app,
+		path:     opts.IndexPath,
+		settle:   opts.Settle,
+		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
+		progress: opts.Progress,
+		ready:    make(chan struct{}),
+		inject:   make(chan func(context.Context) error),
+		files:    map[string]*entry{},
+	}, nil
+}
+
+// Ready returns a channel closed once the initial index is complete, the
+// changes made while filecast was not running have been reported and the
+// watches are in place. It is never closed if Run fails before that.
+func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+// Files returns the indexed files whose path is prefix or lies under the
+// folder prefix ("" for all), sorted by path, and the seq of the last
+// event applied to the index: the listing reflects every event up to it.
+// An invalid prefix gives no files.
+func (w *Watcher) Files(prefix string) ([]events.FileInfo, uint64) {
+	p, err := workspace.CleanPrefix(prefix)
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if err != nil {
+		return nil, w.seq
+	}
+	out := make([]events.FileInfo, 0, len(w.files))
+	for rel, e := range w.files {
+		if p == "" || rel == p || strings.HasPrefix(rel, p) && rel[len(p)] == '/' {
+			out = append(out, e.info(rel))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, w.seq
+}
+
+// Stat returns the index entry of one file; rel is cleaned first.
+func (w *Watcher) Stat(rel string) (events.FileInfo, bool) {
+	p, err := workspace.Clean(rel)
+	if err != nil {
+		return events.FileInfo{}, false
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	e, ok := w.files[p]
+	if !ok {
+		return events.FileInfo{}, false
+	}
+	return e.info(p), true
+}
