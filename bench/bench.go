@@ -1,0 +1,355 @@
+// Package bench is filecast's own end-to-end benchmark: it starts the
+// filecast binary on a fresh workspace, connects MCP sessions to it, writes
+// files at a steady rate and measures how long each change takes to reach
+// every session, beside a bare fsnotify watcher measured in the same run.
+//
+//	res, err := bench.Run(ctx, bench.Config{Binary: "filecast", Sessions: 10, Rate: 1000, Duration: 5*time.Second})
+//	res.Print(os.Stdout)
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/sourcegraph/conc"
+)
+
+// Config says what to measure.
+type Config struct {
+	Binary   string        // the filecast binary to start
+	Dir      string        // where to make the workspace (e.g. a tmpfs); "" = os.TempDir()
+	Sessions int           // MCP sessions, each long-polling list_changes
+	Rate     int           // file writes per second
+	Duration time.Duration // how long to write
+	Files    int           // distinct files written round-robin
+	Stdio    bool          // one session over stdio instead of HTTP sessions
+	Log      io.Writer     // the binary's stderr; nil discards it
+}
+
+// Result holds the measured latencies.
+type Result struct {
+	Config   Config
+	Writes   int
+	Baseline Stats // write → bare fsnotify event in this process
+	ToAgent  Stats // write → event returned by list_changes, over all sessions
+	Lost     int   // events written but never seen by a session
+	Elapsed  time.Duration
+}
+
+// Stats summarises latencies.
+type Stats struct {
+	N                  int
+	P50, P90, P99, Max time.Duration
+}
+
+func summarise(d []time.Duration) Stats {
+	if len(d) == 0 {
+		return Stats{}
+	}
+	slices.Sort(d)
+	at := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+	return Stats{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: d[len(d)-1]}
+}
+
+// Print writes the result as a small table.
+func (r Result) Print(w io.Writer) {
+	mode := "http"
+	if r.Config.Stdio {
+		mode = "stdio"
+	}
+	fmt.Fprintf(w, "filecast bench: %d writes at %d/s over %s, %d %s session(s), %d files\n",
+		r.Writes, r.Config.Rate, r.Elapsed.Round(time.Millisecond), r.Config.Sessions, mode, r.Config.Files)
+	fmt.Fprintf(w, "%-28s %8s %10s %10s %10s %10s\n", "path", "n", "p50", "p90", "p99", "max")
+	row := func(name string, s Stats) {
+		fmt.Fprintf(w, "%-28s %8d %10s %10s %10s %10s\n", name, s.N, us(s.P50), us(s.P90), us(s.P99), us(s.Max))
+	}
+	row("write → fsnotify (floor)", r.Baseline)
+	row("write → list_changes", r.ToAgent)
+	fmt.Fprintf(w, "added by filecast at p50: %s, at p99: %s; lost: %d\n",
+		us(r.ToAgent.P50-r.Baseline.P50), us(r.ToAgent.P99-r.Baseline.P99), r.Lost)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
+// Run performs one benchmark run; it ends every process it starts.
+func Run(ctx context.Context, c Config) (Result, error) {
+	if c.Sessions <= 0 {
+		c.Sessions = 1
+	}
+	if c.Stdio {
+		c.Sessions = 1
+	}
+	if c.Rate <= 0 || c.Duration <= 0 {
+		return Result{}, errors.New("bench: rate and duration must be positive")
+	}
+	if c.Files <= 0 {
+		c.Files = 100
+	}
+	base, err := os.MkdirTemp(c.Dir, "filecast-bench-")
+	if err != nil {
+		return Result{}, fmt.Errorf("make workspace: %w", err)
+	}
+	defer os.RemoveAll(base)
+	root, data := filepath.Join(base, "ws"), filepath.Join(base, "data")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return Result{}, err
+	}
+	names := make([]string, c.Files)
+	for i := range names {
+		names[i] = fmt.Sprintf("f%05d.txt", i)
+		if err := os.WriteFile(filepath.Join(root, names[i]), []byte("init"), 0o644); err != nil {
+			return Result{}, err
+		}
+	}
+
+	sessions, stop, err := connect(ctx, c, root, data)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stop()
+
+	fw, err := fsnotify.NewBufferedWatcher(65536)
+	if err != nil {
+		return Result{}, fmt.Errorf("bare fsnotify: %w", err)
+	}
+	defer fw.Close()
+	if err := fw.Add(root); err != nil {
+		return Result{}, fmt.Errorf("bare fsnotify: %w", err)
+	}
+
+	for _, s := range sessions {
+		var r struct{}
+		if err := callTool(ctx, s, "subscribe", map[string]any{"paths": []string{"*.txt"}, "events": []string{"updated"}}, &r); err != nil {
+			return Result{}, err
+		}
+	}
+
+	contentBySum := sums(c.Rate*int(c.Duration/time.Second+1) + 1)
+	type key struct{ path, content string }
+	var mu sync.Mutex
+	written := map[key]time.Time{}
+	var baseline, toAgent []time.Duration
+	seen := make([]map[key]bool, len(sessions))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg conc.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case ev, ok := <-fw.Events:
+				if !ok {
+					return
+				}
+				now := time.Now()
+				if !ev.Has(fsnotify.Write) {
+					continue
+				}
+				b, err := os.ReadFile(ev.Name)
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				if t, ok := written[key{filepath.Base(ev.Name), string(b)}]; ok {
+					baseline = append(baseline, now.Sub(t))
+				}
+				mu.Unlock()
+			}
+		}
+	})
+	for i, s := range sessions {
+		seen[i] = map[key]bool{}
+		wg.Go(func() {
+			for runCtx.Err() == nil {
+				var r struct {
+					Events []struct {
+						Path   string `json:"path"`
+						SHA256 string `json:"sha256"`
+						Size   int64  `json:"size"`
+					} `json:"events"`
+				}
+				if err := callTool(runCtx, s, "list_changes", map[string]any{"wait_ms": 500, "limit": 1000}, &r); err != nil {
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				for _, e := range r.Events {
+					k := key{e.Path, contentBySum[e.SHA256]}
+					if t, ok := written[k]; ok && !seen[i][k] {
+						seen[i][k] = true
+						toAgent = append(toAgent, now.Sub(t))
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+
+	start := time.Now()
+	interval := time.Second / time.Duration(c.Rate)
+	writes := 0
+	next := start
+	for time.Since(start) < c.Duration && ctx.Err() == nil {
+		name := names[writes%len(names)]
+		content := strconv.Itoa(writes)
+		mu.Lock()
+		written[key{name, content}] = time.Now()
+		mu.Unlock()
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			cancel()
+			wg.Wait()
+			return Result{}, fmt.Errorf("write: %w", err)
+		}
+		writes++
+		next = next.Add(interval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	elapsed := time.Since(start)
+	// Let the last events arrive, then stop.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		done := len(toAgent) >= writes*len(sessions)
+		mu.Unlock()
+		if done {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	// Coalescing may fold a fast rewrite of the same file into its next
+	// write; a write counts as lost only if a later write of that file was
+	// not seen either.
+	lost := 0
+	for i := range sessions {
+		for w := 0; w < writes; w++ {
+			name := names[w%len(names)]
+			if seen[i][key{name, strconv.Itoa(w)}] {
+				continue
+			}
+			later := false
+			for n := w + len(names); n < writes; n += len(names) {
+				if seen[i][key{name, strconv.Itoa(n)}] {
+					later = true
+					break
+				}
+			}
+			if !later {
+				lost++
+			}
+		}
+	}
+	return Result{Config: c, Writes: writes, Baseline: summarise(baseline), ToAgent: summarise(toAgent), Lost: lost, Elapsed: elapsed}, nil
+}
+
+// sums maps the sha256 of the contents the benchmark writes back to the
+// content, so an event names the write it reports.
+func sums(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		s := strconv.Itoa(i)
+		m[sha256hex(s)] = s
+	}
+	return m
+}
+
+func connect(ctx context.Context, c Config, root, data string) ([]*client.Client, func(), error) {
+	var stderr io.Writer = io.Discard
+	if c.Log != nil {
+		stderr = c.Log
+	}
+	if c.Stdio {
+		cl, err := client.NewStdioMCPClientWithOptions(c.Binary, nil, []string{"mcp", "--root", "bench=" + root, "--data", data})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start filecast mcp: %w", err)
+		}
+		if err := initialize(ctx, cl); err != nil {
+			cl.Close()
+			return nil, nil, err
+		}
+		return []*client.Client{cl}, func() { cl.Close() }, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.CommandContext(ctx, c.Binary, "mcp", "--http", addr, "--root", "bench="+root, "--data", data, "--log-level", "warn")
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start filecast mcp: %w", err)
+	}
+	stopProc := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	var out []*client.Client
+	stop := func() {
+		for _, cl := range out {
+			cl.Close()
+		}
+		stopProc()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; i < c.Sessions; i++ {
+		for {
+			cl, err := client.NewStreamableHttpClient("http://" + addr + "/mcp")
+			if err == nil {
+				err = cl.Start(ctx)
+			}
+			if err == nil {
+				err = initialize(ctx, cl)
+			}
+			if err == nil {
+				out = append(out, cl)
+				break
+			}
+			if time.Now().After(deadline) {
+				stop()
+				return nil, nil, fmt.Errorf("connect session %d: %w", i, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return out, stop, nil
+}
+
+func initialize(ctx context.Context, c *client.Client) error {
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = "2025-11-25"
+	req.Params.ClientInfo = mcp.Implementation{Name: "filecast-bench", Version: "1"}
+	_, err := c.Initialize(ctx, req)
+	if err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/remote"
+	"github.com/filecast/filecast/server"
+)
+
+// readyWait bounds how long the MCP server waits for the initial index
+// before it starts answering.
+const readyWait = 2 * time.Second
+
+// mcpCmd is "filecast mcp": the MCP server agents' hosts launch.
+type mcpCmd struct {
+	stack    stackConfig
+	logs     logConfig
+	hubURL   string
+	token    string
+	httpAddr string
+	origins  listFlag
+	capacity int
+}
+
+func (c *mcpCmd) flags(fs *flag.FlagSet) {
+	c.stack.flags(fs)
+	c.logs.flags(fs)
+	fs.StringVar(&c.hubURL, "hub", "", "take events from this running hub (e.g. http://127.0.0.1:8080) instead of an embedded one")
+	fs.StringVar(&c.token, "token", "", "bearer token to send to --hub")
+	fs.StringVar(&c.httpAddr, "http", "", "serve MCP streamable HTTP at ADDR/mcp instead of stdio (e.g. 127.0.0.1:8090)")
+	fs.Var(&c.origins, "allow-origin", "an Origin (e.g. https://app.example) allowed to call the HTTP MCP endpoint besides loopback ones (repeatable)")
+	fs.IntVar(&c.capacity, "buffer", 10000, "events buffered per MCP session before it is told it overflowed")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: filecast mcp [--root [NAME=]DIR]… [--hub URL] [--token T] [--http ADDR] [--data DIR]
+
+Serves the MCP tools subscribe, unsubscribe and list_changes and every file
+as a resource filecast://<workspace>/<path>. Over stdio by default: stdout
+carries only MCP messages, logs go to stderr.
+
+Examples:
+  filecast mcp --root ~/project                      # hub embedded in this process
+  filecast mcp --http 127.0.0.1:8090 --root ~/project
+  filecast mcp --hub http://127.0.0.1:8080
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+}
+
+func (c *mcpCmd) run(ctx context.Context, e *env) error {
+	log, err := c.logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	if c.capacity < 10 || c.capacity > 10_000_000 {
+		return errors.New("--buffer must be between 10 and 10000000")
+	}
+	var ln net.Listener
+	if c.httpAddr != "" {
+		if err := api.CheckListen(c.httpAddr, nil); err != nil {
+			return err
+		}
+		ln, err = net.Listen("tcp", c.httpAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", c.httpAddr, err)
+		}
+		defer ln.Close()
+	}
+
+	var src events.Source
+	var st *stack
+	switch {
+	case c.hubURL != "" && len(c.stack.roots) > 0:
+		return errors.New("mcp: give either --root (embedded hub) or --hub URL, not both")
+	case c.hubURL != "":
+		rc, err := remote.New(c.hubURL, remote.Options{Token: c.token, Logger: log.With("component", "remote")})
+		if err != nil {
+			return err
+		}
+		src = rc
+	case len(c.stack.roots) > 0:
+		if err := c.stack.validate(e); err != nil {
+			return err
+		}
+		st, err = openStack(ctx, &c.stack, log, e.stderr)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		src = st.hub
+	default:
+		return errors.New("mcp: nothing to watch: pass --root DIR (repeatable) or --hub URL of a running filecast hub")
+	}
+
+	srv, err := server.New(src, server.Options{
+		Name:           "filecast",
+		Version:        version(),
+		Capacity:       c.capacity,
+		Logger:         log.With("component", "mcp"),
+		AllowedOrigins: c.origins,
+	})
+	if err != nil {
+		return err
+	}
+	return c.serve(ctx, e, log, st, srv, ln)
+}
+
+func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, st *stack, srv *server.Server, ln net.Listener) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg conc.WaitGroup
+	fail := func(name string, err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			cancel(fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if st != nil {
+		wg.Go(func() { fail("hub", st.run(ctx)) })
+	}
+	wg.Go(func() { fail("mcp", srv.Run(ctx)) })
+	if st != nil {
+		// A small workspace is indexed in milliseconds: wait for it, so that
+		// every change after the first answer is reported. A big one keeps
+		// indexing in the background after readyWait.
+		wctx, done := context.WithTimeout(ctx, readyWait)
+		_ = st.waitReady(wctx)
+		done()
+	}
+	if ln == nil {
+		wg.Go(func() {
+			err := srv.ServeStdio(ctx, e.stdin, e.stdout)
+			fail("stdio", err)
+			cancel(nil) // the host closed stdin: we are done
+		})
+	} else {
+		reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+		defer endRequests()
+		hs := &http.Server{
+			Handler:           srv.HTTPHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		}
+		wg.Go(func() {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fail("http", err)
+			}
+		})
+		wg.Go(func() {
+			<-ctx.Done()
+			endRequests()
+			sctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer done()
+			_ = hs.Shutdown(sctx)
+		})
+		log.Info("mcp ready", "url", "http://"+ln.Addr().String()+"/mcp")
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+// Package resources serves the files of filecast workspaces as MCP
+// resources: every file is "filecast://<workspace>/<path>", and a folder URI
+// ending in "/" (the workspace root "filecast://<workspace>/" included)
+// stands for everything under it.
+//
+//	p := resources.New(src, resources.Options{Logger: log})
+//	if err := p.Register(mcpServer); err != nil { ... } // needs server.WithHooks
+//
+// The set of files changes constantly and may hold 100,000 entries, so
+// nothing is registered per file. resources/read goes through the resource
+// template "filecast://{workspace}/{+path}" and reads the file from the
+// Source on demand. resources/list is answered from a fresh listing of the
+// Source: mcp-go v1.2.1 has no list handler, so an AfterListResources hook
+// replaces the (empty) result with one page built by [Provider.List], and
+// an OnRequestInitialization hook rejects a malformed cursor with a JSON-RPC
+// error before that. Pages hold Options.PageSize resources; the cursor is
+// the last URI of the page, so a page stays correct while files come and go.
+//
+// A Provider is safe for concurrent use.
+package resources
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"path"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filecast/filecast/events"
+)
+
+// Errors of this package; events sentinels (ErrNotFound, ErrBadPath,
+// ErrTooLarge, ErrUnknownWorkspace) come through wrapped.
+var (
+	ErrBadCursor = errors.New("resources: invalid list cursor; start again without a cursor")
+	ErrNoHooks   = errors.New("resources: the MCP server has no hooks; create it with server.WithHooks")
+)
+
+// DefaultPageSize is the number of resources in one resources/list page.
+const DefaultPageSize = 500
+
+// MaxFolderEntries bounds the files described when a folder is read.
+const MaxFolderEntries = 10000
+
+// Template is the URI template that every file resource matches.
+const Template = "filecast://{workspace}/{+path}"
+
+// FolderMIMEType is the MIME type given to folder resources.
+const FolderMIMEType = "inode/directory"
+
+// Options configure a Provider. The zero value is usable.
+type Options struct {
+	PageSize int          // resources per list page; 0 means DefaultPageSize
+	Logger   *slog.Logger // nil discards
+}
+
+// Provider lists and reads resources from an events.Source.
+type Provider struct {
+	src  events.Source
+	size int
+	log  *slog.Logger
+}
+
+// New returns a Provider over src.
+func New(src events.Source, opts Options) *Provider {
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{src: src, size: opts.PageSize, log: opts.Logger.With("component", "resources")}
+}
+
+// Register adds the resource template and the list hooks to s. Call it
+// before s serves any request; s must have been created with
+// server.WithHooks and resource capabilities.
+func (p *Provider) Register(s *server.MCPServer) error {
+	hooks := s.GetHooks()
+	if hooks == nil {
+		return ErrNoHooks
+	}
+	s.AddResourceTemplate(
+		mcp.NewResourceTemplate(Template, "workspace file",
+			mcp.WithTemplateDescription("A file of a filecast workspace, by its path relative to the workspace root. "+
+				"A URI ending in / is a folder: reading it lists the files under it, subscribing to it "+
+				"brings notifications/resources/updated for every file that changes under it.")),
+		p.read,
+	)
+	hooks.AddOnRequestInitialization(func(_ context.Context, _ any, message any) error {
+		raw, ok := message.(json.RawMessage)
+		if !ok {
+			return nil
+		}
+		var req struct {
+			Method string `json:"method"`
+			Params struct {
+				Cursor string `json:"cursor"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(raw, &req) != nil || req.Method != string(mcp.MethodResourcesList) {
+			return nil
+		}
+		_, err := decodeCursor(req.Params.Cursor)
+		return err
+	})
+	hooks.AddAfterListResources(func(ctx context.Context, _ any, req *mcp.ListResourcesRequest, result *mcp.ListResourcesResult) {
+		if result == nil {
+			return
+		}
+		page, next, err := p.List(ctx, string(req.Params.Cursor))
+		if err != nil {
+			// The hook cannot fail the request; the page comes back empty
+			// and the reason goes to the log.
+			p.log.Warn("list resources", "err", err)
+		}
+		result.Resources = page
+		result.NextCursor = mcp.Cursor(next)
+	})
+	return nil
+}
+
+// List returns one page of resources after cursor ("" for the first page)
+// and the cursor of the next page ("" after the last). The first page
+// starts with the root folder of every workspace.
+func (p *Provider) List(ctx context.Context, cursor string) ([]mcp.Resource, string, error) {
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return []mcp.Resource{}, "", err
+	}
+	wss, err := p.src.Workspaces(ctx)
+	if err != nil {
+		return []mcp.Resource{}, "", fmt.Errorf("list workspaces: %w", err)
+	}
+	slices.SortFunc(wss, func(a, b events.WorkspaceInfo) int { return cmp.Compare(a.Name, b.Name) })
+	out := make([]mcp.Resource, 0, p.size)
+	if cursor == "" {
+		for _, ws := range wss {
+			out = append(out, mcp.NewResource(FolderURI(ws.Name, ""), ws.Name+"/",
+				mcp.WithMIMEType(FolderMIMEType),
+				mcp.WithResourceDescription("Every file of workspace "+ws.Name)))
+		}
+	}
+	for _, ws := range wss {
+		if ws.Name < after.ws {
+			continue
+		}
+		l, err := p.src.Files(ctx, ws.Name, "")
+		if err != nil {
+			return out, "", fmt.Errorf("list files of %s: %w", ws.Name, err)
+		}
+		files := l.Files
+		slices.SortFunc(files, func(a, b events.FileInfo) int { return strings.Compare(a.Path, b.Path) })
+		start := 0
+		if ws.Name == after.ws {
+			start, _ = slices.BinarySearchFunc(files, after.path, func(f events.FileInfo, target string) int {
+				if f.Path <= target {
+					return -1
+				}
+				return 1
+			})
+		}
+		for _, f := range files[start:] {
+			if len(out) >= p.size {
+				last := out[len(out)-1]
+				ref, _ := ParseURI(last.URI)
+				return out, encodeCursor(ref.Workspace, ref.Path), nil
+			}
+			r := mcp.NewResource(URI(ws.Name, f.Path), f.Path, mcp.WithResourceSize(f.Size))
+			if len(wss) > 1 {
+				r.Title = ws.Name + "/" + f.Path
+			}
+			if mt := MIMEType(f.Path); mt != "" {
+				r.MIMEType = mt
+			}
+			out = append(out, r)
+		}
+	}
+	return out, "", nil
+}
+
+type listPos struct{ ws, path string }
+
+func encodeCursor(ws, path string) string {
+	return base64.StdEncoding.EncodeToString([]byte(ws + "\x00" + path))
+}
+
+// decodeCursor reads a list cursor. It is plain base64, which mcp-go's own
+// pagination also decodes before the hook runs.
+func decodeCursor(c string) (listPos, error) {
+	if c == "" {
+		return listPos{}, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(c)
+	if err != nil {
+		return listPos{}, ErrBadCursor
+	}
+	ws, p, ok := strings.Cut(string(b), "\x00")
+	if !ok || events.ValidWorkspaceName(ws) != nil {
+		return listPos{}, ErrBadCursor
+	}
+	return listPos{ws: ws, path: p}, nil
+}
+
+// Read returns the contents of a file or folder resource: a UTF-8 text
+// file as text, anything else as base64 blob, each with its MIME type; a
+// folder as a JSON listing of the files under it.
+func (p *Provider) Read(ctx context.Context, uri string) ([]mcp.ResourceContents, error) {
+	ref, err := ParseURI(uri)
+	if err != nil {
+		return nil, fmt.Errorf("read resource: %w", err)
+	}
+	if err := p.checkWorkspace(ctx, ref.Workspace); err != nil {
+		return nil, err
+	}
+	if ref.Folder {
+		return p.readFolder(ctx, ref)
+	}
+	data, _, err := p.src.ReadFile(ctx, ref.Workspace, ref.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read resource: %w", err)
+	}
+	mt := MIMEType(ref.Path)
+	if IsText(data) {
+		if mt == "" || !textual(mt) {
+			mt = "text/plain"
+		}
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: mt, Text: string(data)}}, nil
+	}
+	if mt == "" || textual(mt) {
+		mt = "application/octet-stream"
+	}
+	return []mcp.ResourceContents{mcp.BlobResourceContents{URI: uri, MIMEType: mt, Blob: base64.StdEncoding.EncodeToString(data)}}, nil
+}
+
+func (p *Provider) read(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	return p.Read(ctx, req.Params.URI)
+}
+
+func (p *Provider) checkWorkspace(ctx context.Context, ws string) error {
+	wss, err := p.src.Workspaces(ctx)
+	if err != nil {
+		return fmt.Errorf("list workspaces: %w", err)
+	}
+	names := make([]string, 0, len(wss))
+	for _, w := range wss {
+		if w.Name == ws {
+			return nil
+		}
+		names = append(names, w.Name)
+	}
+	return &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws, Why: "known workspaces: " + strings.Join(names, ", ")}
+}
+
+type folderListing struct {
+	Workspace string            `json:"workspace"`
+	Folder    string            `json:"folder"`
+	Cursor    uint64            `json:"cursor"`
+	Files     []events.FileInfo `json:"files"`
+	Truncated bool              `json:"truncated,omitempty"`
+}
+
+func (p *Provider) readFolder(ctx context.Context, ref Ref) ([]mcp.ResourceContents, error) {
+	prefix := ref.Path
+	if prefix != "" {
+		prefix += "/"
+	}
+	l, err := p.src.Files(ctx, ref.Workspace, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list folder: %w", err)
+	}
+	out := folderListing{Workspace: ref.Workspace, Folder: ref.Path, Cursor: l.Cursor, Files: l.Files}
+	if out.Files == nil {
+		out.Files = []events.FileInfo{}
+	}
+	if len(out.Files) > MaxFolderEntries {
+		out.Files, out.Truncated = out.Files[:MaxFolderEntries], true
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode folder listing: %w", err)
+	}
+	return []mcp.ResourceContents{mcp.TextResourceContents{URI: ref.String(), MIMEType: "application/json", Text: string(b)}}, nil
+}
+
+// IsText reports whether data is UTF-8 text: valid UTF-8 without NUL bytes.
+func IsText(data []byte) bool {
+	return utf8.Valid(data) && !slices.Contains(data, 0)
+}
+
+var extraTypes = map[string]string{
+	".md": "text/markdown", ".markdown": "text/markdown", ".go": "text/x-go", ".py": "text/x-python",
+	".rs": "text/x-rust", ".ts": "text/typescript", ".tsx": "text/typescript", ".jsx": "text/javascript",
+	".yaml": "application/yaml", ".yml": "application/yaml", ".toml": "application/toml",
+	".sh": "text/x-shellscript", ".c": "text/x-c", ".h": "text/x-c", ".java": "text/x-java",
+	".txt": "text/plain", ".csv": "text/csv", ".json": "application/json",
+}
+
+// MIMEType guesses a file's MIME type from its extension, "" when unknown.
+// Parameters such as charset are dropped.
+func MIMEType(p string) string {
+	ext := strings.ToLower(path.Ext(p))
+	if ext == "" {
+		return ""
+	}
+	if t, ok := extraTypes[ext]; ok {
+		return t
+	}
+	t, _, _ := strings.Cut(mime.TypeByExtension(ext), ";")
+	return strings.TrimSpace(t)
+}
+
+func textual(mt string) bool {
+	if strings.HasPrefix(mt, "text/") {
+		return true
+	}
+	switch mt {
+	case "application/json", "application/yaml", "application/toml", "application/xml", "application/javascript", "image/svg+xml":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,439 @@
+// Package server is filecast's MCP server: it puts the tools of package
+// tools and the resources of package resources on an mcp-go server, keeps
+// one event buffer (events/inbox) per MCP session, and routes every event
+// of an events.Source to those buffers and to the resource notifications
+// of the sessions that subscribed.
+//
+//	srv, err := server.New(src, server.Options{Name: "filecast", Version: v, Logger: log})
+//	if err != nil { ... }
+//	go srv.Run(ctx)                       // the router; blocks until ctx ends
+//	err = srv.ServeStdio(ctx, os.Stdin, os.Stdout)
+//	// or: http.Handle("/mcp", srv.HTTPHandler())
+//
+// Notifications are never dropped silently: mcp-go's own senders drop a
+// notification when a session's 100-slot channel is full, so this package
+// runs one notifier per client stream that coalesces pending
+// notifications/resources/updated per URI (and list_changed into one flag)
+// and writes them with a blocking send. A slow client slows only its own
+// notifier; what it has not been told yet stays pending, at most once per
+// URI. Notifications still pending when a session ends are counted as
+// dropped in [Stats] and logged.
+//
+// Resource subscriptions are tracked here, because mcp-go's sessions do
+// not: resources/subscribe and resources/unsubscribe (protocols up to
+// 2025-11-25) through hooks, and the resourceSubscriptions of a
+// subscriptions/listen request (2026-07-28) for as long as that request
+// runs, its notifications tagged with the listen request's id. A URI that
+// is not a filecast resource of a served workspace is refused with a
+// JSON-RPC error before the request reaches its handler.
+//
+// Sessions: a stdio connection or a legacy streamable HTTP session owns a
+// buffer from its initialize on. A 2026-07-28 request over HTTP has no
+// lasting session: its subscribe calls land in a shared registry that only
+// filters reads by cursor, and list_changes without a cursor returns the
+// head to continue from.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/inbox"
+	"github.com/filecast/filecast/resources"
+	"github.com/filecast/filecast/tools"
+)
+
+// Errors of package server.
+var (
+	ErrStdioBusy = errors.New("server: another stdio server is running in this process (mcp-go has one stdio session per process)")
+	ErrRunning   = errors.New("server: Run is already running")
+)
+
+// Defaults of Options.
+const (
+	DefaultName           = "filecast"
+	DefaultSessionIdleTTL = 30 * time.Minute
+	maxBackoff            = 10 * time.Second
+)
+
+// instructions tell the model how to use the server.
+const instructions = "filecast reports changes to the files of the workspaces it serves, within milliseconds. " +
+	"Call subscribe with the globs you care about, then list_changes (with wait_ms to long-poll) to collect created, updated, deleted and moved files. " +
+	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session. " +
+	"Files are also resources filecast://<workspace>/<path>; a URI ending in / is a folder."
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	Name, Version  string        // reported to clients; defaults "filecast" and "dev"
+	Capacity       int           // events per session buffer; 0 means the inbox default
+	Logger         *slog.Logger  // nil discards
+	AllowedOrigins []string      // extra browser origins (or hosts) allowed over HTTP besides loopback
+	SessionIdleTTL time.Duration // HTTP sessions idle this long are closed; 0 means DefaultSessionIdleTTL
+	PageSize       int           // resources per resources/list page; 0 means the resources default
+}
+
+// Stats are counters of the notification path.
+type Stats struct {
+	Sessions  int   // registered sessions
+	Listens   int   // open subscriptions/listen streams
+	Notified  int64 // resource notifications written to sessions
+	Coalesced int64 // notifications merged into one already pending
+	Dropped   int64 // pending notifications discarded because their session or stream ended
+}
+
+type counters struct {
+	notified, coalesced, dropped atomic.Int64
+}
+
+// Server is filecast's MCP server. Its methods are safe for concurrent use.
+// Run owns every goroutine the server starts; ServeStdio and the HTTP
+// handler serve requests on the caller's goroutines.
+type Server struct {
+	src   events.Source
+	opts  Options
+	log   *slog.Logger
+	mcp   *mcpserver.MCPServer
+	res   *resources.Provider
+	stats counters
+
+	mu       sync.RWMutex
+	sessions map[string]*session // by MCP session id
+	listens  map[*notifier]struct{}
+	heads    events.Cursor // every event up to here was routed
+	running  bool
+	runCtx   context.Context
+	wg       *conc.WaitGroup
+	waiting  []*notifier // created before Run started
+
+	stateless *inbox.Inbox // see statelessInbox; guarded by mu
+
+	httpOnce sync.Once
+	http     *mcpserver.StreamableHTTPServer // guarded by mu
+}
+
+// session is one registered MCP session.
+type session struct {
+	cs    mcpserver.ClientSession
+	notif *notifier
+
+	mu  sync.Mutex
+	box *inbox.Inbox
+}
+
+// stdioBusy guards mcp-go's process-wide stdio session.
+var stdioBusy atomic.Bool
+
+// New returns a Server over src. It does not start anything: call Run.
+func New(src events.Source, opts Options) (*Server, error) {
+	if src == nil {
+		return nil, errors.New("server: nil events.Source")
+	}
+	if opts.Name == "" {
+		opts.Name = DefaultName
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SessionIdleTTL <= 0 {
+		opts.SessionIdleTTL = DefaultSessionIdleTTL
+	}
+	s := &Server{
+		src:      src,
+		opts:     opts,
+		log:      opts.Logger.With("component", "mcp"),
+		sessions: map[string]*session{},
+		listens:  map[*notifier]struct{}{},
+		heads:    events.Cursor{},
+	}
+	hooks := &mcpserver.Hooks{}
+	s.mcp = mcpserver.NewMCPServer(opts.Name, opts.Version,
+		mcpserver.WithHooks(hooks),
+		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithResourceCapabilities(true, true),
+		mcpserver.WithLogging(),
+		mcpserver.WithRecovery(),
+		mcpserver.WithResourceRecovery(),
+		mcpserver.WithOutputSchemaValidation(),
+		mcpserver.WithInstructions(instructions),
+	)
+	hooks.AddOnRegisterSession(s.onRegister)
+	hooks.AddOnUnregisterSession(s.onUnregister)
+	hooks.AddAfterInitialize(s.afterInitialize)
+	hooks.AddOnRequestInitialization(s.checkRequest)
+	hooks.AddAfterSubscribe(s.afterSubscribe)
+	hooks.AddAfterUnsubscribe(s.afterUnsubscribe)
+	hooks.AddBeforeSubscriptionsListen(s.beforeListen)
+
+	s.res = resources.New(src, resources.Options{PageSize: opts.PageSize, Logger: opts.Logger})
+	if err := s.res.Register(s.mcp); err != nil {
+		return nil, fmt.Errorf("register resources: %w", err)
+	}
+	if err := tools.Register(s.mcp, src, tools.Options{Session: s.toolSession, Heads: s.Heads, Logger: opts.Logger}); err != nil {
+		return nil, fmt.Errorf("register tools: %w", err)
+	}
+	return s, nil
+}
+
+// MCPServer returns the underlying mcp-go server, for transports this
+// package does not wrap (an in-process client in tests, for example).
+func (s *Server) MCPServer() *mcpserver.MCPServer { return s.mcp }
+
+// Run routes events until ctx ends, then stops every notifier and closes
+// the HTTP sessions. It subscribes to every workspace of the Source from
+// the head it reports at start, and resubscribes with backoff when a
+// subscription fails. It returns nil when ctx ends, or the error of
+// listing the workspaces if ctx ends before that ever succeeded.
+func (s *Server) Run(ctx context.Context) error {
+	wss, err := s.workspacesWithRetry(ctx)
+	if err != nil {
+		return err
+	}
+	var wg conc.WaitGroup
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return ErrRunning
+	}
+	for _, w := range wss {
+		if _, ok := s.heads[w.Name]; !ok {
+			s.heads[w.Name] = w.Head
+		}
+	}
+	s.running, s.runCtx, s.wg = true, ctx, &wg
+	for _, n := range s.waiting {
+		s.startLocked(n)
+	}
+	s.waiting = nil
+	for _, w := range wss {
+		after := s.heads[w.Name]
+		wg.Go(func() { s.follow(ctx, w.Name, after) })
+	}
+	s.mu.Unlock()
+
+	<-ctx.Done()
+	s.mu.Lock()
+	s.running = false
+	h := s.http
+	s.mu.Unlock()
+	if h != nil {
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := h.Shutdown(shutdown); err != nil {
+			s.log.Warn("close HTTP sessions", "err", err)
+		}
+		cancel()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Server) workspacesWithRetry(ctx context.Context) ([]events.WorkspaceInfo, error) {
+	delay := 100 * time.Millisecond
+	for {
+		wss, err := s.src.Workspaces(ctx)
+		if err == nil {
+			return wss, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("list workspaces: %w", err)
+		}
+		s.log.Warn("list workspaces failed; retrying", "err", err, "in", delay)
+		if !sleep(ctx, delay) {
+			return nil, fmt.Errorf("list workspaces: %w", err)
+		}
+		delay = min(delay*2, maxBackoff)
+	}
+}
+
+// follow subscribes to one workspace for as long as ctx lasts.
+func (s *Server) follow(ctx context.Context, ws string, after uint64) {
+	delay := 100 * time.Millisecond
+	for {
+		err := s.src.Subscribe(ctx, ws, after, func(ev events.Event) error {
+			s.route(ev)
+			after = ev.Seq
+			delay = 100 * time.Millisecond
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, events.ErrCursorExpired) {
+			// The log dropped events this process never routed: start again
+			// at the head. Sessions resume by cursor and see the expiry.
+			s.log.Error("event subscription fell behind the log; continuing from its head", "workspace", ws, "after", after)
+			if wss, werr := s.src.Workspaces(ctx); werr == nil {
+				for _, w := range wss {
+					if w.Name == ws {
+						after = w.Head
+					}
+				}
+			}
+		} else {
+			s.log.Warn("event subscription ended; resubscribing", "workspace", ws, "after", after, "err", err, "in", delay)
+		}
+		if !sleep(ctx, delay) {
+			return
+		}
+		delay = min(delay*2, maxBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// route hands one event to every buffer and notifier. It never blocks.
+func (s *Server) route(ev events.Event) {
+	s.mu.RLock()
+	for _, ss := range s.sessions {
+		ss.mu.Lock()
+		box := ss.box
+		ss.mu.Unlock()
+		if box != nil {
+			box.Offer(ev)
+		}
+		ss.notif.offer(ev)
+	}
+	for n := range s.listens {
+		n.offer(ev)
+	}
+	s.mu.RUnlock()
+	s.mu.Lock()
+	if ev.Seq > s.heads[ev.Workspace] {
+		s.heads[ev.Workspace] = ev.Seq
+	}
+	s.mu.Unlock()
+}
+
+// Heads returns the log position up to which every event has been routed
+// to the session buffers.
+func (s *Server) Heads() events.Cursor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.heads.Clone()
+}
+
+// startLocked starts a notifier under Run; the caller holds s.mu and Run
+// is running.
+func (s *Server) startLocked(n *notifier) {
+	if n.start(s.runCtx) {
+		s.wg.Go(n.run)
+	}
+}
+
+// arm starts n now if Run is running, else when it starts.
+func (s *Server) arm(n *notifier) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		s.startLocked(n)
+		return
+	}
+	s.waiting = append(s.waiting, n)
+}
+
+func (s *Server) disarm(n *notifier) {
+	n.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(s.waiting, n); i >= 0 {
+		s.waiting = slices.Delete(s.waiting, i, i+1)
+	}
+}
+
+// Sessions returns the number of registered MCP sessions.
+func (s *Server) Sessions() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions)
+}
+
+// Stats returns the notification counters.
+func (s *Server) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return Stats{
+		Sessions:  len(s.sessions),
+		Listens:   len(s.listens),
+		Notified:  s.stats.notified.Load(),
+		Coalesced: s.stats.coalesced.Load(),
+		Dropped:   s.stats.dropped.Load(),
+	}
+}
+
+// ServeStdio serves one MCP client over in and out until ctx ends or in
+// reaches EOF. out carries only MCP messages. mcp-go keeps a single stdio
+// session per process, so only one ServeStdio may run at a time
+// (ErrStdioBusy). The caller should close in after ctx ends: mcp-go's
+// reader goroutine returns only then.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	if !stdioBusy.CompareAndSwap(false, true) {
+		return ErrStdioBusy
+	}
+	defer stdioBusy.Store(false)
+	stdio := mcpserver.NewStdioServer(s.mcp)
+	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("transport", "stdio").Handler(), slog.LevelWarn))
+	err := stdio.Listen(ctx, in, out)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("serve stdio: %w", err)
+	}
+	return nil
+}
+
+// HTTPHandler returns the MCP streamable HTTP endpoint, to be mounted at
+// /mcp (it answers on any path). Requests whose Origin header names a site
+// that is neither loopback nor in Options.AllowedOrigins get 403, and so do
+// requests over loopback with a foreign Host header (DNS rebinding). Run's
+// end closes the HTTP sessions.
+func (s *Server) HTTPHandler() http.Handler {
+	s.httpOnce.Do(func() {
+		h := mcpserver.NewStreamableHTTPServer(s.mcp,
+			mcpserver.WithStateful(true),
+			mcpserver.WithSessionIdleTTL(s.opts.SessionIdleTTL),
+			mcpserver.WithHeartbeatInterval(s.opts.SessionIdleTTL/3),
+			mcpserver.WithStreamableHTTPLogger(s.log.With("transport", "http")),
+		)
+		s.mu.Lock()
+		s.http = h
+		s.mu.Unlock()
+	})
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.checkOrigin(s.http)
+}
+
+func holder(name string) string {
+	if name == "" {
+		name = "mcp"
+	}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return name + "#" + hex.EncodeToString(b[:])
+}

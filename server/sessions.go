@@ -1,0 +1,288 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/inbox"
+	"github.com/filecast/filecast/resources"
+	"github.com/filecast/filecast/tools"
+)
+
+// onRegister creates the session's state when mcp-go registers it: after
+// initialize over HTTP, when the connection starts over stdio.
+func (s *Server) onRegister(ctx context.Context, cs mcpserver.ClientSession) {
+	ss := &session{cs: cs, notif: newNotifier(cs, nil, true, &s.stats, s.log)}
+	if !isModern(cs) && cs.Initialized() {
+		if name := clientName(cs); name != "" {
+			ss.box = s.newInbox(ctx, name)
+		}
+	}
+	s.mu.Lock()
+	old := s.sessions[cs.SessionID()]
+	s.sessions[cs.SessionID()] = ss
+	s.mu.Unlock()
+	if old != nil {
+		s.closeSession(old)
+	}
+	s.arm(ss.notif)
+	s.log.Debug("session registered", "session", cs.SessionID(), "client", clientName(cs))
+}
+
+func (s *Server) onUnregister(_ context.Context, cs mcpserver.ClientSession) {
+	s.mu.Lock()
+	ss := s.sessions[cs.SessionID()]
+	if ss != nil && ss.cs == cs {
+		delete(s.sessions, cs.SessionID())
+	} else {
+		ss = nil
+	}
+	s.mu.Unlock()
+	if ss != nil {
+		s.closeSession(ss)
+		s.log.Debug("session unregistered", "session", cs.SessionID())
+	}
+}
+
+func (s *Server) closeSession(ss *session) {
+	s.disarm(ss.notif)
+	ss.mu.Lock()
+	box := ss.box
+	ss.box = nil
+	ss.mu.Unlock()
+	if box != nil {
+		box.Close()
+	}
+}
+
+// afterInitialize gives a session registered before its handshake (stdio)
+// a fresh buffer named after the client.
+func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.InitializeRequest, _ *mcp.InitializeResult) {
+	cs := mcpserver.ClientSessionFromContext(ctx)
+	if cs == nil {
+		return
+	}
+	s.mu.RLock()
+	ss := s.sessions[cs.SessionID()]
+	s.mu.RUnlock()
+	if ss == nil || ss.cs != cs {
+		return // HTTP: registered after this hook, with the client info set
+	}
+	box := s.newInbox(ctx, req.Params.ClientInfo.Name)
+	ss.mu.Lock()
+	old := ss.box
+	ss.box = box
+	ss.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+// newInbox returns a buffer for a session of client, starting at the
+// position the router has reached.
+func (s *Server) newInbox(ctx context.Context, client string) *inbox.Inbox {
+	start, err := s.position(ctx)
+	if err != nil {
+		s.log.Warn("new session buffer: list workspaces", "err", err)
+	}
+	return inbox.New(inbox.Options{Workspaces: slices.Collect(maps.Keys(start)), Capacity: s.opts.Capacity, Holder: holder(client), Start: start})
+}
+
+// position returns the router's position, or the heads of the Source
+// before Run has started.
+func (s *Server) position(ctx context.Context) (events.Cursor, error) {
+	s.mu.RLock()
+	heads := s.heads.Clone()
+	s.mu.RUnlock()
+	if len(heads) > 0 {
+		return heads, nil
+	}
+	wss, err := s.src.Workspaces(ctx)
+	if err != nil {
+		return events.Cursor{}, err
+	}
+	for _, w := range wss {
+		heads[w.Name] = w.Head
+	}
+	return heads, nil
+}
+
+// statelessInbox returns the inbox that holds the subscriptions of
+// requests without a lasting session; it is never offered events.
+func (s *Server) statelessInbox(ctx context.Context) (*inbox.Inbox, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stateless != nil {
+		return s.stateless, nil
+	}
+	wss, err := s.src.Workspaces(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	names := make([]string, 0, len(wss))
+	for _, w := range wss {
+		names = append(names, w.Name)
+	}
+	s.stateless = inbox.New(inbox.Options{Workspaces: names, Capacity: 1})
+	return s.stateless, nil
+}
+
+// toolSession is the tools' view of the session of a request.
+func (s *Server) toolSession(ctx context.Context) (tools.Session, error) {
+	cs := mcpserver.ClientSessionFromContext(ctx)
+	if cs == nil {
+		return tools.Session{}, tools.ErrNoSession
+	}
+	s.mu.RLock()
+	ss := s.sessions[cs.SessionID()]
+	s.mu.RUnlock()
+	if ss == nil || ss.cs != cs {
+		box, err := s.statelessInbox(ctx)
+		if err != nil {
+			return tools.Session{}, err
+		}
+		return tools.Session{Inbox: box, Stateless: true}, nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.box == nil {
+		// A session that skipped the handshake (protocol 2026-07-28 over
+		// stdio) gets its buffer on first use.
+		ss.box = s.newInbox(ctx, clientName(cs))
+	}
+	return tools.Session{Inbox: ss.box}, nil
+}
+
+func clientName(cs mcpserver.ClientSession) string {
+	if ci, ok := cs.(mcpserver.SessionWithClientInfo); ok {
+		return ci.GetClientInfo().Name
+	}
+	return ""
+}
+
+func isModern(cs mcpserver.ClientSession) bool {
+	v, ok := cs.(interface{ ProtocolVersion() string })
+	return ok && mcp.IsModernProtocol(v.ProtocolVersion())
+}
+
+// checkRequest rejects, with a JSON-RPC error, resource subscriptions to
+// URIs that are not filecast resources of a served workspace.
+func (s *Server) checkRequest(ctx context.Context, _ any, message any) error {
+	raw, ok := message.(json.RawMessage)
+	if !ok {
+		return nil
+	}
+	var req struct {
+		Method string `json:"method"`
+		Params struct {
+			URI           string                 `json:"uri"`
+			Notifications mcp.SubscriptionFilter `json:"notifications"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(raw, &req) != nil {
+		return nil
+	}
+	switch mcp.MCPMethod(req.Method) {
+	case mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		_, err := s.resolve(ctx, req.Params.URI)
+		return err
+	case mcp.MethodSubscriptionsListen:
+		for _, uri := range req.Params.Notifications.ResourceSubscriptions {
+			if _, err := s.resolve(ctx, uri); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resolve parses a resource URI and checks its workspace.
+func (s *Server) resolve(ctx context.Context, uri string) (resources.Ref, error) {
+	ref, err := resources.ParseURI(uri)
+	if err != nil {
+		return resources.Ref{}, fmt.Errorf("resource subscription: %w", err)
+	}
+	wss, err := s.src.Workspaces(ctx)
+	if err != nil {
+		return resources.Ref{}, fmt.Errorf("resource subscription: list workspaces: %w", err)
+	}
+	names := make([]string, 0, len(wss))
+	for _, w := range wss {
+		if w.Name == ref.Workspace {
+			return ref, nil
+		}
+		names = append(names, w.Name)
+	}
+	return resources.Ref{}, fmt.Errorf("resource subscription: %w", &events.Error{
+		Kind: events.ErrUnknownWorkspace, Value: ref.Workspace, Why: "known workspaces: " + strings.Join(names, ", "),
+	})
+}
+
+func (s *Server) sessionOf(ctx context.Context) *session {
+	cs := mcpserver.ClientSessionFromContext(ctx)
+	if cs == nil {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ss := s.sessions[cs.SessionID()]; ss != nil && ss.cs == cs {
+		return ss
+	}
+	return nil
+}
+
+func (s *Server) afterSubscribe(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
+	ss := s.sessionOf(ctx)
+	ref, err := resources.ParseURI(req.Params.URI)
+	if ss == nil || err != nil {
+		return
+	}
+	ss.notif.subscribe(ref)
+}
+
+func (s *Server) afterUnsubscribe(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
+	ss := s.sessionOf(ctx)
+	ref, err := resources.ParseURI(req.Params.URI)
+	if ss == nil || err != nil {
+		return
+	}
+	ss.notif.unsubscribe(ref)
+}
+
+// beforeListen starts delivering to a subscriptions/listen stream
+// (protocol 2026-07-28). The stream's notifications go to the session of
+// the listen request, tagged with its id, until the request ends.
+func (s *Server) beforeListen(ctx context.Context, id any, req *mcp.SubscriptionsListenRequest) {
+	cs := mcpserver.ClientSessionFromContext(ctx)
+	if cs == nil || id == nil {
+		return
+	}
+	want := req.Params.Notifications
+	if !want.ResourcesListChanged && len(want.ResourceSubscriptions) == 0 {
+		return
+	}
+	n := newNotifier(cs, id, want.ResourcesListChanged, &s.stats, s.log)
+	for _, uri := range want.ResourceSubscriptions {
+		if ref, err := resources.ParseURI(uri); err == nil {
+			n.subscribe(ref)
+		}
+	}
+	s.mu.Lock()
+	s.listens[n] = struct{}{}
+	s.mu.Unlock()
+	s.arm(n)
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		delete(s.listens, n)
+		s.mu.Unlock()
+		s.disarm(n)
+	})
+}
