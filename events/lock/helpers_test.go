@@ -1,0 +1,161 @@
+package lock_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/lock"
+	"github.com/filecast/filecast/events/natsd"
+)
+
+const waitFor = 10 * time.Second
+
+// startNATS starts an embedded server on dir, closed when the test ends.
+func startNATS(t testing.TB, dir string) *natsd.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: dir})
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// recorder is an Appender that keeps what it is given, dropping repeated
+// IDs as the log's dedup does.
+type recorder struct {
+	mu   sync.Mutex
+	evs  []events.Event
+	ids  map[string]bool
+	dups int
+	seq  uint64
+	ch   chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{ids: map[string]bool{}, ch: make(chan struct{}, 1)} }
+
+func (r *recorder) Append(_ context.Context, ev events.Event) (events.Event, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids[ev.ID] {
+		r.dups++
+		return ev, nil
+	}
+	r.ids[ev.ID] = true
+	r.seq++
+	ev.Seq = r.seq
+	r.evs = append(r.evs, ev)
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
+	return ev, nil
+}
+
+func (r *recorder) events() []events.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.evs)
+}
+
+// waitEvent waits until an event of type typ on path is recorded and
+// returns it with the time it was seen.
+func (r *recorder) waitEvent(t testing.TB, typ events.Type, path string, timeout time.Duration) (events.Event, time.Time) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		for _, ev := range r.events() {
+			if ev.Type == typ && ev.Path == path {
+				return ev, time.Now()
+			}
+		}
+		select {
+		case <-r.ch:
+		case <-deadline:
+			t.Fatalf("no %s event for %s within %v; got %v", typ, path, timeout, r.events())
+		}
+	}
+}
+
+func (r *recorder) count(typ events.Type, path string) int {
+	n := 0
+	for _, ev := range r.events() {
+		if ev.Type == typ && ev.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// openManager opens a Manager on nc and runs it until the test ends.
+func openManager(t testing.TB, nc *nats.Conn, app lock.Appender, opts lock.Options) *lock.Manager {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	m, err := lock.Open(ctx, nc, app, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg conc.WaitGroup
+	wg.Go(func() {
+		if err := m.Run(runCtx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+		_ = m.Close()
+	})
+	select {
+	case <-m.Ready():
+	case <-time.After(waitFor):
+		t.Fatal("manager not ready")
+	}
+	return m
+}
+
+// setup starts a server and a running Manager with a recorder.
+func setup(t testing.TB, opts lock.Options) (*lock.Manager, *recorder, *natsd.Server) {
+	t.Helper()
+	srv := startNATS(t, t.TempDir())
+	rec := newRecorder()
+	return openManager(t, srv.Conn(), rec, opts), rec, srv
+}
+
+func acquire(t testing.TB, m *lock.Manager, r lock.Request) lock.Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	l, err := m.Acquire(ctx, r)
+	if err != nil {
+		t.Fatalf("Acquire(%+v): %v", r, err)
+	}
+	return l
+}
+
+func req(holder, path string, mode lock.Mode, ttl time.Duration) lock.Request {
+	return lock.Request{Workspace: "docs", Path: path, Holder: holder, Mode: mode, TTL: ttl}
+}
+
+// eventually waits for cond with a deadline.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

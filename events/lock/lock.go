@@ -1,0 +1,360 @@
+// Package lock gives agents expiring locks (leases) on workspace paths,
+// kept in a JetStream key-value bucket so that every hub sharing a NATS
+// cluster sees the same locks.
+//
+// A lock is exclusive or shared: shared locks coexist with each other, an
+// exclusive one with nothing. The path need not exist. Every lease has a
+// secret token (only its sha256 is stored), a TTL after which it is gone
+// even if its holder crashed, and a fencing token: the revision of the
+// bucket entry that created it. Bucket revisions are stream sequences,
+// which only grow, so every fencing token is larger than every one handed
+// out before it for that path, across restarts and across hubs. Refreshing
+// a lease keeps its fencing token.
+//
+// Acquire is an atomic create, or a compare-and-set when joining a shared
+// lock or replacing an expired holder; refresh and release are
+// compare-and-set on the revision. The key's server-side TTL is the latest
+// expiry of its holders; when it runs out the server writes a delete
+// marker, which [Manager.Run] sees and reports as lock.expired.
+//
+// A sketch:
+//
+//	m, err := lock.Open(ctx, srv.Conn(), hub, lock.Options{Logger: log})
+//	if err != nil { ... }
+//	defer m.Close()
+//	go m.Run(ctx) // keeps the mirror behind Holders and Check, emits expiry events
+//	l, err := m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "a.md", Holder: "claude#3f2a", TTL: time.Minute})
+//	var c *lock.ConflictError
+//	if errors.As(err, &c) { fmt.Println("held by", c.Holder, "until", c.ExpiresAt) }
+//	_, err = m.Check("docs", "a.md", l.Token, l.FencingToken) // before a write
+//	err = m.Release(ctx, "docs", "a.md", l.Token)
+package lock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/workspace"
+)
+
+// Mode is how a path is locked.
+type Mode string
+
+// The lock modes.
+const (
+	Exclusive Mode = "exclusive"
+	Shared    Mode = "shared"
+)
+
+// Limits and defaults of a Request.
+const (
+	DefaultTTL = 60 * time.Second
+	MinTTL     = time.Second
+	MaxTTL     = 24 * time.Hour
+	MaxWait    = 5 * time.Minute
+	// MaxHolderLen bounds a holder name in bytes.
+	MaxHolderLen = 256
+)
+
+// DefaultBucket is the name of the key-value bucket of Options.Bucket.
+const DefaultBucket = "FILECAST_LOCKS"
+
+const (
+	tokenPrefix = "lk_"
+	// markerTTL is how long delete markers stay in the bucket.
+	markerTTL  = time.Minute
+	apiTimeout = 10 * time.Second
+	// casRetries bounds compare-and-set retries under contention.
+	casRetries = 32
+)
+
+// Lease is one holder's lock on a path.
+type Lease struct {
+	Workspace string
+	Path      string
+	Holder    string
+	Mode      Mode
+	// Token is the secret that refreshes and releases the lease; it is set
+	// only in what Acquire returns to the holder.
+	Token string
+	// FencingToken is larger than every fencing token handed out before for
+	// the path; a refresh keeps it.
+	FencingToken uint64
+	ExpiresAt    time.Time
+}
+
+// Request asks for a lock, or, with Token, refreshes a lease.
+type Request struct {
+	Workspace string
+	Path      string // relative to the workspace root; may be empty when Token is set
+	Holder    string // who asks, e.g. "claude-code#3f2a"; reported to others; ignored on a refresh
+	Mode      Mode   // default Exclusive; on a refresh empty or the lease's mode
+	// TTL is the lease's time to live from now: default DefaultTTL, from
+	// MinTTL to MaxTTL, rounded up to whole seconds.
+	TTL time.Duration
+	// Wait is how long to wait for a conflicting lock to go: 0 fails at
+	// once, at most MaxWait.
+	Wait time.Duration
+	// Token, if set, refreshes the lease it belongs to instead of taking a
+	// new one.
+	Token string
+}
+
+// Options configures a Manager; zero fields take the defaults.
+type Options struct {
+	Bucket string // key-value bucket; default DefaultBucket
+	// Expiring is how long before a lease runs out lock.expiring is
+	// emitted; default min(10s, TTL/5).
+	Expiring time.Duration
+	Replicas int          // bucket replicas on a cluster; default 1
+	Logger   *slog.Logger // nil discards logs
+}
+
+// Appender stores lock events; the hub satisfies it and assigns Seq.
+// Append must be safe for concurrent use. Events that several hubs may each
+// observe (lock.expired, lock.expiring) carry the same ID in every hub.
+type Appender interface {
+	Append(ctx context.Context, ev events.Event) (events.Event, error)
+}
+
+// Manager takes, refreshes and releases locks, and reports their changes
+// as events. Its methods are safe for concurrent use. It does not own the
+// connection. Holders and Check read an in-memory mirror of the bucket that
+// Run keeps; without Run they see only this Manager's own changes.
+type Manager struct {
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	nc     *nats.Conn
+	app    Appender
+	opts   Options
+	log    *slog.Logger
+	bucket string
+	subj   string // subject prefix of the bucket's keys
+
+	closing context.Context
+	cancel  context.CancelFunc
+	running atomic.Bool
+	ready   chan struct{}
+	kick    chan struct{}
+
+	mu      sync.Mutex
+	mirror  map[string]*entry    // by key
+	emitted map[string]time.Time // deterministic event IDs already appended, and when
+}
+
+// Open creates or updates the bucket on nc, which must reach a
+// JetStream-enabled server (2.11 or later, for per-key TTLs), and returns a
+// Manager. app may be nil, in which case no events are emitted.
+func Open(ctx context.Context, nc *nats.Conn, app Appender, opts Options) (*Manager, error) {
+	if opts.Bucket == "" {
+		opts.Bucket = DefaultBucket
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open locks: %w", err)
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         opts.Bucket,
+		Description:    "filecast locks",
+		History:        1,
+		Storage:        jetstream.FileStorage,
+		Replicas:       opts.Replicas,
+		LimitMarkerTTL: markerTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open locks: bucket %s: %w", opts.Bucket, err)
+	}
+	closing, stop := context.WithCancel(context.Background())
+	return &Manager{
+		js:      js,
+		kv:      kv,
+		nc:      nc,
+		app:     app,
+		opts:    opts,
+		log:     opts.Logger.With("component", "lock"),
+		bucket:  opts.Bucket,
+		subj:    "$KV." + opts.Bucket + ".",
+		closing: closing,
+		cancel:  stop,
+		ready:   make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		mirror:  map[string]*entry{},
+		emitted: map[string]time.Time{},
+	}, nil
+}
+
+// Close makes Run return and waiting Acquire calls fail with
+// events.ErrClosed; later calls fail the same way. Locks stay in the bucket
+// until released or expired. Close does not close the connection and is
+// safe to call more than once.
+func (m *Manager) Close() error {
+	m.cancel()
+	return nil
+}
+
+func (m *Manager) closed() bool { return m.closing.Err() != nil }
+
+// Ready is closed once Run has loaded the bucket into the mirror.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
+
+// target validates a workspace and path and returns the clean path and key.
+func target(ws, path string) (clean, key string, err error) {
+	if err := events.ValidWorkspaceName(ws); err != nil {
+		return "", "", err
+	}
+	clean, err = workspace.Clean(path)
+	if err != nil {
+		return "", "", err
+	}
+	return clean, keyFor(ws, clean), nil
+}
+
+func checkHolder(h string) error {
+	switch {
+	case h == "":
+		return badRequest("holder is empty; name who takes the lock")
+	case len(h) > MaxHolderLen:
+		return badRequest("holder is longer than %d bytes", MaxHolderLen)
+	case !utf8.ValidString(h):
+		return badRequest("holder is not valid UTF-8")
+	}
+	for _, r := range h {
+		if r < 0x20 || r == 0x7f {
+			return badRequest("holder contains control characters")
+		}
+	}
+	return nil
+}
+
+// normTTL applies the default and limits and rounds up to whole seconds.
+func normTTL(ttl time.Duration) (time.Duration, error) {
+	if ttl == 0 {
+		return DefaultTTL, nil
+	}
+	if ttl < MinTTL || ttl > MaxTTL {
+		return 0, badRequest("ttl %v is out of range: use %v to %v", ttl, MinTTL, MaxTTL)
+	}
+	return ((ttl + time.Second - 1) / time.Second) * time.Second, nil
+}
+
+// expiringLead is how long before the end of a lease of the given TTL
+// lock.expiring is emitted.
+func (m *Manager) expiringLead(ttl time.Duration) time.Duration {
+	if m.opts.Expiring > 0 {
+		return m.opts.Expiring
+	}
+	return min(10*time.Second, ttl/5)
+}
+
+// read returns the record under key and its revision; rec is nil when the
+// key holds no lock.
+func (m *Manager) read(ctx context.Context, key string) (rec *record, rev uint64, err error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	e, err := m.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	rec, err = decodeRecord(e.Value(), e.Revision())
+	if err != nil {
+		return nil, 0, err
+	}
+	return rec, e.Revision(), nil
+}
+
+// errCAS means a compare-and-set lost a race; the caller reads again.
+var errCAS = errors.New("lock: revision changed")
+
+// write stores rec under key: a create when rev is 0 (the key holds no
+// lock), else a compare-and-set on rev. The key's TTL covers its latest
+// holder. It returns the new revision; errCAS when the key changed.
+func (m *Manager) write(ctx context.Context, key string, rec *record, rev uint64, now time.Time) (uint64, error) {
+	ttl := keyTTL(latest(rec.Holders), now)
+	rec.KeyExpires = now.Add(ttl)
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	var newRev uint64
+	if rev == 0 {
+		newRev, err = m.kv.Create(ctx, key, data, jetstream.KeyTTL(ttl))
+	} else {
+		newRev, err = m.publish(ctx, key, data, nil, rev, ttl)
+	}
+	if isCASError(err) {
+		return 0, errCAS
+	}
+	return newRev, err
+}
+
+// remove writes a delete marker on key if it is still at rev. The marker
+// itself goes after markerTTL.
+func (m *Manager) remove(ctx context.Context, key string, rev uint64) (uint64, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	newRev, err := m.publish(ctx, key, nil, nats.Header{"KV-Operation": []string{"DEL"}}, rev, markerTTL)
+	if isCASError(err) {
+		return 0, errCAS
+	}
+	return newRev, err
+}
+
+// publish writes to the key's subject with the headers of a KV
+// compare-and-set and a per-message TTL, which KeyValue.Update cannot set.
+func (m *Manager) publish(ctx context.Context, key string, data []byte, hdr nats.Header, rev uint64, ttl time.Duration) (uint64, error) {
+	if hdr == nil {
+		hdr = nats.Header{}
+	}
+	hdr.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	hdr.Set(jetstream.MsgTTLHeader, ttl.String())
+	ack, err := m.js.PublishMsg(ctx, &nats.Msg{Subject: m.subj + key, Header: hdr, Data: data})
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+func isCASError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// withTimeout bounds a server request when ctx has no deadline.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, apiTimeout)
+}
