@@ -8,6 +8,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/server"
+	"github.com/filecast/filecast/tools"
 )
 
 // BenchmarkServer_EventToNotification measures an event appended to the
@@ -31,6 +32,19 @@ func BenchmarkServer_EventToNotification(b *testing.B) {
 		case <-got:
 		case <-time.After(10 * time.Second):
 			b.Fatal("no notification")
+		}
+	}
+}
+
+// BenchmarkServer_LockUnlock measures a lock and an unlock call over stdio.
+func BenchmarkServer_LockUnlock(b *testing.B) {
+	h, _ := startLocking(b, server.Options{}, "docs")
+	c, _ := h.stdioClient(b, clientOpts{})
+	b.ReportAllocs()
+	for b.Loop() {
+		l := decode[tools.LockResult](b, call(b, c, "lock", map[string]any{"path": "a.md"}))
+		if r := decode[tools.UnlockResult](b, call(b, c, "unlock", map[string]any{"path": "a.md", "lock_token": l.LockToken})); !r.Released {
+			b.Fatal("not released")
 		}
 	}
 }

@@ -35,6 +35,12 @@ func start(t testing.TB, opts server.Options, workspaces ...string) *harness {
 
 func startOn(t testing.TB, src *memSource, opts server.Options) *harness {
 	t.Helper()
+	return &harness{src: src, srv: serve(t, src, opts)}
+}
+
+// serve runs a Server over src until the test ends.
+func serve(t testing.TB, src events.Source, opts server.Options) *server.Server {
+	t.Helper()
 	if opts.Logger == nil && testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -51,7 +57,7 @@ func startOn(t testing.TB, src *memSource, opts server.Options) *harness {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return &harness{src: src, srv: srv}
+	return srv
 }
 
 // notes collects the notifications a client receives.

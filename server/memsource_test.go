@@ -90,6 +90,32 @@ func (m *memSource) Append(ws string, typ events.Type, path string, oldPath ...s
 	return ev
 }
 
+// AppendEvent adds ev to its workspace's log, setting its ID, Seq and
+// (when zero) Time, and returns it.
+func (m *memSource) AppendEvent(ev events.Event) events.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.ws[ev.Workspace]
+	m.nextID++
+	ev.ID = fmt.Sprintf("ev%06d", m.nextID)
+	ev.Seq = l.base + uint64(len(l.evs)) + 1
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	l.evs = append(l.evs, ev)
+	close(l.notify)
+	l.notify = make(chan struct{})
+	return ev
+}
+
+// has reports whether ws is a workspace of m.
+func (m *memSource) has(ws string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.ws[ws]
+	return ok
+}
+
 // Trim forgets the events up to and including seq.
 func (m *memSource) Trim(ws string, seq uint64) {
 	m.mu.Lock()

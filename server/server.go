@@ -32,6 +32,15 @@
 // lasting session: its subscribe calls land in a shared registry that only
 // filters reads by cursor, and list_changes without a cursor returns the
 // head to continue from.
+//
+// Locks: when the Source also implements events.Locker, the tools lock,
+// unlock and write_file are served. Each lasting session has one holder
+// name (the client's name and a short random suffix, "claude-code#3f2a"),
+// used both for its locks and as its inbox's holder, so exclude_own and
+// the holder's lock.expiring warnings work. The locks a session took and
+// did not release are released when it ends cleanly (stdio EOF, HTTP
+// DELETE, idle expiry, Run's end); a crashed process leaves them to their
+// TTL.
 package server
 
 import (
@@ -76,6 +85,13 @@ const instructions = "filecast reports changes to the files of the workspaces it
 	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session. " +
 	"Files are also resources filecast://<workspace>/<path>; a URI ending in / is a folder."
 
+// lockInstructions are added when the Source can lock.
+const lockInstructions = " Before editing a file other agents may edit too, call lock on it, write it with write_file and its lock_token, then unlock it. " +
+	"Locks expire after ttl_seconds; the locks of this session are released when it ends."
+
+// releaseTimeout bounds releasing the locks of a session that ended.
+const releaseTimeout = 5 * time.Second
+
 // Options configure a Server. The zero value is usable.
 type Options struct {
 	Name, Version  string        // reported to clients; defaults "filecast" and "dev"
@@ -84,6 +100,7 @@ type Options struct {
 	AllowedOrigins []string      // extra browser origins (or hosts) allowed over HTTP besides loopback
 	SessionIdleTTL time.Duration // HTTP sessions idle this long are closed; 0 means DefaultSessionIdleTTL
 	PageSize       int           // resources per resources/list page; 0 means the resources default
+	MaxWriteSize   int           // bytes per write_file call; 0 means tools.MaxWriteSize (16 MiB), the most allowed
 }
 
 // Stats are counters of the notification path.
@@ -103,12 +120,13 @@ type counters struct {
 // Run owns every goroutine the server starts; ServeStdio and the HTTP
 // handler serve requests on the caller's goroutines.
 type Server struct {
-	src   events.Source
-	opts  Options
-	log   *slog.Logger
-	mcp   *mcpserver.MCPServer
-	res   *resources.Provider
-	stats counters
+	src    events.Source
+	locker events.Locker // src, when it can lock; else nil
+	opts   Options
+	log    *slog.Logger
+	mcp    *mcpserver.MCPServer
+	res    *resources.Provider
+	stats  counters
 
 	mu       sync.RWMutex
 	sessions map[string]*session // by MCP session id
@@ -127,11 +145,14 @@ type Server struct {
 
 // session is one registered MCP session.
 type session struct {
-	cs    mcpserver.ClientSession
-	notif *notifier
+	cs     mcpserver.ClientSession
+	notif  *notifier
+	leases *tools.Leases // locks taken through the lock tool
 
-	mu  sync.Mutex
-	box *inbox.Inbox
+	mu     sync.Mutex
+	box    *inbox.Inbox
+	client string // the client's name, once known
+	holder string // the lock holder name: client#suffix, one per session
 }
 
 // stdioBusy guards mcp-go's process-wide stdio session.
@@ -162,6 +183,11 @@ func New(src events.Source, opts Options) (*Server, error) {
 		listens:  map[*notifier]struct{}{},
 		heads:    events.Cursor{},
 	}
+	s.locker, _ = src.(events.Locker)
+	instr := instructions
+	if s.locker != nil {
+		instr += lockInstructions
+	}
 	hooks := &mcpserver.Hooks{}
 	s.mcp = mcpserver.NewMCPServer(opts.Name, opts.Version,
 		mcpserver.WithHooks(hooks),
@@ -171,7 +197,7 @@ func New(src events.Source, opts Options) (*Server, error) {
 		mcpserver.WithRecovery(),
 		mcpserver.WithResourceRecovery(),
 		mcpserver.WithOutputSchemaValidation(),
-		mcpserver.WithInstructions(instructions),
+		mcpserver.WithInstructions(instr),
 	)
 	hooks.AddOnRegisterSession(s.onRegister)
 	hooks.AddOnUnregisterSession(s.onUnregister)
@@ -185,7 +211,9 @@ func New(src events.Source, opts Options) (*Server, error) {
 	if err := s.res.Register(s.mcp); err != nil {
 		return nil, fmt.Errorf("register resources: %w", err)
 	}
-	if err := tools.Register(s.mcp, src, tools.Options{Session: s.toolSession, Heads: s.Heads, Logger: opts.Logger}); err != nil {
+	if err := tools.Register(s.mcp, src, tools.Options{
+		Session: s.toolSession, Heads: s.Heads, Logger: opts.Logger, MaxWriteSize: opts.MaxWriteSize,
+	}); err != nil {
 		return nil, fmt.Errorf("register tools: %w", err)
 	}
 	return s, nil
@@ -429,9 +457,11 @@ func (s *Server) HTTPHandler() http.Handler {
 	return s.checkOrigin(s.http)
 }
 
+// holder returns a lock holder name for a session of client name: the
+// name with a short random suffix.
 func holder(name string) string {
 	if name == "" {
-		name = "mcp"
+		name = "anonymous"
 	}
 	var b [2]byte
 	_, _ = rand.Read(b[:])

@@ -20,10 +20,10 @@ import (
 // onRegister creates the session's state when mcp-go registers it: after
 // initialize over HTTP, when the connection starts over stdio.
 func (s *Server) onRegister(ctx context.Context, cs mcpserver.ClientSession) {
-	ss := &session{cs: cs, notif: newNotifier(cs, nil, true, &s.stats, s.log)}
+	ss := &session{cs: cs, notif: newNotifier(cs, nil, true, &s.stats, s.log), leases: tools.NewLeases()}
 	if !isModern(cs) && cs.Initialized() {
 		if name := clientName(cs); name != "" {
-			ss.box = s.newInbox(ctx, name)
+			ss.box = s.newInbox(ctx, ss.setClient(name))
 		}
 	}
 	s.mu.Lock()
@@ -31,13 +31,13 @@ func (s *Server) onRegister(ctx context.Context, cs mcpserver.ClientSession) {
 	s.sessions[cs.SessionID()] = ss
 	s.mu.Unlock()
 	if old != nil {
-		s.closeSession(old)
+		s.closeSession(ctx, old)
 	}
 	s.arm(ss.notif)
 	s.log.Debug("session registered", "session", cs.SessionID(), "client", clientName(cs))
 }
 
-func (s *Server) onUnregister(_ context.Context, cs mcpserver.ClientSession) {
+func (s *Server) onUnregister(ctx context.Context, cs mcpserver.ClientSession) {
 	s.mu.Lock()
 	ss := s.sessions[cs.SessionID()]
 	if ss != nil && ss.cs == cs {
@@ -47,12 +47,12 @@ func (s *Server) onUnregister(_ context.Context, cs mcpserver.ClientSession) {
 	}
 	s.mu.Unlock()
 	if ss != nil {
-		s.closeSession(ss)
+		s.closeSession(ctx, ss)
 		s.log.Debug("session unregistered", "session", cs.SessionID())
 	}
 }
 
-func (s *Server) closeSession(ss *session) {
+func (s *Server) closeSession(ctx context.Context, ss *session) {
 	s.disarm(ss.notif)
 	ss.mu.Lock()
 	box := ss.box
@@ -61,6 +61,42 @@ func (s *Server) closeSession(ss *session) {
 	if box != nil {
 		box.Close()
 	}
+	s.releaseLeases(ctx, ss)
+}
+
+// releaseLeases releases the locks a session took and did not release.
+// It blocks for at most releaseTimeout; failures are logged at debug level,
+// since the locks expire by TTL anyway.
+func (s *Server) releaseLeases(ctx context.Context, ss *session) {
+	held := ss.leases.Close()
+	if s.locker == nil || len(held) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	for _, l := range held {
+		if err := s.locker.Unlock(ctx, l.Workspace, l.Path, l.Token); err != nil {
+			s.log.Debug("release lock of ended session", "session", ss.cs.SessionID(), "workspace", l.Workspace, "path", l.Path, "err", err)
+			continue
+		}
+		s.log.Debug("released lock of ended session", "session", ss.cs.SessionID(), "workspace", l.Workspace, "path", l.Path)
+	}
+}
+
+// setClient records the client's name and returns the session's holder
+// name, minting it the first time and again only if the client's name
+// changes (a reinitialized stdio connection).
+func (ss *session) setClient(name string) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.setClientLocked(name)
+}
+
+func (ss *session) setClientLocked(name string) string {
+	if ss.holder == "" || ss.client != name {
+		ss.client, ss.holder = name, holder(name)
+	}
+	return ss.holder
 }
 
 // afterInitialize gives a session registered before its handshake (stdio)
@@ -76,7 +112,7 @@ func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.Initialize
 	if ss == nil || ss.cs != cs {
 		return // HTTP: registered after this hook, with the client info set
 	}
-	box := s.newInbox(ctx, req.Params.ClientInfo.Name)
+	box := s.newInbox(ctx, ss.setClient(req.Params.ClientInfo.Name))
 	ss.mu.Lock()
 	old := ss.box
 	ss.box = box
@@ -86,14 +122,14 @@ func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.Initialize
 	}
 }
 
-// newInbox returns a buffer for a session of client, starting at the
-// position the router has reached.
-func (s *Server) newInbox(ctx context.Context, client string) *inbox.Inbox {
+// newInbox returns a buffer for a session whose lock holder name is
+// holder, starting at the position the router has reached.
+func (s *Server) newInbox(ctx context.Context, holder string) *inbox.Inbox {
 	start, err := s.position(ctx)
 	if err != nil {
 		s.log.Warn("new session buffer: list workspaces", "err", err)
 	}
-	return inbox.New(inbox.Options{Workspaces: slices.Collect(maps.Keys(start)), Capacity: s.opts.Capacity, Holder: holder(client), Start: start})
+	return inbox.New(inbox.Options{Workspaces: slices.Collect(maps.Keys(start)), Capacity: s.opts.Capacity, Holder: holder, Start: start})
 }
 
 // position returns the router's position, or the heads of the Source
@@ -149,16 +185,19 @@ func (s *Server) toolSession(ctx context.Context) (tools.Session, error) {
 		if err != nil {
 			return tools.Session{}, err
 		}
-		return tools.Session{Inbox: box, Stateless: true}, nil
+		// No session outlives the request: its locks are named per
+		// request and end by TTL.
+		name := clientName(cs)
+		return tools.Session{Inbox: box, Stateless: true, Holder: holder(name), Client: name}, nil
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.box == nil {
 		// A session that skipped the handshake (protocol 2026-07-28 over
 		// stdio) gets its buffer on first use.
-		ss.box = s.newInbox(ctx, clientName(cs))
+		ss.box = s.newInbox(ctx, ss.setClientLocked(clientName(cs)))
 	}
-	return tools.Session{Inbox: ss.box}, nil
+	return tools.Session{Inbox: ss.box, Holder: ss.holder, Client: ss.client, Leases: ss.leases}, nil
 }
 
 func clientName(cs mcpserver.ClientSession) string {

@@ -1,5 +1,6 @@
-// Package tools registers filecast's event tools on an mcp-go server:
-// subscribe, unsubscribe and list_changes. Every tool answers with
+// Package tools registers filecast's tools on an mcp-go server:
+// subscribe, unsubscribe and list_changes always, and lock, unlock and
+// write_file when the events.Source is also an events.Locker. Every tool answers with
 // structured content that matches its outputSchema and the same JSON as
 // text for older clients; every failure is a tool result with isError set
 // and a message telling the agent what to do next, never a protocol error.
@@ -13,6 +14,13 @@
 // events/inbox.Inbox); with a cursor it reads the durable log through the
 // events.Source, filtered the same way, so an agent can resume in a new
 // session or after a restart.
+//
+// lock takes leases under the session's holder name (Session.Holder, the
+// same name its inbox uses, so exclude_own and lock.expiring work) and
+// records them in Session.Leases; the server releases what is left there
+// when the session ends. write_file writes through the Locker, so another
+// holder's exclusive lock (events.ErrLocked) and a lock that expired or
+// was taken over (events.ErrStale) refuse the write.
 package tools
 
 import (
@@ -55,6 +63,15 @@ type Session struct {
 	// (protocol 2026-07-28 over HTTP). Their Inbox is shared and only
 	// holds subscriptions; list_changes then needs a cursor.
 	Stateless bool
+	// Holder is the session's lock holder name: the client's name with a
+	// short session suffix ("claude-code#3f2a"). It must equal the Holder
+	// of Inbox.
+	Holder string
+	// Client is the MCP client's name; writes are made as "mcp:<Client>".
+	Client string
+	// Leases records the locks the session takes, to release them when it
+	// ends. Nil for sessions that do not last: their locks end by TTL.
+	Leases *Leases
 }
 
 // SessionFunc returns the session of the request in ctx.
@@ -70,6 +87,9 @@ type Options struct {
 	Heads func() events.Cursor
 	// Logger receives failures that are not the agent's fault; nil discards.
 	Logger *slog.Logger
+	// MaxWriteSize bounds the content of one write_file call in bytes; 0,
+	// or more than MaxWriteSize, means MaxWriteSize.
+	MaxWriteSize int
 }
 
 // SubscribeArgs is the input of subscribe.
@@ -126,7 +146,8 @@ const (
 		"Errors: a malformed cursor means pass one exactly as returned; an expired cursor means list the files again and continue from the listing's cursor; an unknown subscription_id means subscribe again."
 )
 
-// Register adds subscribe, unsubscribe and list_changes to s.
+// Register adds subscribe, unsubscribe and list_changes to s, and lock,
+// unlock and write_file when src also implements events.Locker.
 func Register(s *server.MCPServer, src events.Source, opts Options) error {
 	if opts.Session == nil {
 		return errors.New("tools: Options.Session is required")
@@ -134,7 +155,14 @@ func Register(s *server.MCPServer, src events.Source, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxWriteSize <= 0 || opts.MaxWriteSize > MaxWriteSize {
+		opts.MaxWriteSize = MaxWriteSize
+	}
 	t := &toolset{src: src, opts: opts, log: opts.Logger.With("component", "tools")}
+	if l, ok := src.(events.Locker); ok {
+		t.locker = l
+		t.registerLocks(s)
+	}
 	s.AddTools(
 		server.ServerTool{
 			Tool: newTool("subscribe", subscribeDesc, subscribeInput, subscribeOutput,
@@ -168,9 +196,10 @@ func newTool(name, desc, in, out string, opts ...mcp.ToolOption) mcp.Tool {
 }
 
 type toolset struct {
-	src  events.Source
-	opts Options
-	log  *slog.Logger
+	src    events.Source
+	locker events.Locker // nil when src cannot lock
+	opts   Options
+	log    *slog.Logger
 }
 
 // result builds a successful result: structured content plus the same JSON
