@@ -17,6 +17,7 @@ const usage = `filecast — real-time file events for AI agents
 Usage:
   filecast mcp   [--root [NAME=]DIR]… [--hub URL] [--token T] [--http ADDR] [--data DIR]
   filecast hub   --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token T]
+  filecast tail  [--hub URL] [--path GLOB]… [--type TYPE]… [--since CURSOR] [--json]
   filecast bench [--sessions N] [--rate R] [--duration D] [--stdio]
   filecast version
 
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cmd = &hubCmd{}
 	case "bench":
 		cmd = &benchCmd{}
+	case "tail":
+		cmd = &tailCmd{}
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "filecast", version())
 		return nil

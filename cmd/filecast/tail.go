@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/remote"
+)
+
+// tailCmd is "filecast tail": print a hub's events as they happen.
+type tailCmd struct {
+	hubURL string
+	token  string
+	paths  listFlag
+	types  listFlag
+	wss    listFlag
+	since  string
+	asJSON bool
+	color  string
+}
+
+func (c *tailCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.hubURL, "hub", "http://127.0.0.1:8080", "the hub to follow")
+	fs.StringVar(&c.token, "token", "", "bearer token for the hub")
+	fs.Var(&c.paths, "path", "only paths matching this glob (repeatable)")
+	fs.Var(&c.types, "type", "only this event type: created, updated, deleted, moved, locked, unlocked or a full type like file.created (repeatable; default all)")
+	fs.Var(&c.wss, "workspace", "only this workspace (repeatable; default all)")
+	fs.StringVar(&c.since, "since", "", "replay from this cursor (as returned by list_changes, e.g. docs:42, or 0 for the whole log) before following live")
+	fs.BoolVar(&c.asJSON, "json", false, "print JSON Lines (one event per line) instead of text")
+	fs.StringVar(&c.color, "color", "auto", "colour the text output: auto, always or never")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: filecast tail [--hub URL] [--path GLOB]… [--type TYPE]… [--since CURSOR] [--json]
+
+Prints one line per event of a running hub: time, type, path, size, actor and
+lock. Follows live until interrupted; --since replays first.
+
+Examples:
+  filecast tail
+  filecast tail --path 'src/**/*.go' --type updated --type moved
+  filecast tail --since docs:0 --json | jq .path
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+}
+
+func (c *tailCmd) run(ctx context.Context, e *env) error {
+	types := []string(c.types)
+	if len(types) == 0 {
+		types = []string{"created", "updated", "deleted", "moved", "locked", "unlocked"}
+	}
+	filter, err := events.NewFilter("", c.paths, types)
+	if err != nil {
+		return err
+	}
+	since, err := events.ParseCursor(c.since)
+	if err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	switch c.color {
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("--color %q: want auto, always or never", c.color)
+	}
+	rc, err := remote.New(c.hubURL, remote.Options{Token: c.token})
+	if err != nil {
+		return err
+	}
+	infos, err := rc.Workspaces(ctx)
+	if err != nil {
+		return fmt.Errorf("reach hub %s: %w", c.hubURL, err)
+	}
+	var names []string
+	for _, w := range infos {
+		if len(c.wss) == 0 || slices.Contains(c.wss, w.Name) {
+			names = append(names, w.Name)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("no workspace to follow (the hub serves %d)", len(infos))
+	}
+	fmt.Fprintf(e.stderr, "filecast tail: following %s (%s)\n", c.hubURL, strings.Join(names, ", "))
+	p := &printer{w: e.stdout, json: c.asJSON, color: c.color == "always" || (c.color == "auto" && isTerminal(e.stdout))}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg conc.WaitGroup
+	for _, w := range infos {
+		if !slices.Contains(names, w.Name) {
+			continue
+		}
+		after := w.Head
+		if c.since != "" {
+			after = since.For(w.Name)
+		}
+		wg.Go(func() {
+			err := rc.Subscribe(ctx, w.Name, after, func(ev events.Event) error {
+				if filter.Match(ev) {
+					return p.print(ev)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, context.Canceled) {
+				cancel(fmt.Errorf("follow %s: %w", w.Name, err))
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// printer writes events one line each; it is shared by the followers of
+// several workspaces.
+type printer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	color bool
+}
+
+func (p *printer) print(ev events.Event) error {
+	var line []byte
+	if p.json {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		line = append(b, '\n')
+	} else {
+		line = []byte(formatEvent(ev, p.color) + "\n")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := p.w.Write(line)
+	return err
+}
+
+// formatEvent renders an event as one readable line.
+func formatEvent(ev events.Event, color bool) string {
+	var b strings.Builder
+	b.WriteString(ev.Time.Local().Format("15:04:05.000"))
+	b.WriteByte(' ')
+	typ := fmt.Sprintf("%-13s", ev.Type)
+	if color {
+		typ = colorOf(ev.Type) + typ + "\x1b[0m"
+	}
+	b.WriteString(typ)
+	b.WriteString(" " + ev.Workspace + ":" + quotePath(ev.Path))
+	if ev.OldPath != "" {
+		b.WriteString(" (from " + quotePath(ev.OldPath) + ")")
+	}
+	if ev.HasContent() {
+		b.WriteString("  " + humanSize(ev.Size))
+	}
+	if ev.Actor != "" {
+		b.WriteString("  " + ev.Actor)
+	}
+	if ev.Lock != nil {
+		fmt.Fprintf(&b, "  lock %s #%d", ev.Lock.Holder, ev.Lock.FencingToken)
+	}
+	if ev.Conflict {
+		b.WriteString("  CONFLICT")
+	}
+	return b.String()
+}
+
+// quotePath keeps a path on one line: control characters are escaped.
+func quotePath(p string) string {
+	if strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return fmt.Sprintf("%q", p)
+	}
+	return p
+}
+
+func colorOf(t events.Type) string {
+	switch t {
+	case events.FileCreated:
+		return "\x1b[32m"
+	case events.FileDeleted:
+		return "\x1b[31m"
+	case events.FileMoved:
+		return "\x1b[36m"
+	case events.FileUpdated:
+		return "\x1b[33m"
+	}
+	return "\x1b[35m"
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1024*1024:
+		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1024*1024))
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
