@@ -1,13 +1,34 @@
-// Package daemon guards a data folder so that only one filecast process
-// owns its event log, locks and index at a time.
+// Package daemon gives a data folder one hub, shared by every filecast
+// process that uses the folder, and guards the folder so that only one
+// process at a time opens its event log, locks and index.
+//
+// The guard is an advisory lock (flock) on the file LOCK in the data folder;
+// the kernel drops it when the owner exits, however it exits, so a killed
+// owner never leaves a stale lock behind:
 //
 //	l, err := daemon.Acquire(dataDir)
 //	if err != nil { return err } // *daemon.BusyError names the owner's PID
 //	defer l.Release()
 //
-// The guard is an advisory lock (flock) on the file LOCK in the data folder;
-// the kernel drops it when the owner exits, however it exits, so a killed
-// owner never leaves a stale lock behind.
+// A [Shared] hub builds on it, as watchman and the gopls daemon do: dial
+// the owner's unix socket (hub.sock in the data folder) first; if nobody
+// answers, take the flock and become the owner; if the flock is busy, the
+// owner is starting, so dial again. Clients keep a request open to the
+// owner and race for the flock the moment it goes away; the winner opens
+// the log and the locks (they live in the data folder) and the others
+// connect to it. Subscriptions resume after the last delivered seq:
+//
+//	sh, err := daemon.NewShared(daemon.Options{
+//		Dir:     dataDir,
+//		Become:  startEmbeddedStack, // returns *daemon.Owner
+//		Connect: func(socket string) (daemon.Backend, error) { ... daemon.Transport(socket) ... },
+//	})
+//	go sh.Run(ctx) // owned by the caller; returns when ctx is done
+//	<-sh.Ready()
+//	err = sh.Subscribe(ctx, "docs", cursor, fn) // survives a change of owner
+//
+// Unix sockets are limited to about 100 bytes of path, so the data folder's
+// path must stay below about 90 bytes.
 package daemon
 
 import (
@@ -51,7 +72,7 @@ func Acquire(dir string) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	fl := flock.New(filepath.Join(dir, "LOCK"))
+	fl := flock.New(filepath.Join(dir, LockName))
 	ok, err := fl.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("lock data folder %s: %w", dir, err)
