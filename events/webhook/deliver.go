@@ -1,0 +1,399 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/journal"
+)
+
+const (
+	userAgent = "filecast-webhooks/1"
+	// maxResponse is how much of a response body is read.
+	maxResponse = 4 << 10
+	// verifyTries bounds the tries of a verification that fails for a
+	// reason that may pass (a connection error, a timeout, a 5xx or 429).
+	verifyTries = 3
+	// successNote is how often a stream of successes refreshes
+	// LastSuccessAt in the store.
+	successNote = time.Minute
+)
+
+// result is the outcome of one HTTP attempt.
+type result struct {
+	code      int
+	body      []byte
+	err       error // nil on a 2xx
+	retryable bool  // err may pass on another try
+	latency   time.Duration
+	start     time.Time
+}
+
+// post sends one signed request to the webhook's URL.
+func (d *Dispatcher) post(ctx context.Context, rec *record, msgID string, body []byte) result {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	res := result{start: start}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.URL, bytes.NewReader(body))
+	if err != nil {
+		res.err = err
+		return res
+	}
+	sig, err := signHeader(rec.signingSecrets(start), msgID, start, body)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", userAgent)
+	h.Set(HeaderID, msgID)
+	h.Set(HeaderTimestamp, fmt.Sprint(start.Unix()))
+	h.Set(HeaderSignature, sig)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		res.latency = time.Since(start)
+		res.err, res.retryable = describe(err, d.opts.Timeout)
+		return res
+	}
+	res.body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	_ = resp.Body.Close()
+	res.latency = time.Since(start)
+	res.code = resp.StatusCode
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if err != nil {
+			res.err, res.retryable = fmt.Errorf("reading the response: %w", err), true
+		}
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		res.err = fmt.Errorf("HTTP %d: redirects are not followed; register the final URL (Location: %s)",
+			resp.StatusCode, truncate(resp.Header.Get("Location"), 200))
+		res.retryable = true
+	default:
+		res.err = fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		res.retryable = true
+	}
+	return res
+}
+
+// describe turns a client error into the message shown in deliveries, and
+// says whether another try may succeed.
+func describe(err error, timeout time.Duration) (error, bool) {
+	if errors.Is(err, ErrForbiddenAddress) {
+		var ae *AddressError
+		if errors.As(err, &ae) {
+			return ae, false
+		}
+		return err, false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("timed out after %v", timeout), true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("timed out after %v", timeout), true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err, true // without the method and URL
+	}
+	return err, true
+}
+
+// consume delivers the messages of the webhook's live consumer (on the
+// journal) or replay consumer until the webhook stops being active or ctx
+// is done.
+func (d *Dispatcher) consume(ctx context.Context, id string, replay bool) error {
+	cons, err := d.consumer(ctx, id, replay)
+	if err != nil || cons == nil {
+		return err
+	}
+	for ctx.Err() == nil && d.active(id) {
+		fctx, cancel := context.WithTimeout(ctx, 2*fetchWait)
+		msg, err := cons.Next(jetstream.FetchContext(fctx))
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			if msg != nil {
+				_ = msg.Nak()
+			}
+			return nil
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages):
+			continue
+		case err != nil:
+			return fmt.Errorf("fetch events: %w", err)
+		}
+		d.handle(ctx, id, msg, replay)
+	}
+	return nil
+}
+
+// consumer creates or updates the webhook's durable consumer and returns
+// it. For the live consumer it waits, quietly, until the workspace's log
+// exists. It returns nil and no error when ctx is done first.
+func (d *Dispatcher) consumer(ctx context.Context, id string, replay bool) (jetstream.Consumer, error) {
+	e := d.cached(id)
+	if e == nil {
+		return nil, nil
+	}
+	rec := e.rec
+	cfg := jetstream.ConsumerConfig{
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.opts.Timeout + ackMargin,
+		MaxDeliver:    len(d.opts.Schedule) + 1,
+		MaxAckPending: 1,
+		Metadata:      map[string]string{"filecast_webhook": id},
+	}
+	stream := StreamReplays
+	if replay {
+		cfg.Durable = replayConsumer(id)
+		cfg.Description = "filecast webhook replays of " + id
+		cfg.FilterSubject = replaysSubject + id
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	} else {
+		stream = journal.StreamName(rec.Workspace)
+		cfg.Durable = liveConsumer(id)
+		cfg.Description = "filecast webhook " + id
+		cfg.FilterSubject = journal.Subject(rec.Workspace)
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = rec.StartSeq
+	}
+	for {
+		cctx, cancel := withTimeout(ctx)
+		cons, err := d.js.CreateOrUpdateConsumer(cctx, stream, cfg)
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		}
+		// No event was ever appended to the workspace: wait for its log.
+		if !sleep(ctx, retryDelay) {
+			return nil, nil
+		}
+	}
+}
+
+// handle makes one attempt to deliver msg and settles it: ack on success,
+// NAK with the schedule's next delay on a failure with tries left, and
+// term (keeping the delivery for replay) on the last failure.
+func (d *Dispatcher) handle(ctx context.Context, id string, msg jetstream.Msg, replay bool) {
+	e := d.cached(id)
+	if e == nil {
+		return // deleted meanwhile; the consumer goes with it
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		_ = msg.TermWithReason("no metadata")
+		return
+	}
+	var ev events.Event
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" {
+		d.log.Error("undeliverable event dropped", "webhook", id, "seq", meta.Sequence.Stream, "err", err)
+		_ = msg.TermWithReason("undecodable event")
+		return
+	}
+	body := msg.Data()
+	if !replay {
+		ev.Seq = meta.Sequence.Stream
+		if !e.matcher.match(ev) {
+			_ = msg.Ack()
+			return
+		}
+		if body, err = json.Marshal(ev); err != nil {
+			_ = msg.TermWithReason("unencodable event")
+			return
+		}
+	}
+	attempt := int(meta.NumDelivered)
+	res := d.post(ctx, e.rec, ev.ID, body)
+	if ctx.Err() != nil {
+		_ = msg.Nak() // interrupted by shutdown: let the next run take it at once
+		return
+	}
+	a := Delivery{
+		DeliveryID: ev.ID, EventID: ev.ID, Seq: ev.Seq, Type: string(ev.Type), Path: ev.Path,
+		Attempt: attempt, LatencyMS: ms(res.latency), ResponseCode: res.code, Time: res.start.UTC(), Replay: replay,
+	}
+	d.count(id, res.latency, res.err == nil)
+	if res.err == nil {
+		a.Status = DeliverySucceeded
+		d.recordAttempt(ctx, id, a)
+		_ = msg.Ack()
+		d.noteSuccess(ctx, id)
+		return
+	}
+	a.Error = res.err.Error()
+	if attempt <= len(d.opts.Schedule) {
+		delay := jitter(d.opts.Schedule[attempt-1])
+		a.Status = DeliveryPending
+		a.NextAttemptAt = time.Now().Add(delay).UTC()
+		d.recordAttempt(ctx, id, a)
+		_ = msg.NakWithDelay(delay)
+	} else {
+		a.Status = DeliveryFailed
+		d.keepFailed(ctx, id, failedDelivery{
+			EventID: ev.ID, Seq: ev.Seq, Event: body, FailedAt: time.Now().UTC(), Attempts: attempt, Error: a.Error,
+		})
+		d.recordAttempt(ctx, id, a)
+		_ = msg.Term()
+		d.countFailed(id)
+	}
+	d.noteFailure(ctx, id, a.Error)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// noteSuccess clears the webhook's run of failures and, now and then,
+// refreshes LastSuccessAt.
+func (d *Dispatcher) noteSuccess(ctx context.Context, id string) {
+	if e := d.cached(id); e != nil && e.rec.FailingSince.IsZero() && time.Since(e.rec.LastSuccessAt) < successNote {
+		return
+	}
+	_, err := d.modify(ctx, id, func(r *record) error {
+		r.FailingSince = time.Time{}
+		r.LastSuccessAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("cannot note webhook success", "webhook", id, "err", err)
+	}
+}
+
+// noteFailure starts the webhook's run of failures, or disables it when
+// the run has lasted DisableAfter.
+func (d *Dispatcher) noteFailure(ctx context.Context, id, lastErr string) {
+	now := time.Now().UTC()
+	if e := d.cached(id); e != nil && !e.rec.FailingSince.IsZero() && now.Sub(e.rec.FailingSince) < d.opts.DisableAfter {
+		return
+	}
+	rec, err := d.modify(ctx, id, func(r *record) error {
+		switch {
+		case r.Status != StatusActive:
+			return errSkip
+		case r.FailingSince.IsZero():
+			r.FailingSince = now
+		case now.Sub(r.FailingSince) >= d.opts.DisableAfter:
+			r.Status = StatusDisabled
+			r.Reason = fmt.Sprintf("disabled: every delivery failed since %s (longer than %v); last error: %s",
+				r.FailingSince.Format(time.RFC3339), d.opts.DisableAfter, lastErr)
+		default:
+			return errSkip
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("cannot note webhook failure", "webhook", id, "err", err)
+		}
+		return
+	}
+	if rec.Status == StatusDisabled {
+		d.log.Warn("webhook disabled", "webhook", id, "reason", rec.Reason)
+	}
+}
+
+// confirm sends the verification challenge to a pending webhook and makes
+// it active or failed.
+func (d *Dispatcher) confirm(ctx context.Context, rec *record) error {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	challenge := base64.RawURLEncoding.EncodeToString(b)
+	body, err := json.Marshal(struct {
+		Type      string `json:"type"`
+		Challenge string `json:"challenge"`
+	}{VerificationType, challenge})
+	if err != nil {
+		return err
+	}
+	msgID := "verify_" + ulid.Make().String()
+	var res result
+	for try := 1; ; try++ {
+		res = d.post(ctx, rec, msgID, body)
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case res.err == nil && !echoes(res.body, challenge):
+			res.err = fmt.Errorf("HTTP %d but the body does not echo the challenge; answer with the challenge as the body, or as {\"challenge\":\"…\"}", res.code)
+			res.retryable = false
+		case res.code >= 300 && res.code < 500 && res.code != http.StatusRequestTimeout && res.code != http.StatusTooManyRequests:
+			res.retryable = false // a redirect or a refusal: asking again will not help
+		}
+		a := Delivery{
+			DeliveryID: msgID, Type: VerificationType, Attempt: try, Status: DeliverySucceeded,
+			LatencyMS: ms(res.latency), ResponseCode: res.code, Time: res.start.UTC(),
+		}
+		d.count(rec.ID, res.latency, false)
+		if res.err != nil {
+			a.Error = res.err.Error()
+			a.Status = DeliveryFailed
+		}
+		retry := res.err != nil && res.retryable && try < verifyTries && try <= len(d.opts.Schedule)
+		var delay time.Duration
+		if retry {
+			delay = jitter(d.opts.Schedule[try-1])
+			a.Status = DeliveryPending
+			a.NextAttemptAt = time.Now().Add(delay).UTC()
+		}
+		d.recordAttempt(ctx, rec.ID, a)
+		if !retry {
+			break
+		}
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+	now := time.Now().UTC()
+	updated, err := d.modify(ctx, rec.ID, func(r *record) error {
+		if r.Status != StatusPending {
+			return errSkip
+		}
+		if res.err != nil {
+			r.Status = StatusFailed
+			r.Reason = "verification failed: " + res.err.Error()
+			return nil
+		}
+		r.Status, r.Reason, r.VerifiedAt = StatusActive, "", now
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store verification: %w", err)
+	}
+	d.log.Info("webhook verification done", "webhook", rec.ID, "status", updated.Status, "reason", updated.Reason)
+	return nil
+}
+
+// echoes reports whether a verification answer carries the challenge, as
+// the plain body or as {"challenge": "…"}.
+func echoes(body []byte, challenge string) bool {
+	if strings.TrimSpace(string(body)) == challenge {
+		return true
+	}
+	var v struct {
+		Challenge string `json:"challenge"`
+	}
+	return json.Unmarshal(body, &v) == nil && v.Challenge == challenge
+}

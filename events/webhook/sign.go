@@ -1,0 +1,153 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The Standard Webhooks headers every request carries.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// SecretPrefix starts every signing secret; the rest is base64.
+const SecretPrefix = "whsec_"
+
+// DefaultTolerance is how far webhook-timestamp may be from now in Verify
+// when no tolerance is given.
+const DefaultTolerance = 5 * time.Minute
+
+const (
+	secretBytes = 32
+	// maxSignatureHeader bounds the webhook-signature header Verify reads.
+	maxSignatureHeader = 8 << 10
+	maxSignatures      = 16
+)
+
+// NewSecret returns a fresh signing secret: SecretPrefix followed by the
+// standard base64 of 32 random bytes.
+func NewSecret() string {
+	b := make([]byte, secretBytes)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// decodeSecret returns the HMAC key of a secret: the base64 after the
+// optional SecretPrefix.
+func decodeSecret(secret string) ([]byte, error) {
+	raw := strings.TrimPrefix(secret, SecretPrefix)
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) == 0 {
+		return nil, fmt.Errorf("%w: expected %q followed by standard base64", ErrBadSecret, SecretPrefix)
+	}
+	return key, nil
+}
+
+func mac(key []byte, id string, ts int64, body []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(id))
+	h.Write([]byte{'.'})
+	h.Write(strconv.AppendInt(nil, ts, 10))
+	h.Write([]byte{'.'})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// Sign returns the Standard Webhooks signature of a message, "v1," followed
+// by the base64 HMAC-SHA256 of "id.timestamp.body" keyed with the decoded
+// secret. The timestamp is ts in whole unix seconds.
+func Sign(secret string, id string, ts time.Time, body []byte) (string, error) {
+	key, err := decodeSecret(secret)
+	if err != nil {
+		return "", fmt.Errorf("sign message: %w", err)
+	}
+	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, ts.Unix(), body)), nil
+}
+
+// signHeader returns the webhook-signature value for every secret, space
+// separated, in the order given.
+func signHeader(secrets []string, id string, ts time.Time, body []byte) (string, error) {
+	sigs := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		sig, err := Sign(s, id, ts, body)
+		if err != nil {
+			return "", err
+		}
+		sigs = append(sigs, sig)
+	}
+	return strings.Join(sigs, " "), nil
+}
+
+// Verify checks a received webhook the way any Standard Webhooks library
+// does: webhook-timestamp must be within tolerance of now (DefaultTolerance
+// when tolerance <= 0) and one "v1,…" entry of the space-separated
+// webhook-signature header must match the HMAC of "id.timestamp.body" under
+// one of secrets. It returns nil, or an error matching ErrMissingHeaders,
+// ErrTimestamp, ErrBadSecret or ErrNoMatch. It is safe for concurrent use.
+func Verify(secrets []string, header http.Header, body []byte, tolerance time.Duration) error {
+	if err := verify(secrets, header, body, tolerance, time.Now()); err != nil {
+		return fmt.Errorf("verify webhook: %w", err)
+	}
+	return nil
+}
+
+func verify(secrets []string, header http.Header, body []byte, tolerance time.Duration, now time.Time) error {
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	id, tsText, sigText := header.Get(HeaderID), header.Get(HeaderTimestamp), header.Get(HeaderSignature)
+	if id == "" || tsText == "" || sigText == "" {
+		return ErrMissingHeaders
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not unix seconds", ErrTimestamp, tsText)
+	}
+	// Compare in seconds so that no timestamp can overflow a Duration.
+	if skew := now.Unix() - ts; skew > int64(tolerance/time.Second) || -skew > int64(tolerance/time.Second) {
+		return fmt.Errorf("%w: %s is %ds from now, more than %v", ErrTimestamp, tsText, skew, tolerance)
+	}
+	if len(sigText) > maxSignatureHeader {
+		return fmt.Errorf("%w: header longer than %d bytes", ErrNoMatch, maxSignatureHeader)
+	}
+	var want [][]byte
+	for i, f := range strings.Fields(sigText) {
+		if i == maxSignatures {
+			break
+		}
+		version, sig, ok := strings.Cut(f, ",")
+		if !ok || version != "v1" {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(sig)
+		if err != nil || len(b) != sha256.Size {
+			continue
+		}
+		want = append(want, b)
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("%w: no v1 signature in the header", ErrNoMatch)
+	}
+	for _, s := range secrets {
+		key, err := decodeSecret(s)
+		if err != nil {
+			return err
+		}
+		got := mac(key, id, ts, body)
+		for _, w := range want {
+			if hmac.Equal(got, w) {
+				return nil
+			}
+		}
+	}
+	return ErrNoMatch
+}

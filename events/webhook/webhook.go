@@ -1,0 +1,340 @@
+// Package webhook delivers filecast events to backend services as signed
+// HTTP POSTs (Standard Webhooks), durably, in order, with retries.
+//
+// A webhook is registered for one workspace with optional path globs,
+// extensions and event types. filecast first confirms the endpoint with a
+// signed challenge ({"type":"webhook.verification","challenge":"…"}, to be
+// echoed as the body or as {"challenge":"…"}); the webhook is "pending"
+// until then, "active" after, "failed" if the endpoint did not confirm and
+// "disabled" once every delivery has failed for Options.DisableAfter. Events
+// appended while a webhook is pending are delivered once it is active.
+//
+// Durability: registrations (secrets included, so the NATS store under the
+// data folder must stay private) live in the JetStream key-value bucket
+// FILECAST_WEBHOOKS. Each webhook reads its workspace's journal stream
+// through its own durable pull consumer, which starts right after the
+// journal's head at registration, so a restart resumes exactly where
+// delivery stopped. The consumer has MaxAckPending 1: a webhook has one
+// event in flight at a time and receives events in log order, so the
+// events of one path always arrive in order (and so do all others); a
+// failing event holds back the later ones until it is delivered or has
+// exhausted the schedule. Retries are NAKs with a delay taken from the
+// schedule (±20 % jitter), and MaxDeliver is len(schedule)+1; the consumer
+// has no BackOff list, because the server would then use its first entry
+// as the ack wait of an attempt in flight. Every attempt is recorded in
+// the stream FILECAST_WEBHOOK_ATTEMPTS (the last Options.History per
+// webhook); deliveries that exhausted the schedule are kept in the bucket
+// FILECAST_WEBHOOK_FAILED until replayed, and a replay goes through the
+// work-queue stream FILECAST_WEBHOOK_REPLAYS with a second durable
+// consumer, so it survives restarts and is retried like any delivery.
+// Each schedule entry is the delay before the next try, counted from the
+// end of the previous one; an attempt interrupted by Close counts as a
+// try. Delivery is at least once: a receiver dedups by webhook-id (the
+// event_id). Several hubs on one NATS cluster share the durable consumers,
+// so each event is still delivered by one of them at a time.
+//
+// Safety: only http and https URLs without credentials are accepted, and,
+// unless AllowPrivate is set, none that is or resolves to a loopback,
+// private, link-local, unique-local, CGNAT, multicast, unspecified,
+// reserved or cloud metadata address. The address is checked again when
+// each connection is dialled (net.Dialer.Control), which defeats DNS
+// rebinding; redirects are not followed (a 3xx is a failure).
+//
+// A sketch:
+//
+//	d, err := webhook.Open(ctx, srv.Conn(), webhook.Options{Workspaces: []string{"docs"}, Logger: log})
+//	if err != nil { ... }
+//	defer d.Close()
+//	d.Routes(mux)   // POST/GET /v1/webhooks, …
+//	err = d.Run(ctx) // blocks: verifies, delivers, retries, disables
+//
+// A receiver checks a delivery with any Standard Webhooks library, or with
+// [Verify]:
+//
+//	body, _ := io.ReadAll(r.Body)
+//	if err := webhook.Verify([]string{secret}, r.Header, body, 0); err != nil { ... }
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/filecast/filecast/events"
+)
+
+// Defaults of Options.
+const (
+	DefaultDisableAfter = 5 * 24 * time.Hour
+	DefaultTimeout      = 10 * time.Second
+	DefaultHistory      = 1000
+	// DefaultOverlap is how long a rotated-out secret keeps signing.
+	DefaultOverlap = 24 * time.Hour
+)
+
+// Names of the JetStream buckets and streams the package keeps.
+const (
+	BucketWebhooks = "FILECAST_WEBHOOKS"
+	BucketFailed   = "FILECAST_WEBHOOK_FAILED"
+	StreamAttempts = "FILECAST_WEBHOOK_ATTEMPTS"
+	StreamReplays  = "FILECAST_WEBHOOK_REPLAYS"
+)
+
+const (
+	attemptsSubject = "filecast.wha."
+	replaysSubject  = "filecast.whr."
+	apiTimeout      = 10 * time.Second
+	// failedMaxAge bounds how long a failed delivery waits for a replay.
+	failedMaxAge = 30 * 24 * time.Hour
+	// attemptsMaxAge bounds how long attempts are listed.
+	attemptsMaxAge = 30 * 24 * time.Hour
+	// ackMargin is added to Timeout for the consumer's AckWait: the time a
+	// crashed dispatcher's attempt holds its event before another one
+	// takes it over.
+	ackMargin = 10 * time.Second
+)
+
+// Status is the state of a webhook.
+type Status string
+
+// The webhook states.
+const (
+	StatusPending  Status = "pending"  // registered, the endpoint not yet confirmed
+	StatusActive   Status = "active"   // confirmed; events are delivered
+	StatusFailed   Status = "failed"   // the endpoint did not confirm; see Reason
+	StatusDisabled Status = "disabled" // every delivery failed for DisableAfter; see Reason
+)
+
+// Options configures a Dispatcher; zero fields take the defaults.
+type Options struct {
+	// Schedule is the retry schedule after the first try; default
+	// DefaultSchedule(). Its length caps the tries at len(Schedule)+1.
+	Schedule []time.Duration
+	// DisableAfter disables a webhook whose every delivery has failed for
+	// this long; default DefaultDisableAfter.
+	DisableAfter time.Duration
+	// AllowPrivate lets webhooks call loopback, private and other
+	// non-public addresses (for tests and closed networks).
+	AllowPrivate bool
+	// Timeout bounds one attempt, connect to response; default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// Workspaces are the known workspaces; a registration for another is
+	// refused. Empty accepts any valid workspace name.
+	Workspaces []string
+	// Logger receives the package's logs; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient, if set, is the base of the client deliveries use. Its
+	// Transport must be nil or an *http.Transport unless AllowPrivate is
+	// set: the dialer is replaced by the guarded one and the proxy dropped.
+	// Redirects are never followed and its Timeout is ignored.
+	HTTPClient *http.Client
+	// Resolver resolves host names at registration and when dialling;
+	// nil means the system resolver.
+	Resolver Resolver
+	// History is how many attempts are kept per webhook; default
+	// DefaultHistory.
+	History int
+	// Replicas of the buckets and streams on a cluster; default 1.
+	Replicas int
+}
+
+func (o *Options) setDefaults() error {
+	if len(o.Schedule) == 0 {
+		o.Schedule = DefaultSchedule()
+	}
+	if len(o.Schedule) > MaxScheduleLen {
+		return fmt.Errorf("%w: schedule has more than %d entries", ErrBadOptions, MaxScheduleLen)
+	}
+	for _, d := range o.Schedule {
+		if d < MinDelay || d > MaxDelay {
+			return fmt.Errorf("%w: schedule entry %v is not between %v and %v", ErrBadOptions, d, MinDelay, MaxDelay)
+		}
+	}
+	if o.DisableAfter <= 0 {
+		o.DisableAfter = DefaultDisableAfter
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.History <= 0 {
+		o.History = DefaultHistory
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, ws := range o.Workspaces {
+		if err := events.ValidWorkspaceName(ws); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOptions, err)
+		}
+	}
+	return nil
+}
+
+// Dispatcher registers webhooks and delivers events to them. Its methods
+// are safe for concurrent use. It does not own the NATS connection. The
+// HTTP handlers and the methods that manage webhooks work without Run;
+// verification and delivery happen only while Run runs.
+type Dispatcher struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	hooks    jetstream.KeyValue
+	failed   jetstream.KeyValue
+	attempts jetstream.Stream
+	replays  jetstream.Stream
+	opts     Options
+	log      *slog.Logger
+	guard    *guard
+	client   *http.Client
+	known    map[string]bool
+
+	mu      sync.Mutex // guards runs.Add against Close
+	closing context.Context
+	cancel  context.CancelFunc
+	runs    sync.WaitGroup
+	running atomic.Bool
+
+	cacheMu sync.RWMutex
+	cache   map[string]*entry // the registrations as Run's watcher last saw them
+
+	statsMu sync.Mutex
+	stats   map[string]*counters
+}
+
+// Open creates or updates the buckets and streams the dispatcher keeps on
+// nc, which must reach a JetStream-enabled server, and returns a
+// Dispatcher. It starts no goroutine; call Run to deliver.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error) {
+	d, err := open(ctx, nc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open webhooks: %w", err)
+	}
+	return d, nil
+}
+
+func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	g := &guard{allowPrivate: opts.AllowPrivate, resolver: opts.Resolver}
+	client, err := g.client(opts.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	hooks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketWebhooks,
+		Description: "filecast webhook registrations (holds signing secrets)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketWebhooks, err)
+	}
+	failed, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketFailed,
+		Description: "filecast webhook deliveries that exhausted their retries, kept for replay",
+		History:     1,
+		TTL:         failedMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketFailed, err)
+	}
+	attempts, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              StreamAttempts,
+		Description:       "filecast webhook delivery attempts, the last few per webhook",
+		Subjects:          []string{attemptsSubject + "*"},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: int64(opts.History),
+		MaxAge:            attemptsMaxAge,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", StreamAttempts, err)
+	}
+	replays, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamReplays,
+		Description: "filecast webhook deliveries queued for replay",
+		Subjects:    []string{replaysSubject + "*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		MaxAge:      failedMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", StreamReplays, err)
+	}
+	closing, stop := context.WithCancel(context.Background())
+	known := map[string]bool{}
+	for _, ws := range opts.Workspaces {
+		known[ws] = true
+	}
+	return &Dispatcher{
+		nc:       nc,
+		js:       js,
+		hooks:    hooks,
+		failed:   failed,
+		attempts: attempts,
+		replays:  replays,
+		opts:     opts,
+		log:      opts.Logger.With("component", "webhook"),
+		guard:    g,
+		client:   client,
+		known:    known,
+		closing:  closing,
+		cancel:   stop,
+		cache:    map[string]*entry{},
+		stats:    map[string]*counters{},
+	}, nil
+}
+
+// Close stops a running Run and waits for it to return; an attempt in
+// flight is abandoned and its event redelivered later, counting as a try.
+// Later calls of Run return events.ErrClosed; the management methods keep
+// working on the connection, which stays open. Close is idempotent.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	d.cancel()
+	d.mu.Unlock()
+	d.runs.Wait()
+	d.client.CloseIdleConnections()
+	return nil
+}
+
+func (d *Dispatcher) closed() bool { return d.closing.Err() != nil }
+
+// withTimeout bounds a server request when ctx has no deadline.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, apiTimeout)
+}
+
+// isNotFound reports whether err says a bucket key, stream or consumer is
+// missing.
+func isNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)
+}
