@@ -20,7 +20,7 @@ func TestImportDirection(t *testing.T) {
 		"github.com/nats-io/nats-server": {"events/natsd"},
 		"github.com/fsnotify/fsnotify":   {"events/watch", "bench"},
 		"github.com/tmaxmax/go-sse":      {"events/feed", "events/remote"},
-		"github.com/nats-io/nats.go":     {"events/natsd", "events/journal", "events/lock", "cmd/filecast"},
+		"github.com/nats-io/nats.go":     {"events/natsd", "events/journal", "events/lock", "events/webhook", "cmd/filecast"},
 		mod + "server":                   {"cmd/filecast"},
 		mod + "tools":                    {"server", "cmd/filecast"},
 		mod + "resources":                {"server", "cmd/filecast"},
