@@ -38,6 +38,8 @@ Watches the workspaces, keeps every change in a durable log and serves it:
   GET /v1/workspaces/{ws}/events   live Server-Sent Events, resumable with Last-Event-ID
   GET /v1/workspaces/{ws}/changes  a page of events after a cursor
   GET /v1/workspaces/{ws}/files    the listing, consistent with a cursor
+  PUT/DELETE /v1/workspaces/{ws}/files/{path}   write through the hub: locks apply (423, 409)
+  POST/GET /v1/workspaces/{ws}/locks, PATCH/DELETE …/locks/{token}   leases
 
 Example:
   filecast hub --root docs=$HOME/docs --listen 127.0.0.1:8080

@@ -13,18 +13,20 @@ import (
 	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/watch"
 )
 
 // stack is an embedded hub: the data-folder lock, the NATS server, the
-// journal, the hub and one watcher per workspace. openStack starts nothing
+// journal, the hub, its lock manager and one watcher per workspace. openStack starts nothing
 // that runs on its own; run drives the loops and close releases the rest.
 type stack struct {
 	lock     *daemon.Lock
 	nats     *natsd.Server
 	journal  *journal.Journal
 	hub      *hub.Hub
+	locks    *lock.Manager
 	watchers []*watch.Watcher
 	log      *slog.Logger
 }
@@ -69,6 +71,12 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err != nil {
 		return nil, err
 	}
+	// The lock manager appends its events to the hub, so it comes second.
+	s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Logger: log.With("component", "lock")})
+	if err != nil {
+		return nil, fmt.Errorf("open locks: %w", err)
+	}
+	s.hub.SetLocks(s.locks)
 	for _, ws := range c.workspaces {
 		w, err := watch.New(watch.Options{
 			Workspace: ws,
@@ -101,6 +109,7 @@ func (s *stack) run(ctx context.Context) error {
 		})
 	}
 	loop("hub", s.hub.Run)
+	loop("locks", s.locks.Run)
 	for _, w := range s.watchers {
 		loop("watcher", w.Run)
 	}
@@ -111,8 +120,14 @@ func (s *stack) run(ctx context.Context) error {
 	return nil
 }
 
-// ready is closed when every watcher has indexed its workspace.
+// waitReady returns when every watcher has indexed its workspace and the
+// lock manager has loaded the current locks.
 func (s *stack) waitReady(ctx context.Context) error {
+	select {
+	case <-s.locks.Ready():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for _, w := range s.watchers {
 		select {
 		case <-w.Ready():
@@ -124,6 +139,9 @@ func (s *stack) waitReady(ctx context.Context) error {
 }
 
 func (s *stack) close() {
+	if s.locks != nil {
+		_ = s.locks.Close()
+	}
 	if s.journal != nil {
 		if err := s.journal.Close(); err != nil {
 			s.log.Warn("close journal", "err", err)

@@ -6,8 +6,23 @@
 //	h := api.New(src, feed.New(src, feed.Options{}), api.Options{Tokens: tokens})
 //	srv := &http.Server{Addr: addr, Handler: h}
 //
-// Later routes (writes, locks, webhooks, the dashboard) are added with
-// Options.Extra and get the same authentication and limits.
+// With an [events.Locker] (Options.Locker, or src itself when it is one,
+// as the hub is) it also serves writes and locks:
+//
+//	PUT    /v1/workspaces/{ws}/files/{path…}   body = content (≤ 16 MiB); X-Filecast-Lock-Token,
+//	                                           X-Filecast-Fencing-Token → 200 WriteResult; 423 locked, 409 stale
+//	DELETE /v1/workspaces/{ws}/files/{path…}   the same rules → 200 WriteResult; 404 when missing
+//	POST   /v1/workspaces/{ws}/locks           LockBody → 201 lease with lock_token; 409 lock_conflict
+//	GET    /v1/workspaces/{ws}/locks           → LockList (holders and expiries, no tokens)
+//	PATCH  /v1/workspaces/{ws}/locks/{token}   {"ttl_seconds"} → 200 lease
+//	DELETE /v1/workspaces/{ws}/locks/{token}   → 200 {"released": true}; 403 not_holder
+//
+// Writes are made as actor "api:<token name>" ("api" without tokens); a
+// lock's holder defaults to the token name ("api"). Lock errors name the
+// holder and expiry in the error body (see feed.ErrorDetail).
+//
+// Later routes (webhooks, the dashboard) are added with Options.Extra and
+// get the same authentication and limits.
 package api
 
 import (
@@ -43,8 +58,12 @@ type Options struct {
 	// Tokens accepted in "Authorization: Bearer <secret>"; none means no
 	// authentication. Tokens with an empty Secret are ignored.
 	Tokens []Token
-	// MaxBody bounds request bodies in bytes; default 1 MiB.
+	// MaxBody bounds request bodies in bytes; default 1 MiB. A file write
+	// (PUT) may always carry up to events.MaxReadSize bytes.
 	MaxBody int64
+	// Locker serves the write and lock routes; nil means src, when src is
+	// an events.Locker, else those routes are not served.
+	Locker events.Locker
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
 	// Extra, when set, adds routes to the mux after the built-in ones.
@@ -87,6 +106,13 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/workspaces/{ws}/changes", fd.Changes)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files", fd.Files)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files/{path...}", fd.File)
+	locker := opts.Locker
+	if locker == nil {
+		locker, _ = src.(events.Locker)
+	}
+	if locker != nil {
+		(&lockRoutes{locker: locker, log: log.With("component", "api")}).register(mux)
+	}
 	if opts.Extra != nil {
 		opts.Extra(mux)
 	}
@@ -118,17 +144,21 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, name))
 	}
-	if r.ContentLength > rt.maxBody {
-		feed.WriteError(w, &http.MaxBytesError{Limit: rt.maxBody})
-		return
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
-	}
 	h, pattern := rt.mux.Handler(r)
 	if pattern == "" {
 		rt.noRoute(w, r, h)
 		return
+	}
+	limit := rt.maxBody
+	if pattern == routeWrite {
+		limit = max(limit, events.MaxReadSize)
+	}
+	if r.ContentLength > limit {
+		feed.WriteError(w, &http.MaxBytesError{Limit: limit})
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	rt.mux.ServeHTTP(w, r)
 }

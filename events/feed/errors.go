@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/filecast/filecast/events"
 )
@@ -40,6 +41,10 @@ var errorCodes = []struct {
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{events.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},
+	{events.ErrLockConflict, http.StatusConflict, "lock_conflict"},
+	{events.ErrNotHolder, http.StatusForbidden, "not_holder"},
+	{events.ErrLocked, http.StatusLocked, "locked"},
+	{events.ErrStale, http.StatusConflict, "stale"},
 	{ErrBadRequest, http.StatusBadRequest, CodeBadRequest},
 }
 
@@ -49,10 +54,34 @@ type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail is the inner object of an [ErrorBody].
+// ErrorDetail is the inner object of an [ErrorBody]. A lock error
+// (lock_conflict, locked, stale, not_holder) also names the path and, when
+// someone holds it, the holder, the mode and when the lock expires.
 type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code      string     `json:"code"`
+	Message   string     `json:"message"`
+	Path      string     `json:"path,omitempty"`
+	Holder    string     `json:"holder,omitempty"`
+	Mode      string     `json:"mode,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Why       string     `json:"why,omitempty"` // what to do about it
+}
+
+// LockError returns the *events.LockError an error body describes, or nil
+// when it is not a lock error. It is the inverse of [WriteError] for
+// clients.
+func (d ErrorDetail) LockError() *events.LockError {
+	kind := CodeError(d.Code)
+	switch kind {
+	case events.ErrLockConflict, events.ErrNotHolder, events.ErrLocked, events.ErrStale:
+	default:
+		return nil
+	}
+	le := &events.LockError{Kind: kind, Path: d.Path, Holder: d.Holder, Mode: d.Mode, Why: d.Why}
+	if d.ExpiresAt != nil {
+		le.ExpiresAt = *d.ExpiresAt
+	}
+	return le
 }
 
 // ErrorCode returns the HTTP status and wire code for err: the code of the
@@ -92,11 +121,18 @@ func CodeError(code string) error {
 // internal errors, whose details stay in the server's log.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code := ErrorCode(err)
-	msg := err.Error()
+	d := ErrorDetail{Code: code, Message: err.Error()}
 	if status == http.StatusInternalServerError {
-		msg = "internal error"
+		d.Message = "internal error"
 	}
-	WriteErrorCode(w, status, code, msg)
+	if le, ok := errors.AsType[*events.LockError](err); ok {
+		d.Path, d.Holder, d.Mode, d.Why = le.Path, le.Holder, le.Mode, le.Why
+		if !le.ExpiresAt.IsZero() {
+			t := le.ExpiresAt.UTC()
+			d.ExpiresAt = &t
+		}
+	}
+	writeJSON(w, status, ErrorBody{Error: d})
 }
 
 // WriteErrorCode answers the request with a JSON error body of the given

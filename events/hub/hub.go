@@ -10,6 +10,29 @@
 // A subscription therefore never loses an event and never sees one twice;
 // the log is the backstop.
 //
+// The hub is also an [events.Locker]. Given a lock manager ([LockManager],
+// satisfied by *lock.Manager, set with Options.Locks or SetLocks), it takes,
+// refreshes, lists and releases leases, and the manager reports every lock
+// change as an event appended here. File events learn about locks:
+//
+//   - every file event on a path locked at the time carries Lock (holder,
+//     fencing token, mode);
+//   - WriteFile writes through the hub: it refuses a write to a path
+//     someone else holds exclusively (events.ErrLocked, HTTP 423) and a
+//     write with a lock or fencing token that is no longer current
+//     (events.ErrStale, HTTP 409), so a lock protects the file, not only
+//     the agents that remember to ask. The holder's own write carries its
+//     lock and Conflict false;
+//   - a change observed on disk (actor "fs", appended with Append) to a
+//     path someone holds exclusively bypassed the lock and is flagged
+//     Conflict true. Agents that hold a lock should therefore write through
+//     write_file or PUT with their lock_token.
+//
+// WriteFile tells the workspace's watcher (an [Expecter]) about the change
+// before making it, so that the change is reported once, by the writer.
+// Without a lock manager no path is locked: WriteFile still writes, and
+// Lock, Unlock and Locks fail with ErrNoLocks.
+//
 //	h, err := hub.New(hub.Options{Workspaces: wss, Log: j})
 //	if err != nil { ... }
 //	h.SetIndex("docs", watcher)          // file listings, optional
@@ -20,6 +43,13 @@
 //		fmt.Println(ev.Seq, ev.Type, ev.Path)
 //		return nil
 //	})
+//
+//	m, err := lock.Open(ctx, nc, h, lock.Options{}) // appends lock events to h
+//	h.SetLocks(m)
+//	go m.Run(ctx)
+//	l, err := h.Lock(ctx, events.LockRequest{Workspace: "docs", Path: "a.md", Holder: "claude#3f2a"})
+//	ev, err = h.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "a.md",
+//		Content: []byte("new"), LockToken: l.Token, Actor: "api:ci"})
 package hub
 
 import (
@@ -98,6 +128,7 @@ type Options struct {
 	Log        Log                   // required
 	Ring       int                   // events kept in memory per workspace for fast replay, default 4096
 	Queue      int                   // per-subscriber live queue, default 1024
+	Locks      LockManager           // lock manager (or SetLocks later); without one Lock fails with ErrNoLocks
 	Logger     *slog.Logger          // nil discards logs
 }
 
@@ -121,6 +152,7 @@ type Hub struct {
 	life   context.Context // done once Run has stopped
 	stop   context.CancelFunc
 	ran    atomic.Bool
+	locks  atomic.Pointer[locksBox]
 
 	subscribers atomic.Int64
 	fannedOut   atomic.Uint64
@@ -141,9 +173,14 @@ type wsState struct {
 	ring   ring
 	subs   map[*queue]struct{}
 	notify chan struct{} // closed at the next event; nil until someone waits
+
+	writeMu sync.Mutex // serialises WriteFile
 }
 
-type indexBox struct{ Index }
+type indexBox struct {
+	Index
+	exp Expecter // the index's, if it is one
+}
 
 // New checks the options and returns a hub that is not running yet.
 func New(opts Options) (*Hub, error) {
@@ -185,6 +222,7 @@ func New(opts Options) (*Hub, error) {
 		h.names = append(h.names, w.Name)
 	}
 	slices.Sort(h.names)
+	h.SetLocks(opts.Locks)
 	return h, nil
 }
 
@@ -199,6 +237,8 @@ func (h *Hub) Workspace(name string) (workspace.Workspace, bool) {
 
 // SetIndex sets (or, with nil, removes) the file index of workspace ws;
 // it may be called before or after Run. An unknown ws is logged and ignored.
+// When idx is also an [Expecter] (a watcher), WriteFile tells it about the
+// hub's own changes.
 func (h *Hub) SetIndex(ws string, idx Index) {
 	st, ok := h.ws[ws]
 	if !ok {
@@ -209,7 +249,9 @@ func (h *Hub) SetIndex(ws string, idx Index) {
 		st.index.Store(nil)
 		return
 	}
-	st.index.Store(&indexBox{idx})
+	box := &indexBox{Index: idx}
+	box.exp, _ = idx.(Expecter)
+	st.index.Store(box)
 }
 
 // Ready returns a channel closed when every workspace's follower has
@@ -373,7 +415,26 @@ func (h *Hub) head(ctx context.Context, st *wsState) (uint64, error) {
 // Append checks ev (known workspace, valid type, clean paths), fills its
 // ID and Time when empty, and appends it to the log. It returns the event
 // as stored, with its Seq. It does not wait for subscribers.
+//
+// A file event without Lock gets the lock held on its path at this moment
+// (see the package doc): with a lock manager, a change appended here to a
+// path someone holds exclusively is flagged Conflict, since it did not go
+// through WriteFile.
 func (h *Hub) Append(ctx context.Context, ev events.Event) (events.Event, error) {
+	if ev.Type.IsFile() && ev.Lock == nil {
+		if rel, err := workspace.Clean(ev.Path); err == nil {
+			ev.Path = rel
+			if old, err := workspace.Clean(ev.OldPath); err == nil {
+				ev.OldPath = old
+			}
+			h.annotate(&ev)
+		}
+	}
+	return h.appendEvent(ctx, ev)
+}
+
+// appendEvent is Append without the lock annotation.
+func (h *Hub) appendEvent(ctx context.Context, ev events.Event) (events.Event, error) {
 	if _, err := h.state(ev.Workspace); err != nil {
 		return events.Event{}, err
 	}

@@ -142,7 +142,11 @@ func (c *Client) endpoint(query url.Values, segments ...string) string {
 }
 
 func (c *Client) newRequest(ctx context.Context, target string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	return c.newRequestBody(ctx, http.MethodGet, target, nil)
+}
+
+func (c *Client) newRequestBody(ctx context.Context, method, target string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, err
 	}
@@ -296,10 +300,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("remote: hub answered %d %s", e.Status, http.StatusText(e.Status))
 }
 
-// Unwrap returns the sentinel the code stands for.
+// Unwrap returns the sentinel the code stands for, or for a lock error the
+// *events.LockError (which wraps its sentinel).
 func (e *Error) Unwrap() error { return e.kind }
 
-// responseError turns a non-200 answer into an *Error.
+// responseError turns a non-200 answer into an *Error. A lock error keeps
+// its details: errors.As finds an *events.LockError in it.
 func responseError(res *http.Response) error {
 	e := &Error{Status: res.StatusCode}
 	var body feed.ErrorBody
@@ -308,6 +314,9 @@ func responseError(res *http.Response) error {
 		e.Code, e.Message = body.Error.Code, body.Error.Message
 	}
 	e.kind = feed.CodeError(e.Code)
+	if le := body.Error.LockError(); le != nil {
+		e.kind = le
+	}
 	if res.StatusCode == http.StatusUnauthorized {
 		e.kind = ErrUnauthorized
 		e.Message = ErrUnauthorized.Error()

@@ -434,6 +434,8 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 		if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
 			return err
 		}
+	} else {
+		w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
 	}
 	if _, ok := st.dirs[rel]; ok {
 		return w.deleteTree(ctx, rel)
@@ -507,6 +509,9 @@ func (w *Watcher) check(ctx context.Context, rel string, mayWait bool) error {
 		return nil
 	}
 	if old != nil && e.SHA256 == old.SHA256 {
+		if done, _ := w.fulfil(events.FileUpdated, rel, e); done {
+			return nil // the hub's change, already in the index by Applied
+		}
 		e.Version = old.Version
 		w.mu.Lock()
 		w.put(rel, e)
@@ -798,6 +803,15 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 	if typ != events.FileDeleted {
 		ev.Size, ev.SHA256 = e.Size, e.SHA256
 	}
+	done, typ := w.fulfil(typ, rel, e)
+	if done {
+		// The hub made this change itself and reports it.
+		return w.refreshLinks(ctx, rel)
+	}
+	ev.Type = typ
+	if typ == events.FileMoved {
+		w.forgetExpects(rel, old)
+	}
 	got, err := w.app.Append(ctx, ev)
 	if err != nil {
 		return fmt.Errorf("append %s %s: %w", typ, rel, err)
@@ -846,8 +860,15 @@ func (w *Watcher) refreshLinks(ctx context.Context, rel string) error {
 
 // put and drop change the index; the caller holds w.mu.
 func (w *Watcher) put(rel string, e *entry) {
-	if old := w.files[rel]; old != nil && old.Link != "" && old.Link != e.Link {
+	old := w.files[rel]
+	if old != nil && old.Link != "" && old.Link != e.Link {
 		w.unlink(rel, old.Link)
+	}
+	if old != nil && old.SHA256 == e.SHA256 && old.Version > e.Version {
+		// The same content was given a newer version meanwhile (Applied).
+		ne := *e
+		ne.Version = old.Version
+		e = &ne
 	}
 	w.files[rel] = e
 	if e.Link != "" {

@@ -26,6 +26,12 @@
 // because of the inotify watch limit — it logs a warning and rescans,
 // reporting what changed.
 //
+// Changes the hub makes itself (writes through its API) are reported by
+// the hub, with the writer as actor. The hub announces each one with
+// [Watcher.Expect] before making it and reports its event with
+// [Watcher.Applied]; the Watcher then takes the change into its index
+// silently instead of reporting it again as actor "fs".
+//
 // The index is persisted to Options.IndexPath. On the very first start the
 // tree is indexed silently; on later starts the Watcher first reports what
 // changed while it was not running (created, updated, deleted, and moved
@@ -126,9 +132,12 @@ type Watcher struct {
 	started  atomic.Bool
 	inject   chan func(context.Context) error // test hooks run on Run's goroutine; see export_test.go
 
-	mu    sync.RWMutex // guards files and seq; written only by Run's goroutine
+	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
 	seq   uint64
+
+	xmu     sync.Mutex // guards expects; taken before mu
+	expects map[string][]*expectation
 
 	// Everything below is owned by Run's goroutine.
 	st *state
@@ -181,6 +190,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		ready:    make(chan struct{}),
 		inject:   make(chan func(context.Context) error),
 		files:    map[string]*entry{},
+		expects:  map[string][]*expectation{},
 	}, nil
 }
 

@@ -1,0 +1,222 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/lock"
+)
+
+// LockManager keeps the leases on workspace paths (satisfied by *lock.Manager,
+// which appends its lock events to the hub). Its methods are safe for
+// concurrent use; Holders and Check do no I/O.
+type LockManager interface {
+	// Acquire takes a lease, or refreshes the one of r.Token.
+	Acquire(ctx context.Context, r lock.Request) (lock.Lease, error)
+	// Release ends the lease of token on path ("" looks it up by token).
+	Release(ctx context.Context, ws, path, token string) error
+	// List returns the current leases of ws, tokens omitted.
+	List(ctx context.Context, ws string) ([]lock.Lease, error)
+	// Holders returns the current leases on a clean path, tokens omitted.
+	Holders(ws, path string) []lock.Lease
+	// Check decides whether a write to path may go ahead.
+	Check(ws, path, token string, fencing uint64) (lock.Lease, error)
+}
+
+// ErrNoLocks is returned by Lock, Unlock and Locks of a hub that has no
+// lock manager. It wraps events.ErrClosed, so the API answers 503.
+var ErrNoLocks error = noLocksError{}
+
+type noLocksError struct{}
+
+func (noLocksError) Error() string {
+	return "hub: locks are not available: this hub runs without a lock manager"
+}
+
+func (noLocksError) Unwrap() error { return events.ErrClosed }
+
+type locksBox struct{ LockManager }
+
+// SetLocks gives the hub its lock manager (nil removes it). It may be
+// called before or after Run; the manager is usually opened after the hub
+// because it appends its events to it.
+func (h *Hub) SetLocks(l LockManager) {
+	if l == nil {
+		h.locks.Store(nil)
+		return
+	}
+	h.locks.Store(&locksBox{l})
+}
+
+func (h *Hub) lockManager() LockManager {
+	if b := h.locks.Load(); b != nil {
+		return b.LockManager
+	}
+	return nil
+}
+
+var (
+	_ events.Locker = (*Hub)(nil)
+	_ LockManager   = (*lock.Manager)(nil)
+)
+
+// Lock implements [events.Locker]: it takes a lease on r.Path, or with
+// r.Token refreshes one. A path held in a conflicting mode is a
+// *events.LockError wrapping events.ErrLockConflict that names the holder
+// and expiry; a refresh with a token that holds nothing wraps
+// events.ErrNotHolder; an invalid ttl, wait, mode or holder wraps
+// lock.ErrBadRequest. It blocks up to r.Wait for a conflicting holder.
+func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, error) {
+	lm := h.lockManager()
+	if lm == nil {
+		return events.Lease{}, ErrNoLocks
+	}
+	if _, err := h.state(r.Workspace); err != nil {
+		return events.Lease{}, err
+	}
+	l, err := lm.Acquire(ctx, lock.Request{
+		Workspace: r.Workspace,
+		Path:      r.Path,
+		Holder:    r.Holder,
+		Mode:      lock.Mode(r.Mode),
+		TTL:       r.TTL,
+		Wait:      r.Wait,
+		Token:     r.Token,
+	})
+	if err != nil {
+		return events.Lease{}, lockError(r.Path, err)
+	}
+	return lease(l), nil
+}
+
+// Unlock implements [events.Locker]: it releases the lease of token on
+// path (an empty path finds the lease by token). A token that holds no
+// current lease there is a *events.LockError wrapping events.ErrNotHolder.
+func (h *Hub) Unlock(ctx context.Context, ws, path, token string) error {
+	lm := h.lockManager()
+	if lm == nil {
+		return ErrNoLocks
+	}
+	if _, err := h.state(ws); err != nil {
+		return err
+	}
+	if err := lm.Release(ctx, ws, path, token); err != nil {
+		return lockError(path, err)
+	}
+	return nil
+}
+
+// Locks implements [events.Locker]: the current leases of ws, sorted by
+// path, without tokens.
+func (h *Hub) Locks(ctx context.Context, ws string) ([]events.Lease, error) {
+	lm := h.lockManager()
+	if lm == nil {
+		return nil, ErrNoLocks
+	}
+	if _, err := h.state(ws); err != nil {
+		return nil, err
+	}
+	ls, err := lm.List(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]events.Lease, len(ls))
+	for i, l := range ls {
+		out[i] = lease(l)
+	}
+	return out, nil
+}
+
+func lease(l lock.Lease) events.Lease {
+	return events.Lease{
+		Workspace:    l.Workspace,
+		Path:         l.Path,
+		Holder:       l.Holder,
+		Mode:         string(l.Mode),
+		Token:        l.Token,
+		FencingToken: l.FencingToken,
+		ExpiresAt:    l.ExpiresAt,
+	}
+}
+
+// lockError turns the lock package's errors into the events sentinels, so
+// that callers of the hub (and of a remote hub) match only those. Other
+// errors (bad paths, bad requests, server failures) pass unchanged.
+func lockError(path string, err error) error {
+	if ce, ok := errors.AsType[*lock.ConflictError](err); ok {
+		return &events.LockError{
+			Kind: events.ErrLockConflict, Path: ce.Path, Holder: ce.Holder, Mode: string(ce.Mode), ExpiresAt: ce.ExpiresAt,
+			Why: "retry after that, or wait for it (wait_ms)",
+		}
+	}
+	if le, ok := errors.AsType[*lock.LockedError](err); ok {
+		return &events.LockError{
+			Kind: events.ErrLocked, Path: le.Path, Holder: le.Holder, Mode: events.LockExclusive, ExpiresAt: le.ExpiresAt,
+			Why: "take the lock, waiting for it if needed (wait_ms), and pass its lock_token",
+		}
+	}
+	for _, k := range []struct{ from, to error }{
+		{lock.ErrStale, events.ErrStale},
+		{lock.ErrNotHolder, events.ErrNotHolder},
+	} {
+		if errors.Is(err, k.from) {
+			why := err.Error()
+			if _, after, ok := strings.Cut(why, k.from.Error()+": "); ok {
+				why = after
+			}
+			return &events.LockError{Kind: k.to, Path: path, Why: why}
+		}
+	}
+	return err
+}
+
+// annotate adds to a file event the lock held on its path (or, for a
+// move, on its old path) at this moment. A change that reaches the hub
+// through Append — that is, one observed on disk — to a path someone holds
+// exclusively bypassed the lock and is flagged as a conflict.
+func (h *Hub) annotate(ev *events.Event) {
+	lm := h.lockManager()
+	if lm == nil || !ev.Type.IsFile() || ev.Lock != nil {
+		return
+	}
+	hs := lm.Holders(ev.Workspace, ev.Path)
+	if len(hs) == 0 && ev.OldPath != "" {
+		hs = lm.Holders(ev.Workspace, ev.OldPath)
+	}
+	if len(hs) == 0 {
+		return
+	}
+	ev.Lock = lockInfo(hs[0])
+	ev.Conflict = hs[0].Mode == lock.Exclusive
+}
+
+func lockInfo(l lock.Lease) *events.LockInfo {
+	return &events.LockInfo{Holder: l.Holder, FencingToken: l.FencingToken, Mode: string(l.Mode)}
+}
+
+// checkWrite returns the lock info of the lease a write by the holder of token (and fencing
+// token) may rely on, checking the lock manager; without a manager no path
+// is locked and a token holds nothing.
+func (h *Hub) checkWrite(ws, rel, token string, fencing uint64) (*events.LockInfo, error) {
+	lm := h.lockManager()
+	if lm == nil {
+		if token != "" {
+			return nil, &events.LockError{Kind: events.ErrStale, Path: rel, Why: "this hub has no locks, so the lock_token holds none; write without it"}
+		}
+		return nil, nil
+	}
+	l, err := lm.Check(ws, rel, token, fencing)
+	if err != nil {
+		return nil, lockError(rel, err)
+	}
+	if token != "" {
+		return lockInfo(l), nil
+	}
+	if hs := lm.Holders(ws, rel); len(hs) > 0 {
+		// Shared holders let anyone write; the event still says who holds it.
+		return lockInfo(hs[0]), nil
+	}
+	return nil, nil
+}
