@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -57,6 +58,11 @@ type stackConfig struct {
 	maxEvents int64
 	settle    time.Duration
 
+	webhookScheduleText  string
+	webhookSchedule      []time.Duration
+	webhookDisableAfter  time.Duration
+	allowPrivateWebhooks bool
+
 	workspaces []workspace.Workspace // set by validate
 	ignorer    *workspace.Ignorer
 }
@@ -69,6 +75,9 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxAge, "retention-age", 7*24*time.Hour, "keep events in the log this long")
 	fs.Int64Var(&c.maxEvents, "retention-events", 1_000_000, "keep at most this many events per workspace")
 	fs.DurationVar(&c.settle, "settle", 5*time.Millisecond, "how long a new file must be quiet before file.created is reported")
+	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
+	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long")
+	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "allow webhook URLs on loopback, private and link-local addresses")
 }
 
 // validate checks the flags and resolves the workspaces and data folder.
@@ -108,6 +117,14 @@ func (c *stackConfig) validate(e *env) error {
 	}
 	if c.maxAge <= 0 || c.maxEvents <= 0 {
 		return errors.New("--retention-age and --retention-events must be positive")
+	}
+	sched, err := webhook.ParseSchedule(c.webhookScheduleText)
+	if err != nil {
+		return fmt.Errorf("--webhook-schedule: %w", err)
+	}
+	c.webhookSchedule = sched
+	if c.webhookDisableAfter <= 0 {
+		return errors.New("--webhook-disable-after must be positive")
 	}
 	if c.settle < 0 || c.settle > 10*time.Second {
 		return errors.New("--settle must be between 0 and 10s")

@@ -6,14 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
-	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc"
-
 	"github.com/filecast/filecast/events/api"
-	"github.com/filecast/filecast/events/feed"
 )
 
 // hubCmd is "filecast hub": watch workspaces and serve their events over HTTP.
@@ -75,74 +70,23 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 	}
 	defer ln.Close()
 
-	st, err := openStack(ctx, &c.stack, log, e.stderr)
+	o := newOwned()
+	serve := func(ctx context.Context, st *stack) error {
+		h, _ := st.handler(tokens, c.heartbeat, &o.ready)
+		return runAll(ctx,
+			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
+			func(ctx context.Context) error {
+				select {
+				case <-o.done:
+					log.Info("hub ready", "addr", "http://"+ln.Addr().String(), "workspaces", len(c.stack.workspaces), "data", c.stack.data)
+				case <-ctx.Done():
+				}
+				return nil
+			})
+	}
+	sh, err := sharedHub(&c.stack, log, e.stderr, o, serve, mustOwn(&c.stack))
 	if err != nil {
 		return err
 	}
-	defer st.close()
-
-	f := feed.New(st.hub, feed.Options{Heartbeat: c.heartbeat, Logger: log.With("component", "feed")})
-	handler := api.New(st.hub, f, api.Options{Tokens: tokens, Logger: log.With("component", "api")})
-	var ready atomic.Bool
-	return serveWith(ctx, st, ln, startingUntil(&ready, handler), func() {
-		ready.Store(true)
-		log.Info("hub ready", "addr", "http://"+ln.Addr().String(), "workspaces", len(c.stack.workspaces), "data", c.stack.data)
-	})
-}
-
-// startingUntil answers /healthz with 503 "starting" until ready is set,
-// so that a supervisor (or a test) knows when the initial index is complete
-// and every later change will be reported.
-func startingUntil(ready *atomic.Bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" && !ready.Load() {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"starting"}` + "\n"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// serveWith runs the stack and an HTTP server on ln until ctx is done or
-// either fails, then shuts the server down (ending open streams) and waits.
-func serveWith(ctx context.Context, st *stack, ln net.Listener, h http.Handler, ready func()) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer endRequests()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:          nil,
-	}
-	var wg conc.WaitGroup
-	wg.Go(func() {
-		if err := st.run(ctx); err != nil {
-			cancel(err)
-		}
-		cancel(nil)
-	})
-	wg.Go(func() {
-		if err := st.waitReady(ctx); err == nil && ready != nil {
-			ready()
-		}
-	})
-	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cancel(fmt.Errorf("serve http: %w", err))
-		}
-	})
-	<-ctx.Done()
-	endRequests()
-	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer done()
-	_ = srv.Shutdown(shutdownCtx)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return sh.Run(ctx)
 }

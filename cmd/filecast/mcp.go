@@ -14,6 +14,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/remote"
 	"github.com/filecast/filecast/server"
 )
@@ -80,7 +81,8 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	}
 
 	var src events.Source
-	var st *stack
+	var sh *daemon.Shared
+	o := newOwned()
 	switch {
 	case c.hubURL != "" && len(c.stack.roots) > 0:
 		return errors.New("mcp: give either --root (embedded hub) or --hub URL, not both")
@@ -94,12 +96,14 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 		if err := c.stack.validate(e); err != nil {
 			return err
 		}
-		st, err = openStack(ctx, &c.stack, log, e.stderr)
+		// Every "filecast mcp" on one data folder shares one hub: the first
+		// owns it, the others connect over its unix socket and take over
+		// when it exits.
+		sh, err = sharedHub(&c.stack, log, e.stderr, o, nil, servesAll(&c.stack))
 		if err != nil {
 			return err
 		}
-		defer st.close()
-		src = st.hub
+		src = sh
 	default:
 		return errors.New("mcp: nothing to watch: pass --root DIR (repeatable) or --hub URL of a running filecast hub")
 	}
@@ -114,10 +118,10 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(ctx, e, log, st, srv, ln)
+	return c.serve(ctx, e, log, sh, o, srv, ln)
 }
 
-func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, st *stack, srv *server.Server, ln net.Listener) error {
+func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, o *owned, srv *server.Server, ln net.Listener) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg conc.WaitGroup
@@ -126,17 +130,28 @@ func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, st *stack,
 			cancel(fmt.Errorf("%s: %w", name, err))
 		}
 	}
-	if st != nil {
-		wg.Go(func() { fail("hub", st.run(ctx)) })
+	if sh != nil {
+		wg.Go(func() { fail("hub", sh.Run(ctx)) })
 	}
 	wg.Go(func() { fail("mcp", srv.Run(ctx)) })
-	if st != nil {
+	if sh != nil {
 		// A small workspace is indexed in milliseconds: wait for it, so that
 		// every change after the first answer is reported. A big one keeps
 		// indexing in the background after readyWait.
-		wctx, done := context.WithTimeout(ctx, readyWait)
-		_ = st.waitReady(wctx)
-		done()
+		wait := time.NewTimer(readyWait)
+		select {
+		case <-sh.Ready():
+			if sh.IsOwner() {
+				select {
+				case <-o.done:
+				case <-wait.C:
+				case <-ctx.Done():
+				}
+			}
+		case <-wait.C:
+		case <-ctx.Done():
+		}
+		wait.Stop()
 	}
 	if ln == nil {
 		wg.Go(func() {

@@ -6,42 +6,47 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/sourcegraph/conc"
 
-	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/dashboard"
+	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/watch"
+	"github.com/filecast/filecast/events/webhook"
 )
 
-// stack is an embedded hub: the data-folder lock, the NATS server, the
-// journal, the hub, its lock manager and one watcher per workspace. openStack starts nothing
-// that runs on its own; run drives the loops and close releases the rest.
+// stack is an embedded hub: the NATS server, the journal, the hub, its
+// lock manager, the webhook dispatcher and one watcher per workspace.
+// openStack starts nothing that runs on its own; run drives the loops and
+// close releases the rest. The caller holds the data folder's lock (a
+// daemon.Shared does).
 type stack struct {
-	lock     *daemon.Lock
+	cfg      *stackConfig
 	nats     *natsd.Server
 	journal  *journal.Journal
 	hub      *hub.Hub
 	locks    *lock.Manager
+	webhooks *webhook.Dispatcher
 	watchers []*watch.Watcher
 	log      *slog.Logger
 }
 
 func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress io.Writer) (_ *stack, err error) {
-	s := &stack{log: log}
+	s := &stack{cfg: c, log: log}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	s.lock, err = daemon.Acquire(c.data)
-	if err != nil {
-		return nil, err
-	}
 	s.nats, err = natsd.Start(ctx, natsd.Options{
 		StoreDir: filepath.Join(c.data, "jetstream"),
 		URL:      c.natsURL,
@@ -77,6 +82,20 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 		return nil, fmt.Errorf("open locks: %w", err)
 	}
 	s.hub.SetLocks(s.locks)
+	names := make([]string, len(c.workspaces))
+	for i, ws := range c.workspaces {
+		names[i] = ws.Name
+	}
+	s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
+		Schedule:     c.webhookSchedule,
+		DisableAfter: c.webhookDisableAfter,
+		AllowPrivate: c.allowPrivateWebhooks,
+		Workspaces:   names,
+		Logger:       log.With("component", "webhook"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open webhooks: %w", err)
+	}
 	for _, ws := range c.workspaces {
 		w, err := watch.New(watch.Options{
 			Workspace: ws,
@@ -110,6 +129,7 @@ func (s *stack) run(ctx context.Context) error {
 	}
 	loop("hub", s.hub.Run)
 	loop("locks", s.locks.Run)
+	loop("webhooks", s.webhooks.Run)
 	for _, w := range s.watchers {
 		loop("watcher", w.Run)
 	}
@@ -139,6 +159,9 @@ func (s *stack) waitReady(ctx context.Context) error {
 }
 
 func (s *stack) close() {
+	if s.webhooks != nil {
+		_ = s.webhooks.Close()
+	}
 	if s.locks != nil {
 		_ = s.locks.Close()
 	}
@@ -152,7 +175,48 @@ func (s *stack) close() {
 			s.log.Warn("close nats", "err", err)
 		}
 	}
-	if s.lock != nil {
-		_ = s.lock.Release()
+}
+
+// handler is the hub's HTTP API over this stack: the /v1 routes, webhooks
+// and the dashboard. Without tokens every route is open (the unix socket,
+// or a loopback address).
+func (s *stack) handler(tokens []api.Token, heartbeat time.Duration, ready *atomic.Bool) (http.Handler, *feed.Feed) {
+	f := feed.New(s.hub, feed.Options{Heartbeat: heartbeat, Logger: s.log.With("component", "feed")})
+	dash := dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
+		return dashboard.Stats{SSESubscribers: f.Subscribers(), Workspaces: s.names(), Version: version()}
+	}})
+	h := api.New(s.hub, f, api.Options{
+		Tokens: tokens,
+		Logger: s.log.With("component", "api"),
+		Public: dashboard.IsAsset,
+		Extra: func(mux *http.ServeMux) {
+			s.webhooks.Routes(mux)
+			mux.Handle("GET /{$}", dash)
+			mux.Handle("GET /dashboard/", dash)
+		},
+	})
+	return startingUntil(ready, h), f
+}
+
+func (s *stack) names() []string {
+	out := make([]string, len(s.cfg.workspaces))
+	for i, ws := range s.cfg.workspaces {
+		out[i] = ws.Name
 	}
+	return out
+}
+
+// startingUntil answers /healthz with 503 "starting" until ready is set,
+// so that a supervisor (or a test) knows when the initial index is complete
+// and every later change will be reported.
+func startingUntil(ready *atomic.Bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && !ready.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"starting"}` + "\n"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -66,6 +66,9 @@ type Options struct {
 	Locker events.Locker
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
+	// Public, when set, names GET paths served without a token besides
+	// /healthz: static assets a browser loads before it can send one.
+	Public func(path string) bool
 	// Extra, when set, adds routes to the mux after the built-in ones.
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
@@ -116,7 +119,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 	if opts.Extra != nil {
 		opts.Extra(mux)
 	}
-	r := &router{mux: mux, maxBody: opts.MaxBody, log: log.With("component", "api")}
+	r := &router{mux: mux, maxBody: opts.MaxBody, public: opts.Public, log: log.With("component", "api")}
 	for _, t := range opts.Tokens {
 		if t.Secret != "" {
 			r.tokens = append(r.tokens, t)
@@ -125,16 +128,25 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 	return r
 }
 
+// isPublic reports whether r may be served without a token.
+func (rt *router) isPublic(r *http.Request) bool {
+	if r.URL.Path == "/healthz" {
+		return true
+	}
+	return rt.public != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.public(r.URL.Path)
+}
+
 type router struct {
 	mux     *http.ServeMux
 	tokens  []Token
+	public  func(string) bool
 	maxBody int64
 	log     *slog.Logger
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rt.recoverPanic(w, r)
-	if r.URL.Path != "/healthz" && len(rt.tokens) > 0 {
+	if len(rt.tokens) > 0 && !rt.isPublic(r) {
 		name, ok := rt.authenticate(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="filecast"`)

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/remote"
+)
+
+// owned is the part of a data folder's hub that only its owner has.
+type owned struct {
+	stack *stack
+	ready atomic.Bool   // the initial index is complete
+	done  chan struct{} // closed when ready is set
+}
+
+// sharedHub returns the one hub of the data folder c.data: this process
+// becomes its owner (starting the embedded stack and serving it on the
+// folder's unix socket) or connects to the process that owns it. serve, if
+// set, runs beside the owner's stack (e.g. the TCP API of "filecast hub").
+// check vets an owner found running.
+func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
+	serve func(ctx context.Context, st *stack) error,
+	check func(ctx context.Context, b daemon.Backend) error) (*daemon.Shared, error) {
+	become := func(ctx context.Context) (*daemon.Owner, error) {
+		st, err := openStack(ctx, c, log, progress)
+		if err != nil {
+			return nil, err
+		}
+		o.stack = st
+		h, _ := st.handler(nil, 15*time.Second, &o.ready)
+		return &daemon.Owner{
+			Backend: st.hub,
+			Handler: h,
+			Run: func(ctx context.Context) error {
+				loops := []func(context.Context) error{st.run, func(ctx context.Context) error {
+					if st.waitReady(ctx) == nil && o.ready.CompareAndSwap(false, true) {
+						close(o.done)
+					}
+					return nil
+				}}
+				if serve != nil {
+					loops = append(loops, func(ctx context.Context) error { return serve(ctx, st) })
+				}
+				return runAll(ctx, loops...)
+			},
+			Close: st.close,
+		}, nil
+	}
+	return daemon.NewShared(daemon.Options{
+		Dir:    c.data,
+		Become: become,
+		Connect: func(socket string) (daemon.Backend, error) {
+			return remote.New("http://filecast", remote.Options{
+				HTTPClient: &http.Client{Transport: daemon.Transport(socket)},
+				Logger:     log.With("component", "remote"),
+			})
+		},
+		Check:  check,
+		Logger: log.With("component", "daemon"),
+	})
+}
+
+// runAll runs every loop until ctx is done or one fails, which stops the
+// others; it returns the first failure.
+func runAll(ctx context.Context, loops ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg conc.WaitGroup
+	for _, loop := range loops {
+		wg.Go(func() {
+			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// serveHTTP serves h on ln until ctx is done, then shuts the server down,
+// ending open streams.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+	}
+	return runAll(ctx,
+		func(context.Context) error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve http: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			<-ctx.Done()
+			endRequests()
+			sctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer done()
+			_ = srv.Shutdown(sctx)
+			return nil
+		})
+}
+
+func newOwned() *owned { return &owned{done: make(chan struct{})} }
+
+// servesAll is the check of "filecast mcp --root": the running owner must
+// serve every workspace this process was asked for.
+func servesAll(c *stackConfig) func(ctx context.Context, b daemon.Backend) error {
+	return func(ctx context.Context, b daemon.Backend) error {
+		infos, err := b.Workspaces(ctx)
+		if err != nil {
+			return err
+		}
+		var have []string
+		for _, w := range infos {
+			have = append(have, w.Name)
+		}
+		for _, ws := range c.workspaces {
+			if !slices.Contains(have, ws.Name) {
+				return fmt.Errorf("the hub of data folder %s (process %s) serves %s, not workspace %s; give the same --root as the other filecast processes, or a different --data",
+					c.data, ownerPID(c.data), strings.Join(have, ", "), ws.Name)
+			}
+		}
+		return nil
+	}
+}
+
+// mustOwn is the check of "filecast hub": it will not share its data
+// folder with a hub another process owns.
+func mustOwn(c *stackConfig) func(ctx context.Context, b daemon.Backend) error {
+	return func(context.Context, daemon.Backend) error {
+		return fmt.Errorf("data folder %s is in use by filecast process %s; stop it or pass a different --data", c.data, ownerPID(c.data))
+	}
+}
+
+func ownerPID(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "PID"))
+	if err != nil {
+		return "(unknown pid)"
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+		return strconv.Itoa(pid)
+	}
+	return "(unknown pid)"
+}
