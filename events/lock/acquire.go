@@ -292,6 +292,7 @@ func (m *Manager) release(ctx context.Context, ws, path, token string) error {
 	if err != nil {
 		return err
 	}
+	announced := false
 	for range casRetries {
 		rec, rev, err := m.read(ctx, key)
 		if err != nil {
@@ -305,6 +306,12 @@ func (m *Manager) release(ctx context.Context, ws, path, token string) error {
 		}
 		h := live[i]
 		rest := slices.Delete(slices.Clone(live), i, i+1)
+		if !announced {
+			// lock.released goes into the log before the key changes, so
+			// that a waiter's lock.acquired can never precede it.
+			m.emitChange(ctx, events.LockReleased, key, rec, h, rec, gone)
+			announced = true
+		}
 		var next *record
 		var newRev uint64
 		if len(rest) == 0 {
@@ -320,7 +327,6 @@ func (m *Manager) release(ctx context.Context, ws, path, token string) error {
 			return err
 		}
 		m.apply(key, newRev, next, now)
-		m.emitChange(ctx, events.LockReleased, key, rec, h, rec, gone)
 		return nil
 	}
 	return fmt.Errorf("too much contention on %q: %w", path, errCAS)
