@@ -16,14 +16,15 @@ func TestImportDirection(t *testing.T) {
 	}
 	const mod = "github.com/filecast/filecast/"
 	owners := map[string][]string{
-		"github.com/mark3labs/mcp-go":    {"server", "tools", "resources", "bench", "cmd/filecast"},
-		"github.com/nats-io/nats-server": {"events/natsd"},
-		"github.com/fsnotify/fsnotify":   {"events/watch", "bench"},
-		"github.com/tmaxmax/go-sse":      {"events/feed", "events/remote"},
-		"github.com/nats-io/nats.go":     {"events/natsd", "events/journal", "events/lock", "events/webhook", "cmd/filecast"},
-		mod + "server":                   {"cmd/filecast"},
-		mod + "tools":                    {"server", "cmd/filecast"},
-		mod + "resources":                {"server", "cmd/filecast"},
+		"github.com/mark3labs/mcp-go":         {"server", "tools", "resources", "bench", "cmd/filecast"},
+		"github.com/nats-io/nats-server":      {"events/natsd"},
+		"github.com/fsnotify/fsnotify":        {"events/watch", "bench"},
+		"github.com/prometheus/client_golang": {"events/metrics"},
+		"github.com/tmaxmax/go-sse":           {"events/feed", "events/remote"},
+		"github.com/nats-io/nats.go":          {"events/natsd", "events/journal", "events/lock", "events/webhook", "cmd/filecast"},
+		mod + "server":                        {"cmd/filecast"},
+		mod + "tools":                         {"server", "cmd/filecast"},
+		mod + "resources":                     {"server", "cmd/filecast"},
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) < 5 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -202,4 +203,24 @@ func TestDataFolderHasOneOwner(t *testing.T) {
 	if !strings.Contains(second.stderr.String(), strconv.Itoa(first.cmd.Process.Pid)) {
 		t.Fatalf("message does not name pid %d: %q", first.cmd.Process.Pid, second.stderr.String())
 	}
+}
+
+// TestHub_Metrics serves Prometheus metrics that count what happened.
+func TestHub_Metrics(t *testing.T) {
+	root := t.TempDir()
+	addr := freeAddr(t)
+	startProc(t, "hub", "--root", "w="+root, "--listen", addr, "--data", t.TempDir())
+	waitHTTP(t, "http://"+addr+"/healthz")
+	writeFile(t, filepath.Join(root, "a.txt"), "x")
+	waitCond(t, "a metric for the created file", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `filecast_events_appended_total{type="file.created"} 1`) &&
+			strings.Contains(string(b), `filecast_log_head{workspace="w"} 1`) &&
+			strings.Contains(string(b), "go_goroutines")
+	})
 }

@@ -185,12 +185,14 @@ func (s *stack) handler(tokens []api.Token, heartbeat time.Duration, ready *atom
 	dash := dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
 		return dashboard.Stats{SSESubscribers: f.Subscribers(), Workspaces: s.names(), Version: version()}
 	}})
+	m := s.newMetrics(f)
 	h := api.New(s.hub, f, api.Options{
 		Tokens: tokens,
 		Logger: s.log.With("component", "api"),
 		Public: dashboard.IsAsset,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
+			mux.Handle("GET /metrics", m.Handler())
 			mux.Handle("GET /{$}", dash)
 			mux.Handle("GET /dashboard/", dash)
 		},

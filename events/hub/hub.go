@@ -134,15 +134,43 @@ type Options struct {
 
 // Stats is a snapshot of the hub's counters.
 type Stats struct {
-	Subscribers int    // Subscribe calls in progress
-	FannedOut   uint64 // events queued to live subscribers
-	Overflows   uint64 // times a subscriber's queue was full and it had to catch up from the log
+	Subscribers   int                    // Subscribe calls in progress
+	FannedOut     uint64                 // events queued to live subscribers
+	Overflows     uint64                 // times a subscriber's queue was full and it had to catch up from the log
+	Appended      map[events.Type]uint64 // events this hub appended, by type
+	LockConflicts uint64                 // lock requests refused because someone else held the lock
+}
+
+// allTypes are the event types counted in Stats.Appended.
+var allTypes = []events.Type{
+	events.FileCreated, events.FileUpdated, events.FileDeleted, events.FileMoved,
+	events.LockAcquired, events.LockReleased, events.LockExpiring, events.LockExpired,
+}
+
+// typeCounters counts events by type without locking.
+type typeCounters [8]atomic.Uint64
+
+func (c *typeCounters) add(t events.Type) {
+	if i := slices.Index(allTypes, t); i >= 0 {
+		c[i].Add(1)
+	}
+}
+
+func (c *typeCounters) snapshot() map[events.Type]uint64 {
+	out := make(map[events.Type]uint64, len(allTypes))
+	for i, t := range allTypes {
+		out[t] = c[i].Load()
+	}
+	return out
 }
 
 // Hub sequences and fans out the events of its workspaces. All methods
 // are safe for concurrent use. Run must be called once for Subscribe to
 // deliver anything; after Run returns the hub is closed.
 type Hub struct {
+	appended      typeCounters
+	lockConflicts atomic.Uint64
+
 	log    Log
 	logger *slog.Logger
 	queue  int
@@ -262,9 +290,11 @@ func (h *Hub) Ready() <-chan struct{} { return h.ready }
 // Stats returns a snapshot of the counters.
 func (h *Hub) Stats() Stats {
 	return Stats{
-		Subscribers: int(h.subscribers.Load()),
-		FannedOut:   h.fannedOut.Load(),
-		Overflows:   h.overflows.Load(),
+		Subscribers:   int(h.subscribers.Load()),
+		FannedOut:     h.fannedOut.Load(),
+		Overflows:     h.overflows.Load(),
+		Appended:      h.appended.snapshot(),
+		LockConflicts: h.lockConflicts.Load(),
 	}
 }
 
@@ -465,6 +495,7 @@ func (h *Hub) appendEvent(ctx context.Context, ev events.Event) (events.Event, e
 	if err != nil {
 		return events.Event{}, fmt.Errorf("append event to %s: %w", ev.Workspace, err)
 	}
+	h.appended.add(ev.Type)
 	return out, nil
 }
 

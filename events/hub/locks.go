@@ -86,7 +86,11 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 		Token:     r.Token,
 	})
 	if err != nil {
-		return events.Lease{}, lockError(r.Path, err)
+		err = lockError(r.Path, err)
+		if errors.Is(err, events.ErrLockConflict) {
+			h.lockConflicts.Add(1)
+		}
+		return events.Lease{}, err
 	}
 	return lease(l), nil
 }

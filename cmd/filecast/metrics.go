@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/metrics"
+)
+
+// newMetrics registers the stack's metrics, read when scraped.
+func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
+	m := metrics.New()
+	m.CounterVec("filecast_events_appended_total", "Events appended to the log by this hub, by type.", "type", func() map[string]float64 {
+		out := map[string]float64{}
+		for t, n := range s.hub.Stats().Appended {
+			out[string(t)] = float64(n)
+		}
+		return out
+	})
+	m.Counter("filecast_events_delivered_total", "Events queued to live subscribers (SSE streams and MCP routers).", func() float64 { return float64(s.hub.Stats().FannedOut) })
+	m.Counter("filecast_subscriber_overflows_total", "Times a subscriber fell behind and caught up from the log.", func() float64 { return float64(s.hub.Stats().Overflows) })
+	m.Gauge("filecast_hub_subscribers", "Subscriptions open on the hub.", func() float64 { return float64(s.hub.Stats().Subscribers) })
+	m.Gauge("filecast_sse_subscribers", "Open SSE streams.", func() float64 { return float64(f.Subscribers()) })
+	m.Counter("filecast_lock_conflicts_total", "Lock requests refused because another holder had the lock.", func() float64 { return float64(s.hub.Stats().LockConflicts) })
+	m.GaugeVec("filecast_log_head", "Sequence number of the newest event in each workspace's log.", "workspace", func() map[string]float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		out := map[string]float64{}
+		infos, err := s.hub.Workspaces(ctx)
+		if err != nil {
+			return out
+		}
+		for _, w := range infos {
+			out[w.Name] = float64(w.Head)
+		}
+		return out
+	})
+	m.CounterVec("filecast_webhook_deliveries_total", "Events a webhook endpoint accepted.", "webhook", func() map[string]float64 {
+		out := map[string]float64{}
+		for id, st := range s.webhooks.Stats() {
+			out[id] = float64(st.Delivered)
+		}
+		return out
+	})
+	m.CounterVec("filecast_webhook_failures_total", "Webhook deliveries that exhausted their retry schedule.", "webhook", func() map[string]float64 {
+		out := map[string]float64{}
+		for id, st := range s.webhooks.Stats() {
+			out[id] = float64(st.Failed)
+		}
+		return out
+	})
+	m.CounterVec("filecast_webhook_attempts_total", "HTTP requests made to webhook endpoints, verification included.", "webhook", func() map[string]float64 {
+		out := map[string]float64{}
+		for id, st := range s.webhooks.Stats() {
+			out[id] = float64(st.Attempts)
+		}
+		return out
+	})
+	m.SummaryVec("filecast_webhook_latency_seconds", "Latency of webhook attempts (quantiles over the last 1024).", "webhook", func() map[string]metrics.Summary {
+		out := map[string]metrics.Summary{}
+		for id, st := range s.webhooks.Stats() {
+			out[id] = metrics.Summary{
+				Count: st.LatencyCount,
+				Sum:   st.LatencySum.Seconds(),
+				Quantiles: map[float64]float64{
+					0.5: st.LatencyP50.Seconds(), 0.95: st.LatencyP95.Seconds(), 0.99: st.LatencyP99.Seconds(),
+				},
+			}
+		}
+		return out
+	})
+	return m
+}
