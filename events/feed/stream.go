@@ -119,9 +119,29 @@ func (f *Feed) Events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// headGrace is how long a resume position past the head may take to
+// become the head before it is refused.
+const headGrace = 2 * time.Second
+
 // checkPosition reports ErrCursorExpired when the log no longer holds the
 // events after after, or never held after itself (a reset log).
 func (f *Feed) checkPosition(ctx context.Context, ws string, after, head uint64) error {
+	// A hub learns of its own appends a moment after they are stored, and
+	// one that has just started may not have read its log yet: give the
+	// head a little time to reach after before calling the log reset.
+	deadline := time.Now().Add(headGrace)
+	for after > head && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		h, err := f.head(ctx, ws)
+		if err != nil {
+			return err
+		}
+		head = h
+	}
 	if after > head {
 		return &events.Error{Kind: events.ErrCursorExpired, Value: strconv.FormatUint(after, 10),
 			Why: fmt.Sprintf("it is past the head of the log (%d); the log was reset", head)}

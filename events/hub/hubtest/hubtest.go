@@ -191,17 +191,13 @@ func (s *Stack) Path(ws, rel string) string {
 // Head returns the seq of the newest event of ws.
 func (s *Stack) Head(t testing.TB, ws string) uint64 {
 	t.Helper()
-	list, err := s.Hub.Workspaces(context.Background())
+	// The journal's head, not the hub's: the hub learns of an append a
+	// moment later, from its follower.
+	head, err := s.Journal.Head(context.Background(), ws)
 	if err != nil {
-		t.Fatalf("hubtest: workspaces: %v", err)
+		t.Fatalf("hubtest: head of %s: %v", ws, err)
 	}
-	for _, w := range list {
-		if w.Name == ws {
-			return w.Head
-		}
-	}
-	t.Fatalf("hubtest: no workspace %s", ws)
-	return 0
+	return head
 }
 
 // Next waits for the first event of ws after seq whose type is one of
