@@ -101,6 +101,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 			Workspace: ws,
 			Ignore:    c.ignorer,
 			IndexPath: filepath.Join(c.data, "index", ws.Name+".json"),
+			Log:       s.journal,
 			Settle:    c.settle,
 			Logger:    log,
 			Progress:  progress,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -22,11 +23,50 @@ import (
 	"github.com/filecast/filecast/events/workspace"
 )
 
-// recorder is an Appender that keeps every event and numbers them.
+// recorder is an Appender that keeps every event and numbers them, and a
+// watch.Log over them. Events before floor count as dropped by retention.
 type recorder struct {
-	mu   sync.Mutex
-	evs  []events.Event
-	fail error
+	mu    sync.Mutex
+	evs   []events.Event
+	fail  error
+	floor uint64
+	reads int // Read calls
+}
+
+var _ watch.Log = (*recorder)(nil)
+
+// Read returns the recorded events after after, like journal.Read.
+func (r *recorder) Read(ctx context.Context, ws string, after uint64, limit int) ([]events.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads++
+	last := uint64(len(r.evs))
+	if after+1 < r.floor && after < last {
+		return nil, fmt.Errorf("read: %w", events.ErrCursorExpired)
+	}
+	var out []events.Event
+	for _, ev := range r.evs[min(after, last):] {
+		if len(out) == limit {
+			break
+		}
+		if ev.Workspace == ws {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// First returns the seq of the oldest event held, 0 if none.
+func (r *recorder) First(context.Context, string) (uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.evs) == 0 || r.floor > uint64(len(r.evs)) {
+		return 0, nil
+	}
+	return max(r.floor, 1), nil
 }
 
 func (r *recorder) Append(ctx context.Context, ev events.Event) (events.Event, error) {
@@ -115,6 +155,7 @@ type env struct {
 	index string
 	ws    workspace.Workspace
 	rec   *recorder
+	app   watch.Appender // nil means rec
 	cur   *run
 }
 
@@ -156,7 +197,11 @@ func (e *env) start(opts watch.Options) *watch.Watcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	w, err := watch.New(opts, e.rec)
+	var app watch.Appender = e.rec
+	if e.app != nil {
+		app = e.app
+	}
+	w, err := watch.New(opts, app)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -64,12 +64,13 @@ func under(rel, prefix string) bool {
 	return prefix == "" || rel == prefix || len(rel) > len(prefix) && rel[len(prefix)] == '/' && rel[:len(prefix)] == prefix
 }
 
-// Run builds the index, reports what changed since the persisted index was
-// saved (nothing on the very first start), closes Ready, then watches the
-// workspace until ctx is done, when it saves the index and returns
-// ctx.Err(). It returns early with an error when the watcher cannot start
-// or the Appender fails. Run must be called once; it owns every goroutine
-// it starts and they have stopped when it returns.
+// Run loads the persisted index, brings it up to date from Options.Log,
+// reports what changed in the folder since (nothing on the very first
+// start), closes Ready, then watches the workspace until ctx is done, when
+// it saves the index and returns ctx.Err(). It returns early with an error
+// when the watcher cannot start, the Log cannot be read or the Appender
+// fails. Run must be called once; it owns every goroutine it starts and
+// they have stopped when it returns.
 func (w *Watcher) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -91,7 +92,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	idx, found, lerr := loadIndex(w.path)
 	if lerr != nil {
-		w.log.Warn("the persisted index cannot be read; indexing silently, changes made while filecast was stopped are not reported", "path", w.path, "err", lerr)
+		if w.logr != nil {
+			w.log.Warn("the persisted index cannot be read; rebuilding it from the event log", "path", w.path, "err", lerr)
+		} else {
+			w.log.Warn("the persisted index cannot be read; indexing silently, changes made while filecast was stopped are not reported", "path", w.path, "err", lerr)
+		}
 	}
 	if found {
 		w.mu.Lock()
@@ -128,8 +133,25 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	if err := w.sync(ctx, "", !found); err != nil {
+	held := false
+	if w.logr != nil {
+		if held, err = w.catchUp(ctx); err != nil {
+			return w.exitErr(ctx, err)
+		}
+	}
+	first := !found && !held
+	if err := w.sync(ctx, "", first); err != nil {
 		return w.exitErr(ctx, err)
+	}
+	if first && w.path != "" {
+		// Saved before any event can be appended: a process killed from
+		// now on leaves an index to compare the folder with, and is not
+		// taken for a first start again.
+		if err := saveIndex(w.path, w.snapshot()); err != nil {
+			w.log.Warn("cannot save the index", "path", w.path, "err", err)
+		} else {
+			w.st.dirty = false
+		}
 	}
 	close(w.ready)
 	return w.exitErr(ctx, w.loop(ctx))

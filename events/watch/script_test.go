@@ -39,7 +39,8 @@ import (
 // their order): a missing event times out, an unexpected one shows up in
 // its place. At the end, a marker file proves nothing more was emitted,
 // and the index must match the folder, with each file's version the seq of
-// its last event.
+// its last event. Every script runs twice: with the persisted index alone,
+// and with the recorded events as Options.Log.
 func TestWatcher_Scripts(t *testing.T) {
 	scripts, err := filepath.Glob(filepath.Join("..", "..", "testdata", "watch", "*.txt"))
 	if err != nil {
@@ -52,7 +53,8 @@ func TestWatcher_Scripts(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			runScript(t, file)
+			t.Run("index", func(t *testing.T) { t.Parallel(); runScript(t, file, false) })
+			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true) })
 		})
 	}
 }
@@ -62,13 +64,17 @@ type expectation struct {
 	ev   short // SHA256 and Size are set when the content is to be compared
 }
 
-func runScript(t *testing.T, file string) {
+func runScript(t *testing.T, file string, withLog bool) {
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	e := newEnv(t)
+	var opts watch.Options
+	if withLog {
+		opts.Log = e.rec
+	}
 	seen := 0 // events already compared
 	var want []expectation
 	check := func() {
@@ -121,7 +127,7 @@ func runScript(t *testing.T, file string) {
 		}
 		switch args[0] {
 		case "start":
-			e.start(watch.Options{})
+			e.start(opts)
 		case "stop":
 			e.stop()
 		case "write":

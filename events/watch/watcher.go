@@ -32,10 +32,21 @@
 // [Watcher.Applied]; the Watcher then takes the change into its index
 // silently instead of reporting it again as actor "fs".
 //
-// The index is persisted to Options.IndexPath. On the very first start the
-// tree is indexed silently; on later starts the Watcher first reports what
-// changed while it was not running (created, updated, deleted, and moved
-// when the same content disappeared at one path and appeared at another).
+// The index is persisted to Options.IndexPath, at most every half second
+// while running, so a process that is killed may leave it behind the log.
+// The log is the source of truth and the index a cache of it: given
+// Options.Log, the Watcher starts by folding into the persisted index (or
+// an empty one) every file event the log holds after the index's seq,
+// then compares the folder with it and reports what differs (created,
+// updated, deleted, and moved when the same content disappeared at one
+// path and appeared at another) — exactly the changes the log does not
+// have yet. A change appended just before a kill is not reported again,
+// and one made while filecast was not running is reported once.
+//
+// The very first start — no index file, and no file event of the
+// workspace in the log — indexes the tree silently and saves the index at
+// once. Without Options.Log the persisted index alone is trusted: a
+// missing or unreadable index file means a first start.
 //
 // Usage:
 //
@@ -113,6 +124,7 @@ type Options struct {
 	Workspace workspace.Workspace // required; Dir is absolute and free of symlinks
 	Ignore    *workspace.Ignorer  // nil means workspace.NewIgnorer(nil)
 	IndexPath string              // where the index is persisted (never inside the workspace); "" keeps it in memory only
+	Log       Log                 // the durable log the index is a cache of; nil trusts the persisted index alone
 	Settle    time.Duration       // how long a new file must be quiet before file.created; default DefaultSettle
 	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
@@ -124,6 +136,7 @@ type Watcher struct {
 	ws       workspace.Workspace
 	ignore   *workspace.Ignorer
 	app      Appender
+	logr     Log
 	path     string
 	settle   time.Duration
 	log      *slog.Logger
@@ -183,6 +196,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		ws:       opts.Workspace,
 		ignore:   ig,
 		app:      app,
+		logr:     opts.Log,
 		path:     opts.IndexPath,
 		settle:   opts.Settle,
 		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
