@@ -338,7 +338,7 @@ func (w *Watcher) due(t time.Time) {
 
 // handle turns one notification into index changes and events.
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) error {
-	rel, ok := w.ws.Rel(ev.Name)
+	rel, ok := w.rel(ev.Name)
 	if !ok {
 		if ev.Name == w.ws.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
 			w.log.Warn("the workspace folder was removed or moved", "path", w.ws.Dir)

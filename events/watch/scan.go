@@ -140,7 +140,10 @@ func (w *Watcher) walk(prefix string, visit func(rel string, st stat)) {
 		rel := prefix
 		if abs != root {
 			var ok bool
-			if rel, ok = w.ws.Rel(abs); !ok {
+			if rel, ok = w.rel(abs); !ok {
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
 				return nil
 			}
 		}

@@ -133,6 +133,7 @@ type Options struct {
 // Watcher watches one workspace and keeps its index. Files and Stat are
 // safe for concurrent use at any time; Run must be called once.
 type Watcher struct {
+	badNames warned
 	ws       workspace.Workspace
 	ignore   *workspace.Ignorer
 	app      Appender
