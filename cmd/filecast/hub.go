@@ -6,17 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/workspace"
 )
+
+// maxHeaderBytes bounds the request headers the HTTP servers read.
+const maxHeaderBytes = api.MaxHeaderBytes
 
 // hubCmd is "filecast hub": watch workspaces and serve their events over HTTP.
 type hubCmd struct {
 	stack     stackConfig
 	logs      logConfig
 	listen    string
-	tokens    listFlag
+	tokens    tokenConfig
 	heartbeat time.Duration
 }
 
@@ -24,10 +30,10 @@ func (c *hubCmd) flags(fs *flag.FlagSet) {
 	c.stack.flags(fs)
 	c.logs.flags(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address to serve the API on; a non-loopback address needs --token")
-	fs.Var(&c.tokens, "token", "bearer token clients must send, as SECRET or NAME=SECRET (repeatable)")
+	c.tokens.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast hub --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token T]
+		fmt.Fprint(fs.Output(), `Usage: filecast hub --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token SPEC]… [--token-file PATH]
 
 Watches the workspaces, keeps every change in a durable log and serves it:
   GET /v1/workspaces/{ws}/events   live Server-Sent Events, resumable with Last-Event-ID
@@ -36,10 +42,17 @@ Watches the workspaces, keeps every change in a durable log and serves it:
   PUT/DELETE /v1/workspaces/{ws}/files/{path}   write through the hub: locks apply (423, 409)
   POST/GET /v1/workspaces/{ws}/locks, PATCH/DELETE …/locks/{token}   leases
 
-Example:
+Limits: request target 16 KiB (414), headers 64 KiB (431), JSON bodies 1 MiB
+and file writes 16 MiB (413), 256 path filters of 1024 bytes, paths of 4096
+bytes (400); without tokens each client address may send 1000 requests per
+second (429 with Retry-After).
+
+Examples:
   filecast hub --root docs=$HOME/docs --listen 127.0.0.1:8080
   curl -N http://127.0.0.1:8080/v1/workspaces/docs/events
+  filecast hub --root docs=$HOME/docs --listen :8080 --token-file /etc/filecast/tokens
 
+`+tokenHelp+`
 Flags:
 `)
 		fs.PrintDefaults()
@@ -57,8 +70,11 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 	if err := c.stack.validate(e); err != nil {
 		return err
 	}
-	tokens, err := parseTokens(c.tokens)
+	tokens, err := c.tokens.tokens(log)
 	if err != nil {
+		return err
+	}
+	if err := servesTokenWorkspaces(tokens, c.stack.workspaces); err != nil {
 		return err
 	}
 	if err := api.CheckListen(c.listen, tokens); err != nil {
@@ -89,4 +105,21 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	return sh.Run(ctx)
+}
+
+// servesTokenWorkspaces checks that every workspace a token is limited to
+// is one of the hub's.
+func servesTokenWorkspaces(tokens []api.Token, served []workspace.Workspace) error {
+	for _, t := range tokens {
+		for _, name := range t.Workspaces {
+			if !slices.ContainsFunc(served, func(ws workspace.Workspace) bool { return ws.Name == name }) {
+				names := make([]string, len(served))
+				for i, ws := range served {
+					names[i] = ws.Name
+				}
+				return fmt.Errorf("--token %s: ws=%s is not a workspace of this hub (it has %s)", t.Name, name, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
 }

@@ -248,4 +248,3 @@ func doJSON(t *testing.T, method, url string, body any, hdr map[string]string, o
 	}
 	return resp.StatusCode
 }
-

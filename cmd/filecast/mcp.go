@@ -28,7 +28,8 @@ type mcpCmd struct {
 	stack    stackConfig
 	logs     logConfig
 	hubURL   string
-	token    string
+	tokens   tokenConfig
+	hubToken string
 	httpAddr string
 	origins  listFlag
 	capacity int
@@ -38,21 +39,32 @@ func (c *mcpCmd) flags(fs *flag.FlagSet) {
 	c.stack.flags(fs)
 	c.logs.flags(fs)
 	fs.StringVar(&c.hubURL, "hub", "", "take events from this running hub (e.g. http://127.0.0.1:8080) instead of an embedded one")
-	fs.StringVar(&c.token, "token", "", "bearer token to send to --hub")
+	c.tokens.flags(fs, "with --http: a bearer token MCP clients must send, as [NAME=]SECRET[,rate=N] (repeatable); without --http: the token to send to --hub")
+	fs.StringVar(&c.hubToken, "hub-token", "", "the bearer token to send to --hub (with --http, where --token protects the MCP endpoint)")
 	fs.StringVar(&c.httpAddr, "http", "", "serve MCP streamable HTTP at ADDR/mcp instead of stdio (e.g. 127.0.0.1:8090)")
 	fs.Var(&c.origins, "allow-origin", "an Origin (e.g. https://app.example) allowed to call the HTTP MCP endpoint besides loopback ones (repeatable)")
 	fs.IntVar(&c.capacity, "buffer", 10000, "events buffered per MCP session before it is told it overflowed")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast mcp [--root [NAME=]DIR]… [--hub URL] [--token T] [--http ADDR] [--data DIR]
+		fmt.Fprint(fs.Output(), `Usage: filecast mcp [--root [NAME=]DIR]… [--hub URL] [--token T]… [--token-file PATH] [--http ADDR] [--data DIR]
 
 Serves the MCP tools subscribe, unsubscribe and list_changes and every file
 as a resource filecast://<workspace>/<path>. Over stdio by default: stdout
 carries only MCP messages, logs go to stderr.
 
+Over HTTP (--http ADDR) the endpoint is ADDR/mcp. Without --token it may
+only listen on a loopback address; with tokens every request needs
+"Authorization: Bearer SECRET" (401 otherwise) and each token has its rate
+limit (429 with Retry-After). Browser requests from other sites' pages are
+refused by their Origin (--allow-origin adds sites). The --token SPEC is
+the hub's (see filecast hub --help) without ro and ws=, which only the hub
+enforces: here every token may use every workspace. With --hub, send the
+hub's token with --hub-token (or, without --http, with --token).
+
 Examples:
   filecast mcp --root ~/project                      # hub embedded in this process
   filecast mcp --http 127.0.0.1:8090 --root ~/project
-  filecast mcp --hub http://127.0.0.1:8080
+  filecast mcp --http :8090 --token-file ~/.config/filecast/tokens --root ~/project
+  filecast mcp --hub http://127.0.0.1:8080 --token $HUB_SECRET
 
 Flags:
 `)
@@ -68,9 +80,13 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if c.capacity < 10 || c.capacity > 10_000_000 {
 		return errors.New("--buffer must be between 10 and 10000000")
 	}
+	tokens, hubToken, err := c.resolveTokens(log)
+	if err != nil {
+		return err
+	}
 	var ln net.Listener
 	if c.httpAddr != "" {
-		if err := api.CheckListen(c.httpAddr, nil); err != nil {
+		if err := api.CheckListen(c.httpAddr, tokens); err != nil {
 			return err
 		}
 		ln, err = net.Listen("tcp", c.httpAddr)
@@ -87,7 +103,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	case c.hubURL != "" && len(c.stack.roots) > 0:
 		return errors.New("mcp: give either --root (embedded hub) or --hub URL, not both")
 	case c.hubURL != "":
-		rc, err := remote.New(c.hubURL, remote.Options{Token: c.token, Logger: log.With("component", "remote")})
+		rc, err := remote.New(c.hubURL, remote.Options{Token: hubToken, Logger: log.With("component", "remote")})
 		if err != nil {
 			return err
 		}
@@ -118,10 +134,46 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(ctx, e, log, sh, o, srv, ln)
+	return c.serve(ctx, e, log, sh, o, srv, ln, tokens)
 }
 
-func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, o *owned, srv *server.Server, ln net.Listener) error {
+// resolveTokens sorts out what --token means: with --http, the tokens the
+// MCP endpoint accepts (unscoped: the endpoint cannot enforce ro or ws=);
+// without it, the one token to send to --hub.
+func (c *mcpCmd) resolveTokens(log *slog.Logger) (accept []api.Token, hubToken string, err error) {
+	hubToken = c.hubToken
+	if c.hubToken != "" && c.hubURL == "" {
+		return nil, "", errors.New("--hub-token is the token of --hub URL; there is no --hub")
+	}
+	if c.httpAddr != "" {
+		if !c.tokens.given() {
+			return nil, hubToken, nil
+		}
+		accept, err = c.tokens.tokens(log)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, t := range accept {
+			if t.Scoped() {
+				return nil, "", fmt.Errorf("--token %s: ro and ws= are enforced by filecast hub only; the MCP endpoint gives every token every workspace, so leave them out", t.Name)
+			}
+		}
+		return accept, hubToken, nil
+	}
+	switch {
+	case c.tokens.file != "":
+		return nil, "", errors.New("--token-file lists the tokens of the MCP endpoint: it needs --http ADDR")
+	case len(c.tokens.specs) == 0:
+		return nil, hubToken, nil
+	case c.hubURL == "":
+		return nil, "", errors.New("--token protects the MCP endpoint of --http ADDR or is sent to --hub URL; this command has neither")
+	case len(c.tokens.specs) > 1 || hubToken != "":
+		return nil, "", errors.New("--hub takes one token: give it once, as --token or --hub-token")
+	}
+	return nil, c.tokens.specs[0], nil
+}
+
+func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, o *owned, srv *server.Server, ln net.Listener, tokens []api.Token) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg conc.WaitGroup
@@ -163,8 +215,9 @@ func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon
 		reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 		defer endRequests()
 		hs := &http.Server{
-			Handler:           srv.HTTPHandler(),
+			Handler:           api.RequireToken(tokens, srv.HTTPHandler()),
 			ReadHeaderTimeout: 10 * time.Second,
+			MaxHeaderBytes:    maxHeaderBytes,
 			BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		}
 		wg.Go(func() {
@@ -179,7 +232,7 @@ func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon
 			defer done()
 			_ = hs.Shutdown(sctx)
 		})
-		log.Info("mcp ready", "url", "http://"+ln.Addr().String()+"/mcp")
+		log.Info("mcp ready", "url", "http://"+ln.Addr().String()+"/mcp", "tokens", len(tokens))
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -1,6 +1,7 @@
 // Package api is the hub's HTTP router: the /v1 routes of the event feed
-// behind bearer-token authentication, request body limits, JSON errors for
-// unknown routes and methods, and panic recovery.
+// behind bearer-token authentication, per-token scopes and rate limits,
+// request size limits, JSON errors for unknown routes and methods, and
+// panic recovery.
 //
 //	if err := api.CheckListen(addr, tokens); err != nil { return err }
 //	h := api.New(src, feed.New(src, feed.Options{}), api.Options{Tokens: tokens})
@@ -23,16 +24,40 @@
 //
 // Later routes (webhooks, the dashboard) are added with Options.Extra and
 // get the same authentication and limits.
+//
+// Access control, in the order the router applies it (every refusal is a
+// JSON error body, see feed.ErrorBody):
+//
+//   - a request target over MaxURLLen answers 414 uri_too_long, headers
+//     over MaxHeaderBytes 431 headers_too_large, more than MaxQueryValues
+//     query parameters 400 bad_request;
+//   - with tokens, a request without a known one answers 401 unauthorized
+//     (/healthz and Options.Public paths excepted);
+//   - each token has a rate limit (Token.Rate, default DefaultRate per
+//     second, burst twice that), requests no token authenticates one per
+//     client address (Options.ClientRate): over it, 429 rate_limited with
+//     Retry-After in seconds. An SSE stream counts once, when it connects;
+//   - a read-only token (Token.ReadOnly) gets 403 forbidden for any method
+//     but GET, HEAD and OPTIONS; a token limited to workspaces
+//     (Token.Workspaces) gets 403 for other workspaces' routes and for
+//     routes outside a workspace (webhooks, metrics), and GET
+//     /v1/workspaces lists only its workspaces;
+//   - bodies over Options.MaxBody answer 413 too_large; glob, path and
+//     cursor limits are the events package's (400 bad_glob, bad_path).
+//
+// [ParseToken] reads the token specs of the command line, and
+// [RequireToken] puts the same authentication and rate limits in front of
+// another handler (the HTTP MCP endpoint).
 package api
 
 import (
-	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/filecast/filecast/events"
@@ -46,18 +71,33 @@ const DefaultMaxBody = 1 << 20
 // from other machines when no token protects it.
 var ErrOpenListen = errors.New("api: refusing to serve without a token on a non-loopback address")
 
-// Token is a bearer token the hub accepts; Name identifies its holder
-// (actor "api:<name>"), Secret is what the client sends.
-type Token struct {
-	Name, Secret string
-}
+// Request limits the router applies before a handler runs.
+const (
+	// MaxURLLen bounds the request target (path and query) in bytes: room
+	// for a path of workspace.MaxPathLen bytes percent-encoded. Longer
+	// ones answer 414.
+	MaxURLLen = 16 << 10
+	// MaxHeaderBytes bounds the request headers; larger ones answer 431.
+	// Servers should also set http.Server.MaxHeaderBytes to it.
+	MaxHeaderBytes = 64 << 10
+	// MaxQueryValues bounds the query parameters of a request (room for
+	// events.MaxGlobs path filters and the rest); more answer 400.
+	MaxQueryValues = events.MaxGlobs + 64
+)
 
 // Options configures the router; the zero value serves without
-// authentication and with the default body limit.
+// authentication and with the default limits.
 type Options struct {
-	// Tokens accepted in "Authorization: Bearer <secret>"; none means no
-	// authentication. Tokens with an empty Secret are ignored.
+	// Tokens accepted in "Authorization: Bearer <secret>" (or, on GET, an
+	// access_token query parameter); none means no authentication. Tokens
+	// with an empty Secret are ignored.
 	Tokens []Token
+	// ClientRate limits, per client IP address (an IPv6 client by its /64),
+	// the requests no token authenticates: every request when there are no
+	// tokens, else failed attempts and public paths. Requests per second
+	// with a burst of twice as many; 0 means DefaultClientRate, negative no
+	// limit. Requests over a unix socket and /healthz are never limited.
+	ClientRate float64
 	// MaxBody bounds request bodies in bytes; default 1 MiB. A file write
 	// (PUT) may always carry up to events.MaxReadSize bytes.
 	MaxBody int64
@@ -73,15 +113,6 @@ type Options struct {
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
 	Extra func(mux *http.ServeMux)
-}
-
-type ctxKey struct{}
-
-// TokenName returns the name of the token that authenticated the request
-// carrying ctx, or "" when the hub has no tokens.
-func TokenName(ctx context.Context) string {
-	name, _ := ctx.Value(ctxKey{}).(string)
-	return name
 }
 
 // New returns the hub's HTTP handler serving src through fd; a nil fd is
@@ -104,7 +135,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.HandleFunc("GET /v1/workspaces", fd.Workspaces)
+	mux.HandleFunc(routeWorkspaces, fd.Workspaces)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/events", fd.Events)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/changes", fd.Changes)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files", fd.Files)
@@ -119,26 +150,32 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 	if opts.Extra != nil {
 		opts.Extra(mux)
 	}
-	r := &router{mux: mux, maxBody: opts.MaxBody, public: opts.Public, log: log.With("component", "api")}
-	for _, t := range opts.Tokens {
-		if t.Secret != "" {
-			r.tokens = append(r.tokens, t)
-		}
+	clientRate := opts.ClientRate
+	if clientRate == 0 {
+		clientRate = DefaultClientRate
 	}
-	return r
+	return &router{
+		mux:     mux,
+		src:     src,
+		auth:    newAuthenticator(opts.Tokens, clientRate, true),
+		public:  opts.Public,
+		maxBody: opts.MaxBody,
+		log:     log.With("component", "api"),
+	}
 }
+
+// routeWorkspaces lists the workspaces; a token limited to some sees those.
+const routeWorkspaces = "GET /v1/workspaces"
 
 // isPublic reports whether r may be served without a token.
 func (rt *router) isPublic(r *http.Request) bool {
-	if r.URL.Path == "/healthz" {
-		return true
-	}
 	return rt.public != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.public(r.URL.Path)
 }
 
 type router struct {
 	mux     *http.ServeMux
-	tokens  []Token
+	src     events.Source
+	auth    *authenticator
 	public  func(string) bool
 	maxBody int64
 	log     *slog.Logger
@@ -146,19 +183,22 @@ type router struct {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rt.recoverPanic(w, r)
-	if len(rt.tokens) > 0 && !rt.isPublic(r) {
-		name, ok := rt.authenticate(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="filecast"`)
-			feed.WriteErrorCode(w, http.StatusUnauthorized, feed.CodeUnauthorized,
-				"missing or unknown token: send Authorization: Bearer <token>")
+	if !rt.withinLimits(w, r) {
+		return
+	}
+	if r.URL.Path != "/healthz" {
+		var ok bool
+		if r, ok = rt.auth.check(w, r, rt.isPublic(r)); !ok {
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, name))
 	}
 	h, pattern := rt.mux.Handler(r)
 	if pattern == "" {
 		rt.noRoute(w, r, h)
+		return
+	}
+	tok := tokenFrom(r.Context())
+	if tok != nil && !rt.permit(w, r, tok, pattern) {
 		return
 	}
 	limit := rt.maxBody
@@ -172,28 +212,125 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
+	if tok != nil && len(tok.Workspaces) > 0 && pattern == routeWorkspaces {
+		rt.workspaces(w, r, tok)
+		return
+	}
 	rt.mux.ServeHTTP(w, r)
 }
 
-// authenticate finds the token the request presents, comparing against
-// every secret in constant time.
-func (rt *router) authenticate(r *http.Request) (name string, ok bool) {
-	secret := ""
-	if scheme, v, found := strings.Cut(r.Header.Get("Authorization"), " "); found && strings.EqualFold(scheme, "Bearer") {
-		secret = strings.TrimSpace(v)
-	} else if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		// EventSource in a browser cannot set headers.
-		secret = r.URL.Query().Get("access_token")
+// withinLimits answers 414, 431 or 400 for a request target, headers or
+// query over the limits.
+func (rt *router) withinLimits(w http.ResponseWriter, r *http.Request) bool {
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.RequestURI()
 	}
-	if secret == "" {
-		return "", false
+	if len(target) > MaxURLLen {
+		feed.WriteErrorCode(w, http.StatusRequestURITooLong, CodeURITooLong,
+			fmt.Sprintf("the request target has %d bytes; the limit is %d", len(target), MaxURLLen))
+		return false
 	}
-	for _, t := range rt.tokens {
-		if subtle.ConstantTimeCompare([]byte(secret), []byte(t.Secret)) == 1 && !ok {
-			name, ok = t.Name, true
+	size := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4 // ": " and CRLF
 		}
 	}
-	return name, ok
+	if size > MaxHeaderBytes {
+		feed.WriteErrorCode(w, http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge,
+			fmt.Sprintf("the request headers have %d bytes; the limit is %d", size, MaxHeaderBytes))
+		return false
+	}
+	if q := r.URL.RawQuery; q != "" {
+		if n := strings.Count(q, "&") + 1; n > MaxQueryValues {
+			feed.WriteErrorCode(w, http.StatusBadRequest, feed.CodeBadRequest,
+				fmt.Sprintf("the query has %d parameters; the limit is %d", n, MaxQueryValues))
+			return false
+		}
+	}
+	return true
+}
+
+// permit enforces a token's scope on the route pattern r matched: a
+// read-only token may only read, a token limited to workspaces may only use
+// their routes and the workspace list. When it returns false it has
+// answered 403.
+func (rt *router) permit(w http.ResponseWriter, r *http.Request, tok *Token, pattern string) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		if tok.ReadOnly {
+			forbidden(w, fmt.Sprintf("token %q is read-only: %s %s would change something", tok.Name, r.Method, r.URL.Path))
+			return false
+		}
+	}
+	if len(tok.Workspaces) == 0 {
+		return true
+	}
+	ws, ok := patternValue(pattern, r, "ws")
+	switch {
+	case !ok && pattern == routeWorkspaces:
+		return true
+	case !ok:
+		forbidden(w, fmt.Sprintf("token %q is limited to workspace %s; %s %s needs a token for every workspace",
+			tok.Name, strings.Join(tok.Workspaces, ", "), r.Method, r.URL.Path))
+		return false
+	case !tok.allows(ws):
+		forbidden(w, fmt.Sprintf("token %q may use workspace %s, not %q", tok.Name, strings.Join(tok.Workspaces, ", "), ws))
+		return false
+	}
+	return true
+}
+
+func forbidden(w http.ResponseWriter, msg string) {
+	feed.WriteErrorCode(w, http.StatusForbidden, CodeForbidden, msg)
+}
+
+// patternValue returns the value of wildcard {name} of pattern in r's path,
+// as the mux that matched pattern sees it (segments split on the escaped
+// path, then unescaped); ok is false when pattern has no such wildcard.
+func patternValue(pattern string, r *http.Request, name string) (value string, ok bool) {
+	p := pattern
+	if i := strings.IndexAny(p, " \t"); i >= 0 {
+		p = strings.TrimLeft(p[i:], " \t")
+	}
+	if i := strings.IndexByte(p, '/'); i > 0 { // a host
+		p = p[i:]
+	}
+	idx := slices.Index(strings.Split(p, "/"), "{"+name+"}")
+	if idx < 0 {
+		return "", false
+	}
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	if idx >= len(segs) {
+		return "", true
+	}
+	v, err := url.PathUnescape(segs[idx])
+	if err != nil {
+		return "", true
+	}
+	return v, true
+}
+
+// workspaces answers GET /v1/workspaces for a token limited to some: only
+// those are listed.
+func (rt *router) workspaces(w http.ResponseWriter, r *http.Request, tok *Token) {
+	list, err := rt.src.Workspaces(r.Context())
+	if err != nil {
+		if status, _ := feed.ErrorCode(err); status >= 500 {
+			rt.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		feed.WriteError(w, err)
+		return
+	}
+	out := []events.WorkspaceInfo{}
+	for _, info := range list {
+		if tok.allows(info.Name) {
+			out = append(out, info)
+		}
+	}
+	writeJSON(w, http.StatusOK, feed.WorkspaceList{Workspaces: out})
 }
 
 // noRoute answers a request that no pattern matches with the status the

@@ -48,7 +48,7 @@ func FuzzLockBody(f *testing.F) {
 	src := feedtest.New()
 	src.AddWorkspace("docs", f.TempDir())
 	lk := &recordingLocker{}
-	h := api.New(src, nil, api.Options{Locker: lk})
+	h := api.New(src, nil, api.Options{Locker: lk, ClientRate: -1})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/workspaces/docs/locks", bytes.NewReader(body))
 		rec := httptest.NewRecorder()
