@@ -8,6 +8,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,12 +19,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/sourcegraph/conc"
 )
@@ -44,9 +47,11 @@ type Config struct {
 type Result struct {
 	Config   Config
 	Writes   int
-	Baseline Stats // write → bare fsnotify event in this process
-	ToAgent  Stats // write → event returned by list_changes, over all sessions
-	Lost     int   // events written but never seen by a session
+	Baseline Stats         // write → bare fsnotify event in this process
+	ToAgent  Stats         // write → event returned by list_changes, over all sessions
+	ToStamp  Stats         // write → the event's timestamp: the watcher noticed, hashed and stamped it
+	CPU      time.Duration // CPU time (user+system) of the filecast process while writing and draining; 0 where unknown
+	Lost     int           // events written but never seen by a session
 	Elapsed  time.Duration
 }
 
@@ -78,9 +83,14 @@ func (r Result) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-28s %8d %10s %10s %10s %10s\n", name, s.N, us(s.P50), us(s.P90), us(s.P99), us(s.Max))
 	}
 	row("write → fsnotify (floor)", r.Baseline)
+	row("write → event timestamp", r.ToStamp)
 	row("write → list_changes", r.ToAgent)
 	fmt.Fprintf(w, "added by filecast at p50: %s, at p99: %s; lost: %d\n",
 		us(r.ToAgent.P50-r.Baseline.P50), us(r.ToAgent.P99-r.Baseline.P99), r.Lost)
+	if r.CPU > 0 && r.Writes > 0 {
+		fmt.Fprintf(w, "filecast CPU: %s per write (%s over the run)\n",
+			us(r.CPU/time.Duration(r.Writes)), r.CPU.Round(time.Millisecond))
+	}
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
@@ -116,7 +126,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		}
 	}
 
-	sessions, stop, err := connect(ctx, c, root, data)
+	sessions, proc, stop, err := connect(ctx, c, root, data)
 	if err != nil {
 		return Result{}, err
 	}
@@ -142,7 +152,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	type key struct{ path, content string }
 	var mu sync.Mutex
 	written := map[key]time.Time{}
-	var baseline, toAgent []time.Duration
+	var baseline, toAgent, toStamp []time.Duration
 	seen := make([]map[key]bool, len(sessions))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -179,9 +189,10 @@ func Run(ctx context.Context, c Config) (Result, error) {
 			for runCtx.Err() == nil {
 				var r struct {
 					Events []struct {
-						Path   string `json:"path"`
-						SHA256 string `json:"sha256"`
-						Size   int64  `json:"size"`
+						Path   string    `json:"path"`
+						SHA256 string    `json:"sha256"`
+						Size   int64     `json:"size"`
+						Time   time.Time `json:"timestamp"`
 					} `json:"events"`
 				}
 				if err := callTool(runCtx, s, "list_changes", map[string]any{"wait_ms": 500, "limit": 1000}, &r); err != nil {
@@ -194,6 +205,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 					if t, ok := written[k]; ok && !seen[i][k] {
 						seen[i][k] = true
 						toAgent = append(toAgent, now.Sub(t))
+						if i == 0 {
+							toStamp = append(toStamp, e.Time.Sub(t))
+						}
 					}
 				}
 				mu.Unlock()
@@ -201,6 +215,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		})
 	}
 
+	cpu0 := proc.cpu()
 	start := time.Now()
 	interval := time.Second / time.Duration(c.Rate)
 	writes := 0
@@ -234,6 +249,10 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	var cpu time.Duration
+	if cpu0 > 0 {
+		cpu = proc.cpu() - cpu0
+	}
 	cancel()
 	wg.Wait()
 	mu.Lock()
@@ -260,7 +279,8 @@ func Run(ctx context.Context, c Config) (Result, error) {
 			}
 		}
 	}
-	return Result{Config: c, Writes: writes, Baseline: summarise(baseline), ToAgent: summarise(toAgent), Lost: lost, Elapsed: elapsed}, nil
+	return Result{Config: c, Writes: writes, Baseline: summarise(baseline), ToAgent: summarise(toAgent),
+		ToStamp: summarise(toStamp), CPU: cpu, Lost: lost, Elapsed: elapsed}, nil
 }
 
 // sums maps the sha256 of the contents the benchmark writes back to the
@@ -274,32 +294,72 @@ func sums(n int) map[string]string {
 	return m
 }
 
-func connect(ctx context.Context, c Config, root, data string) ([]*client.Client, func(), error) {
+// process is the filecast process a run started.
+type process struct{ cmd *exec.Cmd }
+
+// cpu returns the user and system CPU time the process has used so far,
+// or 0 where that cannot be read (it reads /proc, so Linux only).
+func (p *process) cpu() time.Duration {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, in clock ticks.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const ticks = 100 // USER_HZ, 100 on every Linux platform Go supports
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+func connect(ctx context.Context, c Config, root, data string) ([]*client.Client, *process, func(), error) {
 	var stderr io.Writer = io.Discard
 	if c.Log != nil {
 		stderr = c.Log
 	}
 	if c.Stdio {
-		cl, err := client.NewStdioMCPClientWithOptions(c.Binary, nil, []string{"mcp", "--root", "bench=" + root, "--data", data})
+		proc := &process{}
+		cl, err := client.NewStdioMCPClientWithOptions(c.Binary, nil, []string{"mcp", "--root", "bench=" + root, "--data", data},
+			transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
+				cmd := exec.CommandContext(ctx, command, args...)
+				cmd.Env = append(os.Environ(), env...)
+				cmd.Stderr = stderr
+				proc.cmd = cmd
+				return cmd, nil
+			}))
 		if err != nil {
-			return nil, nil, fmt.Errorf("start filecast mcp: %w", err)
+			return nil, nil, nil, fmt.Errorf("start filecast mcp: %w", err)
 		}
 		if err := initialize(ctx, cl); err != nil {
 			cl.Close()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return []*client.Client{cl}, func() { cl.Close() }, nil
+		return []*client.Client{cl}, proc, func() { cl.Close() }, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.CommandContext(ctx, c.Binary, "mcp", "--http", addr, "--root", "bench="+root, "--data", data, "--log-level", "warn")
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start filecast mcp: %w", err)
+		return nil, nil, nil, fmt.Errorf("start filecast mcp: %w", err)
 	}
 	stopProc := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -335,12 +395,12 @@ func connect(ctx context.Context, c Config, root, data string) ([]*client.Client
 			}
 			if time.Now().After(deadline) {
 				stop()
-				return nil, nil, fmt.Errorf("connect session %d: %w", i, err)
+				return nil, nil, nil, fmt.Errorf("connect session %d: %w", i, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	return out, stop, nil
+	return out, &process{cmd: cmd}, stop, nil
 }
 
 func initialize(ctx context.Context, c *client.Client) error {

@@ -44,6 +44,9 @@ func serve(t testing.TB, src events.Source, opts server.Options) *server.Server 
 	if opts.Logger == nil && testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if _, bench := t.(*testing.B); !bench {
+		opts.CheckOutputSchemas = true // every result the tests see matches its schema
+	}
 	srv, err := server.New(src, opts)
 	if err != nil {
 		t.Fatal(err)

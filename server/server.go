@@ -101,6 +101,12 @@ type Options struct {
 	SessionIdleTTL time.Duration // HTTP sessions idle this long are closed; 0 means DefaultSessionIdleTTL
 	PageSize       int           // resources per resources/list page; 0 means the resources default
 	MaxWriteSize   int           // bytes per write_file call; 0 means tools.MaxWriteSize (16 MiB), the most allowed
+	// CheckOutputSchemas makes every successful tool result be checked
+	// against the tool's output schema, failing the call when it does not
+	// match. The results are encoded from typed structs, so this guards
+	// against programming errors only; tests turn it on, and servers leave
+	// it off, since it costs a decode and a schema walk per call.
+	CheckOutputSchemas bool
 }
 
 // Stats are counters of the notification path.
@@ -189,16 +195,19 @@ func New(src events.Source, opts Options) (*Server, error) {
 		instr += lockInstructions
 	}
 	hooks := &mcpserver.Hooks{}
-	s.mcp = mcpserver.NewMCPServer(opts.Name, opts.Version,
+	mopts := []mcpserver.ServerOption{
 		mcpserver.WithHooks(hooks),
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithResourceCapabilities(true, true),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
 		mcpserver.WithResourceRecovery(),
-		mcpserver.WithOutputSchemaValidation(),
 		mcpserver.WithInstructions(instr),
-	)
+	}
+	if opts.CheckOutputSchemas {
+		mopts = append(mopts, mcpserver.WithOutputSchemaValidation())
+	}
+	s.mcp = mcpserver.NewMCPServer(opts.Name, opts.Version, mopts...)
 	hooks.AddOnRegisterSession(s.onRegister)
 	hooks.AddOnUnregisterSession(s.onUnregister)
 	hooks.AddAfterInitialize(s.afterInitialize)
@@ -249,13 +258,50 @@ func (s *Server) Run(ctx context.Context) error {
 		s.startLocked(n)
 	}
 	s.waiting = nil
+	followed := map[string]bool{}
 	for _, w := range wss {
 		after := s.heads[w.Name]
+		followed[w.Name] = true
 		wg.Go(func() { s.follow(ctx, w.Name, after) })
 	}
 	s.mu.Unlock()
 
-	<-ctx.Done()
+	// A Source's workspaces may change (an MCP host's roots): follow new
+	// ones as they appear and let every session see them.
+	t := time.NewTicker(refreshEvery)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			continue
+		case <-t.C:
+		}
+		wss, err := s.src.Workspaces(ctx)
+		if err != nil {
+			continue
+		}
+		for _, w := range wss {
+			if followed[w.Name] {
+				continue
+			}
+			followed[w.Name] = true
+			s.mu.Lock()
+			if _, ok := s.heads[w.Name]; !ok {
+				s.heads[w.Name] = w.Head
+			}
+			after := s.heads[w.Name]
+			for _, ss := range s.sessions {
+				ss.mu.Lock()
+				if ss.box != nil {
+					ss.box.AddWorkspace(w.Name, after)
+				}
+				ss.mu.Unlock()
+			}
+			s.mu.Unlock()
+			s.log.Info("following a new workspace", "workspace", w.Name)
+			wg.Go(func() { s.follow(ctx, w.Name, after) })
+		}
+	}
 	s.mu.Lock()
 	s.running = false
 	h := s.http
@@ -270,6 +316,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// refreshEvery is how often Run looks for new workspaces.
+const refreshEvery = 500 * time.Millisecond
 
 func (s *Server) workspacesWithRetry(ctx context.Context) ([]events.WorkspaceInfo, error) {
 	delay := 100 * time.Millisecond
@@ -416,18 +465,29 @@ func (s *Server) Stats() Stats {
 // ServeStdio serves one MCP client over in and out until ctx ends or in
 // reaches EOF. out carries only MCP messages. mcp-go keeps a single stdio
 // session per process, so only one ServeStdio may run at a time
-// (ErrStdioBusy). The caller should close in after ctx ends: mcp-go's
-// reader goroutine returns only then.
+// (ErrStdioBusy). When in is an *os.File on a pipe or socket in blocking
+// mode (a host's stdin), it is read through a non-blocking duplicate,
+// which saves context switches per request; blocking mode is restored
+// before ServeStdio returns. Otherwise the caller should close in after
+// ctx ends: mcp-go's reader goroutine returns only then.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	if !stdioBusy.CompareAndSwap(false, true) {
 		return ErrStdioBusy
 	}
 	defer stdioBusy.Store(false)
+	in, undo := pollable(in)
+	// A pending read of a pollable duplicate ends when it is closed: do so
+	// when ctx ends, so that mcp-go's reader goroutine returns too.
+	stopClose := context.AfterFunc(ctx, undo)
+	defer func() {
+		stopClose()
+		undo()
+	}()
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("transport", "stdio").Handler(), slog.LevelWarn))
 	err := stdio.Listen(ctx, in, out)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return nil
+	if ctx.Err() != nil {
+		return nil // whatever the reader saw, it saw because the session ended
 	}
 	if err != nil {
 		return fmt.Errorf("serve stdio: %w", err)

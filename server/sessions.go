@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -101,6 +102,9 @@ func (ss *session) setClientLocked(name string) string {
 
 // afterInitialize gives a session registered before its handshake (stdio)
 // a fresh buffer named after the client.
+// handshakeWait bounds how long the handshake waits for the Source.
+const handshakeWait = 500 * time.Millisecond
+
 func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.InitializeRequest, _ *mcp.InitializeResult) {
 	cs := mcpserver.ClientSessionFromContext(ctx)
 	if cs == nil {
@@ -112,7 +116,18 @@ func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.Initialize
 	if ss == nil || ss.cs != cs {
 		return // HTTP: registered after this hook, with the client info set
 	}
-	box := s.newInbox(ctx, ss.setClient(req.Params.ClientInfo.Name))
+	holder := ss.setClient(req.Params.ClientInfo.Name)
+	// A Source that cannot say its workspaces yet (a host whose roots are
+	// not known until after this handshake) must not hold it up: the
+	// session then gets its buffer on first use.
+	pctx, cancel := context.WithTimeout(ctx, handshakeWait)
+	_, err := s.position(pctx)
+	cancel()
+	if err != nil {
+		s.log.Debug("session buffer deferred to first use", "session", cs.SessionID(), "err", err)
+		return
+	}
+	box := s.newInbox(ctx, holder)
 	ss.mu.Lock()
 	old := ss.box
 	ss.box = box
@@ -195,6 +210,9 @@ func (s *Server) toolSession(ctx context.Context) (tools.Session, error) {
 	if ss.box == nil {
 		// A session that skipped the handshake (protocol 2026-07-28 over
 		// stdio) gets its buffer on first use.
+		if _, err := s.position(ctx); err != nil {
+			return tools.Session{}, err
+		}
 		ss.box = s.newInbox(ctx, ss.setClientLocked(clientName(cs)))
 	}
 	return tools.Session{Inbox: ss.box, Holder: ss.holder, Client: ss.client, Leases: ss.leases}, nil

@@ -203,13 +203,14 @@ type toolset struct {
 }
 
 // result builds a successful result: structured content plus the same JSON
-// as text.
+// as text. v is encoded once: the structured content is that encoding, so
+// neither the output schema check nor the response encodes v again.
 func result(v any) *mcp.CallToolResult {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
 	}
-	return mcp.NewToolResultStructured(v, string(b))
+	return mcp.NewToolResultStructured(json.RawMessage(b), string(b))
 }
 
 func (t *toolset) subscribe(ctx context.Context, _ mcp.CallToolRequest, args SubscribeArgs) (*mcp.CallToolResult, error) {
@@ -445,6 +446,10 @@ func (t *toolset) workspaces(ctx context.Context) ([]string, events.Cursor, erro
 }
 
 func noSession(err error) *mcp.CallToolResult {
+	if !errors.Is(err, ErrNoSession) && !errors.Is(err, events.ErrClosed) {
+		// The session exists but its hub cannot serve it yet; say why.
+		return mcp.NewToolResultError(err.Error())
+	}
 	return mcp.NewToolResultError("this request belongs to no MCP session (" + err.Error() + "); reconnect and initialize the session, then call again.")
 }
 

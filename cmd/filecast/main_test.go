@@ -380,3 +380,7 @@ func (s *sseReader) next() (sseEvent, error) {
 		}
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }

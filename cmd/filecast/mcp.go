@@ -23,6 +23,25 @@ import (
 // before it starts answering.
 const readyWait = 2 * time.Second
 
+// waitIndexed waits, at most readyWait, until sh is reachable and, when
+// this process owns it, its workspaces are indexed.
+func waitIndexed(ctx context.Context, sh *daemon.Shared, o *owned) {
+	wait := time.NewTimer(readyWait)
+	defer wait.Stop()
+	select {
+	case <-sh.Ready():
+		if sh.IsOwner() {
+			select {
+			case <-o.done:
+			case <-wait.C:
+			case <-ctx.Done():
+			}
+		}
+	case <-wait.C:
+	case <-ctx.Done():
+	}
+}
+
 // mcpCmd is "filecast mcp": the MCP server agents' hosts launch.
 type mcpCmd struct {
 	stack    stackConfig
@@ -98,6 +117,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 
 	var src events.Source
 	var sh *daemon.Shared
+	var roots *rootsHub
 	o := newOwned()
 	switch {
 	case c.hubURL != "" && len(c.stack.roots) > 0:
@@ -120,8 +140,12 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 			return err
 		}
 		src = sh
-	default:
+	case c.httpAddr != "":
 		return errors.New("mcp: nothing to watch: pass --root DIR (repeatable) or --hub URL of a running filecast hub")
+	default:
+		// A host that shares its roots needs no flags: watch those.
+		roots = newRootsHub(c.stack, log.With("component", "roots"))
+		src = roots
 	}
 
 	srv, err := server.New(src, server.Options{
@@ -134,7 +158,10 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(ctx, e, log, sh, o, srv, ln, tokens)
+	if roots != nil {
+		roots.attach(srv.MCPServer())
+	}
+	return c.serve(ctx, e, log, sh, roots, o, srv, ln, tokens)
 }
 
 // resolveTokens sorts out what --token means: with --http, the tokens the
@@ -173,7 +200,7 @@ func (c *mcpCmd) resolveTokens(log *slog.Logger) (accept []api.Token, hubToken s
 	return nil, c.tokens.specs[0], nil
 }
 
-func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, o *owned, srv *server.Server, ln net.Listener, tokens []api.Token) error {
+func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, roots *rootsHub, o *owned, srv *server.Server, ln net.Listener, tokens []api.Token) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg conc.WaitGroup
@@ -185,25 +212,15 @@ func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon
 	if sh != nil {
 		wg.Go(func() { fail("hub", sh.Run(ctx)) })
 	}
+	if roots != nil {
+		wg.Go(func() { fail("roots", roots.run(ctx)) })
+	}
 	wg.Go(func() { fail("mcp", srv.Run(ctx)) })
 	if sh != nil {
 		// A small workspace is indexed in milliseconds: wait for it, so that
 		// every change after the first answer is reported. A big one keeps
 		// indexing in the background after readyWait.
-		wait := time.NewTimer(readyWait)
-		select {
-		case <-sh.Ready():
-			if sh.IsOwner() {
-				select {
-				case <-o.done:
-				case <-wait.C:
-				case <-ctx.Done():
-				}
-			}
-		case <-wait.C:
-		case <-ctx.Done():
-		}
-		wait.Stop()
+		waitIndexed(ctx, sh, o)
 	}
 	if ln == nil {
 		wg.Go(func() {

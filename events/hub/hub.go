@@ -2,7 +2,10 @@
 // appends events to a durable [Log], follows that log once per workspace,
 // keeps the newest events of each workspace in a memory ring for fast
 // replay, and hands them to any number of subscribers. It implements
-// [events.Source].
+// [events.Source]. With a [DirectLog] (the journal is one), an event the
+// hub appends itself reaches the ring and the subscribers as soon as the
+// log has stored it, still strictly in seq order; the follower then only
+// brings what other writers of a shared log appended.
 //
 // Every subscriber gets a bounded queue. Fan-out never waits for a slow
 // subscriber: when its queue is full the subscriber is cut off from the live
@@ -96,6 +99,10 @@ const (
 	minBackoff     = 100 * time.Millisecond
 	maxBackoff     = 5 * time.Second
 	workspacesHint = 10 // workspace names quoted in an unknown-workspace error
+	// maxEarly bounds the events a workspace holds back because they were
+	// stored after a seq it has not seen yet; beyond it they wait for the
+	// follower like the events of other hubs.
+	maxEarly = 1024
 )
 
 // Log is the durable event log (satisfied by *journal.Journal). Its
@@ -112,6 +119,23 @@ type Log interface {
 	// the stored ones and then live ones. It blocks until ctx is done or
 	// fn or the log fails.
 	Follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error
+}
+
+// DirectLog is a Log that lets the hub fan out its own appends directly
+// (satisfied by *journal.Journal). With one, an event the hub appends goes
+// to the ring and the subscribers as soon as the log has stored it, on the
+// appending goroutine, instead of after the follower has read it back;
+// the follower then only brings, in order, what this hub did not append
+// itself (other hubs sharing the log) and skips the rest undecoded.
+type DirectLog interface {
+	Log
+	// AppendStored is Append that also reports whether this call stored
+	// ev; when it did, the event returned is exactly what Read and Follow
+	// return for its seq.
+	AppendStored(ctx context.Context, ev events.Event) (events.Event, bool, error)
+	// FollowSkipping is Follow without decoding, nor calling fn for, the
+	// seqs for which skip returns true.
+	FollowSkipping(ctx context.Context, ws string, after uint64, skip func(seq uint64) bool, fn func(events.Event) error) error
 }
 
 // Index lists a workspace's files (satisfied by *watch.Watcher). It is
@@ -172,6 +196,7 @@ type Hub struct {
 	lockConflicts atomic.Uint64
 
 	log    Log
+	direct DirectLog // log, when it is one
 	logger *slog.Logger
 	queue  int
 	names  []string
@@ -200,7 +225,8 @@ type wsState struct {
 	head   uint64
 	ring   ring
 	subs   map[*queue]struct{}
-	notify chan struct{} // closed at the next event; nil until someone waits
+	notify chan struct{}            // closed at the next event; nil until someone waits
+	early  map[uint64]*events.Event // appended here, waiting for head to reach seq-1
 
 	writeMu sync.Mutex // serialises WriteFile
 }
@@ -233,6 +259,7 @@ func New(opts Options) (*Hub, error) {
 		ws:     make(map[string]*wsState, len(opts.Workspaces)),
 		ready:  make(chan struct{}),
 	}
+	h.direct, _ = opts.Log.(DirectLog)
 	h.life, h.stop = context.WithCancel(context.Background())
 	for _, w := range opts.Workspaces {
 		if err := events.ValidWorkspaceName(w.Name); err != nil {
@@ -338,6 +365,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		st.live = false
 		st.ring.reset(st.head)
 		clear(st.subs)
+		st.early = nil
 		st.mu.Unlock()
 	}
 	return nil
@@ -348,10 +376,16 @@ func (h *Hub) follow(ctx context.Context, st *wsState) {
 	backoff := minBackoff
 	for {
 		from := st.currentHead()
-		err := h.log.Follow(ctx, st.w.Name, from, func(ev events.Event) error {
-			h.publish(st, ev)
+		fn := func(ev events.Event) error {
+			h.publish(st, &ev, true)
 			return nil
-		})
+		}
+		var err error
+		if h.direct != nil {
+			err = h.direct.FollowSkipping(ctx, st.w.Name, from, st.seen, fn)
+		} else {
+			err = h.log.Follow(ctx, st.w.Name, from, fn)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -373,23 +407,42 @@ func (h *Hub) follow(ctx context.Context, st *wsState) {
 // publish adds ev to the ring and queues it to every live subscriber
 // without blocking; a subscriber whose queue is full is dropped from the
 // live set and catches up from the log by itself.
-func (h *Hub) publish(st *wsState, ev events.Event) {
-	p := &ev
+//
+// The follower's events (fromLog) come in log order and go out at once.
+// An event the hub appended itself goes out at once only when it is the
+// next seq; one stored after a seq the hub has not seen yet (another
+// append's acknowledgement still on its way, or another hub's event) waits
+// in early until the gap is filled, by the follower at the latest, so the
+// ring and every subscriber see seqs in order.
+func (h *Hub) publish(st *wsState, p *events.Event, fromLog bool) {
 	var fanned, over uint64
 	st.mu.Lock()
-	if !st.live || ev.Seq <= st.head {
+	if !st.live || p.Seq <= st.head {
 		st.mu.Unlock()
 		return
 	}
-	st.ring.push(p)
-	st.head = ev.Seq
-	for q := range st.subs {
-		if q.push(p) {
-			fanned++
-		} else {
-			delete(st.subs, q)
-			over++
+	if !fromLog && p.Seq != st.head+1 {
+		if len(st.early) < maxEarly {
+			if st.early == nil {
+				st.early = map[uint64]*events.Event{}
+			}
+			st.early[p.Seq] = p
 		}
+		st.mu.Unlock()
+		return
+	}
+	for p != nil {
+		st.ring.push(p)
+		st.head = p.Seq
+		for q := range st.subs {
+			if q.push(p) {
+				fanned++
+			} else {
+				delete(st.subs, q)
+				over++
+			}
+		}
+		p = st.nextEarly()
 	}
 	if st.notify != nil {
 		close(st.notify)
@@ -400,6 +453,32 @@ func (h *Hub) publish(st *wsState, ev events.Event) {
 	if over > 0 {
 		h.overflows.Add(over)
 	}
+}
+
+// nextEarly takes the held-back event that follows head, if any, and
+// forgets those head has passed. st.mu must be held.
+func (st *wsState) nextEarly() *events.Event {
+	if len(st.early) == 0 {
+		return nil
+	}
+	if p, ok := st.early[st.head+1]; ok {
+		delete(st.early, st.head+1)
+		return p
+	}
+	for seq := range st.early {
+		if seq <= st.head {
+			delete(st.early, seq)
+		}
+	}
+	return nil
+}
+
+// seen reports whether seq is already in the ring (or before it): the
+// follower then need not decode it.
+func (st *wsState) seen(seq uint64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return seq <= st.head
 }
 
 func (st *wsState) currentHead() uint64 {
@@ -465,17 +544,17 @@ func (h *Hub) Append(ctx context.Context, ev events.Event) (events.Event, error)
 
 // appendEvent is Append without the lock annotation.
 func (h *Hub) appendEvent(ctx context.Context, ev events.Event) (events.Event, error) {
-	if _, err := h.state(ev.Workspace); err != nil {
+	st, err := h.state(ev.Workspace)
+	if err != nil {
 		return events.Event{}, err
 	}
 	if !ev.Type.Valid() {
 		return events.Event{}, &events.Error{Kind: events.ErrBadType, Value: string(ev.Type), Why: "not one of the known event types"}
 	}
-	rel, err := workspace.Clean(ev.Path)
+	ev.Path, err = workspace.Clean(ev.Path)
 	if err != nil {
 		return events.Event{}, err
 	}
-	ev.Path = rel
 	if ev.OldPath != "" {
 		if ev.OldPath, err = workspace.Clean(ev.OldPath); err != nil {
 			return events.Event{}, err
@@ -491,11 +570,28 @@ func (h *Hub) appendEvent(ctx context.Context, ev events.Event) (events.Event, e
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	out, err := h.log.Append(ctx, ev)
+	if h.direct == nil {
+		out, err := h.log.Append(ctx, ev)
+		if err != nil {
+			return events.Event{}, fmt.Errorf("append event to %s: %w", ev.Workspace, err)
+		}
+		h.appended.add(ev.Type)
+		return out, nil
+	}
+	out, stored, err := h.direct.AppendStored(ctx, ev)
 	if err != nil {
 		return events.Event{}, fmt.Errorf("append event to %s: %w", ev.Workspace, err)
 	}
 	h.appended.add(ev.Type)
+	if stored {
+		p := new(events.Event)
+		*p = out
+		if p.Lock != nil { // the caller's copy must not alias what subscribers get
+			l := *p.Lock
+			p.Lock = &l
+		}
+		h.publish(st, p, false)
+	}
 	return out, nil
 }
 

@@ -449,7 +449,13 @@ func TestHub_FollowRetries(t *testing.T) {
 	h := startHub(t, log, hub.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	appendN(t, h, "docs", 3)
+	// Appended behind the hub's back (like another hub on a shared log),
+	// so that only the follower can bring them.
+	for i := range 3 {
+		if _, err := log.Append(ctx, fileEvent("docs", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	got, err := collect(ctx, h, "docs", 0, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -884,8 +890,7 @@ func BenchmarkHub_FanOut(b *testing.B) {
 				}()
 			}
 			defer func() { cancel(); wg.Wait() }()
-			ev := fileEvent("docs", 0)
-			ev.ID = "bench"
+			ev := fileEvent("docs", 0) // no ID: memLog stores every copy
 			// One warm-up event reaches every subscriber before timing.
 			if _, err := log.Append(ctx, ev); err != nil {
 				b.Fatal(err)

@@ -17,12 +17,13 @@ type memLog struct {
 	logs       map[string][]events.Event // kept events, oldest first
 	dropped    map[string]uint64         // every seq up to this one was dropped
 	head       map[string]uint64
-	changed    chan struct{} // closed and replaced at every append
-	failFollow int           // Follow calls that fail at once
+	ids        map[string]uint64 // seq by event ID, for dedup
+	changed    chan struct{}     // closed and replaced at every append
+	failFollow int               // Follow calls that fail at once
 	follows    int
 }
 
-var _ hub.Log = (*memLog)(nil)
+var _ hub.DirectLog = (*memLog)(nil)
 
 var errFollowFailed = errors.New("memlog: follow failed")
 
@@ -31,22 +32,37 @@ func newMemLog() *memLog {
 		logs:    map[string][]events.Event{},
 		dropped: map[string]uint64{},
 		head:    map[string]uint64{},
+		ids:     map[string]uint64{},
 		changed: make(chan struct{}),
 	}
 }
 
 func (m *memLog) Append(ctx context.Context, ev events.Event) (events.Event, error) {
+	ev, _, err := m.AppendStored(ctx, ev)
+	return ev, err
+}
+
+// AppendStored appends like Append; an event whose ID the log already
+// holds is not stored again (like the journal's dedup window).
+func (m *memLog) AppendStored(ctx context.Context, ev events.Event) (events.Event, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return events.Event{}, err
+		return events.Event{}, false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if seq, ok := m.ids[ev.ID]; ok && ev.ID != "" {
+		ev.Seq = seq
+		return ev, false, nil
+	}
 	m.head[ev.Workspace]++
 	ev.Seq = m.head[ev.Workspace]
 	m.logs[ev.Workspace] = append(m.logs[ev.Workspace], ev)
+	if ev.ID != "" {
+		m.ids[ev.ID] = ev.Seq
+	}
 	close(m.changed)
 	m.changed = make(chan struct{})
-	return ev, nil
+	return ev, true, nil
 }
 
 // drop applies retention: events up to seq upTo are gone.
@@ -87,6 +103,10 @@ func (m *memLog) Head(ctx context.Context, ws string) (uint64, error) {
 }
 
 func (m *memLog) Follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+	return m.FollowSkipping(ctx, ws, after, nil, fn)
+}
+
+func (m *memLog) FollowSkipping(ctx context.Context, ws string, after uint64, skip func(uint64) bool, fn func(events.Event) error) error {
 	m.mu.Lock()
 	m.follows++
 	if m.failFollow > 0 {
@@ -104,8 +124,10 @@ func (m *memLog) Follow(ctx context.Context, ws string, after uint64, fn func(ev
 			return err
 		}
 		for _, ev := range evs {
-			if err := fn(ev); err != nil {
-				return err
+			if skip == nil || !skip(ev.Seq) {
+				if err := fn(ev); err != nil {
+					return err
+				}
 			}
 			after = ev.Seq
 		}

@@ -162,6 +162,20 @@ func New(opts Options) *Inbox {
 	return b
 }
 
+// AddWorkspace lets the session see workspace name from now on, starting
+// after seq start (the position the router has reached in it). Adding a
+// workspace the session already sees does nothing.
+func (b *Inbox) AddWorkspace(name string, start uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ws[name] != nil || b.closed {
+		return
+	}
+	b.ws[name] = &wsState{head: start}
+	b.names = append(b.names, name)
+	slices.Sort(b.names)
+}
+
 // Subscribe adds a subscription and returns it with a new random ID
 // ("sub_" and 12 characters). f.Workspace must be one of the session's
 // workspaces or "" for all of them, else the error wraps

@@ -704,3 +704,22 @@ func TestInbox_DeliveredAheadIsBounded(t *testing.T) {
 		t.Errorf("got %d events (%v), want %d starting with docs/1", len(got), ids(got), n-1024)
 	}
 }
+
+func TestInbox_AddWorkspace(t *testing.T) {
+	b := inbox.New(inbox.Options{Workspaces: []string{"a"}})
+	defer b.Close()
+	b.Offer(events.Event{ID: "1", Seq: 5, Type: events.FileCreated, Workspace: "b", Path: "x"})
+	b.AddWorkspace("b", 5)
+	b.AddWorkspace("b", 99) // already there: no change
+	b.Offer(events.Event{ID: "2", Seq: 6, Type: events.FileCreated, Workspace: "b", Path: "y"})
+	res, err := b.Take(context.Background(), "", 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 1 || res.Events[0].Path != "y" || res.Cursor.For("b") != 6 {
+		t.Fatalf("Take = %+v", res)
+	}
+	if _, err := b.Subscribe(events.Filter{Workspace: "b"}, false); err != nil {
+		t.Fatalf("subscribe to the added workspace: %v", err)
+	}
+}

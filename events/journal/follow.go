@@ -34,6 +34,14 @@ const (
 // fn runs on the caller's goroutine and must not block for long: the next
 // events wait for it.
 func (j *Journal) Follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+	return j.FollowSkipping(ctx, ws, after, nil, fn)
+}
+
+// FollowSkipping is Follow for a reader that already has some of the
+// events: fn is not called for a seq for which skip (if not nil) returns
+// true, and that event is not even decoded. skip and fn run on the
+// caller's goroutine, in seq order.
+func (j *Journal) FollowSkipping(ctx context.Context, ws string, after uint64, skip func(seq uint64) bool, fn func(events.Event) error) error {
 	j.mu.Lock()
 	if j.closed() {
 		j.mu.Unlock()
@@ -47,7 +55,7 @@ func (j *Journal) Follow(ctx context.Context, ws string, after uint64, fn func(e
 	stop := context.AfterFunc(j.closing, cancel)
 	defer stop()
 
-	err := j.follow(ctx, ws, after, fn)
+	err := j.follow(ctx, ws, after, skip, fn)
 	var cbErr callbackError
 	switch {
 	case errors.As(err, &cbErr):
@@ -67,7 +75,7 @@ type callbackError struct{ err error }
 
 func (e callbackError) Error() string { return e.err.Error() }
 
-func (j *Journal) follow(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+func (j *Journal) follow(ctx context.Context, ws string, after uint64, skip func(uint64) bool, fn func(events.Event) error) error {
 	if err := j.ensured(ctx, ws); err != nil {
 		return err
 	}
@@ -108,6 +116,10 @@ func (j *Journal) follow(ctx context.Context, ws string, after uint64, fn func(e
 		}
 		if seq != last+1 {
 			return cursorExpired(ws, last, seq)
+		}
+		if skip != nil && skip(seq) {
+			last = seq
+			continue
 		}
 		ev, err := decode(msg.Data(), seq)
 		if err != nil {

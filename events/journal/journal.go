@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -251,27 +252,40 @@ func (j *Journal) forget(ws string) {
 // not stored again; the original's Seq is returned. The stream is created
 // on first use.
 func (j *Journal) Append(ctx context.Context, ev events.Event) (events.Event, error) {
-	ev, err := j.append(ctx, ev)
+	ev, _, err := j.append(ctx, ev)
 	if err != nil {
 		return ev, fmt.Errorf("append event: %w", err)
 	}
 	return ev, nil
 }
 
-func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, error) {
+// AppendStored is Append that also reports whether this call stored ev:
+// false means its ID was already in the log, and only the original's Seq
+// is returned. When stored, the event returned is exactly what Read and
+// Follow return for that seq, so a caller can hand it on without reading
+// it back.
+func (j *Journal) AppendStored(ctx context.Context, ev events.Event) (events.Event, bool, error) {
+	ev, stored, err := j.append(ctx, ev)
+	if err != nil {
+		return ev, false, fmt.Errorf("append event: %w", err)
+	}
+	return ev, stored, nil
+}
+
+func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, bool, error) {
 	if j.closed() {
-		return ev, events.ErrClosed
+		return ev, false, events.ErrClosed
 	}
 	if ev.ID == "" {
-		return ev, ErrNoEventID
+		return ev, false, ErrNoEventID
 	}
 	if err := j.ensured(ctx, ev.Workspace); err != nil {
-		return ev, err
+		return ev, false, err
 	}
 	ev.Seq = 0
 	data, err := json.Marshal(ev)
 	if err != nil {
-		return ev, err
+		return ev, false, err
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
@@ -281,15 +295,64 @@ func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, er
 		// The stream was deleted behind our back: create it again, once.
 		j.forget(ev.Workspace)
 		if err = j.ensured(ctx, ev.Workspace); err != nil {
-			return ev, err
+			return ev, false, err
 		}
 		ack, err = j.js.Publish(ctx, subj, data, jetstream.WithMsgID(ev.ID))
 	}
 	if err != nil {
-		return ev, err
+		return ev, false, err
 	}
-	ev.Seq = ack.Sequence
+	if ack.Duplicate {
+		ev.Seq = ack.Sequence
+		return ev, false, nil
+	}
+	out, err := stored(ev, data, ack.Sequence)
+	if err != nil {
+		return ev, false, err
+	}
+	return out, true, nil
+}
+
+// stored returns ev as decoding data, its stored form, gives it: what
+// Read and Follow return. It normalises the fields the wire form changes
+// instead of decoding, unless a string would not survive the round trip.
+func stored(ev events.Event, data []byte, seq uint64) (events.Event, error) {
+	if !roundTrips(ev) {
+		return decode(data, seq)
+	}
+	ev.Seq = seq
+	ev.Time = ev.Time.UTC()
+	if !ev.HasContent() {
+		ev.Size = 0
+	}
+	if !ev.ExpiresAt.IsZero() {
+		ev.ExpiresAt = ev.ExpiresAt.UTC()
+	}
+	if ev.Lock != nil {
+		l := *ev.Lock
+		ev.Lock = &l
+	}
 	return ev, nil
+}
+
+// roundTrips reports whether every string of ev is valid UTF-8, which
+// encoding/json would otherwise replace, and every time survives
+// RFC 3339 (years 0 to 9999).
+func roundTrips(ev events.Event) bool {
+	for _, s := range [...]string{ev.ID, string(ev.Type), ev.Workspace, ev.Path, ev.OldPath, ev.SHA256, ev.Actor} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	if ev.Lock != nil && (!utf8.ValidString(ev.Lock.Holder) || !utf8.ValidString(ev.Lock.Mode)) {
+		return false
+	}
+	for _, t := range [...]time.Time{ev.Time, ev.ExpiresAt} {
+		if y := t.UTC().Year(); !t.IsZero() && (y < 0 || y > 9999) {
+			return false
+		}
+	}
+	return true
 }
 
 // state returns the stream state of ws; ok is false when the stream does

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,35 +84,32 @@ func (w *Watcher) lstat(rel string) stat {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
+// fileMeta is what hashing learns of the file it opened.
+type fileMeta struct {
+	regular bool
+	mtime   time.Time
+	id      fileID
+}
+
 // hash reads the file st describes, streaming it into sha256, and returns
 // its index entry. It never follows a symlink at the final component (a
 // link's target was resolved by lstat) and refuses anything that is not a
 // regular file by the time it is opened.
 func hash(st stat) (*entry, error) {
-	f, err := openNoFollow(st.read)
-	if err != nil {
-		return nil, fmt.Errorf("open file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("hash %s: %w", st.read, errNotRegular)
-	}
 	h := sha256.New()
 	buf := bufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf) // hide File.WriteTo, which brings its own buffer
+	n, meta, err := readFile(st.read, *buf, h)
 	bufPool.Put(buf)
 	if err != nil {
-		return nil, fmt.Errorf("read file: %w", err)
+		return nil, err
 	}
-	e := &entry{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), ModTime: fi.ModTime(), Hashed: time.Now(), Link: st.link}
+	if !meta.regular {
+		return nil, fmt.Errorf("hash %s: %w", st.read, errNotRegular)
+	}
+	e := &entry{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), ModTime: meta.mtime, Hashed: time.Now(), Link: st.link}
 	e.Dev, e.Ino = st.id.dev, st.id.ino
 	if st.link == "" {
-		id := idOf(fi)
-		e.Dev, e.Ino = id.dev, id.ino
+		e.Dev, e.Ino = meta.id.dev, meta.id.ino
 	}
 	return e, nil
 }
