@@ -158,6 +158,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	localMCP.Store(srv)
 	if roots != nil {
 		roots.attach(srv.MCPServer())
 	}

@@ -21,6 +21,7 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 	m.Counter("filecast_events_delivered_total", "Events queued to live subscribers (SSE streams and MCP routers).", func() float64 { return float64(s.hub.Stats().FannedOut) })
 	m.Counter("filecast_subscriber_overflows_total", "Times a subscriber fell behind and caught up from the log.", func() float64 { return float64(s.hub.Stats().Overflows) })
 	m.Gauge("filecast_hub_subscribers", "Subscriptions open on the hub.", func() float64 { return float64(s.hub.Stats().Subscribers) })
+	m.Gauge("filecast_mcp_sessions", "MCP sessions of the MCP server in this process.", func() float64 { return float64(localMCPSessions()) })
 	m.Gauge("filecast_sse_subscribers", "Open SSE streams.", func() float64 { return float64(f.Subscribers()) })
 	m.Counter("filecast_lock_conflicts_total", "Lock requests refused because another holder had the lock.", func() float64 { return float64(s.hub.Stats().LockConflicts) })
 	m.GaugeVec("filecast_log_head", "Sequence number of the newest event in each workspace's log.", "workspace", func() map[string]float64 {

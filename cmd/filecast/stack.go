@@ -22,6 +22,7 @@ import (
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
+	"github.com/filecast/filecast/server"
 )
 
 // stack is an embedded hub: the NATS server, the journal, the hub, its
@@ -184,7 +185,7 @@ func (s *stack) close() {
 func (s *stack) handler(tokens []api.Token, heartbeat time.Duration, ready *atomic.Bool) (http.Handler, *feed.Feed) {
 	f := feed.New(s.hub, feed.Options{Heartbeat: heartbeat, Logger: s.log.With("component", "feed")})
 	dash := dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
-		return dashboard.Stats{SSESubscribers: f.Subscribers(), Workspaces: s.names(), Version: version()}
+		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: f.Subscribers(), Workspaces: s.names(), Version: version()}
 	}})
 	m := s.newMetrics(f)
 	h := api.New(s.hub, f, api.Options{
@@ -207,6 +208,17 @@ func (s *stack) names() []string {
 		out[i] = ws.Name
 	}
 	return out
+}
+
+// localMCP is this process's MCP server, when it runs one: the hub it owns
+// reports its sessions.
+var localMCP atomic.Pointer[server.Server]
+
+func localMCPSessions() int {
+	if srv := localMCP.Load(); srv != nil {
+		return srv.Sessions()
+	}
+	return 0
 }
 
 // startingUntil answers /healthz with 503 "starting" until ready is set,
