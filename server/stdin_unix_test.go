@@ -24,7 +24,7 @@ import (
 func TestServeStdio_BlockingPipe(t *testing.T) {
 	h := start(t, server.Options{}, "docs")
 	var p [2]int
-	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+	if err := syscall.Pipe(p[:]); err != nil {
 		t.Fatal(err)
 	}
 	in := os.NewFile(uintptr(p[0]), "stdin") // blocking, as a child process gets it
