@@ -330,7 +330,7 @@ func (rt *router) workspaces(w http.ResponseWriter, r *http.Request, tok *Token)
 			out = append(out, info)
 		}
 	}
-	writeJSON(w, http.StatusOK, feed.WorkspaceList{Workspaces: out})
+	feed.WriteJSON(w, http.StatusOK, feed.WorkspaceList{Workspaces: out})
 }
 
 // noRoute answers a request that no pattern matches with the status the

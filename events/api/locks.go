@@ -180,7 +180,7 @@ func (l *lockRoutes) write(w http.ResponseWriter, r *http.Request, del bool) {
 		sum := sha256.Sum256(data)
 		res.Size, res.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
 	}
-	writeJSON(w, http.StatusOK, res)
+	feed.WriteJSON(w, http.StatusOK, res)
 }
 
 // decodeBody reads a JSON request body into v.
@@ -244,7 +244,7 @@ func (l *lockRoutes) acquire(w http.ResponseWriter, r *http.Request) {
 	if req.Token != "" {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, lease)
+	feed.WriteJSON(w, status, lease)
 }
 
 // refresh answers PATCH /v1/workspaces/{ws}/locks/{token} with the lease
@@ -268,7 +268,7 @@ func (l *lockRoutes) refresh(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, lease)
+	feed.WriteJSON(w, http.StatusOK, lease)
 }
 
 // list answers GET /v1/workspaces/{ws}/locks.
@@ -282,7 +282,7 @@ func (l *lockRoutes) list(w http.ResponseWriter, r *http.Request) {
 	if ls == nil {
 		ls = []events.Lease{}
 	}
-	writeJSON(w, http.StatusOK, LockList{Workspace: ws, Locks: ls})
+	feed.WriteJSON(w, http.StatusOK, LockList{Workspace: ws, Locks: ls})
 }
 
 // release answers DELETE /v1/workspaces/{ws}/locks/{token}[?path=].
@@ -291,19 +291,5 @@ func (l *lockRoutes) release(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Released{Released: true})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		feed.WriteErrorCode(w, http.StatusInternalServerError, feed.CodeInternal, "internal error")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	feed.WriteJSON(w, http.StatusOK, Released{Released: true})
 }

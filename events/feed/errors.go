@@ -132,16 +132,19 @@ func WriteError(w http.ResponseWriter, err error) {
 			d.ExpiresAt = &t
 		}
 	}
-	writeJSON(w, status, ErrorBody{Error: d})
+	WriteJSON(w, status, ErrorBody{Error: d})
 }
 
 // WriteErrorCode answers the request with a JSON error body of the given
 // status, code and message.
 func WriteErrorCode(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v as a JSON answer with status, the way every route of
+// the hub answers (no caching, no sniffing); a value that cannot be encoded
+// becomes a 500 "internal" error.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError

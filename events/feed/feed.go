@@ -116,7 +116,7 @@ func (f *Feed) Workspaces(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []events.WorkspaceInfo{}
 	}
-	writeJSON(w, http.StatusOK, WorkspaceList{Workspaces: list})
+	WriteJSON(w, http.StatusOK, WorkspaceList{Workspaces: list})
 }
 
 // WorkspaceList is the body of GET /v1/workspaces.
@@ -176,5 +176,5 @@ func (f *Feed) Changes(w http.ResponseWriter, r *http.Request) {
 	if page.Events == nil {
 		page.Events = []events.Event{}
 	}
-	writeJSON(w, http.StatusOK, page)
+	WriteJSON(w, http.StatusOK, page)
 }

@@ -39,7 +39,7 @@ func (f *Feed) Files(w http.ResponseWriter, r *http.Request) {
 	if list.Files == nil {
 		list.Files = []events.FileInfo{}
 	}
-	writeJSON(w, http.StatusOK, list)
+	WriteJSON(w, http.StatusOK, list)
 }
 
 // File answers GET /v1/workspaces/{ws}/files/{path...} with the file's

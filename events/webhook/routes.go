@@ -56,7 +56,7 @@ func (d *Dispatcher) handleRegister(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, hook)
+	feed.WriteJSON(w, http.StatusCreated, hook)
 }
 
 func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +74,7 @@ func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		hooks = kept
 	}
-	writeJSON(w, http.StatusOK, struct {
+	feed.WriteJSON(w, http.StatusOK, struct {
 		Webhooks []Webhook `json:"webhooks"`
 	}{hooks})
 }
@@ -85,7 +85,7 @@ func (d *Dispatcher) handleGet(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hook)
+	feed.WriteJSON(w, http.StatusOK, hook)
 }
 
 func (d *Dispatcher) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +94,7 @@ func (d *Dispatcher) handleDelete(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	feed.WriteJSON(w, http.StatusOK, struct {
 		ID      string `json:"id"`
 		Deleted bool   `json:"deleted"`
 	}{id, true})
@@ -115,7 +115,7 @@ func (d *Dispatcher) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	feed.WriteJSON(w, http.StatusOK, struct {
 		Deliveries []Delivery `json:"deliveries"`
 	}{ds})
 }
@@ -131,7 +131,7 @@ func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	feed.WriteJSON(w, http.StatusAccepted, res)
 }
 
 // rotateRequest is the optional body of POST /v1/webhooks/{id}/rotate.
@@ -156,7 +156,7 @@ func (d *Dispatcher) handleRotate(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hook)
+	feed.WriteJSON(w, http.StatusOK, hook)
 }
 
 // decode reads a JSON body into v, refusing unknown fields, trailing data
@@ -207,18 +207,4 @@ func (d *Dispatcher) writeError(w http.ResponseWriter, r *http.Request, err erro
 		d.log.Error("webhook request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	feed.WriteError(w, err)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		feed.WriteErrorCode(w, http.StatusInternalServerError, feed.CodeInternal, "internal error")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }
