@@ -58,6 +58,7 @@ type Feed struct {
 	writeTimeout time.Duration
 	log          *slog.Logger
 	subscribers  atomic.Int64
+	frames       frameCache
 
 	closeCtx context.Context
 	close    context.CancelFunc

@@ -52,10 +52,16 @@ func (f *Feed) Events(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	defer context.AfterFunc(f.closeCtx, cancel)()
 
+	// The frames' newest seq is read before the head, so that one past the
+	// head can only come from a log since reset.
+	frames, seen := f.frames.peek(ws)
 	head, err := f.head(ctx, ws)
 	if err != nil {
 		f.fail(w, r, err)
 		return
+	}
+	if frames == nil || seen > head {
+		frames = f.frames.replace(ws, frames)
 	}
 	if !resume {
 		after = head
@@ -77,10 +83,12 @@ func (f *Feed) Events(w http.ResponseWriter, r *http.Request) {
 	defer f.subscribers.Add(-1)
 
 	s := &stream{
-		f:    f,
-		sess: sess,
-		rc:   http.NewResponseController(w),
-		ch:   make(chan events.Event, queueLen),
+		f:      f,
+		sess:   sess,
+		w:      w,
+		rc:     http.NewResponseController(w),
+		frames: frames,
+		ch:     make(chan events.Event, queueLen),
 	}
 	// The first message tells the client where it stands, so that a
 	// reconnection before any event resumes from here rather than from a
@@ -151,12 +159,16 @@ func (f *Feed) checkPosition(ctx context.Context, ws string, after, head uint64)
 }
 
 // stream is the writing side of one event stream. Only run writes after
-// the first message.
+// the first message. Events are written to w directly, as the messages
+// cached in frames, once the first message has gone through sess (which
+// sends the response headers).
 type stream struct {
-	f    *Feed
-	sess *sse.Session
-	rc   *http.ResponseController
-	ch   chan events.Event
+	f      *Feed
+	sess   *sse.Session
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	frames *frames
+	ch     chan events.Event
 }
 
 // maxBatch bounds the events written before a flush.
@@ -195,11 +207,11 @@ func (s *stream) writeBatch(ev events.Event) error {
 		return err
 	}
 	for n := 0; ; n++ {
-		msg, err := eventMessage(ev)
+		msg, err := s.frames.get(&ev)
 		if err != nil {
 			return err
 		}
-		if err := s.sess.Send(msg); err != nil {
+		if _, err := s.w.Write(msg); err != nil {
 			return fmt.Errorf("send event %d: %w", ev.Seq, err)
 		}
 		if n+1 == maxBatch {
