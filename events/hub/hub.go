@@ -544,31 +544,9 @@ func (h *Hub) Append(ctx context.Context, ev events.Event) (events.Event, error)
 
 // appendEvent is Append without the lock annotation.
 func (h *Hub) appendEvent(ctx context.Context, ev events.Event) (events.Event, error) {
-	st, err := h.state(ev.Workspace)
+	st, ev, err := h.prepare(ev)
 	if err != nil {
 		return events.Event{}, err
-	}
-	if !ev.Type.Valid() {
-		return events.Event{}, &events.Error{Kind: events.ErrBadType, Value: string(ev.Type), Why: "not one of the known event types"}
-	}
-	ev.Path, err = workspace.Clean(ev.Path)
-	if err != nil {
-		return events.Event{}, err
-	}
-	if ev.OldPath != "" {
-		if ev.OldPath, err = workspace.Clean(ev.OldPath); err != nil {
-			return events.Event{}, err
-		}
-	}
-	if ev.Type == events.FileMoved && ev.OldPath == "" {
-		return events.Event{}, &events.Error{Kind: events.ErrBadPath, Value: ev.Path, Why: "a file.moved event needs old_path"}
-	}
-	ev.Seq = 0
-	if ev.ID == "" {
-		ev.ID = ulid.Make().String()
-	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now().UTC()
 	}
 	if h.direct == nil {
 		out, err := h.log.Append(ctx, ev)
@@ -593,6 +571,37 @@ func (h *Hub) appendEvent(ctx context.Context, ev events.Event) (events.Event, e
 		h.publish(st, p, false)
 	}
 	return out, nil
+}
+
+// prepare checks ev and fills in its ID and Time, as appendEvent does.
+func (h *Hub) prepare(ev events.Event) (*wsState, events.Event, error) {
+	st, err := h.state(ev.Workspace)
+	if err != nil {
+		return nil, ev, err
+	}
+	if !ev.Type.Valid() {
+		return nil, ev, &events.Error{Kind: events.ErrBadType, Value: string(ev.Type), Why: "not one of the known event types"}
+	}
+	ev.Path, err = workspace.Clean(ev.Path)
+	if err != nil {
+		return nil, ev, err
+	}
+	if ev.OldPath != "" {
+		if ev.OldPath, err = workspace.Clean(ev.OldPath); err != nil {
+			return nil, ev, err
+		}
+	}
+	if ev.Type == events.FileMoved && ev.OldPath == "" {
+		return nil, ev, &events.Error{Kind: events.ErrBadPath, Value: ev.Path, Why: "a file.moved event needs old_path"}
+	}
+	ev.Seq = 0
+	if ev.ID == "" {
+		ev.ID = ulid.Make().String()
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	return st, ev, nil
 }
 
 // Workspaces lists the workspaces, sorted by name, with their heads.
@@ -759,4 +768,69 @@ func (h *Hub) ReadFile(ctx context.Context, ws, path string) ([]byte, events.Fil
 		}
 	}
 	return data, info, nil
+}
+
+// BatchLog is a DirectLog that can also append several events of one
+// workspace with one wait for all their acknowledgements.
+type BatchLog interface {
+	AppendStoredBatch(ctx context.Context, evs []events.Event) ([]events.Event, []bool, error)
+}
+
+// AppendBatch is Append for several events of one workspace, stored in
+// the order given: when the log is a BatchLog, it publishes them all, then
+// waits for their acknowledgements, which costs about one round trip for
+// the whole batch. It returns the events as stored, in order. On error a
+// prefix of evs may have been stored. Safe for concurrent use, though
+// callers that need their events in order call it serially.
+func (h *Hub) AppendBatch(ctx context.Context, evs []events.Event) ([]events.Event, error) {
+	bl, ok := h.direct.(BatchLog)
+	if !ok || len(evs) < 2 {
+		out := make([]events.Event, 0, len(evs))
+		for _, ev := range evs {
+			got, err := h.Append(ctx, ev)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, got)
+		}
+		return out, nil
+	}
+	in := make([]events.Event, len(evs))
+	var st *wsState
+	for i, ev := range evs {
+		if i > 0 && ev.Workspace != evs[0].Workspace {
+			return nil, &events.Error{Kind: events.ErrUnknownWorkspace, Value: ev.Workspace, Why: "a batch holds events of one workspace"}
+		}
+		if ev.Type.IsFile() && ev.Lock == nil {
+			if rel, err := workspace.Clean(ev.Path); err == nil {
+				ev.Path = rel
+				if old, err := workspace.Clean(ev.OldPath); err == nil {
+					ev.OldPath = old
+				}
+				h.annotate(&ev)
+			}
+		}
+		var err error
+		if st, ev, err = h.prepare(ev); err != nil {
+			return nil, err
+		}
+		in[i] = ev
+	}
+	out, stored, err := bl.AppendStoredBatch(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("append events to %s: %w", evs[0].Workspace, err)
+	}
+	for i := range out {
+		h.appended.add(out[i].Type)
+		if stored[i] {
+			p := new(events.Event)
+			*p = out[i]
+			if p.Lock != nil {
+				l := *p.Lock
+				p.Lock = &l
+			}
+			h.publish(st, p, false)
+		}
+	}
+	return out, nil
 }

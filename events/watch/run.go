@@ -32,6 +32,20 @@ type state struct {
 	dirty      bool                       // the index changed since it was saved
 	saves      chan<- *indexFile          // to the saver goroutine
 	saveFailed atomic.Bool                // set by the saver
+
+	// Events handed to Appender.AppendBatch at the next flush, and the
+	// paths they touch: the index learns of them (and their seqs) then.
+	ctx    context.Context
+	queued []queuedEvent
+	busy   map[string]bool
+	err    error // a flush that failed outside emit; Run returns it
+}
+
+// queuedEvent is an event waiting to be appended and applied to the index.
+type queuedEvent struct {
+	ev  events.Event
+	rel string
+	e   *entry
 }
 
 // pending is a path waiting to be quiet; first bounds the wait, so that a
@@ -89,6 +103,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		renames:   map[string]*pendingRename{},
 		byID:      map[fileID]string{},
 		links:     map[string]map[string]bool{},
+		ctx:       ctx,
+		busy:      map[string]bool{},
 	}
 	idx, found, lerr := loadIndex(w.path)
 	if lerr != nil {
@@ -141,6 +157,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	first := !found && !held
 	if err := w.sync(ctx, "", first); err != nil {
+		return w.exitErr(ctx, err)
+	}
+	if err := w.flush(ctx); err != nil {
 		return w.exitErr(ctx, err)
 	}
 	if first && w.path != "" {
@@ -219,7 +238,9 @@ func (w *Watcher) loop(ctx context.Context) error {
 		case e := <-st.fsw.Errors:
 			err = w.lost(ctx, e)
 		case f := <-w.inject:
-			err = f(ctx)
+			if err = w.flush(ctx); err == nil {
+				err = f(ctx)
+			}
 		case <-timer.C:
 			armed = time.Time{}
 			if err = w.drain(ctx); err == nil {
@@ -229,6 +250,13 @@ func (w *Watcher) loop(ctx context.Context) error {
 			w.save()
 		case <-pollT.C:
 			err = w.poll(ctx)
+		}
+		if err == nil {
+			err = st.err
+		}
+		if err == nil && len(st.queued) > 0 && len(st.fsw.Events) == 0 {
+			// Idle: whatever a burst left queued goes out now.
+			err = w.flush(ctx)
 		}
 		if err != nil {
 			return err
@@ -360,6 +388,9 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) error {
 }
 
 func (w *Watcher) known(rel string) *entry {
+	if w.st != nil && w.st.busy[rel] {
+		w.flushLater()
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.files[rel]
@@ -444,7 +475,7 @@ func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 		return nil
 	}
 	delete(w.st.updates, rel)
-	return w.check(ctx, rel, true)
+	return w.checkStat(ctx, rel, s, true)
 }
 
 func (w *Watcher) onRemove(ctx context.Context, rel string) error {
@@ -501,8 +532,12 @@ func (w *Watcher) dropRename(rel string) {
 // When mayWait and the file was written to while it was read, it looks
 // again once the file is quiet.
 func (w *Watcher) check(ctx context.Context, rel string, mayWait bool) error {
+	return w.checkStat(ctx, rel, w.lstat(rel), mayWait)
+}
+
+// checkStat is check with the file's lstat just taken.
+func (w *Watcher) checkStat(ctx context.Context, rel string, s stat, mayWait bool) error {
 	old := w.known(rel)
-	s := w.lstat(rel)
 	switch {
 	case s.kind == kindDir:
 		if old != nil {
@@ -608,6 +643,9 @@ func (w *Watcher) deleteTree(ctx context.Context, rel string) error {
 
 // paths lists the indexed files under prefix, sorted.
 func (w *Watcher) paths(prefix string) []string {
+	if w.st != nil && len(w.st.queued) > 0 {
+		w.flushLater()
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	var out []string
@@ -825,6 +863,12 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 	if typ != events.FileDeleted {
 		ev.Size, ev.SHA256 = e.Size, e.SHA256
 	}
+	if w.st.busy[rel] || old != "" && w.st.busy[old] {
+		// The index must hold the queued change to this path first.
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
 	done, typ := w.fulfil(typ, rel, e)
 	if done {
 		// The hub made this change itself and reports it.
@@ -833,6 +877,22 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 	ev.Type = typ
 	if typ == events.FileMoved {
 		w.forgetExpects(rel, old)
+	}
+	if w.batch != nil && typ != events.FileMoved && len(w.st.links) == 0 && (e == nil || e.Link == "") {
+		// Queued: the loop flushes when the burst is over, or now when
+		// the batch is full.
+		if w.st.err != nil {
+			return w.st.err
+		}
+		w.st.queued = append(w.st.queued, queuedEvent{ev: ev, rel: rel, e: e})
+		w.st.busy[rel] = true
+		if len(w.st.queued) >= maxBatch {
+			return w.flush(ctx)
+		}
+		return nil
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
 	}
 	got, err := w.app.Append(ctx, ev)
 	if err != nil {
@@ -916,5 +976,54 @@ func (w *Watcher) unlink(rel, target string) {
 		if len(m) == 0 {
 			delete(w.st.links, target)
 		}
+	}
+}
+
+// flush appends the queued events in one batch and applies them to the
+// index, in order. A change the hub reported meanwhile with a later seq
+// (Applied) is not overwritten.
+func (w *Watcher) flush(ctx context.Context) error {
+	st := w.st
+	if len(st.queued) == 0 {
+		return nil
+	}
+	q := st.queued
+	st.queued = nil
+	clear(st.busy)
+	evs := make([]events.Event, len(q))
+	for i := range q {
+		evs[i] = q[i].ev
+	}
+	got, err := w.batch.AppendBatch(ctx, evs)
+	if err == nil && len(got) != len(evs) {
+		err = fmt.Errorf("%d events stored of %d", len(got), len(evs))
+	}
+	if err != nil {
+		return fmt.Errorf("append %d events: %w", len(evs), err)
+	}
+	w.mu.Lock()
+	for i, x := range q {
+		seq := got[i].Seq
+		if cur := w.files[x.rel]; cur == nil || cur.Version <= seq {
+			if x.ev.Type == events.FileDeleted {
+				w.drop(x.rel)
+			} else {
+				ne := *x.e
+				ne.Version = seq
+				w.put(x.rel, &ne)
+			}
+		}
+		w.seq = max(w.seq, seq)
+	}
+	w.mu.Unlock()
+	st.dirty = true
+	return nil
+}
+
+// flushLater flushes from a place that cannot return an error; the loop
+// returns it.
+func (w *Watcher) flushLater() {
+	if err := w.flush(w.st.ctx); err != nil && w.st.err == nil {
+		w.st.err = err
 	}
 }

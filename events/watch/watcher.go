@@ -97,6 +97,17 @@ type Appender interface {
 	Append(ctx context.Context, ev events.Event) (events.Event, error)
 }
 
+// BatchAppender is an Appender that can also store several events in one
+// go, in the order given, returning them with their Seqs in that order.
+// When the Appender given to New is one (the hub is), a burst of changes
+// to distinct files is appended in batches instead of one acknowledgement
+// at a time; a lone change still goes out at once. AppendBatch is called
+// serially, from Run's goroutine.
+type BatchAppender interface {
+	Appender
+	AppendBatch(ctx context.Context, evs []events.Event) ([]events.Event, error)
+}
+
 // Errors returned by New and Run.
 var (
 	ErrIndexInWorkspace = errors.New("watch: the index path lies inside the workspace")
@@ -117,6 +128,7 @@ const (
 	pollEvery     = 2 * time.Second // rescans of folders that could not be watched
 	progressEvery = 10000
 	eventBuffer   = 1 << 16 // fsnotify's channel: room for bursts while a file is hashed
+	maxBatch      = 1024    // events appended with one wait for their acknowledgements
 )
 
 // Options configures a Watcher. Zero values mean the defaults.
@@ -137,6 +149,7 @@ type Watcher struct {
 	ws       workspace.Workspace
 	ignore   *workspace.Ignorer
 	app      Appender
+	batch    BatchAppender // app, when it is one
 	logr     Log
 	path     string
 	settle   time.Duration
@@ -189,6 +202,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
+	batch, _ := app.(BatchAppender)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -197,6 +211,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		ws:       opts.Workspace,
 		ignore:   ig,
 		app:      app,
+		batch:    batch,
 		logr:     opts.Log,
 		path:     opts.IndexPath,
 		settle:   opts.Settle,

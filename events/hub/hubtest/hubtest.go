@@ -45,6 +45,9 @@ type Options struct {
 	Dirs   []string // their folders; default a t.TempDir() each
 	Data   string   // the state folder (JetStream store, indexes); default a t.TempDir()
 	NoLock bool     // run without a lock manager
+	// SerialAppend hands the watchers the hub as a plain watch.Appender,
+	// so they append one event at a time instead of in batches.
+	SerialAppend bool
 }
 
 // Stack is a running embedded hub.
@@ -116,12 +119,16 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 		s.Hub.SetLocks(s.Locks)
 	}
+	var app watch.Appender = s.Hub
+	if opts.SerialAppend {
+		app = struct{ watch.Appender }{s.Hub}
+	}
 	for _, ws := range wss {
 		w, err := watch.New(watch.Options{
 			Workspace: ws,
 			IndexPath: filepath.Join(opts.Data, "index", ws.Name+".json"),
 			Settle:    Settle,
-		}, s.Hub)
+		}, app)
 		if err != nil {
 			t.Fatalf("hubtest: watch %s: %v", ws.Name, err)
 		}
