@@ -449,6 +449,10 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 }
 
 // pend delays a new file until it has been quiet for the settle time.
+// truncQuiet is how long a known file emptied by a truncation may stay
+// empty before the empty content is reported.
+const truncQuiet = 250 * time.Millisecond
+
 func (w *Watcher) pend(rel string) { w.wait(w.st.creates, rel, w.settle) }
 
 func (w *Watcher) onWrite(ctx context.Context, rel string) error {
@@ -470,8 +474,9 @@ func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 	case s.kind == kindFile && s.size == 0 && old.Size > 0:
 		// Most likely the truncation that starts a rewrite (O_TRUNC): wait
 		// for the write that follows rather than report an empty file,
-		// unless the file stays empty for the settle time.
-		w.wait(w.st.updates, rel, w.settle)
+		// unless the file stays empty for truncQuiet (a loaded machine can
+		// deschedule a writer between its truncate and its write).
+		w.wait(w.st.updates, rel, max(truncQuiet, w.settle))
 		return nil
 	}
 	delete(w.st.updates, rel)
