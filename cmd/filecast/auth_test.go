@@ -207,6 +207,7 @@ func TestTokenFlags_Refused(t *testing.T) {
 		{"hub empty token file", []string{"hub", "--token-file", noTokens}, "no tokens"},
 		{"mcp scoped token", []string{"mcp", "--http", "127.0.0.1:0", "--token", "ci=" + adminSecret + ",ro"}, "ro and ws="},
 		{"mcp token file without http", []string{"mcp", "--token-file", noTokens}, "needs --http"},
+		{"hub heartbeat too short", []string{"hub", "--heartbeat", "10ms"}, "--heartbeat must be at least 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

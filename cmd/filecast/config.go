@@ -58,6 +58,7 @@ type stackConfig struct {
 	maxAge    time.Duration
 	maxEvents int64
 	settle    time.Duration
+	heartbeat time.Duration
 
 	webhookScheduleText  string
 	webhookSchedule      []time.Duration
@@ -76,6 +77,7 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxAge, "retention-age", 7*24*time.Hour, "keep events in the log this long")
 	fs.Int64Var(&c.maxEvents, "retention-events", 1_000_000, "keep at most this many events per workspace")
 	fs.DurationVar(&c.settle, "settle", 5*time.Millisecond, "how long a new file must be quiet before file.created is reported")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments on the hub's event streams")
 	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
 	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "allow webhook URLs on loopback, private and link-local addresses")
@@ -118,6 +120,9 @@ func (c *stackConfig) validate(e *env) error {
 	}
 	if c.maxAge <= 0 || c.maxEvents <= 0 {
 		return errors.New("--retention-age and --retention-events must be positive")
+	}
+	if c.heartbeat < time.Second {
+		return errors.New("--heartbeat must be at least 1s")
 	}
 	sched, err := webhook.ParseSchedule(c.webhookScheduleText)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/workspace"
@@ -19,11 +18,10 @@ const maxHeaderBytes = api.MaxHeaderBytes
 
 // hubCmd is "filecast hub": watch workspaces and serve their events over HTTP.
 type hubCmd struct {
-	stack     stackConfig
-	logs      logConfig
-	listen    string
-	tokens    tokenConfig
-	heartbeat time.Duration
+	stack  stackConfig
+	logs   logConfig
+	listen string
+	tokens tokenConfig
 }
 
 func (c *hubCmd) flags(fs *flag.FlagSet) {
@@ -31,7 +29,6 @@ func (c *hubCmd) flags(fs *flag.FlagSet) {
 	c.logs.flags(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address to serve the API on; a non-loopback address needs --token")
 	c.tokens.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: filecast hub --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token SPEC]… [--token-file PATH]
 
@@ -88,7 +85,7 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 
 	o := newOwned()
 	serve := func(ctx context.Context, st *stack) error {
-		h, _ := st.handler(tokens, c.heartbeat, &o.ready)
+		h := st.handler(tokens, &o.ready)
 		return runAll(ctx,
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
 			func(ctx context.Context) error {

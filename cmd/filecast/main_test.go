@@ -380,7 +380,3 @@ func (s *sseReader) next() (sseEvent, error) {
 		}
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-func splitLines(s string) []string { return strings.Split(s, "\n") }

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -103,15 +104,15 @@ func TestMCPStdio_RootsFromHost(t *testing.T) {
 func TestMCPStdio_NoRootsNoFlags(t *testing.T) {
 	a := startStdio(t, legacyVersion, "--data", t.TempDir())
 	msg := a.call("list_changes", map[string]any{"wait_ms": 10}, &changes{})
-	if msg == "" || !contains(msg, "--root") {
+	if msg == "" || !strings.Contains(msg, "--root") {
 		t.Fatalf("list_changes without roots = %q, want an error naming --root", msg)
 	}
 }
 
 func stderrLines(b *lockedBuffer, sub string) []string {
 	var out []string
-	for _, l := range splitLines(b.String()) {
-		if contains(l, sub) {
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, sub) {
 			out = append(out, l)
 		}
 	}

@@ -8,10 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -43,7 +40,7 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 			return nil, err
 		}
 		o.stack = st
-		h, _ := st.handler(nil, 15*time.Second, &o.ready)
+		h := st.handler(nil, &o.ready)
 		return &daemon.Owner{
 			Backend: st.hub,
 			Handler: h,
@@ -140,8 +137,8 @@ func servesAll(c *stackConfig) func(ctx context.Context, b daemon.Backend) error
 		}
 		for _, ws := range c.workspaces {
 			if !slices.Contains(have, ws.Name) {
-				return fmt.Errorf("the hub of data folder %s (process %s) serves %s, not workspace %s; give the same --root as the other filecast processes, or a different --data",
-					c.data, ownerPID(c.data), strings.Join(have, ", "), ws.Name)
+				return fmt.Errorf("the hub of data folder %s (process %d) serves %s, not workspace %s; give the same --root as the other filecast processes, or a different --data",
+					c.data, daemon.OwnerPID(c.data), strings.Join(have, ", "), ws.Name)
 			}
 		}
 		return nil
@@ -152,17 +149,6 @@ func servesAll(c *stackConfig) func(ctx context.Context, b daemon.Backend) error
 // folder with a hub another process owns.
 func mustOwn(c *stackConfig) func(ctx context.Context, b daemon.Backend) error {
 	return func(context.Context, daemon.Backend) error {
-		return fmt.Errorf("data folder %s is in use by filecast process %s; stop it or pass a different --data", c.data, ownerPID(c.data))
+		return &daemon.BusyError{Dir: c.data, PID: daemon.OwnerPID(c.data)}
 	}
-}
-
-func ownerPID(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "PID"))
-	if err != nil {
-		return "(unknown pid)"
-	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-		return strconv.Itoa(pid)
-	}
-	return "(unknown pid)"
 }

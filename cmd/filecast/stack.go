@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"github.com/sourcegraph/conc"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/lock"
+	"github.com/filecast/filecast/events/metrics"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
@@ -38,6 +38,9 @@ type stack struct {
 	locks    *lock.Manager
 	webhooks *webhook.Dispatcher
 	watchers []*watch.Watcher
+	feed     *feed.Feed
+	metrics  *metrics.Registry
+	dash     http.Handler
 	log      *slog.Logger
 }
 
@@ -83,15 +86,11 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 		return nil, fmt.Errorf("open locks: %w", err)
 	}
 	s.hub.SetLocks(s.locks)
-	names := make([]string, len(c.workspaces))
-	for i, ws := range c.workspaces {
-		names[i] = ws.Name
-	}
 	s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
 		Schedule:     c.webhookSchedule,
 		DisableAfter: c.webhookDisableAfter,
 		AllowPrivate: c.allowPrivateWebhooks,
-		Workspaces:   names,
+		Workspaces:   s.names(),
 		Logger:       log.With("component", "webhook"),
 	})
 	if err != nil {
@@ -113,6 +112,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 		s.hub.SetIndex(ws.Name, w)
 		s.watchers = append(s.watchers, w)
 	}
+	s.serving()
 	return s, nil
 }
 
@@ -179,27 +179,33 @@ func (s *stack) close() {
 	}
 }
 
-// handler is the hub's HTTP API over this stack: the /v1 routes, webhooks
-// and the dashboard. Without tokens every route is open (the unix socket,
-// or a loopback address).
-func (s *stack) handler(tokens []api.Token, heartbeat time.Duration, ready *atomic.Bool) (http.Handler, *feed.Feed) {
-	f := feed.New(s.hub, feed.Options{Heartbeat: heartbeat, Logger: s.log.With("component", "feed")})
-	dash := dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
-		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: f.Subscribers(), Workspaces: s.names(), Version: version()}
+// serving builds what every HTTP listener of the stack shares: one feed
+// (its SSE streams, its encoding cache, its subscriber count), one metrics
+// registry and one dashboard.
+func (s *stack) serving() {
+	s.feed = feed.New(s.hub, feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
+	s.metrics = s.newMetrics(s.feed)
+	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
+		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version()}
 	}})
-	m := s.newMetrics(f)
-	h := api.New(s.hub, f, api.Options{
+}
+
+// handler is the hub's HTTP API over this stack: the /v1 routes, webhooks,
+// metrics and the dashboard. Without tokens every route is open (the unix
+// socket, or a loopback address).
+func (s *stack) handler(tokens []api.Token, ready *atomic.Bool) http.Handler {
+	h := api.New(s.hub, s.feed, api.Options{
 		Tokens: tokens,
 		Logger: s.log.With("component", "api"),
 		Public: dashboard.IsAsset,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
-			mux.Handle("GET /metrics", m.Handler())
-			mux.Handle("GET /{$}", dash)
-			mux.Handle("GET /dashboard/", dash)
+			mux.Handle("GET /metrics", s.metrics.Handler())
+			mux.Handle("GET /{$}", s.dash)
+			mux.Handle("GET /dashboard/", s.dash)
 		},
 	})
-	return startingUntil(ready, h), f
+	return startingUntil(ready, h)
 }
 
 func (s *stack) names() []string {

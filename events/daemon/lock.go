@@ -79,15 +79,24 @@ func Acquire(dir string) (*Lock, error) {
 	}
 	pidFile := filepath.Join(dir, "PID")
 	if !ok {
-		b, _ := os.ReadFile(pidFile)
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return nil, &BusyError{Dir: dir, PID: pid}
+		return nil, &BusyError{Dir: dir, PID: OwnerPID(dir)}
 	}
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		_ = fl.Unlock()
 		return nil, fmt.Errorf("write pid file: %w", err)
 	}
 	return &Lock{fl: fl, pid: pidFile}, nil
+}
+
+// OwnerPID returns the PID the owner of the data folder dir wrote, or 0
+// when there is none or it cannot be read.
+func OwnerPID(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "PID"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
 }
 
 // Release removes the PID file and drops the lock. It is safe to call twice.
