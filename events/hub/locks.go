@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
@@ -13,7 +12,8 @@ import (
 // which appends its lock events to the hub). Its methods are safe for
 // concurrent use; Holders and Check do no I/O.
 type LockManager interface {
-	// Acquire takes a lease, or refreshes the one of r.Token.
+	// Acquire takes a lease, or refreshes the one of r.Token. Its lock
+	// errors are *events.LockError values, which the hub passes on as they are.
 	Acquire(ctx context.Context, r lock.Request) (lock.Lease, error)
 	// Release ends the lease of token on path ("" looks it up by token).
 	Release(ctx context.Context, ws, path, token string) error
@@ -21,7 +21,8 @@ type LockManager interface {
 	List(ctx context.Context, ws string) ([]lock.Lease, error)
 	// Holders returns the current leases on a clean path, tokens omitted.
 	Holders(ws, path string) []lock.Lease
-	// Check decides whether a write to path may go ahead.
+	// Check decides whether a write to path may go ahead; a refusal is a
+	// *events.LockError wrapping events.ErrLocked or events.ErrStale.
 	Check(ws, path, token string, fencing uint64) (lock.Lease, error)
 }
 
@@ -86,7 +87,6 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 		Token:     r.Token,
 	})
 	if err != nil {
-		err = lockError(r.Path, err)
 		if errors.Is(err, events.ErrLockConflict) {
 			h.lockConflicts.Add(1)
 		}
@@ -106,10 +106,7 @@ func (h *Hub) Unlock(ctx context.Context, ws, path, token string) error {
 	if _, err := h.state(ws); err != nil {
 		return err
 	}
-	if err := lm.Release(ctx, ws, path, token); err != nil {
-		return lockError(path, err)
-	}
-	return nil
+	return lm.Release(ctx, ws, path, token)
 }
 
 // Locks implements [events.Locker]: the current leases of ws, sorted by
@@ -143,37 +140,6 @@ func lease(l lock.Lease) events.Lease {
 		FencingToken: l.FencingToken,
 		ExpiresAt:    l.ExpiresAt,
 	}
-}
-
-// lockError turns the lock package's errors into the events sentinels, so
-// that callers of the hub (and of a remote hub) match only those. Other
-// errors (bad paths, bad requests, server failures) pass unchanged.
-func lockError(path string, err error) error {
-	if ce, ok := errors.AsType[*lock.ConflictError](err); ok {
-		return &events.LockError{
-			Kind: events.ErrLockConflict, Path: ce.Path, Holder: ce.Holder, Mode: string(ce.Mode), ExpiresAt: ce.ExpiresAt,
-			Why: "retry after that, or wait for it (wait_ms)",
-		}
-	}
-	if le, ok := errors.AsType[*lock.LockedError](err); ok {
-		return &events.LockError{
-			Kind: events.ErrLocked, Path: le.Path, Holder: le.Holder, Mode: events.LockExclusive, ExpiresAt: le.ExpiresAt,
-			Why: "take the lock, waiting for it if needed (wait_ms), and pass its lock_token",
-		}
-	}
-	for _, k := range []struct{ from, to error }{
-		{lock.ErrStale, events.ErrStale},
-		{lock.ErrNotHolder, events.ErrNotHolder},
-	} {
-		if errors.Is(err, k.from) {
-			why := err.Error()
-			if _, after, ok := strings.Cut(why, k.from.Error()+": "); ok {
-				why = after
-			}
-			return &events.LockError{Kind: k.to, Path: path, Why: why}
-		}
-	}
-	return err
 }
 
 // annotate adds to a file event the lock held on its path (or, for a
@@ -213,7 +179,7 @@ func (h *Hub) checkWrite(ws, rel, token string, fencing uint64) (*events.LockInf
 	}
 	l, err := lm.Check(ws, rel, token, fencing)
 	if err != nil {
-		return nil, lockError(rel, err)
+		return nil, err
 	}
 	if token != "" {
 		return lockInfo(l), nil

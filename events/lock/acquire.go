@@ -19,16 +19,16 @@ import (
 // belongs to (new expiry from now, same fencing token, same mode). When
 // the path is held in a conflicting mode it waits up to r.Wait for the
 // holder to release it or for its lease to run out, watching the key, and
-// then fails with a *ConflictError (wrapping ErrConflict) naming the holder
-// and expiry. A refresh with a token that holds no current lease fails with
-// ErrNotHolder. Bad paths are *events.Error wrapping events.ErrBadPath;
+// then fails with a *events.LockError (wrapping ErrConflict) naming the
+// holder, mode and expiry. A refresh with a token that holds no current lease fails with
+// a *events.LockError wrapping ErrNotHolder. Bad paths are *events.Error wrapping events.ErrBadPath;
 // other bad fields wrap ErrBadRequest. It emits lock.acquired (also on a
 // refresh) and lock.expired for expired holders it removes. It blocks for
 // at most r.Wait plus the time of a few server requests.
 func (m *Manager) Acquire(ctx context.Context, r Request) (Lease, error) {
 	l, err := m.acquire(ctx, r)
 	if err != nil {
-		return Lease{}, fmt.Errorf("acquire lock: %w", err)
+		return Lease{}, withOp("acquire lock", err)
 	}
 	return l, nil
 }
@@ -166,7 +166,7 @@ func (m *Manager) waitChange(ctx context.Context, w jetstream.KeyWatcher, d time
 
 // tryAcquire makes one attempt. It returns a conflict when the path is held
 // in a conflicting mode, errCAS when the key changed under it.
-func (m *Manager) tryAcquire(ctx context.Context, key string, r Request, ttl time.Duration) (Lease, *ConflictError, error) {
+func (m *Manager) tryAcquire(ctx context.Context, key string, r Request, ttl time.Duration) (Lease, *events.LockError, error) {
 	rec, rev, err := m.read(ctx, key)
 	if err != nil {
 		return Lease{}, nil, err
@@ -174,9 +174,7 @@ func (m *Manager) tryAcquire(ctx context.Context, key string, r Request, ttl tim
 	now := time.Now()
 	live, gone := rec.split(now)
 	if len(live) > 0 && (r.Mode == Exclusive || rec.Mode == Exclusive) {
-		return Lease{}, &ConflictError{
-			Workspace: r.Workspace, Path: r.Path, Holder: holderNames(live), Mode: rec.Mode, ExpiresAt: latest(live),
-		}, nil
+		return Lease{}, conflictError(r.Path, holderNames(live), rec.Mode, latest(live)), nil
 	}
 	if near, until := nearKeyExpiry(rec, now); near {
 		return Lease{}, nil, &expiringSoon{until: until}
@@ -215,7 +213,7 @@ func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Le
 			return Lease{}, notHolder(rec, gone, hash, r.Path)
 		}
 		if near, _ := nearKeyExpiry(rec, now); near {
-			return Lease{}, fmt.Errorf("%w: the lease on %q runs out in less than %v, too late to refresh; take the lock again", ErrNotHolder, rec.Path, keyGuard)
+			return Lease{}, notHolderError(rec.Path, "the lease runs out in less than %v, too late to refresh; take the lock again", keyGuard)
 		}
 		if r.Mode != "" && r.Mode != rec.Mode {
 			return Lease{}, badRequest("a refresh keeps the mode %s; release the lock and take it again as %s", rec.Mode, r.Mode)
@@ -256,7 +254,7 @@ func (m *Manager) locate(ws, path, hash string) (string, error) {
 			return key, nil
 		}
 	}
-	return "", fmt.Errorf("%w: no lock in workspace %s is held with this lock_token (it may have expired or been released)", ErrNotHolder, ws)
+	return "", notHolderError("", "no lock in workspace %s is held with this lock_token (it may have expired or been released)", ws)
 }
 
 func notHolder(rec *record, gone []holder, hash, path string) error {
@@ -264,9 +262,9 @@ func notHolder(rec *record, gone []holder, hash, path string) error {
 		path = rec.Path
 	}
 	if i := find(gone, hash); i >= 0 {
-		return fmt.Errorf("%w: the lease on %q expired at %s; take the lock again", ErrNotHolder, path, gone[i].Expires.UTC().Format(time.RFC3339))
+		return notHolderError(path, "the lease expired at %s; take the lock again", gone[i].Expires.UTC().Format(time.RFC3339))
 	}
-	return fmt.Errorf("%w: the lock_token holds no lock on %q (wrong token, or the lease was released or replaced)", ErrNotHolder, path)
+	return notHolderError(path, "the lock_token holds no lock here (wrong token, or the lease was released or replaced)")
 }
 
 // Release ends the lease of token on path. path may be empty, in which case
@@ -275,7 +273,7 @@ func notHolder(rec *record, gone []holder, hash, path string) error {
 // emits lock.released.
 func (m *Manager) Release(ctx context.Context, ws, path, token string) error {
 	if err := m.release(ctx, ws, path, token); err != nil {
-		return fmt.Errorf("release lock: %w", err)
+		return withOp("release lock", err)
 	}
 	return nil
 }
@@ -285,7 +283,7 @@ func (m *Manager) release(ctx context.Context, ws, path, token string) error {
 		return events.ErrClosed
 	}
 	if !strings.HasPrefix(token, tokenPrefix) {
-		return fmt.Errorf("%w: that is not a lock_token (they start with %q)", ErrNotHolder, tokenPrefix)
+		return notHolderError(path, "that is not a lock_token (they start with %q)", tokenPrefix)
 	}
 	hash := hashToken(token)
 	key, err := m.locate(ws, path, hash)
@@ -435,10 +433,10 @@ func (m *Manager) Holders(ws, path string) []Lease {
 
 // Check decides whether a write to path may go ahead, from the mirror, with
 // no I/O. When someone else holds an exclusive lock it returns a
-// *LockedError (ErrLocked). When token is given but holds no current lease
+// *events.LockError wrapping ErrLocked. When token is given but holds no current lease
 // on the path (expired, released or replaced), or fencing is not zero and
 // differs from that lease's fencing token, it returns an error wrapping
-// ErrStale. Otherwise it returns the caller's lease (with Token set), or the
+// ErrStale (also a *events.LockError). Otherwise it returns the caller's lease (with Token set), or the
 // zero Lease when no token was given.
 func (m *Manager) Check(ws, path, token string, fencing uint64) (Lease, error) {
 	clean, key, err := target(ws, path)
@@ -460,17 +458,17 @@ func (m *Manager) Check(ws, path, token string, fencing uint64) (Lease, error) {
 	m.mu.Unlock()
 	if len(live) > 0 && rec.Mode == Exclusive && (token == "" || live[0].TokenHash != hash) {
 		h := live[0]
-		return Lease{}, &LockedError{Workspace: ws, Path: clean, Holder: h.Holder, FencingToken: h.Fencing, ExpiresAt: h.Expires}
+		return Lease{}, lockedError(clean, h.Holder, h.Expires)
 	}
 	if token == "" {
 		return Lease{}, nil
 	}
 	i := find(live, hash)
 	if i < 0 {
-		return Lease{}, fmt.Errorf("check lock: %w: the lock_token holds no current lock on %q (it expired, was released or was replaced); take the lock again", ErrStale, clean)
+		return Lease{}, staleError(clean, "the lock_token holds no current lock here (it expired, was released or was replaced); take the lock again")
 	}
 	if fencing != 0 && fencing != live[i].Fencing {
-		return Lease{}, fmt.Errorf("check lock: %w: fencing token %d on %q is not the current one (%d)", ErrStale, fencing, clean, live[i].Fencing)
+		return Lease{}, staleError(clean, "fencing token %d is not the current one (%d)", fencing, live[i].Fencing)
 	}
 	l := rec.lease(live[i])
 	l.Token = token

@@ -5,65 +5,75 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/filecast/filecast/events"
 )
 
-// Sentinel errors of the package; match them with errors.Is. The error
-// text is written for a person or an agent and says what to do next.
+// The errors of the package are the project-wide lock errors of package
+// events; match them with errors.Is. A conflict, a refused write, a stale
+// token and a token that holds nothing are *events.LockError values (with
+// Kind one of these), whose text is written for a person or an agent and
+// says what to do next.
 var (
 	// ErrConflict means another holder has the lock; the error is a
-	// *ConflictError naming the holder and the expiry.
-	ErrConflict = errors.New("lock: held by someone else")
+	// *events.LockError naming the holder, the mode and the expiry.
+	ErrConflict = events.ErrLockConflict
 	// ErrNotHolder means a lock_token does not hold the lock it was given
 	// for: it is wrong, or its lease was released or has expired.
-	ErrNotHolder = errors.New("lock: lock_token does not hold this lock")
+	ErrNotHolder = events.ErrNotHolder
 	// ErrLocked means a write was refused because someone else holds an
-	// exclusive lock on the path (HTTP 423); the error is a *LockedError.
-	ErrLocked = errors.New("lock: locked by someone else")
+	// exclusive lock on the path (HTTP 423); the error is a
+	// *events.LockError naming the holder and the expiry.
+	ErrLocked = events.ErrLocked
 	// ErrStale means a write carried a lock_token or fencing token that is
 	// no longer current: the lease expired, was released or was replaced
 	// (HTTP 409).
-	ErrStale = errors.New("lock: stale lock")
+	ErrStale = events.ErrStale
 	// ErrBadRequest means a lock request has an invalid field (mode, ttl,
 	// wait, holder). Bad paths and workspace names are *events.Error
 	// wrapping events.ErrBadPath instead.
 	ErrBadRequest = errors.New("lock: invalid request")
 )
 
-// ConflictError reports that a lock could not be taken because another
-// holder has it. It wraps ErrConflict.
-type ConflictError struct {
-	Workspace string
-	Path      string
-	Holder    string    // the holder, or the holders joined by ", " for a shared lock
-	Mode      Mode      // the mode the path is locked in
-	ExpiresAt time.Time // when the conflicting lock runs out at the latest, unless refreshed
+// conflictError reports that path could not be locked because holders
+// (joined by ", " for a shared lock) have it in mode until expires at the
+// latest.
+func conflictError(path, holders string, mode Mode, expires time.Time) *events.LockError {
+	return &events.LockError{
+		Kind: ErrConflict, Path: path, Holder: holders, Mode: string(mode), ExpiresAt: expires,
+		Why: fmt.Sprintf("that is in %s; retry after that, or wait for it (wait_ms)", untilNow(expires)),
+	}
 }
 
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%q is locked (%s) by %s until %s (%s from now); retry after that, or wait for it (wait_ms)",
-		e.Path, e.Mode, e.Holder, e.ExpiresAt.UTC().Format(time.RFC3339), untilNow(e.ExpiresAt))
+// lockedError reports that a write to path was refused because holder has
+// it locked exclusively until expires.
+func lockedError(path, holder string, expires time.Time) *events.LockError {
+	return &events.LockError{
+		Kind: ErrLocked, Path: path, Holder: holder, Mode: string(Exclusive), ExpiresAt: expires,
+		Why: fmt.Sprintf("that is in %s; take the lock, waiting for it if needed (wait_ms), and pass its lock_token", untilNow(expires)),
+	}
 }
 
-// Unwrap returns ErrConflict.
-func (e *ConflictError) Unwrap() error { return ErrConflict }
-
-// LockedError reports that a write was refused because another holder has
-// an exclusive lock on the path. It wraps ErrLocked.
-type LockedError struct {
-	Workspace    string
-	Path         string
-	Holder       string
-	FencingToken uint64
-	ExpiresAt    time.Time
+// notHolderError reports that a lock_token holds no lock on path (which
+// may be empty when the lease was looked up by token); why says more.
+func notHolderError(path, why string, args ...any) *events.LockError {
+	return &events.LockError{Kind: ErrNotHolder, Path: path, Why: fmt.Sprintf(why, args...)}
 }
 
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("%q is locked (exclusive) by %s until %s (%s from now); take the lock, waiting for it if needed, and pass its lock_token",
-		e.Path, e.Holder, e.ExpiresAt.UTC().Format(time.RFC3339), untilNow(e.ExpiresAt))
+// staleError reports that a write's lock_token or fencing token on path is
+// no longer current; why says more.
+func staleError(path, why string, args ...any) *events.LockError {
+	return &events.LockError{Kind: ErrStale, Path: path, Why: fmt.Sprintf(why, args...)}
 }
 
-// Unwrap returns ErrLocked.
-func (e *LockedError) Unwrap() error { return ErrLocked }
+// withOp prefixes err with op, except a *events.LockError, which already
+// names its path and is passed on as it is.
+func withOp(op string, err error) error {
+	if le, ok := errors.AsType[*events.LockError](err); ok {
+		return le
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
 
 func untilNow(t time.Time) string {
 	d := time.Until(t)

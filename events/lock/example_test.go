@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/natsd"
 )
@@ -36,8 +37,7 @@ func Example() {
 	fmt.Println("locked by", a.Holder, a.Mode)
 
 	_, err = m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "reports/q3.md", Holder: "cursor#77c1"})
-	var c *lock.ConflictError
-	if errors.As(err, &c) {
+	if c, ok := errors.AsType[*events.LockError](err); ok {
 		fmt.Println("conflict with", c.Holder)
 	}
 

@@ -24,8 +24,7 @@
 //	defer m.Close()
 //	go m.Run(ctx) // keeps the mirror behind Holders and Check, emits expiry events
 //	l, err := m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "a.md", Holder: "claude#3f2a", TTL: time.Minute})
-//	var c *lock.ConflictError
-//	if errors.As(err, &c) { fmt.Println("held by", c.Holder, "until", c.ExpiresAt) }
+//	if c, ok := errors.AsType[*events.LockError](err); ok { fmt.Println("held by", c.Holder, "until", c.ExpiresAt) }
 //	_, err = m.Check("docs", "a.md", l.Token, l.FencingToken) // before a write
 //	err = m.Release(ctx, "docs", "a.md", l.Token)
 package lock

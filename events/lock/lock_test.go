@@ -32,15 +32,15 @@ func TestManager_AcquireConflict(t *testing.T) {
 	}
 
 	_, err := m.Acquire(ctx, req("bob#2", "reports/q3.md", "", 30*time.Second))
-	var ce *lock.ConflictError
-	if !errors.As(err, &ce) || !errors.Is(err, lock.ErrConflict) {
-		t.Fatalf("second Acquire error = %v, want *ConflictError wrapping ErrConflict", err)
+	var ce *events.LockError
+	if !errors.As(err, &ce) || !errors.Is(err, lock.ErrConflict) || !errors.Is(err, events.ErrLockConflict) {
+		t.Fatalf("second Acquire error = %v, want *events.LockError wrapping ErrConflict", err)
 	}
-	want := &lock.ConflictError{Workspace: "docs", Path: "reports/q3.md", Holder: "alice#1", Mode: lock.Exclusive, ExpiresAt: a.ExpiresAt}
-	if diff := cmp.Diff(want, ce, cmpopts.EquateApproxTime(0)); diff != "" {
+	want := &events.LockError{Kind: events.ErrLockConflict, Path: "reports/q3.md", Holder: "alice#1", Mode: string(lock.Exclusive), ExpiresAt: a.ExpiresAt}
+	if diff := cmp.Diff(want, ce, cmpopts.EquateApproxTime(0), cmpopts.IgnoreFields(events.LockError{}, "Kind", "Why")); diff != "" || ce.Kind != events.ErrLockConflict {
 		t.Errorf("conflict (-want +got):\n%s", diff)
 	}
-	for _, s := range []string{"alice#1", a.ExpiresAt.UTC().Format(time.RFC3339), "reports/q3.md"} {
+	for _, s := range []string{"alice#1", a.ExpiresAt.UTC().Format(time.RFC3339), "reports/q3.md", "exclusive", "that is in", "wait_ms"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("message %q does not name %q", err, s)
 		}
@@ -98,7 +98,7 @@ func TestManager_Refresh(t *testing.T) {
 		t.Errorf("refresh by token = %+v", c)
 	}
 	_, err := m.Acquire(ctx, req("b", "f.go", "", time.Second))
-	var ce *lock.ConflictError
+	var ce *events.LockError
 	if !errors.As(err, &ce) || !ce.ExpiresAt.Equal(c.ExpiresAt) {
 		t.Errorf("conflict after refresh = %v, want expiry %v", err, c.ExpiresAt)
 	}
@@ -178,8 +178,8 @@ func TestManager_Modes(t *testing.T) {
 			a := acquire(t, m, req("a", path, tt.first, time.Minute))
 			b, err := m.Acquire(context.Background(), req("b", path, tt.second, time.Minute))
 			if tt.conflict {
-				var ce *lock.ConflictError
-				if !errors.As(err, &ce) || ce.Holder != "a" || ce.Mode != tt.first {
+				var ce *events.LockError
+				if !errors.As(err, &ce) || ce.Holder != "a" || ce.Mode != string(tt.first) {
 					t.Fatalf("Acquire = %v, want conflict with a (%s)", err, tt.first)
 				}
 				return
@@ -196,7 +196,7 @@ func TestManager_Modes(t *testing.T) {
 			}
 			// An exclusive request names both shared holders.
 			_, err = m.Acquire(context.Background(), req("c", path, lock.Exclusive, time.Minute))
-			var ce *lock.ConflictError
+			var ce *events.LockError
 			if !errors.As(err, &ce) || ce.Holder != "a, b" || !ce.ExpiresAt.Equal(b.ExpiresAt) {
 				t.Errorf("exclusive over two shared = %v", err)
 			}
@@ -340,9 +340,9 @@ func TestManager_Check(t *testing.T) {
 	a := acquire(t, m, req("a", "c.txt", "", time.Second))
 
 	_, err := m.Check("docs", "c.txt", "", 0)
-	var le *lock.LockedError
+	var le *events.LockError
 	if !errors.As(err, &le) || !errors.Is(err, lock.ErrLocked) || le.Holder != "a" || !le.ExpiresAt.Equal(a.ExpiresAt) {
-		t.Errorf("Check without token = %v, want *LockedError naming a", err)
+		t.Errorf("Check without token = %v, want *events.LockError naming a", err)
 	}
 	if _, err := m.Check("docs", "c.txt", "lk_other", 0); !errors.Is(err, lock.ErrLocked) {
 		t.Errorf("Check with another token = %v, want ErrLocked", err)
