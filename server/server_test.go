@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -23,41 +22,7 @@ import (
 func TestServer_ToolsListSchemas(t *testing.T) {
 	h := start(t, server.Options{}, "docs")
 	c, _ := h.stdioClient(t, clientOpts{})
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]string{}
-	for _, tool := range res.Tools {
-		b, err := json.Marshal(tool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var raw struct {
-			Description  string                              `json:"description"`
-			InputSchema  struct{ Properties map[string]any } `json:"inputSchema"`
-			OutputSchema struct{ Properties map[string]any } `json:"outputSchema"`
-		}
-		if err := json.Unmarshal(b, &raw); err != nil {
-			t.Fatal(err)
-		}
-		if raw.Description == "" {
-			t.Errorf("%s has no description", tool.Name)
-		}
-		var in, out []string
-		for k, v := range raw.InputSchema.Properties {
-			if d, _ := v.(map[string]any)["description"].(string); d == "" {
-				t.Errorf("%s.%s has no description", tool.Name, k)
-			}
-			in = append(in, k)
-		}
-		for k := range raw.OutputSchema.Properties {
-			out = append(out, k)
-		}
-		slices.Sort(in)
-		slices.Sort(out)
-		got[tool.Name] = append(in, append([]string{"->"}, out...)...)
-	}
+	got := toolSchemas(t, c, false)
 	want := map[string][]string{
 		"subscribe":    {"events", "exclude_own", "paths", "workspace", "->", "cursor", "subscription_id"},
 		"unsubscribe":  {"subscription_id", "->", "removed"},

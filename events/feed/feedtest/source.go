@@ -58,6 +58,16 @@ func (s *Source) AddWorkspace(name, dir string) {
 	s.notifyLocked()
 }
 
+// Dir returns the folder of workspace ws, or "" for an unknown workspace.
+func (s *Source) Dir(ws string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.logs[ws]; l != nil {
+		return l.ws.Dir
+	}
+	return ""
+}
+
 // Append adds events to the log of ws, filling in Seq, Workspace, and when
 // empty ID, Actor and Time; it returns them as stored. It panics for an
 // unknown workspace.
