@@ -41,6 +41,7 @@ type Config struct {
 	Files    int           // distinct files written round-robin
 	Stdio    bool          // one session over stdio instead of HTTP sessions
 	Log      io.Writer     // the binary's stderr; nil discards it
+	Flags    []string      // extra flags for "filecast mcp", e.g. --cpuprofile FILE
 }
 
 // Result holds the measured latencies.
@@ -333,7 +334,7 @@ func connect(ctx context.Context, c Config, root, data string) ([]*client.Client
 	}
 	if c.Stdio {
 		proc := &process{}
-		cl, err := client.NewStdioMCPClientWithOptions(c.Binary, nil, []string{"mcp", "--root", "bench=" + root, "--data", data},
+		cl, err := client.NewStdioMCPClientWithOptions(c.Binary, nil, append([]string{"mcp", "--root", "bench=" + root, "--data", data}, c.Flags...),
 			transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
 				cmd := exec.CommandContext(ctx, command, args...)
 				cmd.Env = append(os.Environ(), env...)
@@ -356,7 +357,7 @@ func connect(ctx context.Context, c Config, root, data string) ([]*client.Client
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.CommandContext(ctx, c.Binary, "mcp", "--http", addr, "--root", "bench="+root, "--data", data, "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, c.Binary, append([]string{"mcp", "--http", addr, "--root", "bench=" + root, "--data", data, "--log-level", "warn"}, c.Flags...)...)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, nil, nil, fmt.Errorf("start filecast mcp: %w", err)

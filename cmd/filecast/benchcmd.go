@@ -25,6 +25,7 @@ func (c *benchCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.cfg.Stdio, "stdio", false, "one session over stdio instead of HTTP sessions")
 	fs.StringVar(&c.cfg.Dir, "dir", "", "where to create the workspace (e.g. /dev/shm for tmpfs); default the temp folder")
 	fs.IntVar(&c.runs, "runs", 3, "repeat the run and report medians")
+	fs.Var((*listFlag)(&c.cfg.Flags), "mcp-flag", "pass this flag to the filecast mcp process under test (repeatable), e.g. --mcp-flag=--cpuprofile=cpu.out")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: filecast bench [--sessions N] [--rate R] [--duration D] [--stdio] [--dir DIR] [--runs N]
 

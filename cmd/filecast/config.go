@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -24,13 +25,32 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // logConfig is the logging flags every command has.
 type logConfig struct {
-	level  string
-	format string
+	level      string
+	format     string
+	cpuProfile string
 }
 
 func (c *logConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.format, "log-format", "text", "log format on stderr: text or json")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof format) to this file until the process exits")
+}
+
+// profile starts the CPU profile --cpuprofile asks for; the returned
+// function stops it and closes the file.
+func (c *logConfig) profile() (stop func(), err error) {
+	if c.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *logConfig) logger(w io.Writer) (*slog.Logger, error) {

@@ -61,6 +61,11 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := c.logs.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if len(c.stack.roots) == 0 {
 		return errors.New("hub: give at least one --root DIR to watch")
 	}

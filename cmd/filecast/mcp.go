@@ -96,6 +96,11 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := c.logs.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if c.capacity < 10 || c.capacity > 10_000_000 {
 		return errors.New("--buffer must be between 10 and 10000000")
 	}
