@@ -96,7 +96,7 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.natsURL, "nats", "", "use this NATS JetStream server or cluster instead of the embedded one")
 	fs.DurationVar(&c.maxAge, "retention-age", 7*24*time.Hour, "keep events in the log this long")
 	fs.Int64Var(&c.maxEvents, "retention-events", 1_000_000, "keep at most this many events per workspace")
-	fs.DurationVar(&c.settle, "settle", 5*time.Millisecond, "how long a new file must be quiet before file.created is reported")
+	fs.DurationVar(&c.settle, "settle", 5*time.Millisecond, "how long a new or removed file must be quiet before file.created or file.deleted is reported (a file removed and created again within it is one file.updated)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments on the hub's event streams")
 	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
 	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long")

@@ -25,6 +25,7 @@ type state struct {
 	unwatched  map[string]bool            // folders whose watch could not be added
 	creates    map[string]*pending        // new files waiting to settle
 	updates    map[string]*pending        // known files to look at again once quiet (big, truncated, or written while read)
+	deletes    map[string]*pending        // known files removed, reported once the path has stayed gone for the settle time
 	renames    map[string]*pendingRename  // renamed-away paths waiting for their Create
 	byID       map[fileID]string          // renames by inode
 	links      map[string]map[string]bool // link target → links to it
@@ -100,6 +101,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		unwatched: map[string]bool{},
 		creates:   map[string]*pending{},
 		updates:   map[string]*pending{},
+		deletes:   map[string]*pending{},
 		renames:   map[string]*pendingRename{},
 		byID:      map[fileID]string{},
 		links:     map[string]map[string]bool{},
@@ -398,6 +400,8 @@ func (w *Watcher) known(rel string) *entry {
 
 func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 	st := w.st
+	_, replaced := st.deletes[rel]
+	delete(st.deletes, rel)
 	s := w.lstat(rel)
 	switch s.kind {
 	case kindNone:
@@ -433,9 +437,10 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 		}
 		return w.emit(ctx, events.FileMoved, rel, old, e)
 	}
-	if _, ok := st.renames[rel]; ok {
-		// Renamed away and replaced (an editor's backup-and-write save):
-		// settle, then compare with what the index holds.
+	if _, ok := st.renames[rel]; ok || replaced {
+		// Renamed away or removed, and replaced (an editor's
+		// backup-and-write save, git checkout): settle, then compare with
+		// what the index holds.
 		w.dropRename(rel)
 		w.pend(rel)
 		return nil
@@ -488,15 +493,48 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 	delete(st.creates, rel)
 	delete(st.updates, rel)
 	w.dropRename(rel)
-	if w.known(rel) != nil {
-		if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
-			return err
-		}
-	} else {
-		w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
-	}
 	if _, ok := st.dirs[rel]; ok {
 		return w.deleteTree(ctx, rel)
+	}
+	if w.known(rel) != nil {
+		// Reported once the path has stayed gone for the settle time, so
+		// that a file replaced by delete and create (git checkout, some
+		// editors' saves) is one file.updated, or nothing when its content
+		// is the same.
+		w.wait(st.deletes, rel, w.settle)
+		return nil
+	}
+	w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
+	return nil
+}
+
+// settleDelete reports a removed file whose path stayed gone, or compares
+// what is there now with the index when the path is back.
+func (w *Watcher) settleDelete(ctx context.Context, rel string) error {
+	if s := w.lstat(rel); s.exists {
+		return w.checkStat(ctx, rel, s, true)
+	}
+	if w.known(rel) == nil {
+		return nil
+	}
+	return w.emit(ctx, events.FileDeleted, rel, "", nil)
+}
+
+// settleDeletes reports at once the removed files under prefix that are
+// still waiting, before the folder itself moves or goes.
+func (w *Watcher) settleDeletes(ctx context.Context, prefix string) error {
+	var due []string
+	for p := range w.st.deletes {
+		if under(p, prefix) {
+			due = append(due, p)
+		}
+	}
+	slices.Sort(due)
+	for _, p := range due {
+		delete(w.st.deletes, p)
+		if err := w.settleDelete(ctx, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -602,6 +640,9 @@ func (w *Watcher) newDir(rel string) error {
 // per file, then whatever changed inside it meanwhile.
 func (w *Watcher) moveDir(ctx context.Context, old, rel string) error {
 	st := w.st
+	if err := w.settleDeletes(ctx, old); err != nil {
+		return err
+	}
 	w.dropRename(old)
 	w.unwatch(old)
 	for p := range st.creates {
@@ -637,6 +678,11 @@ func (w *Watcher) deleteTree(ctx context.Context, rel string) error {
 			delete(st.updates, p)
 		}
 	}
+	for p := range st.deletes {
+		if under(p, rel) {
+			delete(st.deletes, p) // reported below
+		}
+	}
 	for _, p := range w.paths(rel) {
 		w.dropRename(p)
 		if err := w.emit(ctx, events.FileDeleted, p, "", nil); err != nil {
@@ -668,12 +714,19 @@ func (w *Watcher) paths(prefix string) []string {
 func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 	st := w.st
 	st.next = time.Time{}
-	var renames, creates, updates []string
+	var renames, deletes, creates, updates []string
 	for p, pr := range st.renames {
 		if now.Before(pr.deadline) {
 			w.due(pr.deadline)
 		} else {
 			renames = append(renames, p)
+		}
+	}
+	for p, pd := range st.deletes {
+		if now.Before(pd.deadline) {
+			w.due(pd.deadline)
+		} else {
+			deletes = append(deletes, p)
 		}
 	}
 	for p, pc := range st.creates {
@@ -704,6 +757,16 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			err = w.emit(ctx, events.FileDeleted, p, "", nil)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	slices.Sort(deletes)
+	for _, p := range deletes {
+		if _, ok := st.deletes[p]; !ok {
+			continue
+		}
+		delete(st.deletes, p)
+		if err := w.settleDelete(ctx, p); err != nil {
 			return err
 		}
 	}
@@ -748,6 +811,11 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 	for p := range st.updates {
 		if under(p, prefix) {
 			delete(st.updates, p)
+		}
+	}
+	for p := range st.deletes {
+		if under(p, prefix) {
+			delete(st.deletes, p) // the walk finds them gone
 		}
 	}
 	for p := range st.renames {

@@ -11,6 +11,10 @@
 //   - a write that leaves the content unchanged (same sha256) emits nothing;
 //   - a save by rename (write a temp file, rename it onto the real name) is
 //     one file.updated, or file.created when the name did not exist;
+//   - a removed file is reported as file.deleted once its path has stayed
+//     gone for Options.Settle; removed and created again within it (git
+//     checkout, some editors) is one file.updated, or nothing when the
+//     content is the same;
 //   - a rename inside the workspace is one file.moved; folders produce no
 //     events of their own: a moved folder is one file.moved per file, a
 //     deleted one a file.deleted per file;
@@ -115,8 +119,8 @@ var (
 	ErrRunning          = errors.New("watch: Run was already called")
 )
 
-// DefaultSettle is how long a new file must be quiet before it is reported
-// when Options.Settle is zero.
+// DefaultSettle is how long a new or removed file must be quiet before it
+// is reported when Options.Settle is zero.
 const DefaultSettle = 5 * time.Millisecond
 
 const (
