@@ -33,6 +33,7 @@ type state struct {
 	dirty      bool                       // the index changed since it was saved
 	saves      chan<- *indexFile          // to the saver goroutine
 	saveFailed atomic.Bool                // set by the saver
+	saved      time.Time                  // when save last ran
 
 	// Events handed to Appender.AppendBatch at the next flush, and the
 	// paths they touch: the index learns of them (and their seqs) then.
@@ -248,8 +249,13 @@ func (w *Watcher) loop(ctx context.Context) error {
 			if err = w.drain(ctx); err == nil {
 				err = w.expire(ctx, time.Now())
 			}
-		case <-saveT.C:
-			w.save()
+		case now := <-saveT.C:
+			// Not in the middle of a burst (encoding a large index costs
+			// as much as the burst), unless the last save is old.
+			if len(st.fsw.Events) == 0 || now.Sub(st.saved) >= saveMax {
+				w.save()
+				st.saved = now
+			}
 		case <-pollT.C:
 			err = w.poll(ctx)
 		}

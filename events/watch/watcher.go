@@ -129,6 +129,7 @@ const (
 	bigQuiet      = 50 * time.Millisecond // how quiet a big file must be before it is hashed
 	maxSettle     = time.Second           // a new file written to without pause is reported after this
 	saveEvery     = 500 * time.Millisecond
+	saveMax       = 5 * time.Second // saves wait for a burst to end, at most this long
 	pollEvery     = 2 * time.Second // rescans of folders that could not be watched
 	progressEvery = 10000
 	eventBuffer   = 1 << 16 // fsnotify's channel: room for bursts while a file is hashed
