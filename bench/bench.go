@@ -1,59 +1,166 @@
 // Package bench is filecast's own end-to-end benchmark: it starts the
-// filecast binary on a fresh workspace, connects MCP sessions to it, writes
-// files at a steady rate and measures how long each change takes to reach
-// every session, beside a bare fsnotify watcher measured in the same run.
+// filecast binary as a user would, drives it through its real interfaces
+// (MCP over stdio or streamable HTTP, the hub's HTTP API, webhooks) and
+// measures what an agent or a service sees, beside a bare fsnotify watcher
+// measured in the same run as the floor.
 //
-//	res, err := bench.Run(ctx, bench.Config{Binary: "filecast", Sessions: 10, Rate: 1000, Duration: 5*time.Second})
+//	res, err := bench.Run(ctx, "latency", bench.Config{Binary: "filecast", Sessions: 10, Duration: 5 * time.Second})
+//	if err != nil { ... }
 //	res.Print(os.Stdout)
+//
+// The scenarios (see [Scenarios]) are:
+//
+//   - latency: write → list_changes and write → notifications/resources/updated
+//     through the embedded hub, over stdio or streamable HTTP sessions;
+//   - remote: the same through "filecast hub" and "filecast mcp --hub";
+//   - throughput: Changes writes as fast as possible, checked complete and in
+//     order in every session;
+//   - startup: spawn → initialize and spawn → complete index on a large
+//     workspace, and spawn → initialize on a small one;
+//   - checkout: a git checkout that changes Changes files, followed by a
+//     session paging list_changes;
+//   - webhooks: signed deliveries to a receiver in this process.
+//
+// Every figure comes from the processes' real interfaces and /proc (CPU
+// time and peak RSS, so those two are Linux only). Run ends every process
+// and goroutine it starts before it returns; a Config may be reused.
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/sourcegraph/conc"
 )
 
-// Config says what to measure.
+// Scenarios lists the scenario names Run accepts, in the order "all" runs them.
+var Scenarios = []string{"latency", "remote", "throughput", "startup", "checkout", "webhooks"}
+
+// ErrScenario reports a scenario name Run does not know.
+var ErrScenario = errors.New("bench: unknown scenario")
+
+// Config says what to measure. Zero values take the scenario's defaults.
 type Config struct {
 	Binary   string        // the filecast binary to start
-	Dir      string        // where to make the workspace (e.g. a tmpfs); "" = os.TempDir()
-	Sessions int           // MCP sessions, each long-polling list_changes
-	Rate     int           // file writes per second
-	Duration time.Duration // how long to write
-	Files    int           // distinct files written round-robin
-	Stdio    bool          // one session over stdio instead of HTTP sessions
-	Log      io.Writer     // the binary's stderr; nil discards it
-	Flags    []string      // extra flags for "filecast mcp", e.g. --cpuprofile FILE
+	Dir      string        // where to make workspaces (e.g. /dev/shm for tmpfs); "" = os.TempDir()
+	Sessions int           // MCP sessions (default 1); with Stdio, one "filecast mcp" process per session
+	Rate     int           // file writes per second; 0 = 1000, or as fast as possible for throughput
+	Duration time.Duration // how long to write at Rate (default 5s)
+	Files    int           // files written round-robin (default 100, throughput 1,000); startup: workspace size (default 100,000)
+	Changes  int           // throughput: writes (25,000); checkout: changed files (20,000); webhooks: burst writes (5,000)
+	Stdio    bool          // sessions over stdio instead of streamable HTTP
+	Log      io.Writer     // the filecast processes' stderr, written by one process at a time; nil discards it
+	Flags    []string      // extra flags for the filecast process under test, e.g. --cpuprofile FILE
 }
 
-// Result holds the measured latencies.
+func (c Config) withDefaults(scenario string) Config {
+	if c.Sessions <= 0 {
+		c.Sessions = 1
+	}
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Rate <= 0 && scenario != "throughput" {
+		c.Rate = 1000
+	}
+	if c.Files <= 0 {
+		c.Files = 100
+		switch scenario {
+		case "startup":
+			c.Files = 100_000
+		case "throughput":
+			c.Files = 1000
+		}
+	}
+	if c.Changes <= 0 {
+		switch scenario {
+		case "throughput":
+			c.Changes = 25_000
+		case "checkout":
+			c.Changes = 20_000
+		default:
+			c.Changes = 5_000
+		}
+	}
+	return c
+}
+
+// Run performs one run of a scenario; it ends every process it starts.
+func Run(ctx context.Context, scenario string, c Config) (Result, error) {
+	c = c.withDefaults(scenario)
+	if c.Log != nil {
+		c.Log = &syncWriter{w: c.Log}
+	}
+	if c.Binary == "" {
+		return Result{}, errors.New("bench: no filecast binary given")
+	}
+	var (
+		r   Result
+		err error
+	)
+	switch scenario {
+	case "latency":
+		r, err = runLatency(ctx, c, false)
+	case "remote":
+		r, err = runLatency(ctx, c, true)
+	case "throughput":
+		r, err = runThroughput(ctx, c)
+	case "startup":
+		r, err = runStartup(ctx, c)
+	case "checkout":
+		r, err = runCheckout(ctx, c)
+	case "webhooks":
+		r, err = runWebhooks(ctx, c)
+	default:
+		return Result{}, fmt.Errorf("%w %q (want one of %s or all)", ErrScenario, scenario, strings.Join(Scenarios, ", "))
+	}
+	r.Scenario = scenario
+	if err != nil {
+		return r, fmt.Errorf("scenario %s: %w", scenario, err)
+	}
+	return r, nil
+}
+
+// syncWriter serialises the writes of several processes' stderr.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// Result is what one run of a scenario measured.
 type Result struct {
-	Config   Config
-	Writes   int
-	Baseline Stats         // write → bare fsnotify event in this process
-	ToAgent  Stats         // write → event returned by list_changes, over all sessions
-	ToStamp  Stats         // write → the event's timestamp: the watcher noticed, hashed and stamped it
-	CPU      time.Duration // CPU time (user+system) of the filecast process while writing and draining; 0 where unknown
-	Lost     int           // events written but never seen by a session
-	Elapsed  time.Duration
+	Scenario string
+	Summary  string   // what ran, in one line
+	Rows     []Row    // latency distributions
+	Figures  []Figure // single figures: rates, CPU, memory, counts
+	Notes    []string // how figures were counted, caveats
+	Skipped  string   // why the scenario did not run ("" when it ran)
+}
+
+// Row is one latency distribution of a Result.
+type Row struct {
+	Name  string
+	Stats Stats
+}
+
+// Figure is one number of a Result; Worst figures (losses, errors) are
+// combined across runs by their maximum, the others by their median.
+type Figure struct {
+	Name  string
+	Value float64
+	Unit  string // "µs", "ms", "/s", "MiB", "" for a count
+	Worst bool
 }
 
 // Stats summarises latencies.
@@ -66,351 +173,150 @@ func summarise(d []time.Duration) Stats {
 	if len(d) == 0 {
 		return Stats{}
 	}
+	d = slices.Clone(d)
 	slices.Sort(d)
 	at := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
 	return Stats{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: d[len(d)-1]}
 }
 
-// Print writes the result as a small table.
+// Row returns the row called name, and whether there is one.
+func (r Result) Row(name string) (Stats, bool) {
+	for _, x := range r.Rows {
+		if x.Name == name {
+			return x.Stats, true
+		}
+	}
+	return Stats{}, false
+}
+
+// Figure returns the figure called name, and whether there is one.
+func (r Result) Figure(name string) (float64, bool) {
+	for _, f := range r.Figures {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return 0, false
+}
+
+func (r *Result) row(name string, d []time.Duration) {
+	r.Rows = append(r.Rows, Row{Name: name, Stats: summarise(d)})
+}
+
+func (r *Result) fig(name string, v float64, unit string) {
+	r.Figures = append(r.Figures, Figure{Name: name, Value: v, Unit: unit})
+}
+
+func (r *Result) worst(name string, v float64) {
+	r.Figures = append(r.Figures, Figure{Name: name, Value: v, Worst: true})
+}
+
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// Print writes the result as a table.
 func (r Result) Print(w io.Writer) {
-	mode := "http"
-	if r.Config.Stdio {
-		mode = "stdio"
+	fmt.Fprintf(w, "== %s: %s\n", r.Scenario, r.Summary)
+	if r.Skipped != "" {
+		fmt.Fprintf(w, "skipped: %s\n", r.Skipped)
+		return
 	}
-	fmt.Fprintf(w, "filecast bench: %d writes at %d/s over %s, %d %s session(s), %d files\n",
-		r.Writes, r.Config.Rate, r.Elapsed.Round(time.Millisecond), r.Config.Sessions, mode, r.Config.Files)
-	fmt.Fprintf(w, "%-28s %8s %10s %10s %10s %10s\n", "path", "n", "p50", "p90", "p99", "max")
-	row := func(name string, s Stats) {
-		fmt.Fprintf(w, "%-28s %8d %10s %10s %10s %10s\n", name, s.N, us(s.P50), us(s.P90), us(s.P99), us(s.Max))
+	if len(r.Rows) > 0 {
+		width := 28
+		for _, x := range r.Rows {
+			width = max(width, len([]rune(x.Name)))
+		}
+		fmt.Fprintf(w, "%-*s %8s %10s %10s %10s %10s\n", width, "path", "n", "p50", "p90", "p99", "max")
+		for _, x := range r.Rows {
+			s := x.Stats
+			fmt.Fprintf(w, "%-*s %8d %10s %10s %10s %10s\n", width+len(x.Name)-len([]rune(x.Name)), x.Name, s.N,
+				dur(s.P50), dur(s.P90), dur(s.P99), dur(s.Max))
+		}
 	}
-	row("write → fsnotify (floor)", r.Baseline)
-	row("write → event timestamp", r.ToStamp)
-	row("write → list_changes", r.ToAgent)
-	fmt.Fprintf(w, "added by filecast at p50: %s, at p99: %s; lost: %d\n",
-		us(r.ToAgent.P50-r.Baseline.P50), us(r.ToAgent.P99-r.Baseline.P99), r.Lost)
-	if r.CPU > 0 && r.Writes > 0 {
-		fmt.Fprintf(w, "filecast CPU: %s per write (%s over the run)\n",
-			us(r.CPU/time.Duration(r.Writes)), r.CPU.Round(time.Millisecond))
+	for _, f := range r.Figures {
+		fmt.Fprintf(w, "  %s: %s\n", f.Name, f.format())
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 }
 
-func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
-
-// Run performs one benchmark run; it ends every process it starts.
-func Run(ctx context.Context, c Config) (Result, error) {
-	if c.Sessions <= 0 {
-		c.Sessions = 1
+func (f Figure) format() string {
+	switch {
+	case f.Unit == "":
+		return fmt.Sprintf("%.0f", f.Value)
+	case f.Unit == "/s" || f.Unit == "µs":
+		return fmt.Sprintf("%.0f %s", f.Value, f.Unit)
 	}
-	if c.Stdio {
-		c.Sessions = 1
-	}
-	if c.Rate <= 0 || c.Duration <= 0 {
-		return Result{}, errors.New("bench: rate and duration must be positive")
-	}
-	if c.Files <= 0 {
-		c.Files = 100
-	}
-	base, err := os.MkdirTemp(c.Dir, "filecast-bench-")
-	if err != nil {
-		return Result{}, fmt.Errorf("make workspace: %w", err)
-	}
-	defer os.RemoveAll(base)
-	root, data := filepath.Join(base, "ws"), filepath.Join(base, "data")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return Result{}, err
-	}
-	names := make([]string, c.Files)
-	for i := range names {
-		names[i] = fmt.Sprintf("f%05d.txt", i)
-		if err := os.WriteFile(filepath.Join(root, names[i]), []byte("init"), 0o644); err != nil {
-			return Result{}, err
-		}
-	}
-
-	sessions, proc, stop, err := connect(ctx, c, root, data)
-	if err != nil {
-		return Result{}, err
-	}
-	defer stop()
-
-	fw, err := fsnotify.NewBufferedWatcher(65536)
-	if err != nil {
-		return Result{}, fmt.Errorf("bare fsnotify: %w", err)
-	}
-	defer fw.Close()
-	if err := fw.Add(root); err != nil {
-		return Result{}, fmt.Errorf("bare fsnotify: %w", err)
-	}
-
-	for _, s := range sessions {
-		var r struct{}
-		if err := callTool(ctx, s, "subscribe", map[string]any{"paths": []string{"*.txt"}, "events": []string{"updated"}}, &r); err != nil {
-			return Result{}, err
-		}
-	}
-
-	contentBySum := sums(c.Rate*int(c.Duration/time.Second+1) + 1)
-	type key struct{ path, content string }
-	var mu sync.Mutex
-	written := map[key]time.Time{}
-	var baseline, toAgent, toStamp []time.Duration
-	seen := make([]map[key]bool, len(sessions))
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg conc.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case ev, ok := <-fw.Events:
-				if !ok {
-					return
-				}
-				now := time.Now()
-				if !ev.Has(fsnotify.Write) {
-					continue
-				}
-				b, err := os.ReadFile(ev.Name)
-				if err != nil {
-					continue
-				}
-				mu.Lock()
-				if t, ok := written[key{filepath.Base(ev.Name), string(b)}]; ok {
-					baseline = append(baseline, now.Sub(t))
-				}
-				mu.Unlock()
-			}
-		}
-	})
-	for i, s := range sessions {
-		seen[i] = map[key]bool{}
-		wg.Go(func() {
-			for runCtx.Err() == nil {
-				var r struct {
-					Events []struct {
-						Path   string    `json:"path"`
-						SHA256 string    `json:"sha256"`
-						Size   int64     `json:"size"`
-						Time   time.Time `json:"timestamp"`
-					} `json:"events"`
-				}
-				if err := callTool(runCtx, s, "list_changes", map[string]any{"wait_ms": 500, "limit": 1000}, &r); err != nil {
-					return
-				}
-				now := time.Now()
-				mu.Lock()
-				for _, e := range r.Events {
-					k := key{e.Path, contentBySum[e.SHA256]}
-					if t, ok := written[k]; ok && !seen[i][k] {
-						seen[i][k] = true
-						toAgent = append(toAgent, now.Sub(t))
-						if i == 0 {
-							toStamp = append(toStamp, e.Time.Sub(t))
-						}
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-
-	cpu0 := proc.cpu()
-	start := time.Now()
-	interval := time.Second / time.Duration(c.Rate)
-	writes := 0
-	next := start
-	for time.Since(start) < c.Duration && ctx.Err() == nil {
-		name := names[writes%len(names)]
-		content := strconv.Itoa(writes)
-		mu.Lock()
-		written[key{name, content}] = time.Now()
-		mu.Unlock()
-		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
-			cancel()
-			wg.Wait()
-			return Result{}, fmt.Errorf("write: %w", err)
-		}
-		writes++
-		next = next.Add(interval)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		}
-	}
-	elapsed := time.Since(start)
-	// Let the last events arrive, then stop.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		done := len(toAgent) >= writes*len(sessions)
-		mu.Unlock()
-		if done {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var cpu time.Duration
-	if cpu0 > 0 {
-		cpu = proc.cpu() - cpu0
-	}
-	cancel()
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	// Coalescing may fold a fast rewrite of the same file into its next
-	// write; a write counts as lost only if a later write of that file was
-	// not seen either.
-	lost := 0
-	for i := range sessions {
-		for w := 0; w < writes; w++ {
-			name := names[w%len(names)]
-			if seen[i][key{name, strconv.Itoa(w)}] {
-				continue
-			}
-			later := false
-			for n := w + len(names); n < writes; n += len(names) {
-				if seen[i][key{name, strconv.Itoa(n)}] {
-					later = true
-					break
-				}
-			}
-			if !later {
-				lost++
-			}
-		}
-	}
-	return Result{Config: c, Writes: writes, Baseline: summarise(baseline), ToAgent: summarise(toAgent),
-		ToStamp: summarise(toStamp), CPU: cpu, Lost: lost, Elapsed: elapsed}, nil
+	return fmt.Sprintf("%.1f %s", f.Value, f.Unit)
 }
 
-// sums maps the sha256 of the contents the benchmark writes back to the
-// content, so an event names the write it reports.
-func sums(n int) map[string]string {
-	m := make(map[string]string, n)
-	for i := range n {
-		s := strconv.Itoa(i)
-		m[sha256hex(s)] = s
+// dur formats a latency in µs below 10 ms, in ms above.
+func dur(d time.Duration) string {
+	if d < 10*time.Millisecond && d > -10*time.Millisecond {
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
 	}
-	return m
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 }
 
-// process is the filecast process a run started.
-type process struct{ cmd *exec.Cmd }
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mib(b int64) float64            { return float64(b) / (1 << 20) }
 
-// cpu returns the user and system CPU time the process has used so far,
-// or 0 where that cannot be read (it reads /proc, so Linux only).
-func (p *process) cpu() time.Duration {
-	if p == nil || p.cmd == nil || p.cmd.Process == nil {
-		return 0
+// Median combines the results of several runs of one scenario: each
+// latency figure and each figure is the median over the runs, except Worst
+// figures, which are the maximum. Rows and figures missing from some runs
+// are combined over the runs that have them.
+func Median(runs []Result) Result {
+	if len(runs) == 0 {
+		return Result{}
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
+	out := Result{Scenario: runs[0].Scenario, Summary: runs[0].Summary, Notes: runs[0].Notes, Skipped: runs[0].Skipped}
+	if len(runs) > 1 {
+		out.Summary = fmt.Sprintf("median of %d runs; %s", len(runs), out.Summary)
 	}
-	// The command name (field 2) is in parentheses and may hold spaces;
-	// utime and stime are fields 14 and 15, in clock ticks.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
+	for _, x := range runs[0].Rows {
+		var n []int
+		var p50, p90, p99, mx []time.Duration
+		for _, r := range runs {
+			if s, ok := r.Row(x.Name); ok {
+				n = append(n, s.N)
+				p50, p90, p99, mx = append(p50, s.P50), append(p90, s.P90), append(p99, s.P99), append(mx, s.Max)
+			}
+		}
+		out.Rows = append(out.Rows, Row{Name: x.Name, Stats: Stats{N: median(n), P50: median(p50), P90: median(p90), P99: median(p99), Max: median(mx)}})
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
+	for _, f := range runs[0].Figures {
+		var v []float64
+		for _, r := range runs {
+			if x, ok := r.Figure(f.Name); ok {
+				v = append(v, x)
+			}
+		}
+		if f.Worst {
+			f.Value = slices.Max(v)
+		} else {
+			f.Value = median(v)
+		}
+		out.Figures = append(out.Figures, f)
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	const ticks = 100 // USER_HZ, 100 on every Linux platform Go supports
-	return time.Duration(utime+stime) * time.Second / ticks
+	return out
 }
 
-func connect(ctx context.Context, c Config, root, data string) ([]*client.Client, *process, func(), error) {
-	var stderr io.Writer = io.Discard
-	if c.Log != nil {
-		stderr = c.Log
+func median[T int | float64 | time.Duration](v []T) T {
+	if len(v) == 0 {
+		return 0
 	}
-	if c.Stdio {
-		proc := &process{}
-		cl, err := client.NewStdioMCPClientWithOptions(c.Binary, nil, append([]string{"mcp", "--root", "bench=" + root, "--data", data}, c.Flags...),
-			transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
-				cmd := exec.CommandContext(ctx, command, args...)
-				cmd.Env = append(os.Environ(), env...)
-				cmd.Stderr = stderr
-				proc.cmd = cmd
-				return cmd, nil
-			}))
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("start filecast mcp: %w", err)
-		}
-		if err := initialize(ctx, cl); err != nil {
-			cl.Close()
-			return nil, nil, nil, err
-		}
-		return []*client.Client{cl}, proc, func() { cl.Close() }, nil
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.CommandContext(ctx, c.Binary, append([]string{"mcp", "--http", addr, "--root", "bench=" + root, "--data", data, "--log-level", "warn"}, c.Flags...)...)
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return nil, nil, nil, fmt.Errorf("start filecast mcp: %w", err)
-	}
-	stopProc := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	var out []*client.Client
-	stop := func() {
-		for _, cl := range out {
-			cl.Close()
-		}
-		stopProc()
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; i < c.Sessions; i++ {
-		for {
-			cl, err := client.NewStreamableHttpClient("http://" + addr + "/mcp")
-			if err == nil {
-				err = cl.Start(ctx)
-			}
-			if err == nil {
-				err = initialize(ctx, cl)
-			}
-			if err == nil {
-				out = append(out, cl)
-				break
-			}
-			if time.Now().After(deadline) {
-				stop()
-				return nil, nil, nil, fmt.Errorf("connect session %d: %w", i, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return out, &process{cmd: cmd}, stop, nil
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
-func initialize(ctx context.Context, c *client.Client) error {
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = "2025-11-25"
-	req.Params.ClientInfo = mcp.Implementation{Name: "filecast-bench", Version: "1"}
-	_, err := c.Initialize(ctx, req)
-	if err != nil {
-		return fmt.Errorf("initialize: %w", err)
+// perSecond returns n per d, 0 when d is not positive.
+func perSecond(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
 	}
-	return nil
+	return math.Round(float64(n) / d.Seconds())
 }

@@ -5,36 +5,51 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/filecast/filecast/bench"
 )
 
-// benchCmd is "filecast bench": the end-to-end latency benchmark.
+// benchCmd is "filecast bench": the end-to-end benchmark scenarios.
 type benchCmd struct {
-	cfg  bench.Config
-	runs int
+	cfg      bench.Config
+	scenario string
+	runs     int
+	verbose  bool
+	fs       *flag.FlagSet
 }
 
 func (c *benchCmd) flags(fs *flag.FlagSet) {
-	fs.IntVar(&c.cfg.Sessions, "sessions", 1, "MCP sessions over streamable HTTP, each long-polling list_changes")
-	fs.IntVar(&c.cfg.Rate, "rate", 1000, "file writes per second")
-	fs.DurationVar(&c.cfg.Duration, "duration", 5*time.Second, "how long to write")
-	fs.IntVar(&c.cfg.Files, "files", 100, "distinct files written round-robin")
-	fs.BoolVar(&c.cfg.Stdio, "stdio", false, "one session over stdio instead of HTTP sessions")
-	fs.StringVar(&c.cfg.Dir, "dir", "", "where to create the workspace (e.g. /dev/shm for tmpfs); default the temp folder")
-	fs.IntVar(&c.runs, "runs", 3, "repeat the run and report medians")
-	fs.Var((*listFlag)(&c.cfg.Flags), "mcp-flag", "pass this flag to the filecast mcp process under test (repeatable), e.g. --mcp-flag=--cpuprofile=cpu.out")
+	c.fs = fs
+	fs.StringVar(&c.scenario, "scenario", "latency", "what to measure: "+strings.Join(bench.Scenarios, ", ")+", or all")
+	fs.IntVar(&c.cfg.Sessions, "sessions", 1, "MCP sessions, each subscribed and long-polling list_changes (with --stdio: one filecast mcp process each, sharing one hub)")
+	fs.IntVar(&c.cfg.Rate, "rate", 1000, "file writes per second (throughput: as fast as possible unless given)")
+	fs.DurationVar(&c.cfg.Duration, "duration", 5*time.Second, "how long to write at --rate")
+	fs.IntVar(&c.cfg.Files, "files", 100, "distinct files written round-robin (throughput: default 1000; startup: workspace size, default 100000)")
+	fs.IntVar(&c.cfg.Changes, "changes", 0, "throughput: writes (default 25000); checkout: files the checkout changes (default 20000); webhooks: burst writes (default 5000)")
+	fs.BoolVar(&c.cfg.Stdio, "stdio", false, "sessions over stdio instead of streamable HTTP (remote always uses stdio)")
+	fs.StringVar(&c.cfg.Dir, "dir", "", "where to create workspaces and state (e.g. /dev/shm for tmpfs); default the temp folder")
+	fs.IntVar(&c.runs, "runs", 3, "repeat each scenario and report medians")
+	fs.BoolVar(&c.verbose, "v", false, "copy the filecast processes' stderr to this stderr and print every run")
+	fs.Var((*listFlag)(&c.cfg.Flags), "mcp-flag", "pass this flag to the filecast process under test (repeatable; the hub in remote and webhooks, every mcp process with --stdio --sessions N), e.g. --mcp-flag=--cpuprofile=cpu.out")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast bench [--sessions N] [--rate R] [--duration D] [--stdio] [--dir DIR] [--runs N]
+		fmt.Fprint(fs.Output(), `Usage: filecast bench [--scenario NAME|all] [--sessions N] [--rate R] [--duration D] [--stdio] [--dir DIR] [--runs N]
 
-Starts this binary as "filecast mcp" on a fresh workspace, writes files at a
-steady rate and reports write → agent latency (p50/p90/p99/max) beside a bare
-fsnotify watcher measured in the same run.
+Starts this binary as its users do and measures it end to end, beside a
+bare fsnotify watcher measured in the same run; prints one table per
+scenario (p50/p90/p99/max, rates, CPU per event, peak RSS):
 
-Example:
-  filecast bench --sessions 50 --rate 1000 --duration 5s --dir /dev/shm
+  latency     write → list_changes and → notifications/resources/updated (embedded hub)
+  remote      the same through "filecast hub" and "filecast mcp --hub"
+  throughput  --changes writes as fast as possible, complete and in order in every session
+  startup     spawn → initialize and → complete index on --files files; spawn → initialize on 10 files
+  checkout    git checkout changing --changes files, paged by a session (needs git)
+  webhooks    signed deliveries to a local receiver: latency at --rate, deliveries/s in a burst
+
+Examples:
+  filecast bench --scenario latency --stdio --sessions 50 --dir /dev/shm
+  filecast bench --scenario all --dir /dev/shm --runs 3
 
 Flags:
 `)
@@ -48,26 +63,48 @@ func (c *benchCmd) run(ctx context.Context, e *env) error {
 		return fmt.Errorf("find own binary: %w", err)
 	}
 	c.cfg.Binary = exe
+	if c.verbose {
+		c.cfg.Log = e.stderr
+	}
 	if c.runs < 1 {
 		c.runs = 1
 	}
-	var p50, p99, base50, base99 []time.Duration
-	for i := range c.runs {
-		res, err := bench.Run(ctx, c.cfg)
-		if err != nil {
-			return err
+	given := map[string]bool{}
+	if c.fs != nil {
+		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	}
+	scenarios := []string{c.scenario}
+	if c.scenario == "all" {
+		scenarios = bench.Scenarios
+	}
+	for _, s := range scenarios {
+		cfg := c.cfg
+		// Defaults that differ by scenario apply unless the flag was given.
+		if !given["files"] && (s == "startup" || s == "throughput") {
+			cfg.Files = 0
 		}
-		fmt.Fprintf(e.stdout, "run %d of %d\n", i+1, c.runs)
-		res.Print(e.stdout)
+		if !given["rate"] && s == "throughput" {
+			cfg.Rate = 0
+		}
+		var results []bench.Result
+		for i := range c.runs {
+			res, err := bench.Run(ctx, s, cfg)
+			if err != nil {
+				return err
+			}
+			if res.Skipped != "" {
+				results = []bench.Result{res}
+				break
+			}
+			if c.verbose && c.runs > 1 {
+				fmt.Fprintf(e.stdout, "run %d of %d\n", i+1, c.runs)
+				res.Print(e.stdout)
+				fmt.Fprintln(e.stdout)
+			}
+			results = append(results, res)
+		}
+		bench.Median(results).Print(e.stdout)
 		fmt.Fprintln(e.stdout)
-		p50, p99 = append(p50, res.ToAgent.P50), append(p99, res.ToAgent.P99)
-		base50, base99 = append(base50, res.Baseline.P50), append(base99, res.Baseline.P99)
 	}
-	med := func(d []time.Duration) string {
-		slices.Sort(d)
-		return fmt.Sprintf("%.0fµs", float64(d[len(d)/2])/float64(time.Microsecond))
-	}
-	fmt.Fprintf(e.stdout, "median of %d runs: write → list_changes p50 %s p99 %s; fsnotify floor p50 %s p99 %s\n",
-		c.runs, med(p50), med(p99), med(base50), med(base99))
 	return nil
 }

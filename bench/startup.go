@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/sourcegraph/conc"
+)
+
+// smallFiles is the size of the small workspace of the startup scenario.
+const smallFiles = 10
+
+// smallSpawns is how many times a run starts filecast on the small workspace.
+const smallSpawns = 5
+
+// cachedTree returns a workspace of n small files in nested folders (100
+// files a folder, 100 folders a level), made once under dir (default the
+// temp folder) and reused by later runs: the marker file "complete" beside
+// the workspace says it was made in full.
+func cachedTree(dir string, n int) (string, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	top := filepath.Join(dir, fmt.Sprintf("filecast-bench-tree-%d", n))
+	ws, marker := filepath.Join(top, "ws"), filepath.Join(top, "complete")
+	if _, err := os.Stat(marker); err == nil {
+		return ws, nil
+	}
+	if err := os.RemoveAll(top); err != nil {
+		return "", fmt.Errorf("make workspace: %w", err)
+	}
+	if err := makeTree(ws, n); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		return "", fmt.Errorf("make workspace: %w", err)
+	}
+	return ws, nil
+}
+
+// treePath is the path of file i of a nested tree.
+func treePath(i int) string {
+	return fmt.Sprintf("d%03d/e%02d/f%06d.txt", i/10000, (i/100)%100, i)
+}
+
+func makeTree(ws string, n int) error {
+	for i := range n {
+		p := filepath.Join(ws, filepath.FromSlash(treePath(i)))
+		if i%100 == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return fmt.Errorf("make workspace: %w", err)
+			}
+		}
+		if err := os.WriteFile(p, fmt.Appendf(nil, "file %d\n", i), 0o644); err != nil {
+			return fmt.Errorf("make workspace: %w", err)
+		}
+	}
+	return nil
+}
+
+// startMeasure is what one start of "filecast mcp --root" took.
+type startMeasure struct {
+	init, ready time.Duration // spawn → initialize answered; spawn → /healthz 200 on the data folder's socket
+	progress    int           // indexing progress lines on stderr
+	cpu         time.Duration // CPU until ready
+	rss         int64         // peak RSS when ready
+}
+
+// startOnce spawns "filecast mcp --root bench=ws --data data" over stdio,
+// sends initialize at once, and polls the hub the process serves on the
+// data folder's socket until it reports the initial index complete.
+func startOnce(ctx context.Context, c Config, ws, data string) (startMeasure, error) {
+	var m startMeasure
+	var mu sync.Mutex
+	stderr := &lineWriter{next: c.Log, fn: func(line string, _ time.Time) {
+		if strings.Contains(line, "indexing") {
+			mu.Lock()
+			m.progress++
+			mu.Unlock()
+		}
+	}}
+	p, err := spawn("filecast mcp", c.Binary, append([]string{"mcp", "--root", wsName + "=" + ws, "--data", data}, c.Flags...), true, stderr)
+	if err != nil {
+		return m, err
+	}
+	cl := newStdioClient(p, nil)
+	defer func() {
+		p.stop()
+		cl.close()
+	}()
+	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	type answer struct {
+		at  time.Time
+		err error
+	}
+	inited := make(chan answer, 1)
+	// The handshake runs beside the health polling, so that neither
+	// waits for the other; every path below receives its answer.
+	var wg conc.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		at, err := cl.initialize(ictx)
+		inited <- answer{at, err}
+	})
+	hc := unixClient(filepath.Join(data, "hub.sock"))
+	defer hc.CloseIdleConnections()
+	ready, err := waitHealthy(ictx, hc, "http://filecast/healthz", p, 5*time.Millisecond, 60*time.Second)
+	if err != nil {
+		<-inited
+		return m, fmt.Errorf("wait for the index: %w", err)
+	}
+	m.cpu, m.rss = p.cpu(), p.peakRSS()
+	a := <-inited
+	if a.err != nil {
+		return m, a.err
+	}
+	m.init, m.ready = a.at.Sub(p.started), ready.Sub(p.started)
+	mu.Lock()
+	defer mu.Unlock()
+	return m, nil
+}
+
+// runStartup measures how fast "filecast mcp --root" starts on a large
+// workspace (first start on a fresh data folder, then a restart on it) and
+// on a small one, beside two floors measured in this process: walking,
+// watching and hashing the large workspace, and spawning the binary.
+func runStartup(ctx context.Context, c Config) (Result, error) {
+	t0 := time.Now()
+	tree, err := cachedTree(c.Dir, c.Files)
+	if err != nil {
+		return Result{}, err
+	}
+	made := time.Since(t0)
+	base, root, _, err := makeBase(c)
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(base)
+	r := Result{Summary: fmt.Sprintf("filecast mcp --root over stdio on %d files (nested folders) and on %d files", c.Files, smallFiles)}
+	if made > time.Second {
+		r.note("made the %d-file workspace in %s (cached for later runs)", c.Files, made.Round(time.Millisecond))
+	}
+
+	walk, dirs, err := walkFloor(tree)
+	if err != nil {
+		return Result{}, err
+	}
+	r.fig(fmt.Sprintf("walk + watch %d folders + read and hash every file, in this process (floor)", dirs), millis(walk), "ms")
+
+	for i, label := range []string{"first start, fresh data folder", "restart on the same data folder"} {
+		m, err := startOnce(ctx, c, tree, filepath.Join(base, "data-big"))
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", label, err)
+		}
+		r.fig(fmt.Sprintf("spawn → initialize answered (%d files, %s)", c.Files, label), millis(m.init), "ms")
+		r.fig(fmt.Sprintf("spawn → index complete (%d files, %s)", c.Files, label), millis(m.ready), "ms")
+		if i == 0 {
+			r.fig("indexing progress lines on stderr", float64(m.progress), "")
+			if m.ready > 0 && m.cpu > 0 {
+				r.fig("filecast CPU until the index is complete", millis(m.cpu), "ms")
+			}
+		}
+		if m.rss > 0 {
+			r.fig(fmt.Sprintf("filecast peak RSS when indexed (%s)", label), mib(m.rss), "MiB")
+		}
+	}
+
+	small := filepath.Join(root, "small")
+	if err := os.MkdirAll(small, 0o755); err != nil {
+		return Result{}, err
+	}
+	if _, err := flatFiles(small, smallFiles); err != nil {
+		return Result{}, err
+	}
+	var spawnFloor, inits, readys []time.Duration
+	for i := range smallSpawns {
+		t := time.Now()
+		if err := exec.CommandContext(ctx, c.Binary, "version").Run(); err != nil {
+			return Result{}, fmt.Errorf("run filecast version: %w", err)
+		}
+		spawnFloor = append(spawnFloor, time.Since(t))
+		m, err := startOnce(ctx, c, small, filepath.Join(base, fmt.Sprintf("data-small-%d", i)))
+		if err != nil {
+			return Result{}, fmt.Errorf("small workspace: %w", err)
+		}
+		inits, readys = append(inits, m.init), append(readys, m.ready)
+	}
+	r.row("spawn → exit of filecast version (floor)", spawnFloor)
+	r.row(fmt.Sprintf("spawn → initialize answered (%d files)", smallFiles), inits)
+	r.row(fmt.Sprintf("spawn → index complete (%d files)", smallFiles), readys)
+	r.note("index complete = the hub on the data folder's socket answers GET /healthz with 200 (503 \"starting\" before); " +
+		"initialize is sent the moment the process is spawned")
+	return r, nil
+}
+
+// walkFloor walks ws, adds an fsnotify watch on every folder and reads
+// and hashes every file: what any watcher must do to index it.
+func walkFloor(ws string) (time.Duration, int, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return 0, 0, fmt.Errorf("start bare fsnotify: %w", err)
+	}
+	defer w.Close()
+	start := time.Now()
+	dirs := 0
+	h := sha256.New()
+	buf := make([]byte, 64<<10)
+	err = filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs++
+			return w.Add(p)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		h.Reset()
+		for {
+			n, err := f.Read(buf)
+			h.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return err
+			}
+		}
+		return f.Close()
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("walk %s: %w", ws, err)
+	}
+	return time.Since(start), dirs, nil
+}
