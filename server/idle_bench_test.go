@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -21,35 +22,44 @@ import (
 )
 
 const (
-	idleSessions = 500
+	idleSessions = 1000
 	// Environment of the client process of BenchmarkServer_IdleSessionMemory.
 	envIdleURL    = "FILECAST_IDLE_CLIENT_URL"
 	envIdleN      = "FILECAST_IDLE_CLIENT_N"
 	envIdleListen = "FILECAST_IDLE_CLIENT_LISTEN"
+	// envIdleProfile names a file to write the heap profile to at the
+	// moment of measurement (and <name>.goroutines), for pprof.
+	envIdleProfile = "IDLEHEAP"
 )
 
-// liveBytes returns the heap in use plus goroutine stacks after a full GC.
-func liveBytes() uint64 {
+// memory is the heap in use and the goroutine stacks, after a full GC.
+type memory struct{ heap, stack uint64 }
+
+func liveMemory() memory {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc + ms.StackInuse
+	return memory{ms.HeapAlloc, ms.StackInuse}
 }
 
 // BenchmarkServer_IdleSessionMemory measures the memory that one idle MCP
-// streamable HTTP session costs the server, over real TCP on 127.0.0.1
-// against an httptest server.
+// streamable HTTP session (protocol 2025-11-25, the last with sessions)
+// costs the server, over real TCP on 127.0.0.1 against an httptest server.
 //
 // Method: the mcp-go clients run in a separate process (this test binary
 // re-executed as TestIdleSessionClientProcess), so the figure is the
 // server's alone: Δ(HeapAlloc+StackInuse) after GC, from before the
 // clients connect to when all of them have initialized and sat idle for a
-// moment, divided by the number of sessions. "listening" clients keep the
-// GET stream for server notifications open (the legacy protocol, as
-// agents that subscribe use it); "plain" clients do not. Run with
-// -benchtime 1x.
+// moment, divided by the number of sessions; heap and stacks are also
+// reported apart. "listening" clients keep the GET stream for server
+// notifications open (as agents that subscribe to resources do); "plain"
+// clients do not, so their sessions cost the session state and an idle
+// keep-alive connection. Run with -benchtime 1x.
 func BenchmarkServer_IdleSessionMemory(b *testing.B) {
+	if os.Getenv(envIdleProfile) != "" {
+		runtime.MemProfileRate = 1
+	}
 	for _, mode := range []struct {
 		name   string
 		listen bool
@@ -58,7 +68,8 @@ func BenchmarkServer_IdleSessionMemory(b *testing.B) {
 			for b.Loop() {
 				h := start(b, server.Options{}, "docs")
 				ts := httptest.NewServer(h.srv.HTTPHandler())
-				before := liveBytes()
+				before := liveMemory()
+				goroutines := runtime.NumGoroutine()
 
 				cmd := exec.Command(os.Args[0], "-test.run=^TestIdleSessionClientProcess$", "-test.v")
 				cmd.Env = append(os.Environ(), envIdleURL+"="+ts.URL+"/mcp", envIdleN+"="+strconv.Itoa(idleSessions), envIdleListen+"="+strconv.FormatBool(mode.listen))
@@ -97,10 +108,16 @@ func BenchmarkServer_IdleSessionMemory(b *testing.B) {
 					b.Fatal("client sessions not ready after 2 minutes")
 				}
 				time.Sleep(300 * time.Millisecond) // let the sessions settle
-				total := float64(liveBytes()) - float64(before)
-				b.ReportMetric(total/idleSessions, "bytes/session")
+				after := liveMemory()
+				perSession := func(a, b uint64) float64 { return (float64(a) - float64(b)) / idleSessions }
+				b.ReportMetric(perSession(after.heap+after.stack, before.heap+before.stack), "bytes/session")
+				b.ReportMetric(perSession(after.heap, before.heap), "heap-bytes/session")
+				b.ReportMetric(perSession(after.stack, before.stack), "stack-bytes/session")
+				b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/idleSessions, "goroutines/session")
 				b.ReportMetric(float64(h.srv.Sessions()), "registered-sessions")
-				b.ReportMetric(float64(runtime.NumGoroutine()), "server-goroutines")
+				if p := os.Getenv(envIdleProfile); p != "" {
+					writeProfiles(b, p+"."+mode.name)
+				}
 
 				_ = stdin.Close() // the client process closes its sessions and exits
 				if err := cmd.Wait(); err != nil {
@@ -109,6 +126,28 @@ func BenchmarkServer_IdleSessionMemory(b *testing.B) {
 				ts.Close()
 			}
 		})
+	}
+}
+
+// writeProfiles writes the heap profile to path and the goroutine profile
+// to path.goroutines.
+func writeProfiles(b *testing.B, path string) {
+	b.Helper()
+	for name, file := range map[string]string{"heap": path, "goroutine": path + ".goroutines"} {
+		fh, err := os.Create(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		debug := 0
+		if name == "goroutine" {
+			debug = 1
+		}
+		if err := pprof.Lookup(name).WriteTo(fh, debug); err != nil {
+			b.Fatal(err)
+		}
+		if err := fh.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -136,10 +175,9 @@ func TestIdleSessionClientProcess(t *testing.T) {
 	}()
 	for i := range n {
 		topts := []transport.StreamableHTTPCOption{transport.WithHTTPLogger(slog.New(slog.DiscardHandler))}
-		var copts []client.ClientOption
+		copts := []client.ClientOption{client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}
 		if listen {
 			topts = append(topts, transport.WithContinuousListening())
-			copts = append(copts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 		}
 		tr, err := transport.NewStreamableHTTP(url, topts...)
 		if err != nil {

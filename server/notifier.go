@@ -16,11 +16,16 @@ import (
 // session (resources/subscribe) or one subscriptions/listen stream.
 //
 // The router calls offer, which never blocks: a URI already pending is not
-// queued twice, and list_changed is one flag. run writes the pending
-// notifications into the session's notification channel with a blocking
-// send, so a slow client slows its own notifier and nothing is lost; the
-// newest state of every URI is always notified after its last change,
-// because a URI leaves the pending set before it is sent.
+// queued twice, and list_changed is one flag. A sender goroutine writes the
+// pending notifications into the session's notification channel with a
+// blocking send, so a slow client slows its own notifier and nothing is
+// lost; the newest state of every URI is always notified after its last
+// change, because a URI leaves the pending set before it is sent.
+//
+// The sender runs only while something is pending: offer starts it (with
+// the spawn function given to start, which ties it to Run's goroutine
+// group) and it exits once it has sent everything, so an idle session
+// costs no goroutine. The maps are allocated on first use.
 type notifier struct {
 	session  mcpserver.ClientSession
 	listenID any  // JSON-RPC id of the subscriptions/listen request, nil for a legacy session
@@ -34,9 +39,10 @@ type notifier struct {
 	pending     map[string]struct{}
 	queue       []string
 	listPending bool
-	wake        chan struct{}
-	ctx         context.Context
-	cancel      context.CancelFunc
+	ctx         context.Context // Run's, once started
+	spawn       func(func())    // starts the sender in Run's group, once started
+	quit        chan struct{}   // closed by stop; made when the first sender starts
+	sending     bool            // a sender goroutine runs
 	started     bool
 	stopped     bool
 }
@@ -48,9 +54,6 @@ func newNotifier(session mcpserver.ClientSession, listenID any, lists bool, stat
 		lists:    lists,
 		stats:    stats,
 		log:      log,
-		refs:     map[resources.Ref]int{},
-		pending:  map[string]struct{}{},
-		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -58,6 +61,9 @@ func newNotifier(session mcpserver.ClientSession, listenID any, lists bool, stat
 func (n *notifier) subscribe(r resources.Ref) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.refs == nil {
+		n.refs = map[resources.Ref]int{}
+	}
 	n.refs[r]++
 	if r.Folder && n.refs[r] == 1 {
 		n.folders = append(n.folders, r)
@@ -119,13 +125,23 @@ func (n *notifier) offer(ev events.Event) {
 			n.listPending, queued = true, true
 		}
 	}
-	n.mu.Unlock()
 	if queued {
-		select {
-		case n.wake <- struct{}{}:
-		default:
-		}
+		n.sendLocked()
 	}
+	n.mu.Unlock()
+}
+
+// sendLocked starts the sender unless it runs, the notifier is not
+// started yet (start does it) or it has stopped. n.mu must be held.
+func (n *notifier) sendLocked() {
+	if n.sending || !n.started || n.stopped {
+		return
+	}
+	if n.quit == nil {
+		n.quit = make(chan struct{})
+	}
+	n.sending = true
+	n.spawn(n.run)
 }
 
 // queueURI adds the URI of a changed file when a subscription covers it.
@@ -139,12 +155,17 @@ func (n *notifier) queueURI(ws, path string) bool {
 		n.stats.coalesced.Add(1)
 		return false
 	}
+	if n.pending == nil {
+		n.pending = map[string]struct{}{}
+	}
 	n.pending[uri] = struct{}{}
 	n.queue = append(n.queue, uri)
 	return true
 }
 
-// next takes the next notification to send; ok is false when none is pending.
+// next takes the next notification to send; ok is false when none is
+// pending, and the sender then ends (sending is cleared under the same
+// lock, so that the next offer starts a new one).
 func (n *notifier) next() (mcp.JSONRPCNotification, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -165,6 +186,7 @@ func (n *notifier) next() (mcp.JSONRPCNotification, bool) {
 		method = mcp.MethodNotificationResourceUpdated
 		params["uri"] = uri
 	default:
+		n.sending = false
 		return mcp.JSONRPCNotification{}, false
 	}
 	nt := mcp.JSONRPCNotification{
@@ -177,20 +199,25 @@ func (n *notifier) next() (mcp.JSONRPCNotification, bool) {
 	return nt, true
 }
 
-// start arms the notifier under ctx; it returns false if it was already
-// started or stopped.
-func (n *notifier) start(ctx context.Context) bool {
+// start arms the notifier under ctx, Run's context: from now on a sender
+// goroutine is started with spawn whenever notifications are pending
+// (at once if some already are). It returns false if the notifier was
+// already started or stopped.
+func (n *notifier) start(ctx context.Context, spawn func(func())) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.started || n.stopped {
 		return false
 	}
-	n.started = true
-	n.ctx, n.cancel = context.WithCancel(ctx)
+	n.started, n.ctx, n.spawn = true, ctx, spawn
+	if len(n.queue) > 0 || n.listPending {
+		n.sendLocked()
+	}
 	return true
 }
 
-// stop ends the notifier; what is still pending is counted as dropped.
+// stop ends the notifier; what is still pending is counted as dropped
+// (by the sender, if one runs).
 func (n *notifier) stop() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -198,10 +225,10 @@ func (n *notifier) stop() {
 		return
 	}
 	n.stopped = true
-	if n.cancel != nil {
-		n.cancel()
+	if n.quit != nil {
+		close(n.quit)
 	}
-	if !n.started {
+	if !n.sending {
 		n.dropPendingLocked("session ended")
 	}
 }
@@ -211,40 +238,40 @@ func (n *notifier) dropPendingLocked(why string) {
 	if n.listPending {
 		dropped++
 	}
-	n.queue, n.pending, n.listPending = nil, map[string]struct{}{}, false
+	n.queue, n.pending, n.listPending = nil, nil, false
 	if dropped > 0 {
 		n.stats.dropped.Add(int64(dropped))
 		n.log.Info("resource notifications dropped", "count", dropped, "session", n.session.SessionID(), "reason", why)
 	}
 }
 
-// run sends pending notifications until its context ends. It must follow a
-// successful start.
+// run sends pending notifications until none is left, Run's context ends
+// or the notifier stops. It must be started by sendLocked.
 func (n *notifier) run() {
-	ctx := n.ctx
 	ch := n.session.NotificationChannel()
 	for {
 		nt, ok := n.next()
 		if !ok {
-			select {
-			case <-n.wake:
-				continue
-			case <-ctx.Done():
-				n.mu.Lock()
-				n.dropPendingLocked("session ended")
-				n.mu.Unlock()
-				return
-			}
+			return
 		}
 		select {
 		case ch <- nt:
 			n.stats.notified.Add(1)
-		case <-ctx.Done():
-			n.mu.Lock()
-			n.stats.dropped.Add(1)
-			n.dropPendingLocked("session ended")
-			n.mu.Unlock()
+		case <-n.ctx.Done():
+			n.abort()
+			return
+		case <-n.quit:
+			n.abort()
 			return
 		}
 	}
+}
+
+// abort ends a sender whose session or Run ended with nt unsent.
+func (n *notifier) abort() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sending = false
+	n.stats.dropped.Add(1)
+	n.dropPendingLocked("session ended")
 }

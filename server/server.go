@@ -417,9 +417,7 @@ func (s *Server) Heads() events.Cursor {
 // startLocked starts a notifier under Run; the caller holds s.mu and Run
 // is running.
 func (s *Server) startLocked(n *notifier) {
-	if n.start(s.runCtx) {
-		s.wg.Go(n.run)
-	}
+	n.start(s.runCtx, s.wg.Go)
 }
 
 // arm starts n now if Run is running, else when it starts.

@@ -14,12 +14,18 @@
 // JSON on one line; paths only ever appear inside the JSON. A client that
 // sends no position starts at the head (live events only); "Last-Event-ID: 0"
 // starts at the beginning of the log.
+//
+// An idle stream costs the handler's goroutine (blocked in the Source's
+// Subscribe) and net/http's connection state, nothing more: its writer
+// goroutine and queue exist only while there is something to send, and
+// one ticker per Feed sends the heartbeats of all streams.
 package feed
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +46,10 @@ const retryHint = 2 * time.Second
 
 // Options configures a [Feed]; the zero value means the defaults.
 type Options struct {
-	// Heartbeat is the interval of the comment lines that keep an idle
-	// stream open through proxies. Default 15s.
+	// Heartbeat is the longest a stream stays silent: a stream that has
+	// sent nothing for three quarters of it gets a comment line, which
+	// keeps it open through proxies. One ticker serves every stream.
+	// Default 15s.
 	Heartbeat time.Duration
 	// WriteTimeout bounds every write to a stream; a client that does not
 	// read for that long is dropped. Default 10s.
@@ -59,6 +67,8 @@ type Feed struct {
 	log          *slog.Logger
 	subscribers  atomic.Int64
 	frames       frameCache
+	beats        beats
+	born         time.Time // origin of clock
 
 	closeCtx context.Context
 	close    context.CancelFunc
@@ -77,15 +87,21 @@ func New(src events.Source, opts Options) *Feed {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Feed{
+	f := &Feed{
 		src:          src,
 		heartbeat:    opts.Heartbeat,
 		writeTimeout: opts.WriteTimeout,
 		log:          log.With("component", "feed"),
 		closeCtx:     ctx,
 		close:        cancel,
+		born:         time.Now(),
 	}
+	f.beats.f = f
+	return f
 }
+
+// clock returns the monotonic time since New, in nanoseconds.
+func (f *Feed) clock() int64 { return int64(time.Since(f.born)) }
 
 // Close ends every open event stream and makes new ones fail with 503;
 // the JSON routes keep working. It does not wait for the handlers to
@@ -178,4 +194,74 @@ func (f *Feed) Changes(w http.ResponseWriter, r *http.Request) {
 		page.Events = []events.Event{}
 	}
 	WriteJSON(w, http.StatusOK, page)
+}
+
+// beats sends the heartbeats of every open stream from one ticker: a
+// stream that has written nothing for three quarters of the interval gets
+// one, so that no stream stays silent for longer than the interval. The
+// ticker's goroutine runs while at least one stream is open, and stops
+// when the last one ends or the Feed closes.
+type beats struct {
+	f       *Feed
+	mu      sync.Mutex
+	streams map[*stream]struct{}
+	stop    chan struct{} // closed to stop the ticker; nil when none runs
+}
+
+// add registers s, starting the ticker if it is the first stream.
+func (b *beats) add(s *stream) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.streams == nil {
+		b.streams = map[*stream]struct{}{}
+	}
+	b.streams[s] = struct{}{}
+	if b.stop == nil {
+		b.stop = make(chan struct{})
+		stop := b.stop
+		go b.run(stop)
+	}
+}
+
+// remove unregisters s, stopping the ticker after the last stream.
+func (b *beats) remove(s *stream) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.streams, s)
+	if len(b.streams) == 0 && b.stop != nil {
+		close(b.stop)
+		b.stop = nil
+	}
+}
+
+// run ticks every quarter of the heartbeat interval until stop is closed
+// or the Feed closes.
+func (b *beats) run(stop chan struct{}) {
+	every := max(b.f.heartbeat/4, time.Millisecond)
+	idle := int64(b.f.heartbeat - every)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var due []*stream
+	for {
+		select {
+		case <-stop:
+			return
+		case <-b.f.closeCtx.Done():
+			return
+		case <-t.C:
+		}
+		now := b.f.clock()
+		b.mu.Lock()
+		for s := range b.streams {
+			if now-s.lastWrite.Load() >= idle {
+				due = append(due, s)
+			}
+		}
+		b.mu.Unlock()
+		for _, s := range due {
+			s.heartbeat()
+		}
+		clear(due)
+		due = due[:0]
+	}
 }

@@ -1,130 +1,187 @@
 package feed_test
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/filecast/filecast/events/feed"
-	"github.com/filecast/filecast/events/feed/feedtest"
 )
 
-// idleSubscribers is how many SSE streams BenchmarkFeed_IdleSubscriberMemory
-// holds open; it is lowered to fit RLIMIT_NOFILE (two descriptors each).
-const idleSubscribers = 2000
+const (
+	// idleSubscribers is how many SSE streams
+	// BenchmarkFeed_IdleSubscriberMemory holds open; it is lowered to fit
+	// RLIMIT_NOFILE when the hard limit is too low.
+	idleSubscribers = 10_000
+	// Environment of the client process of the benchmark.
+	envIdleAddr = "FILECAST_IDLE_SSE_ADDR"
+	envIdleN    = "FILECAST_IDLE_SSE_N"
+	// envIdleProfile names a file to write the heap profile to at the
+	// moment of measurement (and <name>.goroutines), for pprof.
+	envIdleProfile = "IDLEHEAP"
+)
 
-// liveBytes returns the heap in use plus goroutine stacks after a full GC.
-func liveBytes() uint64 {
+// memory is the heap in use and the goroutine stacks, after a full GC.
+type memory struct{ heap, stack uint64 }
+
+func liveMemory() memory {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc + ms.StackInuse
+	return memory{ms.HeapAlloc, ms.StackInuse}
 }
 
-// dialIdle opens n raw TCP connections to addr and writes req on each. The
-// client side of each is a bare net.Conn: no goroutine, no reader.
-func dialIdle(b *testing.B, addr string, n int, req string) []net.Conn {
-	b.Helper()
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatalf("dial after %d: %v", len(conns), err)
-		}
-		if req != "" {
-			if _, err := c.Write([]byte(req)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		conns = append(conns, c)
+// raiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit and
+// returns the soft limit in force.
+func raiseFileLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
 	}
-	return conns
+	if rl.Cur < rl.Max {
+		raised := rl
+		raised.Cur = rl.Max
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			rl = raised
+		}
+	}
+	return int(min(rl.Cur, 1<<30))
 }
 
 // BenchmarkFeed_IdleSubscriberMemory measures the memory that one idle SSE
-// stream costs the server, over real TCP on 127.0.0.1 against an httptest
-// server serving the feed of an in-memory source.
+// stream costs a hub process, over real TCP on 127.0.0.1: an httptest
+// server serving the feed of a running hub.Hub (over an in-memory log).
 //
-// Method: client and server share the process, so the client is kept to a
-// bare net.Conn per stream (request written, never read, no goroutine).
-// The client-only cost is measured first as a baseline: n raw connections to
-// a listener that accepts and holds them, which costs two net.Conns per
-// pair; half of it per connection is subtracted. "bytes/subscriber" is
-// (Δ(HeapAlloc+StackInuse) over the streams − baseline/2) / n, after GC,
-// so it includes the server's goroutine stacks, bufio buffers and the
-// feed's per-stream state. "raw-bytes/subscriber" is without the
-// subtraction. Run with -benchtime 1x.
+// Method: the clients run in a separate process (this test binary
+// re-executed as TestIdleSSEClientProcess), each a bare net.Conn that sent
+// its request and never reads, so the figure is the server's alone:
+// Δ(HeapAlloc+StackInuse) after GC, from before the clients connect to
+// when all streams are open and have been through a heartbeat, divided by
+// the number of streams. It includes net/http's per-connection buffers and
+// goroutines, the hub's subscription and the feed's stream. The soft
+// RLIMIT_NOFILE is raised to the hard limit (both processes need one
+// descriptor per stream). Run with -benchtime 1x.
 func BenchmarkFeed_IdleSubscriberMemory(b *testing.B) {
+	if os.Getenv(envIdleProfile) != "" {
+		runtime.MemProfileRate = 1
+	}
 	n := idleSubscribers
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && int(rl.Cur) < 2*n+200 {
-		n = (int(rl.Cur) - 200) / 2
+	if limit := raiseFileLimit(); limit < n+200 {
+		n = limit - 200
 	}
 	for b.Loop() {
-		// Client-only baseline.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		held := make(chan net.Conn, n)
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				held <- c
-			}
-		}()
-		before := liveBytes()
-		base := dialIdle(b, ln.Addr().String(), n, "")
-		accepted := make([]net.Conn, 0, n)
-		for range n {
-			accepted = append(accepted, <-held)
-		}
-		baseline := float64(liveBytes()) - float64(before)
-		for _, c := range base {
-			_ = c.Close()
-		}
-		for _, c := range accepted {
-			_ = c.Close()
-		}
-		_ = ln.Close()
-
-		src := feedtest.New()
-		src.AddWorkspace("docs", b.TempDir())
-		f := feed.New(src, feed.Options{})
+		h := startHub(b, newMemLog())
+		const heartbeat = 300 * time.Millisecond
+		f := feed.New(h, feed.Options{Heartbeat: heartbeat})
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /v1/workspaces/{ws}/events", f.Events)
 		srv := httptest.NewServer(mux)
 
-		before = liveBytes()
-		req := "GET /v1/workspaces/docs/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
-		conns := dialIdle(b, srv.Listener.Addr().String(), n, req)
-		deadline := time.Now().Add(30 * time.Second)
-		for f.Subscribers() < n {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d streams open after 30s", f.Subscribers(), n)
-			}
-			time.Sleep(10 * time.Millisecond)
+		before := liveMemory()
+		goroutines := runtime.NumGoroutine()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestIdleSSEClientProcess$")
+		cmd.Env = append(os.Environ(), envIdleAddr+"="+srv.Listener.Addr().String(), envIdleN+"="+strconv.Itoa(n))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond) // let the first frames settle
-		total := float64(liveBytes()) - float64(before)
+		var out bytes.Buffer // the client's test output, shown if it fails
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for f.Subscribers() < n || h.Stats().Subscribers < n {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d streams open after 2 minutes", f.Subscribers(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(3 * heartbeat) // every stream has sent heartbeats and is idle again
+		after := liveMemory()
+		perSub := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 		b.ReportMetric(float64(n), "subscribers")
-		b.ReportMetric(total/float64(n), "raw-bytes/subscriber")
-		b.ReportMetric((total-baseline/2)/float64(n), "bytes/subscriber")
-		b.ReportMetric(baseline/2/float64(n), "client-bytes/conn")
+		b.ReportMetric(perSub(after.heap+after.stack, before.heap+before.stack), "bytes/subscriber")
+		b.ReportMetric(perSub(after.heap, before.heap), "heap-bytes/subscriber")
+		b.ReportMetric(perSub(after.stack, before.stack), "stack-bytes/subscriber")
+		b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/float64(n), "goroutines/subscriber")
+		if p := os.Getenv(envIdleProfile); p != "" {
+			writeProfiles(b, p)
+		}
 
-		for _, c := range conns {
-			_ = c.Close()
+		_ = stdin.Close() // the client process closes its connections and exits
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("client process: %v\n%s", err, out.Bytes())
 		}
 		f.Close()
 		srv.Close()
-		src.Close()
 	}
+}
+
+// writeProfiles writes the heap profile to path and the goroutine profile
+// to path.goroutines.
+func writeProfiles(b *testing.B, path string) {
+	b.Helper()
+	for name, file := range map[string]string{"heap": path, "goroutine": path + ".goroutines"} {
+		fh, err := os.Create(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		debug := 0
+		if name == "goroutine" {
+			debug = 1
+		}
+		if err := pprof.Lookup(name).WriteTo(fh, debug); err != nil {
+			b.Fatal(err)
+		}
+		if err := fh.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestIdleSSEClientProcess is the client side of
+// BenchmarkFeed_IdleSubscriberMemory, run in its own process: it opens the
+// streams, then holds them without reading until stdin closes. It does
+// nothing unless that benchmark started it.
+func TestIdleSSEClientProcess(t *testing.T) {
+	addr := os.Getenv(envIdleAddr)
+	if addr == "" {
+		return // not a test of its own
+	}
+	n, err := strconv.Atoi(os.Getenv(envIdleN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raiseFileLimit()
+	req := []byte("GET /v1/workspaces/docs/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial after %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin)) // until the benchmark closes stdin
 }

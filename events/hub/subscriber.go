@@ -10,7 +10,9 @@ import (
 
 // queue is the bounded live queue of one Subscribe call. The workspace's
 // follower pushes into it without ever blocking; the subscriber's own loop
-// takes everything queued at once. When a push finds it full, the queue is
+// takes everything queued at once. Its buffer is allocated on the first
+// push and grows with the backlog, up to max; an idle subscriber holds at
+// most two small buffers (see keepCap). When a push finds it full, the queue is
 // marked overflowed and takes no more events: the subscriber catches up
 // from the log instead.
 type queue struct {
@@ -41,10 +43,20 @@ func (q *queue) push(ev *events.Event) bool {
 	return ok
 }
 
+// keepCap is the largest buffer a queue keeps between batches: a burst
+// grows the buffers as far as it needs, and they are let go after it, so
+// that an idle subscriber does not hold the size of its last burst.
+const keepCap = 32
+
 // take returns everything queued and whether the queue overflowed; spare
-// (emptied) becomes the new buffer, so two slices alternate.
+// (emptied) becomes the new buffer, so two slices alternate. A spare
+// larger than keepCap is dropped instead: the queue then starts from nil
+// and grows only as far as the next batch needs.
 func (q *queue) take(spare []*events.Event) ([]*events.Event, bool) {
 	clear(spare)
+	if cap(spare) > keepCap {
+		spare = nil
+	}
 	q.mu.Lock()
 	batch, over := q.buf, q.overflowed
 	q.buf = spare[:0]
@@ -196,6 +208,7 @@ func (h *Hub) drain(ctx context.Context, q *queue, backlog []*events.Event, deli
 		}
 		spare = batch
 		if len(batch) == 0 {
+			spare = nil // idle: hold no buffer while waiting
 			select {
 			case <-q.wake:
 			case <-ctx.Done():

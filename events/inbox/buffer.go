@@ -31,15 +31,18 @@ type buffer struct {
 	updates map[pathKey]int // index of the live file.updated that a newer update of the same path replaces
 }
 
-func newBuffer() *buffer {
-	return &buffer{bySeq: map[seqKey]int{}, updates: map[pathKey]int{}}
-}
+// newBuffer returns an empty buffer; its maps are made by the first push,
+// so that the buffer of a session that never gets an event stays small.
+func newBuffer() *buffer { return &buffer{} }
 
 // push appends ev; a file.updated becomes the coalescing target of its path.
 func (q *buffer) push(ev events.Event) {
 	i := len(q.entries)
 	q.entries = append(q.entries, entry{ev: ev, live: true})
 	q.live++
+	if q.bySeq == nil {
+		q.bySeq, q.updates = map[seqKey]int{}, map[pathKey]int{}
+	}
 	q.bySeq[seqKey{ev.Workspace, ev.Seq}] = i
 	if ev.Type == events.FileUpdated {
 		q.updates[pathKey{ev.Workspace, ev.Path}] = i
