@@ -12,15 +12,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
-
-	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/journal"
 )
 
 const (
@@ -45,28 +41,35 @@ type result struct {
 	start     time.Time
 }
 
-// post sends one signed request to the webhook's URL.
-func (d *Dispatcher) post(ctx context.Context, rec *record, msgID string, body []byte) result {
+// Canonical forms of the request headers, set without canonicalising.
+var (
+	hdrContentType = http.CanonicalHeaderKey("Content-Type")
+	hdrUserAgent   = http.CanonicalHeaderKey("User-Agent")
+	hdrID          = http.CanonicalHeaderKey(HeaderID)
+	hdrTimestamp   = http.CanonicalHeaderKey(HeaderTimestamp)
+	hdrSignature   = http.CanonicalHeaderKey(HeaderSignature)
+	jsonType       = []string{"application/json"}
+	userAgents     = []string{userAgent}
+)
+
+// post sends one request to url, signed by s.
+func (d *Dispatcher) post(ctx context.Context, url string, s *signer, msgID string, body []byte) result {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	start := time.Now()
 	res := result{start: start}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		res.err = err
 		return res
 	}
-	sig, err := signHeader(rec.signingSecrets(start), msgID, start, body)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", userAgent)
-	h.Set(HeaderID, msgID)
-	h.Set(HeaderTimestamp, fmt.Sprint(start.Unix()))
-	h.Set(HeaderSignature, sig)
+	h := make(http.Header, 5)
+	h[hdrContentType] = jsonType
+	h[hdrUserAgent] = userAgents
+	h[hdrID] = []string{msgID}
+	h[hdrTimestamp] = []string{strconv.FormatInt(start.Unix(), 10)}
+	h[hdrSignature] = []string{s.header(msgID, start, body)}
+	req.Header = h
 	resp, err := d.client.Do(req)
 	if err != nil {
 		res.latency = time.Since(start)
@@ -116,152 +119,6 @@ func describe(err error, timeout time.Duration) (error, bool) {
 		return ue.Err, true // without the method and URL
 	}
 	return err, true
-}
-
-// consume delivers the messages of the webhook's live consumer (on the
-// journal) or replay consumer until the webhook stops being active or ctx
-// is done.
-func (d *Dispatcher) consume(ctx context.Context, id string, replay bool) error {
-	cons, err := d.consumer(ctx, id, replay)
-	if err != nil || cons == nil {
-		return err
-	}
-	for ctx.Err() == nil && d.active(id) {
-		fctx, cancel := context.WithTimeout(ctx, 2*fetchWait)
-		msg, err := cons.Next(jetstream.FetchContext(fctx))
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			if msg != nil {
-				_ = msg.Nak()
-			}
-			return nil
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages):
-			continue
-		case err != nil:
-			return fmt.Errorf("fetch events: %w", err)
-		}
-		d.handle(ctx, id, msg, replay)
-	}
-	return nil
-}
-
-// consumer creates or updates the webhook's durable consumer and returns
-// it. For the live consumer it waits, quietly, until the workspace's log
-// exists. It returns nil and no error when ctx is done first.
-func (d *Dispatcher) consumer(ctx context.Context, id string, replay bool) (jetstream.Consumer, error) {
-	e := d.cached(id)
-	if e == nil {
-		return nil, nil
-	}
-	rec := e.rec
-	cfg := jetstream.ConsumerConfig{
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.opts.Timeout + ackMargin,
-		MaxDeliver:    len(d.opts.Schedule) + 1,
-		MaxAckPending: 1,
-		Metadata:      map[string]string{"filecast_webhook": id},
-	}
-	stream := StreamReplays
-	if replay {
-		cfg.Durable = replayConsumer(id)
-		cfg.Description = "filecast webhook replays of " + id
-		cfg.FilterSubject = replaysSubject + id
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
-	} else {
-		stream = journal.StreamName(rec.Workspace)
-		cfg.Durable = liveConsumer(id)
-		cfg.Description = "filecast webhook " + id
-		cfg.FilterSubject = journal.Subject(rec.Workspace)
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = rec.StartSeq
-	}
-	for {
-		cctx, cancel := withTimeout(ctx)
-		cons, err := d.js.CreateOrUpdateConsumer(cctx, stream, cfg)
-		cancel()
-		if err == nil {
-			return cons, nil
-		}
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
-		}
-		// No event was ever appended to the workspace: wait for its log.
-		if !sleep(ctx, retryDelay) {
-			return nil, nil
-		}
-	}
-}
-
-// handle makes one attempt to deliver msg and settles it: ack on success,
-// NAK with the schedule's next delay on a failure with tries left, and
-// term (keeping the delivery for replay) on the last failure.
-func (d *Dispatcher) handle(ctx context.Context, id string, msg jetstream.Msg, replay bool) {
-	e := d.cached(id)
-	if e == nil {
-		return // deleted meanwhile; the consumer goes with it
-	}
-	meta, err := msg.Metadata()
-	if err != nil {
-		_ = msg.TermWithReason("no metadata")
-		return
-	}
-	var ev events.Event
-	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" {
-		d.log.Error("undeliverable event dropped", "webhook", id, "seq", meta.Sequence.Stream, "err", err)
-		_ = msg.TermWithReason("undecodable event")
-		return
-	}
-	body := msg.Data()
-	if !replay {
-		ev.Seq = meta.Sequence.Stream
-		if !e.matcher.match(ev) {
-			_ = msg.Ack()
-			return
-		}
-		if body, err = json.Marshal(ev); err != nil {
-			_ = msg.TermWithReason("unencodable event")
-			return
-		}
-	}
-	attempt := int(meta.NumDelivered)
-	res := d.post(ctx, e.rec, ev.ID, body)
-	if ctx.Err() != nil {
-		_ = msg.Nak() // interrupted by shutdown: let the next run take it at once
-		return
-	}
-	a := Delivery{
-		DeliveryID: ev.ID, EventID: ev.ID, Seq: ev.Seq, Type: string(ev.Type), Path: ev.Path,
-		Attempt: attempt, LatencyMS: ms(res.latency), ResponseCode: res.code, Time: res.start.UTC(), Replay: replay,
-	}
-	d.count(id, res.latency, res.err == nil)
-	if res.err == nil {
-		a.Status = DeliverySucceeded
-		d.recordAttempt(ctx, id, a)
-		_ = msg.Ack()
-		d.noteSuccess(ctx, id)
-		return
-	}
-	a.Error = res.err.Error()
-	if attempt <= len(d.opts.Schedule) {
-		delay := jitter(d.opts.Schedule[attempt-1])
-		a.Status = DeliveryPending
-		a.NextAttemptAt = time.Now().Add(delay).UTC()
-		d.recordAttempt(ctx, id, a)
-		_ = msg.NakWithDelay(delay)
-	} else {
-		a.Status = DeliveryFailed
-		d.keepFailed(ctx, id, failedDelivery{
-			EventID: ev.ID, Seq: ev.Seq, Event: body, FailedAt: time.Now().UTC(), Attempts: attempt, Error: a.Error,
-		})
-		d.recordAttempt(ctx, id, a)
-		_ = msg.Term()
-		d.countFailed(id)
-	}
-	d.noteFailure(ctx, id, a.Error)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -329,9 +186,13 @@ func (d *Dispatcher) confirm(ctx context.Context, rec *record) error {
 		return err
 	}
 	msgID := "verify_" + ulid.Make().String()
+	sig, err := newSigner(rec.Secrets)
+	if err != nil {
+		return err
+	}
 	var res result
 	for try := 1; ; try++ {
-		res = d.post(ctx, rec, msgID, body)
+		res = d.post(ctx, rec.URL, sig, msgID, body)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -358,7 +219,7 @@ func (d *Dispatcher) confirm(ctx context.Context, rec *record) error {
 			a.Status = DeliveryPending
 			a.NextAttemptAt = time.Now().Add(delay).UTC()
 		}
-		d.recordAttempt(ctx, rec.ID, a)
+		d.recordAttempt(rec.ID, a)
 		if !retry {
 			break
 		}

@@ -267,7 +267,7 @@ func (g *guard) client(base *http.Client) (*http.Client, error) {
 			DialContext:           g.dialContext(),
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   4,
+			MaxIdleConnsPerHost:   32, // one kept-alive connection per webhook lane to the host
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   dialTimeout,
 			ExpectContinueTimeout: time.Second,

@@ -54,14 +54,14 @@ const (
 	fetchWait              = time.Second
 )
 
-// recordAttempt appends an attempt to the webhook's history. It is best
-// effort: a failure is logged, the delivery goes on.
-func (d *Dispatcher) recordAttempt(ctx context.Context, id string, a Delivery) {
+// recordAttempt appends an attempt to the webhook's history without
+// waiting for the server (attempts of one webhook are stored in the order
+// recorded). It is best effort: a failure is logged by the asynchronous
+// publish error handler, the delivery goes on.
+func (d *Dispatcher) recordAttempt(id string, a Delivery) {
 	data, err := json.Marshal(a)
 	if err == nil {
-		ctx, cancel := withTimeout(context.WithoutCancel(ctx))
-		_, err = d.js.Publish(ctx, attemptsSubject+id, data)
-		cancel()
+		_, err = d.js.PublishAsync(attemptsSubject+id, data)
 	}
 	if err != nil {
 		d.log.Warn("cannot record webhook attempt", "webhook", id, "event_id", a.EventID, "err", err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,18 +74,58 @@ func Sign(secret string, id string, ts time.Time, body []byte) (string, error) {
 	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, ts.Unix(), body)), nil
 }
 
-// signHeader returns the webhook-signature value for every secret, space
-// separated, in the order given.
-func signHeader(secrets []string, id string, ts time.Time, body []byte) (string, error) {
-	sigs := make([]string, 0, len(secrets))
-	for _, s := range secrets {
-		sig, err := Sign(s, id, ts, body)
+// signer makes the webhook-signature header of one webhook's deliveries
+// with its secrets decoded once and their HMAC states and buffers reused:
+// one keyed HMAC per secret and delivery, no other work. It is not safe for
+// concurrent use.
+type signer struct {
+	keys []signKey // newest first, as the record lists the secrets
+	pre  []byte    // "id.timestamp."
+	out  []byte
+}
+
+type signKey struct {
+	mac     hash.Hash
+	expires time.Time // zero: never
+}
+
+// newSigner decodes secrets; it fails with ErrBadSecret.
+func newSigner(secrets []secretEntry) (*signer, error) {
+	s := &signer{keys: make([]signKey, 0, len(secrets))}
+	for _, e := range secrets {
+		key, err := decodeSecret(e.Secret)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		sigs = append(sigs, sig)
+		s.keys = append(s.keys, signKey{mac: hmac.New(sha256.New, key), expires: e.ExpiresAt})
 	}
-	return strings.Join(sigs, " "), nil
+	return s, nil
+}
+
+// header returns the webhook-signature value at ts: a "v1,…" entry for
+// every secret that still signs at ts, space separated, newest first.
+func (s *signer) header(id string, ts time.Time, body []byte) string {
+	s.pre = append(s.pre[:0], id...)
+	s.pre = append(s.pre, '.')
+	s.pre = strconv.AppendInt(s.pre, ts.Unix(), 10)
+	s.pre = append(s.pre, '.')
+	out := s.out[:0]
+	var sum [sha256.Size]byte
+	for _, k := range s.keys {
+		if !k.expires.IsZero() && !ts.Before(k.expires) {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ' ')
+		}
+		k.mac.Reset()
+		k.mac.Write(s.pre)
+		k.mac.Write(body)
+		out = append(out, "v1,"...)
+		out = base64.StdEncoding.AppendEncode(out, k.mac.Sum(sum[:0]))
+	}
+	s.out = out
+	return string(out)
 }
 
 // Verify checks a received webhook the way any Standard Webhooks library

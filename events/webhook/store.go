@@ -100,17 +100,6 @@ func (r *record) view() Webhook {
 	}
 }
 
-// signingSecrets returns the secrets that sign at now, newest first.
-func (r *record) signingSecrets(now time.Time) []string {
-	out := make([]string, 0, len(r.Secrets))
-	for _, s := range r.Secrets {
-		if s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
-			out = append(out, s.Secret)
-		}
-	}
-	return out
-}
-
 // matcher selects the events of one webhook.
 type matcher struct {
 	filter events.Filter
@@ -386,6 +375,11 @@ func (d *Dispatcher) delete(ctx context.Context, id string) error {
 	}
 	if err := d.purgeFailed(ctx, id); err != nil {
 		errs = append(errs, err)
+	}
+	for _, replay := range []bool{false, true} {
+		if err := d.retries.Purge(ctx, retryKey(id, replay)); err != nil && !isNotFound(err) {
+			errs = append(errs, err)
+		}
 	}
 	d.statsMu.Lock()
 	delete(d.stats, id)

@@ -14,24 +14,39 @@
 // FILECAST_WEBHOOKS. Each webhook reads its workspace's journal stream
 // through its own durable pull consumer, which starts right after the
 // journal's head at registration, so a restart resumes exactly where
-// delivery stopped. The consumer has MaxAckPending 1: a webhook has one
-// event in flight at a time and receives events in log order, so the
-// events of one path always arrive in order (and so do all others); a
-// failing event holds back the later ones until it is delivered or has
-// exhausted the schedule. Retries are NAKs with a delay taken from the
-// schedule (±20 % jitter), and MaxDeliver is len(schedule)+1; the consumer
-// has no BackOff list, because the server would then use its first entry
-// as the ack wait of an attempt in flight. Every attempt is recorded in
-// the stream FILECAST_WEBHOOK_ATTEMPTS (the last Options.History per
-// webhook); deliveries that exhausted the schedule are kept in the bucket
+// delivery stopped.
+//
+// Order: a webhook has one event in flight at a time and receives events
+// in log order, so the events of one path always arrive in order (and so
+// do all others); a failing event holds back the later ones until it is
+// delivered or has exhausted the schedule. To avoid a server round trip
+// per event, the consumer hands up to 128 events ahead (MaxAckPending) to
+// one client at a time (a pinned priority group, so with several hubs on
+// one NATS cluster one of them delivers a webhook's events; another takes
+// over when it stops, or PinnedTTL after it died); the dispatcher posts
+// them one by one in stream order and acknowledges each after its 2xx
+// without waiting. A failed event stays first: the dispatcher retries it
+// itself after the schedule's next delay (±20 % jitter) while the events
+// behind it wait, their ack wait extended. Its tries are stored in the
+// bucket FILECAST_WEBHOOK_RETRIES on every failure, so that they continue
+// after a restart; the server never drops an event on its own (MaxDeliver
+// is unlimited, the schedule's length caps the tries). Events that an
+// earlier run or another hub left unacknowledged come back first: a
+// dispatcher that sees them pending posts nothing until it holds them all.
+// Events given back when a dispatcher stops are redelivered at once, in
+// order, also after a NATS restart. With a NATS server older than 2.11
+// (no priority groups) the consumer falls back to one event in flight.
+//
+// Every attempt is recorded in the stream FILECAST_WEBHOOK_ATTEMPTS (the
+// last Options.History per webhook, published without waiting);
+// deliveries that exhausted the schedule are kept in the bucket
 // FILECAST_WEBHOOK_FAILED until replayed, and a replay goes through the
 // work-queue stream FILECAST_WEBHOOK_REPLAYS with a second durable
 // consumer, so it survives restarts and is retried like any delivery.
 // Each schedule entry is the delay before the next try, counted from the
 // end of the previous one; an attempt interrupted by Close counts as a
 // try. Delivery is at least once: a receiver dedups by webhook-id (the
-// event_id). Several hubs on one NATS cluster share the durable consumers,
-// so each event is still delivered by one of them at a time.
+// event_id).
 //
 // Safety: only http and https URLs without credentials are accepted, and,
 // unless AllowPrivate is set, none that is or resolves to a loopback,
@@ -84,6 +99,7 @@ const (
 const (
 	BucketWebhooks = "FILECAST_WEBHOOKS"
 	BucketFailed   = "FILECAST_WEBHOOK_FAILED"
+	BucketRetries  = "FILECAST_WEBHOOK_RETRIES"
 	StreamAttempts = "FILECAST_WEBHOOK_ATTEMPTS"
 	StreamReplays  = "FILECAST_WEBHOOK_REPLAYS"
 )
@@ -96,11 +112,13 @@ const (
 	failedMaxAge = 30 * 24 * time.Hour
 	// attemptsMaxAge bounds how long attempts are listed.
 	attemptsMaxAge = 30 * 24 * time.Hour
-	// ackMargin is added to Timeout for the consumer's AckWait: the time a
-	// crashed dispatcher's attempt holds its event before another one
-	// takes it over.
-	ackMargin = 10 * time.Second
 )
+
+// ackMargin is added to Timeout for the consumer's AckWait: the time a
+// crashed dispatcher's attempt holds its event before another one takes it
+// over. It is a variable so that tests can shorten it; a Dispatcher reads
+// it once, in Open.
+var ackMargin = 10 * time.Second
 
 // Status is the state of a webhook.
 type Status string
@@ -187,17 +205,19 @@ func (o *Options) setDefaults() error {
 // HTTP handlers and the methods that manage webhooks work without Run;
 // verification and delivery happen only while Run runs.
 type Dispatcher struct {
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	hooks    jetstream.KeyValue
-	failed   jetstream.KeyValue
-	attempts jetstream.Stream
-	replays  jetstream.Stream
-	opts     Options
-	log      *slog.Logger
-	guard    *guard
-	client   *http.Client
-	known    map[string]bool
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	hooks     jetstream.KeyValue
+	failed    jetstream.KeyValue
+	retries   jetstream.KeyValue // the tries of each lane's failing message
+	attempts  jetstream.Stream
+	replays   jetstream.Stream
+	opts      Options
+	ackMargin time.Duration // ackMargin when opened
+	log       *slog.Logger
+	guard     *guard
+	client    *http.Client
+	known     map[string]bool
 
 	mu      sync.Mutex // guards runs.Add against Close
 	closing context.Context
@@ -232,7 +252,10 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	log := opts.Logger.With("component", "webhook")
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		log.Warn("cannot record webhook attempt", "subject", m.Subject, "err", err)
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +281,17 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketFailed, err)
+	}
+	retries, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketRetries,
+		Description: "filecast webhook deliveries being retried: tries so far and when the next is due",
+		History:     1,
+		TTL:         failedMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketRetries, err)
 	}
 	attempts, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              StreamAttempts,
@@ -291,21 +325,23 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 		known[ws] = true
 	}
 	return &Dispatcher{
-		nc:       nc,
-		js:       js,
-		hooks:    hooks,
-		failed:   failed,
-		attempts: attempts,
-		replays:  replays,
-		opts:     opts,
-		log:      opts.Logger.With("component", "webhook"),
-		guard:    g,
-		client:   client,
-		known:    known,
-		closing:  closing,
-		cancel:   stop,
-		cache:    map[string]*entry{},
-		stats:    map[string]*counters{},
+		nc:        nc,
+		js:        js,
+		hooks:     hooks,
+		failed:    failed,
+		retries:   retries,
+		attempts:  attempts,
+		replays:   replays,
+		opts:      opts,
+		ackMargin: ackMargin,
+		log:       log,
+		guard:     g,
+		client:    client,
+		known:     known,
+		closing:   closing,
+		cancel:    stop,
+		cache:     map[string]*entry{},
+		stats:     map[string]*counters{},
 	}, nil
 }
 
@@ -318,6 +354,10 @@ func (d *Dispatcher) Close() error {
 	d.cancel()
 	d.mu.Unlock()
 	d.runs.Wait()
+	select { // let the attempts recorded last reach the server
+	case <-d.js.PublishAsyncComplete():
+	case <-time.After(time.Second):
+	}
 	d.client.CloseIdleConnections()
 	return nil
 }
