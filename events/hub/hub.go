@@ -33,6 +33,12 @@
 //
 // WriteFile tells the workspace's watcher (an [Expecter]) about the change
 // before making it, so that the change is reported once, by the writer.
+//
+// When several hubs share one log, one of them watches each workspace. A
+// hub that does not (its SetIndex is nil) hands WriteFile and Files to the
+// [Relay] set with SetRelay, which forwards them to the watching hub (see
+// package relay); without a relay it writes itself and lists nothing, as
+// a hub alone does.
 // Without a lock manager no path is locked: WriteFile still writes, and
 // Lock, Unlock and Locks fail with ErrNoLocks.
 //
@@ -229,12 +235,27 @@ type wsState struct {
 	early  map[uint64]*events.Event // appended here, waiting for head to reach seq-1
 
 	writeMu sync.Mutex // serialises WriteFile
+
+	relay atomic.Pointer[relayBox] // used while index is nil
 }
 
 type indexBox struct {
 	Index
 	exp Expecter // the index's, if it is one
 }
+
+// Relay forwards the calls only the hub watching a workspace can answer
+// to that hub, wherever it runs (satisfied by *relay.Client). Its methods
+// are safe for concurrent use and return the watching hub's errors as
+// they are.
+type Relay interface {
+	// Files lists the files of ws under prefix from the watcher's index.
+	Files(ctx context.Context, ws, prefix string) (events.Listing, error)
+	// WriteFile writes or deletes a file through the watching hub.
+	WriteFile(ctx context.Context, w events.WriteRequest) (events.Event, error)
+}
+
+type relayBox struct{ Relay }
 
 // New checks the options and returns a hub that is not running yet.
 func New(opts Options) (*Hub, error) {
@@ -307,6 +328,35 @@ func (h *Hub) SetIndex(ws string, idx Index) {
 	box := &indexBox{Index: idx}
 	box.exp, _ = idx.(Expecter)
 	st.index.Store(box)
+}
+
+// SetRelay sets (or, with nil, removes) the relay of workspace ws; it may
+// be called at any time. While ws has no index, Files and WriteFile of ws
+// go through r to the hub that watches it; with an index they stay here.
+// An unknown ws is logged and ignored.
+func (h *Hub) SetRelay(ws string, r Relay) {
+	st, ok := h.ws[ws]
+	if !ok {
+		h.logger.Error("set relay of unknown workspace", "workspace", ws)
+		return
+	}
+	if r == nil {
+		st.relay.Store(nil)
+		return
+	}
+	st.relay.Store(&relayBox{r})
+}
+
+// relayFor returns the relay of ws when ws has one and no index.
+func (h *Hub) relayFor(ws string) Relay {
+	st, ok := h.ws[ws]
+	if !ok || st.index.Load() != nil {
+		return nil
+	}
+	if box := st.relay.Load(); box != nil {
+		return box.Relay
+	}
+	return nil
 }
 
 // Ready returns a channel closed when every workspace's follower has
@@ -711,8 +761,9 @@ func newPage(evs []events.Event, after, head uint64) events.Page {
 }
 
 // Files lists the files of ws under prefix from the workspace's index,
-// with the cursor the listing is consistent with. Without an index the
-// listing is empty and its cursor is the head.
+// with the cursor the listing is consistent with. Without an index it
+// asks the relay (see SetRelay) when there is one; else the listing is
+// empty and its cursor is the head.
 func (h *Hub) Files(ctx context.Context, ws, prefix string) (events.Listing, error) {
 	st, err := h.state(ws)
 	if err != nil {
@@ -721,6 +772,9 @@ func (h *Hub) Files(ctx context.Context, ws, prefix string) (events.Listing, err
 	p, err := workspace.CleanPrefix(prefix)
 	if err != nil {
 		return events.Listing{}, err
+	}
+	if r := h.relayFor(ws); r != nil {
+		return r.Files(ctx, ws, p)
 	}
 	if box := st.index.Load(); box != nil {
 		files, seq := box.Files(p)

@@ -58,8 +58,13 @@ const appendTimeout = 10 * time.Second
 // Content equal to the file's is not written and gives the zero Event.
 //
 // The watcher of the workspace (an index that is an [Expecter]) is told
-// beforehand, so that the change is reported once, by this event.
+// beforehand, so that the change is reported once, by this event. A hub
+// that has no index of the workspace but a relay (SetRelay) has the
+// watching hub make the write, and returns its event or error as is.
 func (h *Hub) WriteFile(ctx context.Context, w events.WriteRequest) (events.Event, error) {
+	if r := h.relayFor(w.Workspace); r != nil {
+		return r.WriteFile(ctx, w)
+	}
 	ev, err := h.writeFile(ctx, w)
 	if err != nil {
 		verb := "write"
