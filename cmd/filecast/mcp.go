@@ -19,25 +19,15 @@ import (
 	"github.com/filecast/filecast/server"
 )
 
-// readyWait bounds how long the MCP server waits for the initial index
-// before it starts answering.
-const readyWait = 2 * time.Second
-
-// waitIndexed waits, at most readyWait, until sh is reachable and, when
-// this process owns it, its workspaces are indexed.
-func waitIndexed(ctx context.Context, sh *daemon.Shared, o *owned) {
-	wait := time.NewTimer(readyWait)
-	defer wait.Stop()
+// waitIndexed returns once sh is reachable (this process owns the hub or
+// is connected to its owner), or ctx is done. It does not wait for the
+// first index: the calls that depend on it wait for it themselves
+// (indexGate), and a change made while it is being built is reported all
+// the same (watch.Options.Since, and the watches placed before each folder
+// is listed).
+func waitIndexed(ctx context.Context, sh *daemon.Shared, _ *owned) {
 	select {
 	case <-sh.Ready():
-		if sh.IsOwner() {
-			select {
-			case <-o.done:
-			case <-wait.C:
-			case <-ctx.Done():
-			}
-		}
-	case <-wait.C:
 	case <-ctx.Done():
 	}
 }
@@ -167,7 +157,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if roots != nil {
 		roots.attach(srv.MCPServer())
 	}
-	return c.serve(ctx, e, log, sh, roots, o, srv, ln, tokens)
+	return c.serve(ctx, e, log, sh, roots, srv, ln, tokens)
 }
 
 // resolveTokens sorts out what --token means: with --http, the tokens the
@@ -206,7 +196,7 @@ func (c *mcpCmd) resolveTokens(log *slog.Logger) (accept []api.Token, hubToken s
 	return nil, c.tokens.specs[0], nil
 }
 
-func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, roots *rootsHub, o *owned, srv *server.Server, ln net.Listener, tokens []api.Token) error {
+func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, roots *rootsHub, srv *server.Server, ln net.Listener, tokens []api.Token) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg conc.WaitGroup
@@ -221,13 +211,11 @@ func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon
 	if roots != nil {
 		wg.Go(func() { fail("roots", roots.run(ctx)) })
 	}
+	// Requests are served at once, while the hub starts and the workspaces
+	// are indexed: the handshake waits only for the hub to be reachable
+	// (to know the log's heads), and the calls that need the index wait
+	// for it (indexGate).
 	wg.Go(func() { fail("mcp", srv.Run(ctx)) })
-	if sh != nil {
-		// A small workspace is indexed in milliseconds: wait for it, so that
-		// every change after the first answer is reported. A big one keeps
-		// indexing in the background after readyWait.
-		waitIndexed(ctx, sh, o)
-	}
 	if ln == nil {
 		wg.Go(func() {
 			err := srv.ServeStdio(ctx, e.stdin, e.stdout)

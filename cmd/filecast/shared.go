@@ -42,7 +42,7 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 		o.stack = st
 		h := st.handler(nil, &o.ready)
 		return &daemon.Owner{
-			Backend: st.hub,
+			Backend: st.gate(),
 			Handler: h,
 			Run: func(ctx context.Context) error {
 				loops := []func(context.Context) error{st.run, func(ctx context.Context) error {

@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/sourcegraph/conc"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/dashboard"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
@@ -42,10 +45,12 @@ type stack struct {
 	metrics  *metrics.Registry
 	dash     http.Handler
 	log      *slog.Logger
+	progress io.Writer
+	opened   time.Time
 }
 
 func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress io.Writer) (_ *stack, err error) {
-	s := &stack{cfg: c, log: log}
+	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -67,11 +72,6 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	for _, ws := range c.workspaces {
-		if err := s.journal.Ensure(ctx, ws.Name); err != nil {
-			return nil, fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
-		}
-	}
 	s.hub, err = hub.New(hub.Options{
 		Workspaces: c.workspaces,
 		Log:        s.journal,
@@ -80,22 +80,44 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err != nil {
 		return nil, err
 	}
-	// The lock manager appends its events to the hub, so it comes second.
-	s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Logger: log.With("component", "lock")})
-	if err != nil {
-		return nil, fmt.Errorf("open locks: %w", err)
+	// The workspaces' streams, the lock bucket and the webhook store are
+	// independent: each is a round trip or two to JetStream (a file
+	// created and synced on a first start), so they are opened together.
+	// Nothing is appended to the hub before its streams exist: the lock
+	// manager appends only once it runs.
+	errs := make([]error, len(c.workspaces)+2)
+	var wg conc.WaitGroup
+	for i, ws := range c.workspaces {
+		wg.Go(func() {
+			if err := s.journal.Ensure(ctx, ws.Name); err != nil {
+				errs[i] = fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
+			}
+		})
+	}
+	wg.Go(func() {
+		var err error
+		if s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Logger: log.With("component", "lock")}); err != nil {
+			errs[len(errs)-2] = fmt.Errorf("open locks: %w", err)
+		}
+	})
+	wg.Go(func() {
+		var err error
+		s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
+			Schedule:     c.webhookSchedule,
+			DisableAfter: c.webhookDisableAfter,
+			AllowPrivate: c.allowPrivateWebhooks,
+			Workspaces:   s.names(),
+			Logger:       log.With("component", "webhook"),
+		})
+		if err != nil {
+			errs[len(errs)-1] = fmt.Errorf("open webhooks: %w", err)
+		}
+	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	s.hub.SetLocks(s.locks)
-	s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
-		Schedule:     c.webhookSchedule,
-		DisableAfter: c.webhookDisableAfter,
-		AllowPrivate: c.allowPrivateWebhooks,
-		Workspaces:   s.names(),
-		Logger:       log.With("component", "webhook"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open webhooks: %w", err)
-	}
 	for _, ws := range c.workspaces {
 		w, err := watch.New(watch.Options{
 			Workspace: ws,
@@ -105,6 +127,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 			Settle:    c.settle,
 			Logger:    log,
 			Progress:  progress,
+			Since:     processStart.Add(-clockTick),
 		}, s.hub)
 		if err != nil {
 			return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
@@ -115,6 +138,19 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	s.serving()
 	return s, nil
 }
+
+// processStart is when this process started, as near as Go lets a
+// program know: before main, after the packages it imports are set up.
+var processStart = time.Now()
+
+// clockTick bounds how far behind the real time a file's ctime may be:
+// the kernel stamps files from a clock that advances once per scheduler
+// tick (1 to 10 ms), unless the file system has fine-grained timestamps.
+// A first start reports the files changed at or after processStart less
+// clockTick (watch.Options.Since): the changes made while the first index
+// is built, after an agent's first call among them. Files written in the
+// last few milliseconds before the process started are reported too.
+const clockTick = 10 * time.Millisecond
 
 // run blocks until ctx is done or a loop fails; every loop has stopped
 // when it returns.
@@ -143,21 +179,86 @@ func (s *stack) run(ctx context.Context) error {
 }
 
 // waitReady returns when every watcher has indexed its workspace and the
-// lock manager has loaded the current locks.
+// lock manager has loaded the current locks. When that took long enough
+// for progress lines to matter, it says so on the progress writer.
 func (s *stack) waitReady(ctx context.Context) error {
 	select {
 	case <-s.locks.Ready():
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, w := range s.watchers {
+	for i, w := range s.watchers {
 		select {
 		case <-w.Ready():
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if took := time.Since(s.opened); s.progress != nil && took >= time.Second {
+			fmt.Fprintf(s.progress, "filecast: indexing %s: done in %.1fs\n", s.cfg.workspaces[i].Name, took.Seconds())
+		}
 	}
 	return nil
+}
+
+// indexGate is the hub as its clients see it (this process's MCP server,
+// the other processes on the data folder's socket, the HTTP API) while the
+// first index of a workspace is being built: the calls whose answer
+// depends on the index wait for it, bounded by their context. They are a
+// listing (resources/list), a read (its version comes from the index) and
+// a page of changes after a cursor (the changes made while filecast was
+// not running are still being appended: a page read earlier would look
+// complete without them). Everything else is served at once, the live
+// event stream included, so that no change made meanwhile is missed.
+type indexGate struct {
+	daemon.Backend
+	ready map[string]<-chan struct{} // by workspace
+}
+
+func (s *stack) gate() indexGate {
+	g := indexGate{Backend: s.hub, ready: map[string]<-chan struct{}{}}
+	for i, w := range s.watchers {
+		g.ready[s.cfg.workspaces[i].Name] = w.Ready()
+	}
+	return g
+}
+
+// wait returns once ws is indexed (at once for a workspace it does not
+// know: the hub answers that), or ctx's error.
+func (g indexGate) wait(ctx context.Context, ws string) error {
+	ready, ok := g.ready[ws]
+	if !ok {
+		return nil
+	}
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the index of %s: %w", ws, ctx.Err())
+	}
+}
+
+// Files implements events.Source once ws is indexed.
+func (g indexGate) Files(ctx context.Context, ws, prefix string) (events.Listing, error) {
+	if err := g.wait(ctx, ws); err != nil {
+		return events.Listing{}, err
+	}
+	return g.Backend.Files(ctx, ws, prefix)
+}
+
+// ReadFile implements events.Source once ws is indexed.
+func (g indexGate) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+	if err := g.wait(ctx, ws); err != nil {
+		return nil, events.FileInfo{}, err
+	}
+	return g.Backend.ReadFile(ctx, ws, path)
+}
+
+// Changes implements events.Source once ws is indexed.
+func (g indexGate) Changes(ctx context.Context, ws string, after uint64, limit int, wait time.Duration) (events.Page, error) {
+	if err := g.wait(ctx, ws); err != nil {
+		return events.Page{}, err
+	}
+	return g.Backend.Changes(ctx, ws, after, limit, wait)
 }
 
 func (s *stack) close() {
@@ -183,7 +284,7 @@ func (s *stack) close() {
 // (its SSE streams, its encoding cache, its subscriber count), one metrics
 // registry and one dashboard.
 func (s *stack) serving() {
-	s.feed = feed.New(s.hub, feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
+	s.feed = feed.New(s.gate(), feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
 	s.metrics = s.newMetrics(s.feed)
 	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
 		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version()}
@@ -194,7 +295,7 @@ func (s *stack) serving() {
 // metrics and the dashboard. Without tokens every route is open (the unix
 // socket, or a loopback address).
 func (s *stack) handler(tokens []api.Token, ready *atomic.Bool) http.Handler {
-	h := api.New(s.hub, s.feed, api.Options{
+	h := api.New(s.gate(), s.feed, api.Options{
 		Tokens: tokens,
 		Logger: s.log.With("component", "api"),
 		Public: dashboard.IsAsset,

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/filecast/filecast/events"
@@ -46,15 +48,17 @@ func loadIndex(path string) (idx indexFile, ok bool, err error) {
 	if path == "" {
 		return indexFile{}, false, nil
 	}
-	f, err := os.Open(path)
+	// Read whole, then decoded: a json.Decoder would copy the document
+	// into a buffer it grows step by step, which costs as much as the
+	// decoding for a big index.
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return indexFile{}, false, nil
 	}
 	if err != nil {
 		return indexFile{}, false, fmt.Errorf("open index: %w", err)
 	}
-	defer f.Close()
-	if err := json.NewDecoder(bufio.NewReader(f)).Decode(&idx); err != nil {
+	if err := json.Unmarshal(data, &idx); err != nil {
 		return indexFile{}, false, fmt.Errorf("read index %s: %w", path, err)
 	}
 	if idx.Format != indexFormat {
@@ -84,7 +88,7 @@ func saveIndex(path string, idx *indexFile) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<16)
-	if err := json.NewEncoder(bw).Encode(idx); err != nil {
+	if err := writeIndex(bw, idx); err != nil {
 		return fmt.Errorf("write index: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -100,4 +104,101 @@ func saveIndex(path string, idx *indexFile) (err error) {
 		return fmt.Errorf("rename index: %w", err)
 	}
 	return nil
+}
+
+// writeIndex writes idx as encoding/json would (less the HTML escaping
+// and the order of the files), one entry at a time: encoding/json builds
+// the whole document in memory first, which for a big workspace costs
+// more than the rest of a save.
+func writeIndex(w io.Writer, idx *indexFile) error {
+	b := make([]byte, 0, 1024)
+	b = append(b, `{"format":`...)
+	b = strconv.AppendInt(b, int64(idx.Format), 10)
+	b = append(b, `,"workspace":`...)
+	b = appendJSONString(b, idx.Workspace)
+	b = append(b, `,"root":`...)
+	b = appendJSONString(b, idx.Root)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, idx.Seq, 10)
+	b = append(b, `,"saved":`...)
+	b = appendJSONTime(b, idx.Saved)
+	b = append(b, `,"files":{`...)
+	first := true
+	for rel, e := range idx.Files {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, rel)
+		b = append(b, ':')
+		b = appendEntry(b, e)
+		if len(b) >= 32<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, "}}\n"...)
+	_, err := w.Write(b)
+	return err
+}
+
+func appendEntry(b []byte, e *entry) []byte {
+	if e == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"size":`...)
+	b = strconv.AppendInt(b, e.Size, 10)
+	b = append(b, `,"sha256":`...)
+	b = appendJSONString(b, e.SHA256)
+	b = append(b, `,"mtime":`...)
+	b = appendJSONTime(b, e.ModTime)
+	if e.Version != 0 {
+		b = append(b, `,"version":`...)
+		b = strconv.AppendUint(b, e.Version, 10)
+	}
+	if e.Dev != 0 {
+		b = append(b, `,"dev":`...)
+		b = strconv.AppendUint(b, e.Dev, 10)
+	}
+	if e.Ino != 0 {
+		b = append(b, `,"ino":`...)
+		b = strconv.AppendUint(b, e.Ino, 10)
+	}
+	b = append(b, `,"hashed":`...)
+	b = appendJSONTime(b, e.Hashed)
+	if e.Link != "" {
+		b = append(b, `,"link":`...)
+		b = appendJSONString(b, e.Link)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: as it is when it is
+// printable ASCII with nothing to escape (paths almost always are), else
+// as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON does. A time it
+// would refuse (a year beyond 9999, which touch can set) is written as the
+// zero time: the file is then hashed again at the next start, which is
+// all that the index loses.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	if y := t.Year(); y < 0 || y > 9999 {
+		t = time.Time{}
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }

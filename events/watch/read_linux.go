@@ -34,6 +34,7 @@ func readFile(path string, buf []byte, w io.Writer) (int64, fileMeta, error) {
 	meta := fileMeta{
 		regular: st.Mode&syscall.S_IFMT == syscall.S_IFREG,
 		mtime:   time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)), //nolint:unconvert // widths differ by platform
+		ctime:   time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)), //nolint:unconvert // widths differ by platform
 		id:      fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)},   //nolint:unconvert // widths differ by platform
 	}
 	if !meta.regular {

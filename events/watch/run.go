@@ -829,8 +829,10 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 			w.dropRename(p)
 		}
 	}
-	found := map[string]stat{}
-	w.walk(prefix, func(rel string, s stat) { found[rel] = s })
+	found, sums, err := w.scan(ctx, prefix)
+	if err != nil {
+		return err
+	}
 
 	now := make(map[string]*entry, len(found))
 	var created, updated, deleted []string
@@ -839,7 +841,7 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 		if s.sameAs(old) {
 			continue
 		}
-		e, err := hash(s)
+		e, err := sums.get(rel, s)
 		if err != nil {
 			if !gone(err) {
 				w.log.Warn("cannot read a file", "path", rel, "err", err)
@@ -864,16 +866,11 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 		}
 	}
 	if silent {
-		w.mu.Lock()
-		for _, p := range deleted {
-			w.drop(p)
+		// What changed after Options.Since is reported below.
+		if created, updated = w.indexSilently(now, sums, created, updated, deleted); len(created)+len(updated) == 0 {
+			return nil
 		}
-		for p, e := range now {
-			w.put(p, e)
-		}
-		w.mu.Unlock()
-		w.st.dirty = true
-		return nil
+		deleted = nil
 	}
 	// Entries whose content did not change only get fresh stat data.
 	w.mu.Lock()
@@ -885,6 +882,7 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 	}
 	w.mu.Unlock()
 
+	created, updated, later := w.holdFresh(sums, created, updated, deleted)
 	slices.Sort(created)
 	slices.Sort(updated)
 	slices.Sort(deleted)
@@ -924,7 +922,7 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 			}
 		}
 	}
-	return nil
+	return w.reportLater(ctx, now, later)
 }
 
 // emit appends one event and applies it to the index. e carries the new

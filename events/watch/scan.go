@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,9 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sourcegraph/conc/pool"
 )
 
 // kind is what a path holds, as far as the index cares.
@@ -88,6 +92,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }
 type fileMeta struct {
 	regular bool
 	mtime   time.Time
+	ctime   time.Time // when the inode last changed, if the platform says (zero otherwise)
 	id      fileID
 }
 
@@ -96,22 +101,29 @@ type fileMeta struct {
 // link's target was resolved by lstat) and refuses anything that is not a
 // regular file by the time it is opened.
 func hash(st stat) (*entry, error) {
+	e, _, err := hashChanged(st)
+	return e, err
+}
+
+// hashChanged is hash that also returns the file's ctime as the open file
+// gave it before it was read, where the platform tells (zero otherwise).
+func hashChanged(st stat) (*entry, time.Time, error) {
 	h := sha256.New()
 	buf := bufPool.Get().(*[]byte)
 	n, meta, err := readFile(st.read, *buf, h)
 	bufPool.Put(buf)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if !meta.regular {
-		return nil, fmt.Errorf("hash %s: %w", st.read, errNotRegular)
+		return nil, time.Time{}, fmt.Errorf("hash %s: %w", st.read, errNotRegular)
 	}
 	e := &entry{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), ModTime: meta.mtime, Hashed: time.Now(), Link: st.link}
 	e.Dev, e.Ino = st.id.dev, st.id.ino
 	if st.link == "" {
 		e.Dev, e.Ino = meta.id.dev, meta.id.ino
 	}
-	return e, nil
+	return e, meta.ctime, nil
 }
 
 var errNotRegular = errors.New("not a regular file")
@@ -122,59 +134,237 @@ func gone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, syscall.ELOOP)
 }
 
-// walk visits every folder and indexable file under prefix ("" for the
-// whole tree), skipping ignored paths. It adds a watch to each folder
-// before listing it, so that nothing created during the walk is missed.
-// A prefix that no longer exists gives nothing.
+// walk visits every indexable file under prefix ("" for the whole tree),
+// or prefix itself when it is a file, skipping ignored paths. It adds a
+// watch to each folder before listing it (see listTree), so that nothing
+// created during the walk is missed. A prefix that no longer exists gives
+// nothing. It runs on Run's goroutine.
 func (w *Watcher) walk(prefix string, visit func(rel string, st stat)) {
+	_ = w.listTree(context.Background(), prefix, func(batch []listed) {
+		for _, l := range batch {
+			if st, ok := w.indexable(l.rel); ok {
+				visit(l.rel, st)
+			}
+		}
+	})
+}
+
+// listed is a path listTree found, and whether its folder entry says it
+// is a regular file (it may have changed since).
+type listed struct {
+	rel     string
+	regular bool
+}
+
+// indexable looks at one path the walk listed: ok is false when it is
+// ignored or not something the index holds.
+func (w *Watcher) indexable(rel string) (stat, bool) {
+	if w.ignore.Ignored(rel, false) {
+		return stat{}, false
+	}
+	st := w.lstat(rel)
+	return st, st.kind == kindFile
+}
+
+// listBatch bounds how many paths listTree hands over at once, so that
+// the files of one big folder are still spread over the scan's workers.
+const listBatch = 256
+
+// listTree walks the folders under prefix depth first on the caller's
+// goroutine (Run's: it adds the watches), skipping ignored folders and
+// names filecast cannot report. Each folder is watched before it is
+// listed, so that a file created while the tree is walked is either listed
+// or reported by its notification. Every other entry (files, symlinks,
+// anything that is not a folder) is handed to files, in batches of at
+// most listBatch paths, for the caller to look at. When prefix is not a
+// folder, files gets prefix itself. It returns ctx.Err() when ctx ends
+// before the walk does.
+func (w *Watcher) listTree(ctx context.Context, prefix string, files func(batch []listed)) error {
 	root := w.ws.Dir
 	if prefix != "" {
 		root = w.ws.Abs(prefix)
 	}
-	n := 0
-	_ = filepath.WalkDir(root, func(abs string, d fs.DirEntry, err error) error {
-		rel := prefix
-		if abs != root {
-			var ok bool
-			if rel, ok = w.rel(abs); !ok {
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
+	fi, err := os.Lstat(root)
+	switch {
+	case err != nil:
+		if !errors.Is(err, fs.ErrNotExist) {
+			w.log.Warn("cannot read a folder; its files are not indexed", "path", prefix, "err", err)
 		}
+		return nil
+	case !fi.IsDir():
+		if prefix != "" {
+			files([]listed{{rel: prefix}})
+		}
+		return nil
+	case prefix != "" && w.ignore.IgnoredDir(prefix):
+		return nil
+	}
+	stack := []string{prefix}
+	var batch []listed
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dir := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		ents, err := w.listDir(dir)
 		if err != nil {
 			// Vanished or unreadable: a later event or rescan tells.
 			if !errors.Is(err, fs.ErrNotExist) {
-				w.log.Warn("cannot read a folder; its files are not indexed", "path", rel, "err", err)
+				w.log.Warn("cannot read a folder; its files are not indexed", "path", dir, "err", err)
 			}
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
+			continue
+		}
+		abs := w.ws.Abs(dir)
+		for _, d := range ents {
+			rel, ok := w.rel(filepath.Join(abs, d.Name()))
+			if !ok {
+				continue
 			}
-			return nil
-		}
-		if d.IsDir() {
-			if rel != "" && w.ignore.IgnoredDir(rel) {
-				return fs.SkipDir
+			if d.IsDir() {
+				if !w.ignore.IgnoredDir(rel) {
+					stack = append(stack, rel)
+				}
+				continue
 			}
-			fi, err := d.Info()
-			if err != nil {
-				return fs.SkipDir
+			if batch = append(batch, listed{rel, d.Type().IsRegular()}); len(batch) == listBatch {
+				files(batch)
+				batch = nil
 			}
-			w.addWatch(rel, idOf(fi))
-			return nil
 		}
-		if w.ignore.Ignored(rel, false) {
-			return nil
-		}
-		st := w.lstat(rel)
-		if st.kind != kindFile {
-			return nil
-		}
-		visit(rel, st)
-		if n++; w.progress != nil && n%progressEvery == 0 {
-			fmt.Fprintf(w.progress, "filecast: indexing %s: %d files\n", w.ws.Name, n)
-		}
-		return nil
+	}
+	if len(batch) > 0 {
+		files(batch)
+	}
+	return nil
+}
+
+// listDir watches the folder rel, then lists it.
+func (w *Watcher) listDir(rel string) ([]fs.DirEntry, error) {
+	f, err := os.Open(w.ws.Abs(rel))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("list %s: %w", rel, syscall.ENOTDIR)
+	}
+	w.addWatch(rel, idOf(fi))
+	return f.ReadDir(-1)
+}
+
+// hashed is what a scan learnt of the files it found: their stat, and
+// the entry (or the error) of each file it hashed because the index did
+// not prove it unchanged.
+type hashed map[string]hashResult
+
+type hashResult struct {
+	e       *entry
+	changed time.Time // the file's ctime when it was read, where known
+	err     error
+}
+
+// get returns the entry of rel as the scan hashed it, or hashes it now
+// when the scan did not (the index changed since).
+func (h hashed) get(rel string, st stat) (*entry, error) {
+	if r, ok := h[rel]; ok {
+		return r.e, r.err
+	}
+	return hash(st)
+}
+
+// scanned is one file a scan found, and its entry if it hashed it.
+type scanned struct {
+	rel string
+	st  stat
+	r   *hashResult
+}
+
+// readNew hashes a regular file the index does not hold without looking
+// at it first: the stat of the open file is the one to keep, which saves
+// a system call per file on a first start. ok is false when the file is
+// ignored, known, not (or no longer) a regular file, or cannot be read:
+// the caller then looks at it the usual way.
+func (w *Watcher) readNew(l listed) (scanned, bool) {
+	if !l.regular || w.known(l.rel) != nil || w.ignore.Ignored(l.rel, false) {
+		return scanned{}, false
+	}
+	abs := w.ws.Abs(l.rel)
+	e, changed, err := hashChanged(stat{kind: kindFile, exists: true, read: abs})
+	if err != nil {
+		return scanned{}, false
+	}
+	st := stat{kind: kindFile, exists: true, id: fileID{e.Dev, e.Ino}, size: e.Size, mtime: e.ModTime, read: abs}
+	return scanned{rel: l.rel, st: st, r: &hashResult{e: e, changed: changed}}, true
+}
+
+// scanWorkers returns how many goroutines look at and hash files during
+// a scan: twice the usable CPUs, so that a file waiting for the disk does
+// not leave a CPU idle, within [4, 16].
+func scanWorkers() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
+
+// scan finds every indexable file under prefix, as walk does, and hashes
+// those whose size, mtime and inode do not match the index (stat.sameAs),
+// on a bounded pool of workers while the tree is still being listed. The
+// folders are listed and watched on the caller's goroutine (Run's). It
+// returns ctx.Err() when ctx ends first. It writes a progress line to
+// Options.Progress every progressEvery files.
+func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, hashed, error) {
+	w.mu.RLock()
+	known := len(w.files) // what a rescan or a restart will find, about
+	w.mu.RUnlock()
+	var (
+		mu    sync.Mutex
+		found = make(map[string]stat, known)
+		sums  = hashed{}
+		n     int
+	)
+	p := pool.New().WithMaxGoroutines(scanWorkers())
+	err := w.listTree(ctx, prefix, func(batch []listed) {
+		p.Go(func() {
+			out := make([]scanned, 0, len(batch))
+			for _, l := range batch {
+				if ctx.Err() != nil {
+					return
+				}
+				if x, ok := w.readNew(l); ok {
+					out = append(out, x)
+					continue
+				}
+				st, ok := w.indexable(l.rel)
+				if !ok {
+					continue
+				}
+				x := scanned{rel: l.rel, st: st}
+				if !st.sameAs(w.known(l.rel)) {
+					e, changed, err := hashChanged(st)
+					x.r = &hashResult{e, changed, err}
+				}
+				out = append(out, x)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, x := range out {
+				found[x.rel] = x.st
+				if x.r != nil {
+					sums[x.rel] = *x.r
+				}
+				if n++; w.progress != nil && n%progressEvery == 0 {
+					fmt.Fprintf(w.progress, "filecast: indexing %s: %d files\n", w.ws.Name, n)
+				}
+			}
+		})
 	})
+	p.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return found, sums, nil
 }

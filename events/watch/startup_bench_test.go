@@ -73,6 +73,7 @@ func BenchmarkWatcher_StartupIndex(b *testing.B) {
 		}
 		return took
 	}
+	b.ReportAllocs()
 	for b.Loop() {
 		index := filepath.Join(base, "state", "index.json")
 		_ = os.RemoveAll(filepath.Dir(index))

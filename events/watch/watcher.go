@@ -145,6 +145,7 @@ type Options struct {
 	Settle    time.Duration       // how long a new file must be quiet before file.created; default DefaultSettle
 	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
+	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -160,6 +161,7 @@ type Watcher struct {
 	settle   time.Duration
 	log      *slog.Logger
 	progress io.Writer
+	since    time.Time
 	ready    chan struct{}
 	started  atomic.Bool
 	inject   chan func(context.Context) error // test hooks run on Run's goroutine; see export_test.go
@@ -222,6 +224,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		settle:   opts.Settle,
 		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
 		progress: opts.Progress,
+		since:    opts.Since,
 		ready:    make(chan struct{}),
 		inject:   make(chan func(context.Context) error),
 		files:    map[string]*entry{},
