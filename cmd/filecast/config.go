@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
 )
@@ -75,6 +76,9 @@ type stackConfig struct {
 	ignores   listFlag
 	data      string
 	natsURL   string
+	nats      natsd.Options // the connection flags besides --nats; set by validate
+	hubID     string        // this hub's name in workspace watch elections (--hub-id)
+	leaderTTL time.Duration // how long a dead hub keeps the watch of a workspace (--leader-ttl)
 	maxAge    time.Duration
 	maxEvents int64
 	settle    time.Duration
@@ -93,7 +97,14 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.roots, "root", "a workspace folder to watch, as DIR or NAME=DIR (repeatable)")
 	fs.Var(&c.ignores, "ignore", "a glob of paths to ignore besides the defaults (repeatable)")
 	fs.StringVar(&c.data, "data", "", "state folder (log, index); default $XDG_STATE_HOME/filecast or ~/.local/state/filecast")
-	fs.StringVar(&c.natsURL, "nats", "", "use this NATS JetStream server or cluster instead of the embedded one")
+	fs.StringVar(&c.natsURL, "nats", "", "use this NATS JetStream server or cluster (comma-separated URLs; nats://user:pass@host works) instead of the embedded one")
+	fs.StringVar(&c.nats.CredsFile, "nats-creds", "", "with --nats: a NATS credentials file (user JWT and nkey seed)")
+	fs.StringVar(&c.nats.TLSCA, "nats-tls-ca", "", "with --nats: PEM file of the CAs that sign the NATS servers' certificates")
+	fs.StringVar(&c.nats.TLSCert, "nats-tls-cert", "", "with --nats: PEM client certificate for servers that verify clients (with --nats-tls-key)")
+	fs.StringVar(&c.nats.TLSKey, "nats-tls-key", "", "with --nats: PEM key of --nats-tls-cert")
+	fs.IntVar(&c.nats.Replicas, "replicas", 1, "with --nats: copies of the event log, locks and webhook queues (1, 3 or 5)")
+	fs.StringVar(&c.hubID, "hub-id", "", "with --nats: this hub's name among the hubs of the cluster; default HOST:PID")
+	fs.DurationVar(&c.leaderTTL, "leader-ttl", 5*time.Second, "with --nats: how long a workspace stays unwatched after the hub watching it dies, before another takes over")
 	fs.DurationVar(&c.maxAge, "retention-age", 7*24*time.Hour, "keep events in the log this long")
 	fs.Int64Var(&c.maxEvents, "retention-events", 1_000_000, "keep at most this many events per workspace")
 	fs.DurationVar(&c.settle, "settle", 5*time.Millisecond, "how long a new or removed file must be quiet before file.created or file.deleted is reported (a file removed and created again within it is one file.updated)")
@@ -155,8 +166,24 @@ func (c *stackConfig) validate(e *env) error {
 	if c.settle < 0 || c.settle > 10*time.Second {
 		return errors.New("--settle must be between 0 and 10s")
 	}
+	c.nats.URL = c.natsURL
+	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
+	if err := c.nats.Validate(); err != nil {
+		return err
+	}
+	if c.leaderTTL < time.Second || c.leaderTTL > time.Minute {
+		return errors.New("--leader-ttl must be between 1s and 1m")
+	}
+	if c.hubID == "" {
+		host, _ := os.Hostname()
+		c.hubID = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
 	return nil
 }
+
+// clustered reports whether the hub shares an external NATS cluster with
+// other hubs: then one hub per workspace watches its folder.
+func (c *stackConfig) clustered() bool { return c.natsURL != "" }
 
 // defaultDataDir is $XDG_STATE_HOME/filecast, else ~/.local/state/filecast.
 func defaultDataDir(getenv func(string) string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
@@ -20,11 +21,13 @@ import (
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/metrics"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
+	"github.com/filecast/filecast/events/workspace"
 	"github.com/filecast/filecast/server"
 )
 
@@ -45,6 +48,7 @@ type stack struct {
 	metrics  *metrics.Registry
 	dash     http.Handler
 	log      *slog.Logger
+	elector  *leader.Elector // the workspace watch elections of a cluster; nil otherwise
 	progress io.Writer
 	opened   time.Time
 }
@@ -56,17 +60,18 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 			s.close()
 		}
 	}()
-	s.nats, err = natsd.Start(ctx, natsd.Options{
-		StoreDir: filepath.Join(c.data, "jetstream"),
-		URL:      c.natsURL,
-		Logger:   log.With("component", "nats"),
-	})
+	nopts := c.nats
+	nopts.StoreDir = filepath.Join(c.data, "jetstream")
+	nopts.URL = c.natsURL
+	nopts.Logger = log.With("component", "nats")
+	s.nats, err = natsd.Start(ctx, nopts)
 	if err != nil {
 		return nil, fmt.Errorf("start event log: %w", err)
 	}
 	s.journal, err = journal.Open(ctx, s.nats.Conn(), journal.Options{
 		MaxAge:    c.maxAge,
 		MaxEvents: c.maxEvents,
+		Replicas:  s.nats.Replicas(),
 		Logger:    log.With("component", "journal"),
 	})
 	if err != nil {
@@ -89,25 +94,31 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	var wg conc.WaitGroup
 	for i, ws := range c.workspaces {
 		wg.Go(func() {
-			if err := s.journal.Ensure(ctx, ws.Name); err != nil {
+			if err := retryOpen(ctx, func(ctx context.Context) error { return s.journal.Ensure(ctx, ws.Name) }); err != nil {
 				errs[i] = fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
 			}
 		})
 	}
 	wg.Go(func() {
-		var err error
-		if s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Logger: log.With("component", "lock")}); err != nil {
+		err := retryOpen(ctx, func(ctx context.Context) (err error) {
+			s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Replicas: s.nats.Replicas(), Logger: log.With("component", "lock")})
+			return err
+		})
+		if err != nil {
 			errs[len(errs)-2] = fmt.Errorf("open locks: %w", err)
 		}
 	})
 	wg.Go(func() {
-		var err error
-		s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
-			Schedule:     c.webhookSchedule,
-			DisableAfter: c.webhookDisableAfter,
-			AllowPrivate: c.allowPrivateWebhooks,
-			Workspaces:   s.names(),
-			Logger:       log.With("component", "webhook"),
+		err := retryOpen(ctx, func(ctx context.Context) (err error) {
+			s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
+				Schedule:     c.webhookSchedule,
+				DisableAfter: c.webhookDisableAfter,
+				AllowPrivate: c.allowPrivateWebhooks,
+				Workspaces:   s.names(),
+				Replicas:     s.nats.Replicas(),
+				Logger:       log.With("component", "webhook"),
+			})
+			return err
 		})
 		if err != nil {
 			errs[len(errs)-1] = fmt.Errorf("open webhooks: %w", err)
@@ -118,26 +129,73 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 		return nil, err
 	}
 	s.hub.SetLocks(s.locks)
-	for _, ws := range c.workspaces {
-		w, err := watch.New(watch.Options{
-			Workspace: ws,
-			Ignore:    c.ignorer,
-			IndexPath: filepath.Join(c.data, "index", ws.Name+".json"),
-			Log:       s.journal,
-			Settle:    c.settle,
-			Logger:    log,
-			Progress:  progress,
-			Since:     processStart.Add(-clockTick),
-		}, s.hub)
-		if err != nil {
-			return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
+	if c.clustered() {
+		// The hubs of the cluster elect one watcher per workspace (run).
+		if err := s.openCluster(ctx); err != nil {
+			return nil, err
 		}
-		s.hub.SetIndex(ws.Name, w)
-		s.watchers = append(s.watchers, w)
+	} else {
+		for _, ws := range c.workspaces {
+			w, err := s.newWatcher(ws)
+			if err != nil {
+				return nil, err
+			}
+			s.hub.SetIndex(ws.Name, w)
+			s.watchers = append(s.watchers, w)
+		}
 	}
 	s.serving()
 	return s, nil
 }
+
+// newWatcher makes the watcher of ws, appending to the hub.
+func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
+	c := s.cfg
+	w, err := watch.New(watch.Options{
+		Workspace: ws,
+		Ignore:    c.ignorer,
+		IndexPath: filepath.Join(c.data, "index", ws.Name+".json"),
+		Log:       s.journal,
+		Settle:    c.settle,
+		Logger:    s.log,
+		Progress:  s.progress,
+		Since:     processStart.Add(-clockTick),
+	}, s.hub)
+	if err != nil {
+		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
+	}
+	return w, nil
+}
+
+// retryOpen runs open (which creates or checks streams and buckets) with a
+// bound per attempt (openTry, doubling), again after a short random pause when it
+// timed out: on a JetStream cluster, hubs starting together create the
+// same streams at once, and the server may then leave every one of those
+// requests unanswered (nats-server#3677); once a stream exists, the next
+// attempt finds it. Other errors, and the last attempt's, are returned.
+func retryOpen(ctx context.Context, open func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, min(openTry<<(attempt-1), openTryMax))
+		err := open(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt == openTries || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		pause := time.NewTimer(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return err
+		case <-pause.C:
+		}
+	}
+}
+
+const (
+	openTry    = time.Second // the first attempt's bound, doubled for each next one up to openTryMax
+	openTryMax = 5 * time.Second
+	openTries  = 8
+)
 
 // processStart is when this process started, as near as Go lets a
 // program know: before main, after the packages it imports are set up.
@@ -170,6 +228,11 @@ func (s *stack) run(ctx context.Context) error {
 	loop("webhooks", s.webhooks.Run)
 	for _, w := range s.watchers {
 		loop("watcher", w.Run)
+	}
+	if s.elector != nil {
+		for _, ws := range s.cfg.workspaces {
+			loop("watch "+ws.Name, func(ctx context.Context) error { return s.watchElected(ctx, ws) })
+		}
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -16,8 +16,14 @@ const (
 	// owner died) soon; a live ordered consumer re-creates itself.
 	consumerInactive = time.Minute
 	// followBuffer is how many events a follower has in flight.
-	followBuffer  = 256
-	deleteTimeout = 2 * time.Second
+	followBuffer = 256
+	// followHeartbeat is how often an idle follower hears from the
+	// server; two missed ones and the ordered consumer is made again from
+	// the last event read, so that a follower whose consumer lived on a
+	// NATS node that died resumes within seconds.
+	followHeartbeat = time.Second
+	followExpiry    = 5 * time.Second
+	deleteTimeout   = 2 * time.Second
 )
 
 // Follow calls fn with every event of ws whose seq is greater than after, in
@@ -95,7 +101,8 @@ func (j *Journal) follow(ctx context.Context, ws string, after uint64, skip func
 		return err
 	}
 	defer j.deleteConsumer(ws, cons)
-	iter, err := cons.Messages(jetstream.PullMaxMessages(followBuffer))
+	iter, err := cons.Messages(jetstream.PullMaxMessages(followBuffer),
+		jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return err
 	}

@@ -292,15 +292,19 @@ func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, bo
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	subj := Subject(ev.Workspace)
-	ack, err := j.js.Publish(ctx, subj, data, jetstream.WithMsgID(ev.ID))
-	if errors.Is(err, jetstream.ErrNoStreamResponse) {
-		// The stream was deleted behind our back: create it again, once.
-		j.forget(ev.Workspace)
-		if err = j.ensured(ctx, ev.Workspace); err != nil {
-			return ev, false, err
-		}
+	var ack *jetstream.PubAck
+	err = retry(ctx, func(ctx context.Context) (err error) {
 		ack, err = j.js.Publish(ctx, subj, data, jetstream.WithMsgID(ev.ID))
-	}
+		if errors.Is(err, jetstream.ErrNoStreamResponse) && j.streamGone(ctx, ev.Workspace) {
+			// The stream was deleted behind our back: create it again.
+			j.forget(ev.Workspace)
+			if err := j.ensured(ctx, ev.Workspace); err != nil {
+				return err
+			}
+			ack, err = j.js.Publish(ctx, subj, data, jetstream.WithMsgID(ev.ID))
+		}
+		return err
+	})
 	if err != nil {
 		return ev, false, err
 	}
@@ -313,6 +317,78 @@ func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, bo
 		return ev, false, err
 	}
 	return out, true, nil
+}
+
+// publishBatch publishes datas (the encoded evs) without waiting, then
+// waits for every acknowledgement.
+func (j *Journal) publishBatch(ctx context.Context, subj string, evs []events.Event, datas [][]byte) ([]*jetstream.PubAck, error) {
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	for i := range evs {
+		f, err := j.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: datas[i]}, jetstream.WithMsgID(evs[i].ID))
+		if err != nil {
+			return nil, err
+		}
+		futures[i] = f
+	}
+	acks := make([]*jetstream.PubAck, len(evs))
+	for i, f := range futures {
+		select {
+		case acks[i] = <-f.Ok():
+		case err := <-f.Err():
+			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return acks, nil
+}
+
+// Appends are tried again, with the same message IDs (so nothing is stored
+// twice), when an attempt got no answer within attemptTimeout or the
+// connection was down: on a cluster, a stream whose leader died takes a
+// few seconds to elect another, and a publish sent meanwhile is never
+// acknowledged.
+const (
+	attemptTimeout = 2 * time.Second
+	retryPause     = 100 * time.Millisecond
+)
+
+// retry runs publish until it succeeds, fails for good, or ctx is done.
+func retry(ctx context.Context, publish func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := publish(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w (after %d attempts: %w)", ctx.Err(), attempt, err)
+			}
+			return err
+		}
+		pause := time.NewTimer(min(retryPause*time.Duration(attempt), time.Second))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+		case <-pause.C:
+		}
+	}
+}
+
+// transient reports whether a failed publish may succeed if sent again.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+// streamGone reports whether the workspace's stream is known not to exist
+// (rather than being between leaders).
+func (j *Journal) streamGone(ctx context.Context, ws string) bool {
+	_, err := j.js.Stream(ctx, StreamName(ws))
+	return errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // stored returns ev as decoding data, its stored form, gives it: what
@@ -447,8 +523,6 @@ func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (ou
 	if err := j.ensured(ctx, ws); err != nil {
 		return nil, nil, fmt.Errorf("append events: %w", err)
 	}
-	subj := Subject(ws)
-	futures := make([]jetstream.PubAckFuture, len(evs))
 	datas := make([][]byte, len(evs))
 	for i := range evs {
 		ev := evs[i]
@@ -463,23 +537,21 @@ func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (ou
 		if datas[i], err = json.Marshal(ev); err != nil {
 			return nil, nil, fmt.Errorf("append events: %w", err)
 		}
-		if futures[i], err = j.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: datas[i]}, jetstream.WithMsgID(ev.ID)); err != nil {
-			return nil, nil, fmt.Errorf("append events: %w", err)
-		}
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
+	// Every attempt publishes the whole batch with the same message IDs:
+	// what an earlier attempt stored comes back as a duplicate with its seq.
+	var acks []*jetstream.PubAck
+	if err := retry(ctx, func(ctx context.Context) (err error) {
+		acks, err = j.publishBatch(ctx, Subject(ws), evs, datas)
+		return err
+	}); err != nil {
+		return nil, nil, fmt.Errorf("append events: %w", err)
+	}
 	out = make([]events.Event, len(evs))
 	isNew = make([]bool, len(evs))
-	for i, f := range futures {
-		var ack *jetstream.PubAck
-		select {
-		case ack = <-f.Ok():
-		case err = <-f.Err():
-			return nil, nil, fmt.Errorf("append events: %w", err)
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("append events: %w", ctx.Err())
-		}
+	for i, ack := range acks {
 		if ack.Duplicate {
 			out[i] = evs[i]
 			out[i].Seq = ack.Sequence
