@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -269,12 +270,18 @@ func TestCluster_HubsShareWorkspaces(t *testing.T) {
 		other = hubs[1]
 	}
 	taps := []*sseTap{tapSSE(t, hubs[0].base, ""), tapSSE(t, hubs[1].base, "")}
+	// An agent whose MCP server takes its events from the hub that does
+	// not watch.
+	agent := startStdio(t, legacyVersion, "--hub", other.base)
 
 	// A change on disk is one event, served by both hubs with one seq.
 	writeFile(t, filepath.Join(root, "a.txt"), "one")
 	waitCond(t, "a.txt on both hubs", func() bool {
 		return len(eventsFor(logOf(t, hubs[0].base), "a.txt")) > 0 && len(eventsFor(logOf(t, hubs[1].base), "a.txt")) > 0
 	})
+	if got, _ := agent.collect(nil, 1); len(got) != 1 || got[0].Path != "a.txt" || got[0].Seq != eventsFor(logOf(t, w.base), "a.txt")[0].Seq {
+		t.Fatalf("agent on %s got %v, want a.txt with the watching hub's seq", other.id, got)
+	}
 
 	// A lock taken through one hub is refused through the other.
 	code, body := do(t, "POST", w.base+"/v1/workspaces/w/locks", `{"path":"a.txt","ttl_seconds":30,"holder":"agent-1"}`)
@@ -391,5 +398,29 @@ func TestCluster_HubsStartTogether(t *testing.T) {
 	writeFile(t, filepath.Join(root, "a.txt"), "one")
 	for _, b := range bases {
 		waitCond(t, "a.txt on "+b, func() bool { return len(eventsFor(logOf(t, b), "a.txt")) == 1 })
+	}
+}
+
+// TestHub_NATSFlagsChecked refuses bad cluster flags with a clear message
+// before connecting anywhere.
+func TestHub_NATSFlagsChecked(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nats-creds", "hub.creds"}, "--nats"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--replicas", "2"}, "replicas"},
+		{[]string{"--replicas", "3"}, "replicas"},
+		{[]string{"--nats", "http://127.0.0.1:1"}, "nats"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--nats-tls-cert", "c.pem"}, "key"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--leader-ttl", "100ms"}, "--leader-ttl"},
+	} {
+		args := append([]string{"hub", "--root", "w=" + root, "--data", t.TempDir(), "--listen", freeAddr(t)}, tc.args...)
+		cmd := exec.Command(binary, args...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("filecast %s: err %v, output %q; want a failure naming %q", strings.Join(tc.args, " "), err, out, tc.want)
+		}
 	}
 }
