@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,6 +40,13 @@ func (s *stack) openCluster(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("open elections: %w", err)
+	}
+	err = retryOpen(ctx, func(ctx context.Context) (err error) {
+		s.members, err = openMembers(ctx, js, s.cfg.hubID, s.nats.Replicas())
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	rc := relay.New(s.nats.Conn(), relay.Options{Logger: s.log.With("component", "relay")})
 	for _, ws := range s.cfg.workspaces {
@@ -102,4 +112,110 @@ func (s *stack) watchTerm(ctx context.Context, ws workspace.Workspace) error {
 		return nil
 	}
 	return err
+}
+
+// membersBucket holds one key per live hub of the cluster, kept alive by
+// the hub and gone memberTTL after it stops renewing it.
+const membersBucket = "FILECAST_HUBS"
+
+const (
+	memberTTL   = 10 * time.Second
+	memberRenew = 3 * time.Second
+)
+
+// members is this hub's view of the live hubs of the cluster, used to
+// spread webhook deliveries over them: each webhook belongs to the live
+// hub that ranks highest for it (rendezvous hashing), so every hub agrees
+// without talking to the others, and only the webhooks of a hub that
+// joins or leaves move.
+type members struct {
+	kv   jetstream.KeyValue
+	self string // this hub's key
+	mu   sync.Mutex
+	live []string // keys of the live hubs, this one included
+}
+
+func openMembers(ctx context.Context, js jetstream.JetStream, hubID string, replicas int) (*members, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      membersBucket,
+		Description: "filecast hubs of this cluster",
+		History:     1,
+		TTL:         memberTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", membersBucket, err)
+	}
+	self := leader.Key(hubID)
+	return &members{kv: kv, self: self, live: []string{self}}, nil
+}
+
+// run renews this hub's key and refreshes the list of live hubs until ctx
+// is done; failures keep the last list.
+func (m *members) run(ctx context.Context) error {
+	t := time.NewTicker(memberRenew)
+	defer t.Stop()
+	for {
+		m.refresh(ctx)
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = m.kv.Delete(dctx, m.self) // leave at once rather than after memberTTL
+			cancel()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (m *members) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, memberRenew)
+	defer cancel()
+	if _, err := m.kv.Put(ctx, m.self, nil); err != nil {
+		return
+	}
+	lister, err := m.kv.ListKeys(ctx)
+	if err != nil {
+		return
+	}
+	live := []string{m.self}
+	for k := range lister.Keys() {
+		if k != m.self {
+			live = append(live, k)
+		}
+	}
+	slices.Sort(live)
+	m.mu.Lock()
+	m.live = live
+	m.mu.Unlock()
+}
+
+// mine reports whether webhook id belongs to this hub.
+func (m *members) mine(id string) bool {
+	m.mu.Lock()
+	live := m.live
+	m.mu.Unlock()
+	best, bestScore := "", uint64(0)
+	for _, k := range live {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+		h.Write([]byte(k))
+		if s := mix(h.Sum64()); best == "" || s > bestScore {
+			best, bestScore = k, s
+		}
+	}
+	return best == m.self
+}
+
+// mix spreads the bits of an FNV hash (whose last bytes barely move its
+// high bits) so that scores of similar keys are independent: the
+// finaliser of splitmix64.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }

@@ -49,6 +49,7 @@ type stack struct {
 	dash     http.Handler
 	log      *slog.Logger
 	elector  *leader.Elector // the workspace watch elections of a cluster; nil otherwise
+	members  *members        // the live hubs of a cluster, over which webhooks spread; nil otherwise
 	progress io.Writer
 	opened   time.Time
 }
@@ -116,6 +117,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 				AllowPrivate: c.allowPrivateWebhooks,
 				Workspaces:   s.names(),
 				Replicas:     s.nats.Replicas(),
+				Mine:         s.webhookMine(),
 				Logger:       log.With("component", "webhook"),
 			})
 			return err
@@ -146,6 +148,15 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	}
 	s.serving()
 	return s, nil
+}
+
+// webhookMine is webhook.Options.Mine: on a cluster, the webhooks are
+// spread over the live hubs; otherwise this process delivers them all.
+func (s *stack) webhookMine() func(string) bool {
+	if !s.cfg.clustered() {
+		return nil
+	}
+	return func(id string) bool { return s.members == nil || s.members.mine(id) }
 }
 
 // newWatcher makes the watcher of ws, appending to the hub.
@@ -228,6 +239,9 @@ func (s *stack) run(ctx context.Context) error {
 	loop("webhooks", s.webhooks.Run)
 	for _, w := range s.watchers {
 		loop("watcher", w.Run)
+	}
+	if s.members != nil {
+		loop("members", s.members.run)
 	}
 	if s.elector != nil {
 		for _, ws := range s.cfg.workspaces {

@@ -214,6 +214,13 @@ func (d *Dispatcher) runWebhook(ctx context.Context, id string) {
 		case StatusPending:
 			err = d.confirm(ctx, e.rec)
 		case StatusActive:
+			if mine := d.opts.Mine; mine != nil && !mine(id) {
+				// Another process delivers it; look again later.
+				if !sleep(ctx, mineRecheck) {
+					return
+				}
+				continue
+			}
 			err = d.deliverAll(ctx, id)
 		default:
 			return
@@ -227,12 +234,34 @@ func (d *Dispatcher) runWebhook(ctx context.Context, id string) {
 	}
 }
 
+// mineRecheck is how often a webhook that Options.Mine gives to another
+// process is looked at again, and how often a delivering process checks
+// that it is still its own.
+const mineRecheck = time.Second
+
 // deliverAll runs the live and the replay consumer of an active webhook
-// until it is no longer active or ctx is done.
+// until it is no longer active (or no longer Options.Mine) or ctx is done.
 func (d *Dispatcher) deliverAll(ctx context.Context, id string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg conc.WaitGroup
+	if mine := d.opts.Mine; mine != nil {
+		wg.Go(func() {
+			t := time.NewTicker(mineRecheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if !mine(id) {
+						cancel() // the lanes hand their messages back and unpin
+						return
+					}
+				}
+			}
+		})
+	}
 	var liveErr, replayErr error
 	wg.Go(func() {
 		liveErr = d.consume(ctx, id, false)

@@ -163,6 +163,12 @@ type Options struct {
 	History int
 	// Replicas of the buckets and streams on a cluster; default 1.
 	Replicas int
+	// Mine, if set, tells whether this process should deliver the
+	// webhook with the given id now; the others wait, checking again
+	// every second. Hubs sharing a cluster use it to spread webhooks over
+	// themselves; the consumer's pin still keeps two hubs that disagree
+	// for a moment from delivering at once. Nil delivers every webhook.
+	Mine func(id string) bool
 }
 
 func (o *Options) setDefaults() error {
