@@ -21,9 +21,10 @@ type LockManager interface {
 	List(ctx context.Context, ws string) ([]lock.Lease, error)
 	// Holders returns the current leases on a clean path, tokens omitted.
 	Holders(ws, path string) []lock.Lease
-	// Check decides whether a write to path may go ahead; a refusal is a
-	// *events.LockError wrapping events.ErrLocked or events.ErrStale.
-	Check(ws, path, token string, fencing uint64) (lock.Lease, error)
+	// Verify decides, from the lock's current state, whether a write to
+	// path may go ahead; a refusal is a *events.LockError wrapping
+	// events.ErrLocked or events.ErrStale.
+	Verify(ctx context.Context, ws, path, token string, fencing uint64) (lock.Lease, error)
 }
 
 // ErrNoLocks is returned by Lock, Unlock and Locks of a hub that has no
@@ -169,7 +170,7 @@ func lockInfo(l lock.Lease) *events.LockInfo {
 // checkWrite returns the lock info of the lease a write by the holder of token (and fencing
 // token) may rely on, checking the lock manager; without a manager no path
 // is locked and a token holds nothing.
-func (h *Hub) checkWrite(ws, rel, token string, fencing uint64) (*events.LockInfo, error) {
+func (h *Hub) checkWrite(ctx context.Context, ws, rel, token string, fencing uint64) (*events.LockInfo, error) {
 	lm := h.lockManager()
 	if lm == nil {
 		if token != "" {
@@ -177,7 +178,7 @@ func (h *Hub) checkWrite(ws, rel, token string, fencing uint64) (*events.LockInf
 		}
 		return nil, nil
 	}
-	l, err := lm.Check(ws, rel, token, fencing)
+	l, err := lm.Verify(ctx, ws, rel, token, fencing)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func (h *Hub) writeFile(ctx context.Context, w events.WriteRequest) (events.Even
 
 	st.writeMu.Lock()
 	defer st.writeMu.Unlock()
-	info, err := h.checkWrite(w.Workspace, rel, w.LockToken, w.FencingToken)
+	info, err := h.checkWrite(ctx, w.Workspace, rel, w.LockToken, w.FencingToken)
 	if err != nil {
 		return events.Event{}, err
 	}

@@ -197,7 +197,7 @@ func (m *Manager) tryAcquire(ctx context.Context, key string, r Request, ttl tim
 // refresh extends the lease of r.Token.
 func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Lease, error) {
 	hash := hashToken(r.Token)
-	key, err := m.locate(r.Workspace, r.Path, hash)
+	key, err := m.locate(ctx, r.Workspace, r.Path, hash)
 	if err != nil {
 		return Lease{}, err
 	}
@@ -239,7 +239,7 @@ func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Le
 
 // locate returns the key of the lock on path, or, when path is empty, of
 // the lock in ws that token hash holds according to the mirror.
-func (m *Manager) locate(ws, path, hash string) (string, error) {
+func (m *Manager) locate(ctx context.Context, ws, path, hash string) (string, error) {
 	if err := events.ValidWorkspaceName(ws); err != nil {
 		return "", err
 	}
@@ -248,13 +248,46 @@ func (m *Manager) locate(ws, path, hash string) (string, error) {
 		return key, err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for key, e := range m.mirror {
 		if e.rec != nil && e.rec.Workspace == ws && find(e.rec.Holders, hash) >= 0 {
+			m.mu.Unlock()
 			return key, nil
 		}
 	}
+	m.mu.Unlock()
+	// Not in the mirror, which may lag the bucket (a lock taken through
+	// another hub while this one's watch was being re-established): look
+	// in the bucket itself.
+	if key := m.scan(ctx, ws, hash); key != "" {
+		return key, nil
+	}
 	return "", notHolderError("", "no lock in workspace %s is held with this lock_token (it may have expired or been released)", ws)
+}
+
+// scan reads the locks of ws from the bucket and returns the key of the
+// one held with the token whose hash is given, or "" (also when the bucket
+// cannot be read).
+func (m *Manager) scan(ctx context.Context, ws, hash string) string {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	w, err := m.kv.Watch(ctx, wsFilter(ws), jetstream.IgnoreDeletes())
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok || e == nil {
+				return ""
+			}
+			if rec, err := decodeRecord(e.Value(), e.Revision()); err == nil && find(rec.Holders, hash) >= 0 {
+				return e.Key()
+			}
+		case <-ctx.Done():
+			return ""
+		}
+	}
 }
 
 func notHolder(rec *record, gone []holder, hash, path string) error {
@@ -286,7 +319,7 @@ func (m *Manager) release(ctx context.Context, ws, path, token string) error {
 		return notHolderError(path, "that is not a lock_token (they start with %q)", tokenPrefix)
 	}
 	hash := hashToken(token)
-	key, err := m.locate(ws, path, hash)
+	key, err := m.locate(ctx, ws, path, hash)
 	if err != nil {
 		return err
 	}
@@ -443,19 +476,50 @@ func (m *Manager) Check(ws, path, token string, fencing uint64) (Lease, error) {
 	if err != nil {
 		return Lease{}, fmt.Errorf("check lock: %w", err)
 	}
+	var rec *record
+	m.mu.Lock()
+	if e := m.mirror[key]; e != nil {
+		rec = e.rec
+	}
+	m.mu.Unlock()
+	return decide(rec, clean, token, fencing)
+}
+
+// Verify is Check against the bucket rather than the mirror: it reads the
+// path's key, so that a write is judged by the lock's current state even
+// while the mirror lags (its watch of the bucket is re-established after a
+// NATS node died, say). When the bucket cannot be read it refuses the
+// write with an error wrapping events.ErrClosed: a fenced write is never
+// let through on a state that may be stale.
+func (m *Manager) Verify(ctx context.Context, ws, path, token string, fencing uint64) (Lease, error) {
+	clean, key, err := target(ws, path)
+	if err != nil {
+		return Lease{}, fmt.Errorf("check lock: %w", err)
+	}
+	if m.closed() {
+		return Lease{}, events.ErrClosed
+	}
+	rec, rev, err := m.read(ctx, key)
+	if err != nil {
+		return Lease{}, fmt.Errorf("check lock: read %s: %w: %w", clean, events.ErrClosed, err)
+	}
+	if rec != nil {
+		m.apply(key, rev, rec, time.Now())
+	}
+	return decide(rec, clean, token, fencing)
+}
+
+// decide is Check's verdict on the record under the path's key (nil when
+// it holds no lock).
+func decide(rec *record, clean, token string, fencing uint64) (Lease, error) {
 	var hash string
 	if token != "" {
 		hash = hashToken(token)
 	}
-	now := time.Now()
-	m.mu.Lock()
-	var rec *record
 	var live []holder
-	if e := m.mirror[key]; e != nil && e.rec != nil {
-		rec = e.rec
-		live, _ = rec.split(now)
+	if rec != nil {
+		live, _ = rec.split(time.Now())
 	}
-	m.mu.Unlock()
 	if len(live) > 0 && rec.Mode == Exclusive && (token == "" || live[0].TokenHash != hash) {
 		h := live[0]
 		return Lease{}, lockedError(clean, h.Holder, h.Expires)

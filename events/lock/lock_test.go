@@ -555,3 +555,43 @@ func TestManager_Closed(t *testing.T) {
 		t.Errorf("Acquire after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestManager_StaleMirror judges writes and releases by the bucket when
+// the mirror lags: a Manager whose Run is not running (as while its watch
+// of the bucket is being re-established) still refuses a write to a path
+// locked elsewhere, refuses a released token, and releases by token.
+func TestManager_StaleMirror(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t, t.TempDir())
+	m1 := openManager(t, srv.Conn(), newRecorder(), lock.Options{})
+	ctx := context.Background()
+	lagging, err := lock.Open(ctx, srv.Conn(), newRecorder(), lock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lagging.Close()
+
+	a := acquire(t, m1, req("a", "s.md", "", time.Minute))
+	if _, err := lagging.Check("docs", "s.md", "", 0); err != nil {
+		t.Fatalf("the lagging mirror knows the lock already (%v); the test needs it not to", err)
+	}
+	if _, err := lagging.Verify(ctx, "docs", "s.md", "", 0); !errors.Is(err, lock.ErrLocked) {
+		t.Errorf("Verify of a write without the token = %v, want ErrLocked", err)
+	}
+	if l, err := lagging.Verify(ctx, "docs", "s.md", a.Token, a.FencingToken); err != nil || l.FencingToken != a.FencingToken {
+		t.Errorf("Verify of the holder's write = %+v, %v", l, err)
+	}
+	if err := lagging.Release(ctx, "docs", "", a.Token); err != nil {
+		t.Fatalf("release by token through the lagging manager: %v", err)
+	}
+	if _, err := lagging.Verify(ctx, "docs", "s.md", a.Token, a.FencingToken); !errors.Is(err, lock.ErrStale) {
+		t.Errorf("Verify with the released token = %v, want ErrStale", err)
+	}
+	b := acquire(t, m1, req("b", "s.md", "", time.Minute))
+	if _, err := lagging.Verify(ctx, "docs", "s.md", a.Token, a.FencingToken); !errors.Is(err, lock.ErrLocked) {
+		t.Errorf("Verify with the old token while b holds it = %v, want ErrLocked", err)
+	}
+	if _, err := lagging.Verify(ctx, "docs", "s.md", b.Token, a.FencingToken); !errors.Is(err, lock.ErrStale) {
+		t.Errorf("Verify with b's token and a's fencing token = %v, want ErrStale", err)
+	}
+}
