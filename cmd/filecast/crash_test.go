@@ -52,23 +52,7 @@ var writes atomic.Int64
 // content, and no change is reported twice in a row.
 func checkLog(t *testing.T, base, root string) int {
 	t.Helper()
-	var all []wsEvent
-	var cursor uint64
-	for {
-		var page struct {
-			Events  []wsEvent `json:"events"`
-			Cursor  uint64    `json:"cursor"`
-			HasMore bool      `json:"has_more"`
-		}
-		if code := getJSON(t, fmt.Sprintf("%s/v1/workspaces/w/changes?cursor=%d&limit=1000", base, cursor), &page); code != 200 {
-			t.Fatalf("changes: %d", code)
-		}
-		all = append(all, page.Events...)
-		cursor = page.Cursor
-		if !page.HasMore {
-			break
-		}
-	}
+	all := logOf(t, base)
 	ids := map[string]bool{}
 	last := map[string]string{}
 	dups := 0

@@ -153,17 +153,19 @@ func (j *Journal) Close() error {
 func (j *Journal) closed() bool { return j.closing.Err() != nil }
 
 // StreamName returns the name of the stream that holds the log of ws.
-func StreamName(ws string) string { return streamPrefix + token(ws) }
+func StreamName(ws string) string { return streamPrefix + Token(ws) }
 
 // Subject returns the subject the events of ws are published on.
-func Subject(ws string) string { return subjectPrefix + token(ws) }
+func Subject(ws string) string { return subjectPrefix + Token(ws) }
 
-// token encodes a workspace name as a stream-name suffix and a subject
-// token. Lowercase letters, digits and '-' stay; every other byte becomes
-// '_' and two lowercase hex digits. The result is injective, and contains
-// no upper case, so two names that differ only in case never share a
-// folder on a case-insensitive file system.
-func token(ws string) string {
+// Token encodes a workspace name as a stream-name suffix and a subject
+// token, as StreamName and Subject use it (and other packages naming NATS
+// subjects per workspace). Lowercase letters, digits and '-' stay; every
+// other byte becomes '_' and two lowercase hex digits. The result is
+// injective, contains none of the characters NATS gives a meaning ('.',
+// '*', '>', spaces) and no upper case, so two names that differ only in
+// case never share a folder on a case-insensitive file system.
+func Token(ws string) string {
 	const hex = "0123456789abcdef"
 	var b strings.Builder
 	b.Grow(len(ws) * 3)

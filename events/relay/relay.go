@@ -67,10 +67,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/journal"
 )
 
 // SubjectPrefix starts every subject of the relay.
@@ -137,32 +137,10 @@ func (o Options) logger() *slog.Logger {
 }
 
 // WriteSubject returns the subject write requests of workspace ws go to.
-func WriteSubject(ws string) string { return SubjectPrefix + token(ws) + ".write" }
+func WriteSubject(ws string) string { return SubjectPrefix + journal.Token(ws) + ".write" }
 
 // FilesSubject returns the subject files requests of workspace ws go to.
-func FilesSubject(ws string) string { return SubjectPrefix + token(ws) + ".files" }
-
-// token encodes a workspace name (letters, digits, '.', '_', '-'; see
-// events.ValidWorkspaceName) as one subject token: lowercase letters,
-// digits and '-' stay, every other byte becomes '_' and two lowercase hex
-// digits. The encoding is injective, and the result contains none of the
-// characters NATS gives a meaning ('.', '*', '>', spaces).
-func token(ws string) string {
-	const hex = "0123456789abcdef"
-	var b strings.Builder
-	b.Grow(len(ws) * 3)
-	for i := 0; i < len(ws); i++ {
-		c := ws[i]
-		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('_')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&0xf])
-	}
-	return b.String()
-}
+func FilesSubject(ws string) string { return SubjectPrefix + journal.Token(ws) + ".files" }
 
 // relayedKey marks the context of a request being answered by Serve, so
 // that a hub that serves a workspace without watching it does not relay
