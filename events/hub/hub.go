@@ -812,16 +812,40 @@ func (h *Hub) ReadFile(ctx context.Context, ws, path string) ([]byte, events.Fil
 	}
 	sum := sha256.Sum256(data)
 	info := events.FileInfo{Path: rel, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ModTime: fi.ModTime()}
+	info.Version = h.version(ctx, st, rel)
+	return data, info, nil
+}
+
+// Stater is an Index that can describe one file without listing others
+// (*watch.Watcher is one).
+type Stater interface {
+	Stat(rel string) (events.FileInfo, bool)
+}
+
+// version returns the seq of the last event of file rel as the index of
+// its workspace knows it — the local one, or through the relay the
+// watching hub's — or 0 when none knows the file.
+func (h *Hub) version(ctx context.Context, st *wsState, rel string) uint64 {
+	var files []events.FileInfo
 	if box := st.index.Load(); box != nil {
-		files, _ := box.Files(rel)
-		for _, f := range files {
-			if f.Path == rel {
-				info.Version = f.Version
-				break
-			}
+		if s, ok := box.Index.(Stater); ok {
+			f, _ := s.Stat(rel)
+			return f.Version
+		}
+		files, _ = box.Files(rel)
+	} else if r := h.relayFor(st.w.Name); r != nil {
+		list, err := r.Files(ctx, st.w.Name, rel)
+		if err != nil {
+			return 0
+		}
+		files = list.Files
+	}
+	for _, f := range files {
+		if f.Path == rel {
+			return f.Version
 		}
 	}
-	return data, info, nil
+	return 0
 }
 
 // BatchLog is a DirectLog that can also append several events of one

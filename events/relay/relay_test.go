@@ -107,6 +107,15 @@ func TestHub_WriteFileThroughRelay(t *testing.T) {
 		t.Errorf("B's listing (-A's +B's), %d files:\n%s", len(gotList.Files), diff)
 	}
 
+	// A read through B describes the file with the version A's index gives
+	// it (B reads its own view of the folder; here a copy of it).
+	if err := os.WriteFile(filepath.Join(b.dir, "marker.txt"), []byte("m"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, info, err := b.hub.ReadFile(ctx, "docs", "marker.txt"); err != nil || info.Version != marker.Seq {
+		t.Errorf("read through B: version %d, %v; want %d, the seq of marker.txt's event", info.Version, err, marker.Seq)
+	}
+
 	// Without its relay, B is a hub alone again: an empty listing.
 	b.hub.SetRelay("docs", nil)
 	alone, err := b.hub.Files(ctx, "docs", "")
