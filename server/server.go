@@ -62,6 +62,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/inbox"
+	"github.com/filecast/filecast/internal/wait"
 	"github.com/filecast/filecast/resources"
 	"github.com/filecast/filecast/tools"
 )
@@ -331,7 +332,7 @@ func (s *Server) workspacesWithRetry(ctx context.Context) ([]events.WorkspaceInf
 			return nil, fmt.Errorf("list workspaces: %w", err)
 		}
 		s.log.Warn("list workspaces failed; retrying", "err", err, "in", delay)
-		if !sleep(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return nil, fmt.Errorf("list workspaces: %w", err)
 		}
 		delay = min(delay*2, maxBackoff)
@@ -365,21 +366,10 @@ func (s *Server) follow(ctx context.Context, ws string, after uint64) {
 		} else {
 			s.log.Warn("event subscription ended; resubscribing", "workspace", ws, "after", after, "err", err, "in", delay)
 		}
-		if !sleep(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return
 		}
 		delay = min(delay*2, maxBackoff)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

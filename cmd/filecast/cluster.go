@@ -15,6 +15,7 @@ import (
 	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/relay"
 	"github.com/filecast/filecast/events/workspace"
+	"github.com/filecast/filecast/internal/wait"
 )
 
 // leaderBucket is the KV bucket of the workspace watch elections.
@@ -71,12 +72,8 @@ func (s *stack) watchElected(ctx context.Context, ws workspace.Workspace) error 
 			return nil
 		}
 		s.log.Warn("watch term ended; campaigning again", "workspace", ws.Name, "hub", s.cfg.hubID, "err", err)
-		pause := time.NewTimer(termPause)
-		select {
-		case <-ctx.Done():
-			pause.Stop()
+		if !wait.Sleep(ctx, termPause) {
 			return nil
-		case <-pause.C:
 		}
 	}
 }

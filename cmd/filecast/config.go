@@ -75,8 +75,7 @@ type stackConfig struct {
 	roots     listFlag
 	ignores   listFlag
 	data      string
-	natsURL   string
-	nats      natsd.Options // the connection flags besides --nats; set by validate
+	nats      natsd.Options // --nats and the connection flags; StoreDir set by validate
 	hubID     string        // this hub's name in workspace watch elections (--hub-id)
 	leaderTTL time.Duration // how long a dead hub keeps the watch of a workspace (--leader-ttl)
 	maxAge    time.Duration
@@ -97,7 +96,7 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.roots, "root", "a workspace folder to watch, as DIR or NAME=DIR (repeatable)")
 	fs.Var(&c.ignores, "ignore", "a glob of paths to ignore besides the defaults (repeatable)")
 	fs.StringVar(&c.data, "data", "", "state folder (log, index); default $XDG_STATE_HOME/filecast or ~/.local/state/filecast")
-	fs.StringVar(&c.natsURL, "nats", "", "use this NATS JetStream server or cluster (comma-separated URLs; nats://user:pass@host works) instead of the embedded one")
+	fs.StringVar(&c.nats.URL, "nats", "", "use this NATS JetStream server or cluster (comma-separated URLs; nats://user:pass@host works) instead of the embedded one")
 	fs.StringVar(&c.nats.CredsFile, "nats-creds", "", "with --nats: a NATS credentials file (user JWT and nkey seed)")
 	fs.StringVar(&c.nats.TLSCA, "nats-tls-ca", "", "with --nats: PEM file of the CAs that sign the NATS servers' certificates")
 	fs.StringVar(&c.nats.TLSCert, "nats-tls-cert", "", "with --nats: PEM client certificate for servers that verify clients (with --nats-tls-key)")
@@ -166,7 +165,6 @@ func (c *stackConfig) validate(e *env) error {
 	if c.settle < 0 || c.settle > 10*time.Second {
 		return errors.New("--settle must be between 0 and 10s")
 	}
-	c.nats.URL = c.natsURL
 	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
 	if err := c.nats.Validate(); err != nil {
 		return err
@@ -183,7 +181,7 @@ func (c *stackConfig) validate(e *env) error {
 
 // clustered reports whether the hub shares an external NATS cluster with
 // other hubs: then one hub per workspace watches its folder.
-func (c *stackConfig) clustered() bool { return c.natsURL != "" }
+func (c *stackConfig) clustered() bool { return c.nats.URL != "" }
 
 // defaultDataDir is $XDG_STATE_HOME/filecast, else ~/.local/state/filecast.
 func defaultDataDir(getenv func(string) string) string {

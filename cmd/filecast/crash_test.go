@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,48 +55,66 @@ func checkLog(t *testing.T, base, root string) int {
 	t.Helper()
 	all := logOf(t, base)
 	ids := map[string]bool{}
-	last := map[string]string{}
-	dups := 0
 	var prev uint64
 	for _, e := range all {
 		if ids[e.ID] || e.Seq <= prev {
 			t.Fatalf("event %s seq %d repeated or out of order", e.ID, e.Seq)
 		}
 		ids[e.ID], prev = true, e.Seq
-		if !strings.HasPrefix(e.Type, "file.") {
-			continue // lock events describe no content
-		}
-		if e.Type == "file.deleted" {
-			delete(last, e.Path)
-			continue
-		}
-		if last[e.Path] == e.SHA256 {
-			dups++
-		}
-		last[e.Path] = e.SHA256
 	}
+	last, dups := lastContents(all)
 	if dups > 0 {
 		t.Errorf("%d changes reported twice", dups)
 	}
-	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
+	for _, rel := range stale(t, root, last) {
+		t.Errorf("%s: the log's last event does not describe its content", rel)
+	}
+	return len(all)
+}
+
+// lastContents returns the sha256 the log's last file event gives each
+// file that exists, and how many events repeat the content before them.
+func lastContents(evs []wsEvent) (last map[string]string, dups int) {
+	last = map[string]string{}
+	for _, e := range evs {
+		switch {
+		case !strings.HasPrefix(e.Type, "file."):
+			// lock events describe no content
+		case e.Type == "file.deleted":
+			delete(last, e.Path)
+		default:
+			if last[e.Path] == e.SHA256 {
+				dups++
+			}
+			last[e.Path] = e.SHA256
+		}
+	}
+	return last, dups
+}
+
+// stale lists the files under root whose content is not the one last
+// gives them.
+func stale(t *testing.T, root string, last map[string]string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(root, p)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		if last[filepath.ToSlash(rel)] != hex.EncodeToString(sum[:]) {
-			t.Errorf("%s: the log's last event does not describe its content %q", rel, b)
+		rel, _ := filepath.Rel(root, p)
+		if sum := sha256.Sum256(b); last[filepath.ToSlash(rel)] != hex.EncodeToString(sum[:]) {
+			out = append(out, rel)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(all)
+	return out
 }
 
 // TestCrash_HubKilledMidBurst kills the hub with SIGKILL in the middle of a

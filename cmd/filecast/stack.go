@@ -28,6 +28,7 @@ import (
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
+	"github.com/filecast/filecast/internal/wait"
 	"github.com/filecast/filecast/server"
 )
 
@@ -61,9 +62,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 			s.close()
 		}
 	}()
-	nopts := c.nats
-	nopts.StoreDir = filepath.Join(c.data, "jetstream")
-	nopts.URL = c.natsURL
+	nopts := c.nats // validated, with its StoreDir
 	nopts.Logger = log.With("component", "nats")
 	s.nats, err = natsd.Start(ctx, nopts)
 	if err != nil {
@@ -192,12 +191,8 @@ func retryOpen(ctx context.Context, open func(context.Context) error) error {
 		if err == nil || ctx.Err() != nil || attempt == openTries || !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		pause := time.NewTimer(time.Duration(100+rand.IntN(400)) * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			pause.Stop()
+		if !wait.Sleep(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond) {
 			return err
-		case <-pause.C:
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/internal/wait"
 )
 
 // File names inside the data folder.
@@ -226,7 +227,7 @@ func (s *Shared) Run(ctx context.Context) error {
 			// make this loop spin.
 			if time.Since(began) > time.Second {
 				delay = minRetry
-			} else if !sleep(ctx, delay) {
+			} else if !wait.Sleep(ctx, delay) {
 				break
 			} else {
 				delay = min(2*delay, maxRetry)
@@ -245,7 +246,7 @@ func (s *Shared) Run(ctx context.Context) error {
 			} else if time.Since(busySince) > s.opts.BusyTimeout {
 				return fmt.Errorf("wait for the hub's owner: %w", err)
 			}
-			if !sleep(ctx, delay) {
+			if !wait.Sleep(ctx, delay) {
 				break
 			}
 			delay = min(2*delay, maxRetry)
@@ -385,17 +386,5 @@ func (s *Shared) await(ctx context.Context, minGen uint64, stale *term) (*term, 
 				return cur, nil
 			}
 		}
-	}
-}
-
-// sleep waits for d or ctx, reporting whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

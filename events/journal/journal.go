@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/internal/wait"
 )
 
 // Sentinel errors of the package; match them with errors.Is.
@@ -367,12 +368,7 @@ func retry(ctx context.Context, publish func(context.Context) error) error {
 			}
 			return err
 		}
-		pause := time.NewTimer(min(retryPause*time.Duration(attempt), time.Second))
-		select {
-		case <-ctx.Done():
-			pause.Stop()
-		case <-pause.C:
-		}
+		wait.Sleep(ctx, min(retryPause*time.Duration(attempt), time.Second))
 	}
 }
 

@@ -56,6 +56,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
+
+	"github.com/filecast/filecast/internal/wait"
 )
 
 // Sentinel errors of the package; match them with errors.Is.
@@ -281,14 +283,14 @@ func (c *candidate) watch(ctx context.Context) {
 		w, err := c.e.kv.Watch(ctx, c.key, jetstream.UpdatesOnly())
 		if err != nil {
 			c.log.Debug("watch key", "err", err)
-			if !sleep(ctx, c.e.poll) {
+			if !wait.Sleep(ctx, c.e.poll) {
 				return
 			}
 			continue
 		}
 		c.forward(ctx, w)
 		_ = w.Stop()
-		if !sleep(ctx, c.e.retry) {
+		if !wait.Sleep(ctx, c.e.retry) {
 			return
 		}
 	}
@@ -558,16 +560,4 @@ func nonce() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// sleep waits for d or ctx; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

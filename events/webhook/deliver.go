@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/filecast/filecast/internal/wait"
 )
 
 const (
@@ -223,7 +225,7 @@ func (d *Dispatcher) confirm(ctx context.Context, rec *record) error {
 		if !retry {
 			break
 		}
-		if !sleep(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return nil
 		}
 	}

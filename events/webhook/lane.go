@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/internal/wait"
 )
 
 // How a webhook's consumer is read. The server hands a lane up to window
@@ -214,7 +215,7 @@ func (d *Dispatcher) createConsumer(ctx context.Context, stream string, cfg jets
 			return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 		}
 		// No event was ever appended to the workspace: wait for its log.
-		if !sleep(ctx, retryDelay) {
+		if !wait.Sleep(ctx, retryDelay) {
 			return nil, nil
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/internal/wait"
 )
 
 const (
@@ -92,7 +93,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return fmt.Errorf("watch webhooks: %w", events.ErrClosed)
 		}
 		d.log.Warn("webhook registrations watch ended; watching again", "err", err)
-		if !sleep(ctx, rewatchDelay) {
+		if !wait.Sleep(ctx, rewatchDelay) {
 			return nil
 		}
 	}
@@ -188,18 +189,6 @@ func (s *supervisor) stopAll() {
 	s.wg.Wait()
 }
 
-// sleep waits for d or ctx; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // runWebhook is the loop of one webhook: it confirms a pending endpoint,
 // then delivers until the webhook stops being active or ctx is done.
 func (d *Dispatcher) runWebhook(ctx context.Context, id string) {
@@ -216,7 +205,7 @@ func (d *Dispatcher) runWebhook(ctx context.Context, id string) {
 		case StatusActive:
 			if mine := d.opts.Mine; mine != nil && !mine(id) {
 				// Another process delivers it; look again later.
-				if !sleep(ctx, mineRecheck) {
+				if !wait.Sleep(ctx, mineRecheck) {
 					return
 				}
 				continue
@@ -227,7 +216,7 @@ func (d *Dispatcher) runWebhook(ctx context.Context, id string) {
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("webhook loop failed; trying again", "err", err)
-			if !sleep(ctx, retryDelay) {
+			if !wait.Sleep(ctx, retryDelay) {
 				return
 			}
 		}
