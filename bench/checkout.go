@@ -157,15 +157,11 @@ func runCheckout(ctx context.Context, c Config) (Result, error) {
 	}
 	defer os.RemoveAll(base)
 
-	p, err := spawn("filecast mcp", c.Binary, append([]string{"mcp", "--root", wsName + "=" + ws, "--data", data, "--log-level", "warn"}, c.Flags...), true, c.Log)
+	p, cl, stop, err := startStdioMCP(c.Binary, append([]string{"mcp", "--root", wsName + "=" + ws, "--data", data, "--log-level", "warn"}, c.Flags...), c.Log, nil)
 	if err != nil {
 		return r, err
 	}
-	cl := newStdioClient(p, nil)
-	defer func() {
-		p.stop()
-		cl.close()
-	}()
+	defer stop()
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if _, err := cl.initialize(ictx); err != nil {

@@ -74,6 +74,17 @@ type envelope struct {
 }
 
 // newStdioClient speaks to the stdio server of p.
+// startStdioMCP spawns "filecast mcp" with args, speaking MCP over its
+// stdin and stdout; stop ends the process and the client.
+func startStdioMCP(bin string, args []string, stderr io.Writer, onNote func(string, json.RawMessage, time.Time)) (p *proc, c *rpcClient, stop func(), err error) {
+	p, err = spawn("filecast mcp", bin, args, true, stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c = newStdioClient(p, onNote)
+	return p, c, func() { p.stop(); c.close() }, nil
+}
+
 func newStdioClient(p *proc, onNote func(string, json.RawMessage, time.Time)) *rpcClient {
 	c := &rpcClient{onNote: onNote, w: p.stdin, pending: map[int64]chan reply{}, cancel: func() {}}
 	c.wg.Go(func() { c.fail(c.readLines(p.stdout)) })

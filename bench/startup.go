@@ -89,15 +89,11 @@ func startOnce(ctx context.Context, c Config, ws, data string) (startMeasure, er
 			mu.Unlock()
 		}
 	}}
-	p, err := spawn("filecast mcp", c.Binary, append([]string{"mcp", "--root", wsName + "=" + ws, "--data", data}, c.Flags...), true, stderr)
+	p, cl, stop, err := startStdioMCP(c.Binary, append([]string{"mcp", "--root", wsName + "=" + ws, "--data", data}, c.Flags...), stderr, nil)
 	if err != nil {
 		return m, err
 	}
-	cl := newStdioClient(p, nil)
-	defer func() {
-		p.stop()
-		cl.close()
-	}()
+	defer stop()
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	type answer struct {
