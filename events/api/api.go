@@ -28,6 +28,12 @@
 // Access control, in the order the router applies it (every refusal is a
 // JSON error body, see feed.ErrorBody):
 //
+//   - web pages are kept out by a [Guard] before anything else: without
+//     tokens a Host that is not a loopback name answers 421
+//     misdirected_request (DNS rebinding); with or without tokens a
+//     request from a page of another site (its Origin is neither the
+//     hub's own, nor loopback, nor in Options.AllowedOrigins) answers 403
+//     forbidden;
 //   - a request target over MaxURLLen answers 414 uri_too_long, headers
 //     over MaxHeaderBytes 431 headers_too_large, more than MaxQueryValues
 //     query parameters 400 bad_request;
@@ -109,6 +115,10 @@ type Options struct {
 	// Public, when set, names GET paths served without a token besides
 	// /healthz: static assets a browser loads before it can send one.
 	Public func(path string) bool
+	// AllowedOrigins are the sites whose pages may call the hub besides
+	// its own origin and loopback ones (see [Guard]); without tokens only
+	// loopback Host names are served.
+	AllowedOrigins []string
 	// Extra, when set, adds routes to the mux after the built-in ones.
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
@@ -155,6 +165,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		clientRate = DefaultClientRate
 	}
 	return &router{
+		guard:   NewGuard(opts.Tokens, opts.AllowedOrigins),
 		mux:     mux,
 		src:     src,
 		auth:    newAuthenticator(opts.Tokens, clientRate, true),
@@ -173,6 +184,7 @@ func (rt *router) isPublic(r *http.Request) bool {
 }
 
 type router struct {
+	guard   Guard
 	mux     *http.ServeMux
 	src     events.Source
 	auth    *authenticator
@@ -183,6 +195,9 @@ type router struct {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rt.recoverPanic(w, r)
+	if !rt.guard.Check(w, r) {
+		return
+	}
 	if !rt.withinLimits(w, r) {
 		return
 	}
