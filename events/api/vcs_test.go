@@ -36,7 +36,15 @@ func TestVCS_HTTPDoors(t *testing.T) {
 	if err := os.Chmod(hook, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Links into a version-control folder, made before and after the
+	// first index.
+	if err := os.Symlink(".git/config", filepath.Join(dir, "cfg")); err != nil {
+		t.Fatal(err)
+	}
 	st := hubtest.Start(t, hubtest.Options{Dirs: []string{dir}})
+	if err := os.Symlink(".git", filepath.Join(dir, "gitdir")); err != nil {
+		t.Fatal(err)
+	}
 	fd := feed.New(st.Hub, feed.Options{})
 	srv := httptest.NewServer(api.New(st.Hub, fd, api.Options{}))
 	t.Cleanup(func() { fd.Close(); srv.Close() })
@@ -44,6 +52,12 @@ func TestVCS_HTTPDoors(t *testing.T) {
 
 	paths := []string{".git/config", ".git/hooks/pre-commit", ".git", "vendor/x/.git/config",
 		"vendor/x/.git/hooks/new-hook", ".hg/hgrc", "sub/.svn/entries", ".GIT/config"}
+	for _, p := range []string{"cfg", "gitdir/config"} {
+		res := do(t, "GET", base+"/files/"+p, nil, nil)
+		if code := errorCode(t, res); res.StatusCode != http.StatusForbidden || code != "vcs_internal" {
+			t.Errorf("GET %s (a link into .git): %d %s, want 403 vcs_internal", p, res.StatusCode, code)
+		}
+	}
 	for _, p := range paths {
 		esc := (&url.URL{Path: p}).EscapedPath()
 		for _, req := range []struct{ method, url, body string }{
