@@ -17,6 +17,10 @@ var (
 	ErrNotFound         = errors.New("events: not found")
 	ErrTooLarge         = errors.New("events: too large")
 	ErrClosed           = errors.New("events: closed")
+	// ErrVCSInternal is a path inside a version-control folder (.git, .hg,
+	// .svn) at any depth, or the folder itself: its hooks and configuration
+	// run code, so nothing there is read, written, listed or locked.
+	ErrVCSInternal = errors.New("events: version-control internals are off limits")
 )
 
 // Error is an error about one input value; it wraps one of the sentinels.

@@ -98,7 +98,6 @@ type Options struct {
 	Name, Version  string        // reported to clients; defaults "filecast" and "dev"
 	Capacity       int           // events per session buffer; 0 means the inbox default
 	Logger         *slog.Logger  // nil discards
-	AllowedOrigins []string      // extra browser origins (or hosts) allowed over HTTP besides loopback
 	SessionIdleTTL time.Duration // HTTP sessions idle this long are closed; 0 means DefaultSessionIdleTTL
 	PageSize       int           // resources per resources/list page; 0 means the resources default
 	MaxWriteSize   int           // bytes per write_file call; 0 means tools.MaxWriteSize (16 MiB), the most allowed
@@ -484,10 +483,10 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 }
 
 // HTTPHandler returns the MCP streamable HTTP endpoint, to be mounted at
-// /mcp (it answers on any path). Requests whose Origin header names a site
-// that is neither loopback nor in Options.AllowedOrigins get 403, and so do
-// requests over loopback with a foreign Host header (DNS rebinding). Run's
-// end closes the HTTP sessions.
+// /mcp (it answers on any path), with request bodies bounded by
+// MaxRequestBody. It checks neither Host nor Origin: serve it behind
+// api.Guard (and api.RequireToken), as filecast mcp --http does, so that
+// web pages cannot drive it. Run's end closes the HTTP sessions.
 func (s *Server) HTTPHandler() http.Handler {
 	s.httpOnce.Do(func() {
 		h := mcpserver.NewStreamableHTTPServer(s.mcp,
@@ -495,6 +494,8 @@ func (s *Server) HTTPHandler() http.Handler {
 			mcpserver.WithSessionIdleTTL(s.opts.SessionIdleTTL),
 			mcpserver.WithHeartbeatInterval(s.opts.SessionIdleTTL/3),
 			mcpserver.WithStreamableHTTPLogger(s.log.With("transport", "http")),
+			// api.Guard checks Host, the same way for the hub and here.
+			mcpserver.WithDisableLocalhostProtection(true),
 		)
 		s.mu.Lock()
 		s.http = h
@@ -502,7 +503,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	})
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.checkOrigin(s.http)
+	return limitBody(s.http)
 }
 
 // holder returns a lock holder name for a session of client name: the

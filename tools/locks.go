@@ -353,7 +353,7 @@ func (t *toolset) writeFailure(sess Session, ws, p string, args WriteFileArgs, e
 // lockingFailure handles the errors lock, unlock and write_file share.
 func (t *toolset) lockingFailure(tool string, err error) *mcp.CallToolResult {
 	switch {
-	case errors.Is(err, events.ErrBadPath):
+	case errors.Is(err, events.ErrBadPath), errors.Is(err, events.ErrVCSInternal):
 		return badPath(err)
 	case errors.Is(err, events.ErrNotFound):
 		return mcp.NewToolResultError(err.Error() + "; check the path (a folder on the way may be a file).")
@@ -362,6 +362,9 @@ func (t *toolset) lockingFailure(tool string, err error) *mcp.CallToolResult {
 }
 
 func badPath(err error) *mcp.CallToolResult {
+	if errors.Is(err, events.ErrVCSInternal) {
+		return mcp.NewToolResultError(err.Error() + ".")
+	}
 	return mcp.NewToolResultError(err.Error() + "; give a path relative to the workspace root that stays inside it, for example \"src/main.go\".")
 }
 

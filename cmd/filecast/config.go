@@ -24,6 +24,19 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// parseOrigins checks the --allow-origin values.
+func parseOrigins(l listFlag) ([]string, error) {
+	out := make([]string, 0, len(l))
+	for _, v := range l {
+		o, err := api.ParseOrigin(v)
+		if err != nil {
+			return nil, fmt.Errorf("--allow-origin: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
 // logConfig is the logging flags every command has.
 type logConfig struct {
 	level      string

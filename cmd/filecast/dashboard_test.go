@@ -35,3 +35,30 @@ func TestDashboard_RealHub(t *testing.T) {
 	})
 	t.Logf("dashboard screenshot: %s", shot)
 }
+
+// TestDashboard_RealHubWithToken opens the dashboard of a hub with tokens
+// as /?token=SECRET: its requests send the token as a bearer token, its
+// event streams as access_token, and the hub's Origin check lets the page
+// of its own origin through.
+func TestDashboard_RealHubWithToken(t *testing.T) {
+	root := t.TempDir()
+	addr := freeAddr(t)
+	const secret = "dash-secret-0123456789"
+	startProc(t, "hub", "--root", "docs="+root, "--listen", addr, "--data", t.TempDir(), "--token", "alice="+secret)
+	base := "http://" + addr
+	waitHTTP(t, base+"/healthz")
+	var l lockResult
+	if code := doJSON(t, "POST", base+"/v1/workspaces/docs/locks", map[string]any{"path": "plan.md", "ttl_seconds": 300},
+		map[string]string{"Authorization": "Bearer " + secret}, &l); code != 201 {
+		t.Fatalf("lock = %d", code)
+	}
+	dashboardtest.Run(t, dashboardtest.Options{
+		BaseURL:    base,
+		Query:      "token=" + secret,
+		FileName:   "notes/todo.md",
+		FileType:   "file.created",
+		Expect:     []string{l.Holder},
+		Change:     func(testing.TB) { writeFile(t, filepath.Join(root, "notes", "todo.md"), "- [ ] ship") },
+		Screenshot: filepath.Join(t.TempDir(), "dashboard-token.png"),
+	})
+}

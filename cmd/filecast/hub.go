@@ -18,10 +18,11 @@ const maxHeaderBytes = api.MaxHeaderBytes
 
 // hubCmd is "filecast hub": watch workspaces and serve their events over HTTP.
 type hubCmd struct {
-	stack  stackConfig
-	logs   logConfig
-	listen string
-	tokens tokenConfig
+	stack   stackConfig
+	logs    logConfig
+	listen  string
+	tokens  tokenConfig
+	origins listFlag
 }
 
 func (c *hubCmd) flags(fs *flag.FlagSet) {
@@ -29,8 +30,9 @@ func (c *hubCmd) flags(fs *flag.FlagSet) {
 	c.logs.flags(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address to serve the API on; a non-loopback address needs --token")
 	c.tokens.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
+	fs.Var(&c.origins, "allow-origin", "a site (e.g. https://app.example) whose pages may call the API besides loopback ones and the hub's own origin; they get CORS headers (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast hub --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token SPEC]… [--token-file PATH]
+		fmt.Fprint(fs.Output(), `Usage: filecast hub --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token SPEC]… [--token-file PATH] [--allow-origin SITE]…
 
 Watches the workspaces, keeps every change in a durable log and serves it:
   GET /v1/workspaces/{ws}/events   live Server-Sent Events, resumable with Last-Event-ID
@@ -38,6 +40,12 @@ Watches the workspaces, keeps every change in a durable log and serves it:
   GET /v1/workspaces/{ws}/files    the listing, consistent with a cursor
   PUT/DELETE /v1/workspaces/{ws}/files/{path}   write through the hub: locks apply (423, 409)
   POST/GET /v1/workspaces/{ws}/locks, PATCH/DELETE …/locks/{token}   leases
+
+Web pages: without tokens the hub answers only to loopback Host names
+(localhost, 127.0.0.1, [::1]; 421 otherwise, which defeats DNS rebinding).
+With or without tokens, requests from pages of other sites are refused
+(403) unless --allow-origin lists the site; the dashboard works from the
+hub's own origin.
 
 Limits: request target 16 KiB (414), headers 64 KiB (431), JSON bodies 1 MiB
 and file writes 16 MiB (413), 256 path filters of 1024 bytes, paths of 4096
@@ -82,6 +90,10 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 	if err := api.CheckListen(c.listen, tokens); err != nil {
 		return err
 	}
+	origins, err := parseOrigins(c.origins)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.listen, err)
@@ -90,7 +102,7 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 
 	o := newOwned()
 	serve := func(ctx context.Context, st *stack) error {
-		h := st.handler(tokens, &o.ready)
+		h := st.handler(tokens, origins, &o.ready)
 		return runAll(ctx,
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
 			func(ctx context.Context) error {

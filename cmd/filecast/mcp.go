@@ -51,7 +51,7 @@ func (c *mcpCmd) flags(fs *flag.FlagSet) {
 	c.tokens.flags(fs, "with --http: a bearer token MCP clients must send, as [NAME=]SECRET[,rate=N] (repeatable); without --http: the token to send to --hub")
 	fs.StringVar(&c.hubToken, "hub-token", "", "the bearer token to send to --hub (with --http, where --token protects the MCP endpoint)")
 	fs.StringVar(&c.httpAddr, "http", "", "serve MCP streamable HTTP at ADDR/mcp instead of stdio (e.g. 127.0.0.1:8090)")
-	fs.Var(&c.origins, "allow-origin", "an Origin (e.g. https://app.example) allowed to call the HTTP MCP endpoint besides loopback ones (repeatable)")
+	fs.Var(&c.origins, "allow-origin", "with --http: a site (e.g. https://app.example) whose pages may call the MCP endpoint besides loopback ones and its own origin (repeatable)")
 	fs.IntVar(&c.capacity, "buffer", 10000, "events buffered per MCP session before it is told it overflowed")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: filecast mcp [--root [NAME=]DIR]… [--hub URL] [--token T]… [--token-file PATH] [--http ADDR] [--data DIR]
@@ -61,10 +61,11 @@ as a resource filecast://<workspace>/<path>. Over stdio by default: stdout
 carries only MCP messages, logs go to stderr.
 
 Over HTTP (--http ADDR) the endpoint is ADDR/mcp. Without --token it may
-only listen on a loopback address; with tokens every request needs
+only listen on a loopback address and answers only to loopback Host names
+(421 otherwise: DNS rebinding); with tokens every request needs
 "Authorization: Bearer SECRET" (401 otherwise) and each token has its rate
-limit (429 with Retry-After). Browser requests from other sites' pages are
-refused by their Origin (--allow-origin adds sites). The --token SPEC is
+limit (429 with Retry-After). Requests from other sites' pages are refused
+by their Origin (403; --allow-origin adds sites). The --token SPEC is
 the hub's (see filecast hub --help) without ro and ws=, which only the hub
 enforces: here every token may use every workspace. With --hub, send the
 hub's token with --hub-token (or, without --http, with --token).
@@ -95,6 +96,10 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 		return errors.New("--buffer must be between 10 and 10000000")
 	}
 	tokens, hubToken, err := c.resolveTokens(log)
+	if err != nil {
+		return err
+	}
+	origins, err := parseOrigins(c.origins)
 	if err != nil {
 		return err
 	}
@@ -144,11 +149,10 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	}
 
 	srv, err := server.New(src, server.Options{
-		Name:           "filecast",
-		Version:        version(),
-		Capacity:       c.capacity,
-		Logger:         log.With("component", "mcp"),
-		AllowedOrigins: c.origins,
+		Name:     "filecast",
+		Version:  version(),
+		Capacity: c.capacity,
+		Logger:   log.With("component", "mcp"),
 	})
 	if err != nil {
 		return err
@@ -157,7 +161,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if roots != nil {
 		roots.attach(srv.MCPServer())
 	}
-	return c.serve(ctx, e, log, sh, roots, srv, ln, tokens)
+	return c.serve(ctx, e, log, sh, roots, srv, ln, tokens, origins)
 }
 
 // resolveTokens sorts out what --token means: with --http, the tokens the
@@ -196,7 +200,7 @@ func (c *mcpCmd) resolveTokens(log *slog.Logger) (accept []api.Token, hubToken s
 	return nil, c.tokens.specs[0], nil
 }
 
-func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, roots *rootsHub, srv *server.Server, ln net.Listener, tokens []api.Token) error {
+func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon.Shared, roots *rootsHub, srv *server.Server, ln net.Listener, tokens []api.Token, origins []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg conc.WaitGroup
@@ -226,7 +230,7 @@ func (c *mcpCmd) serve(ctx context.Context, e *env, log *slog.Logger, sh *daemon
 		reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 		defer endRequests()
 		hs := &http.Server{
-			Handler:           api.RequireToken(tokens, srv.HTTPHandler()),
+			Handler:           api.NewGuard(tokens, origins).Wrap(api.RequireToken(tokens, srv.HTTPHandler())),
 			ReadHeaderTimeout: 10 * time.Second,
 			MaxHeaderBytes:    maxHeaderBytes,
 			BaseContext:       func(net.Listener) context.Context { return reqCtx },

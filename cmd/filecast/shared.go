@@ -40,7 +40,7 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 			return nil, err
 		}
 		o.stack = st
-		h := st.handler(nil, &o.ready)
+		h := st.handler(nil, nil, &o.ready)
 		return &daemon.Owner{
 			Backend: st.gate(),
 			Handler: h,

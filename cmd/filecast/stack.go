@@ -364,13 +364,15 @@ func (s *stack) serving() {
 }
 
 // handler is the hub's HTTP API over this stack: the /v1 routes, webhooks,
-// metrics and the dashboard. Without tokens every route is open (the unix
-// socket, or a loopback address).
-func (s *stack) handler(tokens []api.Token, ready *atomic.Bool) http.Handler {
+// metrics and the dashboard. Without tokens every route is open to
+// programs (over the unix socket, or a loopback address); web pages of
+// other sites than origins are kept out (api.Guard).
+func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool) http.Handler {
 	h := api.New(s.gate(), s.feed, api.Options{
-		Tokens: tokens,
-		Logger: s.log.With("component", "api"),
-		Public: dashboard.IsAsset,
+		Tokens:         tokens,
+		AllowedOrigins: origins,
+		Logger:         s.log.With("component", "api"),
+		Public:         dashboard.IsAsset,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
 			mux.Handle("GET /metrics", s.metrics.Handler())

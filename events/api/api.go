@@ -28,11 +28,20 @@
 // Access control, in the order the router applies it (every refusal is a
 // JSON error body, see feed.ErrorBody):
 //
+//   - web pages are kept out by a [Guard] before anything else: without
+//     tokens a Host that is not a loopback name answers 421
+//     misdirected_request (DNS rebinding); with or without tokens a
+//     request from a page of another site (its Origin is neither the
+//     hub's own, nor loopback, nor in Options.AllowedOrigins) answers 403
+//     forbidden;
 //   - a request target over MaxURLLen answers 414 uri_too_long, headers
 //     over MaxHeaderBytes 431 headers_too_large, more than MaxQueryValues
 //     query parameters 400 bad_request;
 //   - with tokens, a request without a known one answers 401 unauthorized
-//     (/healthz and Options.Public paths excepted);
+//     (/healthz and Options.Public paths excepted). The token goes in the
+//     Authorization header; only the event stream, which a browser's
+//     EventSource opens without headers, also takes it as the
+//     access_token query parameter;
 //   - each token has a rate limit (Token.Rate, default DefaultRate per
 //     second, burst twice that), requests no token authenticates one per
 //     client address (Options.ClientRate): over it, 429 rate_limited with
@@ -88,9 +97,9 @@ const (
 // Options configures the router; the zero value serves without
 // authentication and with the default limits.
 type Options struct {
-	// Tokens accepted in "Authorization: Bearer <secret>" (or, on GET, an
-	// access_token query parameter); none means no authentication. Tokens
-	// with an empty Secret are ignored.
+	// Tokens accepted in "Authorization: Bearer <secret>" (or, by the
+	// event stream only, an access_token query parameter); none means no
+	// authentication. Tokens with an empty Secret are ignored.
 	Tokens []Token
 	// ClientRate limits, per client IP address (an IPv6 client by its /64),
 	// the requests no token authenticates: every request when there are no
@@ -109,6 +118,10 @@ type Options struct {
 	// Public, when set, names GET paths served without a token besides
 	// /healthz: static assets a browser loads before it can send one.
 	Public func(path string) bool
+	// AllowedOrigins are the sites whose pages may call the hub besides
+	// its own origin and loopback ones (see [Guard]); without tokens only
+	// loopback Host names are served.
+	AllowedOrigins []string
 	// Extra, when set, adds routes to the mux after the built-in ones.
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
@@ -136,7 +149,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc(routeWorkspaces, fd.Workspaces)
-	mux.HandleFunc("GET /v1/workspaces/{ws}/events", fd.Events)
+	mux.HandleFunc(routeEvents, fd.Events)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/changes", fd.Changes)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files", fd.Files)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files/{path...}", fd.File)
@@ -155,9 +168,10 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		clientRate = DefaultClientRate
 	}
 	return &router{
+		guard:   NewGuard(opts.Tokens, opts.AllowedOrigins),
 		mux:     mux,
 		src:     src,
-		auth:    newAuthenticator(opts.Tokens, clientRate, true),
+		auth:    newAuthenticator(opts.Tokens, clientRate),
 		public:  opts.Public,
 		maxBody: opts.MaxBody,
 		log:     log.With("component", "api"),
@@ -167,12 +181,17 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 // routeWorkspaces lists the workspaces; a token limited to some sees those.
 const routeWorkspaces = "GET /v1/workspaces"
 
+// routeEvents is the event stream, the one route that accepts its token
+// as the access_token query parameter.
+const routeEvents = "GET /v1/workspaces/{ws}/events"
+
 // isPublic reports whether r may be served without a token.
 func (rt *router) isPublic(r *http.Request) bool {
 	return rt.public != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.public(r.URL.Path)
 }
 
 type router struct {
+	guard   Guard
 	mux     *http.ServeMux
 	src     events.Source
 	auth    *authenticator
@@ -183,16 +202,21 @@ type router struct {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rt.recoverPanic(w, r)
+	if !rt.guard.Check(w, r) {
+		return
+	}
 	if !rt.withinLimits(w, r) {
 		return
 	}
+	h, pattern := rt.mux.Handler(r)
 	if r.URL.Path != "/healthz" {
 		var ok bool
-		if r, ok = rt.auth.check(w, r, rt.isPublic(r)); !ok {
+		// EventSource in a browser cannot set headers: the event stream
+		// alone takes its token from the URL.
+		if r, ok = rt.auth.check(w, r, rt.isPublic(r), pattern == routeEvents); !ok {
 			return
 		}
 	}
-	h, pattern := rt.mux.Handler(r)
 	if pattern == "" {
 		rt.noRoute(w, r, h)
 		return

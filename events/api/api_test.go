@@ -88,7 +88,7 @@ func TestNew_Auth(t *testing.T) {
 		{"right token", "GET", "/v1/workspaces", map[string]string{"Authorization": "Bearer s3cret"}, 200, ""},
 		{"scheme is case-insensitive", "GET", "/v1/whoami", map[string]string{"Authorization": "bearer other"}, 200, "alice"},
 		{"token name reaches handlers", "GET", "/v1/whoami", map[string]string{"Authorization": "Bearer s3cret"}, 200, "ci"},
-		{"access_token on GET", "GET", "/v1/whoami?access_token=s3cret", nil, 200, "ci"},
+		{"access_token only on the event stream", "GET", "/v1/whoami?access_token=s3cret", nil, 401, ""},
 		{"wrong access_token", "GET", "/v1/workspaces?access_token=x", nil, 401, ""},
 		{"access_token not on POST", "POST", "/v1/whoami?access_token=s3cret", nil, 401, ""},
 		{"unknown route needs a token too", "GET", "/v1/nothing", nil, 401, ""},
@@ -113,6 +113,48 @@ func TestNew_Auth(t *testing.T) {
 				t.Errorf("TokenName = %q, want %q", sawName, tt.who)
 			}
 		})
+	}
+}
+
+// TestNew_TokenInURL: only the event stream takes its token from the URL
+// (access_token); every other route wants the Authorization header and
+// says so.
+func TestNew_TokenInURL(t *testing.T) {
+	srv, _ := newServer(t, api.Options{
+		Tokens: []api.Token{{Name: "ci", Secret: "s3cret"}},
+		Extra: func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /dashboard/stats", func(http.ResponseWriter, *http.Request) {})
+			mux.HandleFunc("GET /metrics", func(http.ResponseWriter, *http.Request) {})
+		},
+	})
+	for _, p := range []string{
+		"/v1/workspaces?access_token=s3cret",
+		"/v1/workspaces/docs/files?access_token=s3cret",
+		"/v1/workspaces/docs/files/a.md?access_token=s3cret",
+		"/v1/workspaces/docs/changes?access_token=s3cret",
+		"/dashboard/stats?access_token=s3cret",
+		"/metrics?token=s3cret",
+	} {
+		res := do(t, "GET", srv.URL+p, nil, nil)
+		if res.StatusCode != 401 {
+			t.Errorf("GET %s: status %d, want 401", p, res.StatusCode)
+			continue
+		}
+		var body feed.ErrorBody
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		if m := body.Error.Message; !strings.Contains(m, "Authorization: Bearer") || !strings.Contains(m, "event stream") {
+			t.Errorf("GET %s: message %q does not say where the token goes", p, m)
+		}
+	}
+	res := do(t, "GET", srv.URL+"/v1/workspaces/docs/events?access_token=s3cret", map[string]string{"Last-Event-ID": "0"}, nil)
+	if res.StatusCode != 200 {
+		t.Errorf("the event stream with access_token: %d", res.StatusCode)
+	}
+	res = do(t, "GET", srv.URL+"/v1/workspaces/docs/events?token=s3cret", nil, nil)
+	if res.StatusCode != 401 {
+		t.Errorf("the event stream with token=: %d, want 401 (the parameter is access_token)", res.StatusCode)
 	}
 }
 

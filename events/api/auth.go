@@ -193,7 +193,6 @@ func tokenFrom(ctx context.Context) *Token {
 // safe for concurrent use.
 type authenticator struct {
 	tokens  []authToken
-	query   bool // accept ?access_token= on GET and HEAD
 	clients *clientLimits
 }
 
@@ -204,8 +203,8 @@ type authToken struct {
 
 // newAuthenticator accepts the tokens with a secret; clientRate limits each
 // client address's unauthenticated requests (≤ 0: no limit).
-func newAuthenticator(tokens []Token, clientRate float64, query bool) *authenticator {
-	a := &authenticator{query: query, clients: newClientLimits(clientRate)}
+func newAuthenticator(tokens []Token, clientRate float64) *authenticator {
+	a := &authenticator{clients: newClientLimits(clientRate)}
 	for _, t := range tokens {
 		if t.Secret == "" {
 			continue
@@ -231,22 +230,26 @@ func newLimiter(r float64) *rate.Limiter {
 // enabled reports whether requests need a token.
 func (a *authenticator) enabled() bool { return len(a.tokens) > 0 }
 
-// check authenticates r (unless public) and charges its rate limit. When
-// it returns false it has answered r with 401 or 429; otherwise the
-// returned request carries the token for TokenName.
-func (a *authenticator) check(w http.ResponseWriter, r *http.Request, public bool) (*http.Request, bool) {
+// check authenticates r (unless public) and charges its rate limit; with
+// inURL a GET or HEAD may carry its token as the access_token query
+// parameter. When it returns false it has answered r with 401 or 429;
+// otherwise the returned request carries the token for TokenName.
+func (a *authenticator) check(w http.ResponseWriter, r *http.Request, public, inURL bool) (*http.Request, bool) {
 	if !a.enabled() || public {
 		return r, a.clients.allow(w, r)
 	}
-	at := a.find(r)
+	at := a.find(r, inURL)
 	if at == nil {
 		// Guessing counts against the guesser's address.
 		if !a.clients.allow(w, r) {
 			return nil, false
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="filecast"`)
-		feed.WriteErrorCode(w, http.StatusUnauthorized, feed.CodeUnauthorized,
-			"missing or unknown token: send Authorization: Bearer <token>")
+		msg := "missing or unknown token: send Authorization: Bearer <token>"
+		if q := r.URL.Query(); !inURL && (q.Has("access_token") || q.Has("token")) && r.Header.Get("Authorization") == "" {
+			msg = "a token in the URL is accepted only by the event stream (GET /v1/workspaces/{ws}/events?access_token=…), since URLs end up in logs and browser history: send Authorization: Bearer <token>"
+		}
+		feed.WriteErrorCode(w, http.StatusUnauthorized, feed.CodeUnauthorized, msg)
 		return nil, false
 	}
 	if at.lim != nil {
@@ -260,12 +263,12 @@ func (a *authenticator) check(w http.ResponseWriter, r *http.Request, public boo
 }
 
 // find returns the token r presents, comparing against every secret in
-// constant time.
-func (a *authenticator) find(r *http.Request) *authToken {
+// constant time; with inURL a GET or HEAD may present it as access_token.
+func (a *authenticator) find(r *http.Request, inURL bool) *authToken {
 	secret := ""
 	if scheme, v, found := strings.Cut(r.Header.Get("Authorization"), " "); found && strings.EqualFold(scheme, "Bearer") {
 		secret = strings.TrimSpace(v)
-	} else if a.query && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	} else if inURL && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		// EventSource in a browser cannot set headers.
 		secret = r.URL.Query().Get("access_token")
 	}
@@ -392,12 +395,12 @@ func clientAddr(remote string) (netip.Addr, bool) {
 // a caller serving another protocol should refuse scoped tokens
 // ([Token.Scoped]). It is safe for concurrent use.
 func RequireToken(tokens []Token, next http.Handler) http.Handler {
-	a := newAuthenticator(tokens, DefaultClientRate, false)
+	a := newAuthenticator(tokens, DefaultClientRate)
 	if !a.enabled() {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, ok := a.check(w, r, false)
+		r, ok := a.check(w, r, false, false)
 		if !ok {
 			return
 		}

@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -183,16 +182,13 @@ func (l *lockRoutes) write(w http.ResponseWriter, r *http.Request, del bool) {
 	feed.WriteJSON(w, http.StatusOK, res)
 }
 
-// decodeBody reads a JSON request body into v.
+// decodeBody reads a JSON request body into v (see feed.DecodeJSON).
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
-		return badRequest("the body is not the expected JSON: %v", err)
+	err := feed.DecodeJSON(r.Body, v, feed.DecodeOptions{})
+	if errors.Is(err, io.EOF) {
+		return badRequest("the body must be a JSON object")
 	}
-	return nil
+	return err
 }
 
 func (b *LockBody) request(ws string) (events.LockRequest, error) {

@@ -38,6 +38,7 @@ var errorCodes = []struct {
 	{events.ErrBadGlob, http.StatusBadRequest, "bad_glob"},
 	{events.ErrBadType, http.StatusBadRequest, "bad_type"},
 	{events.ErrBadPath, http.StatusBadRequest, "bad_path"},
+	{events.ErrVCSInternal, http.StatusForbidden, "vcs_internal"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{events.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},

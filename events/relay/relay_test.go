@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,6 +158,9 @@ func TestHub_WriteFileThroughRelayErrors(t *testing.T) {
 		{"folder", events.WriteRequest{Path: "folder", Content: []byte("x")}, events.ErrBadPath, false},
 		{"delete missing", events.WriteRequest{Path: "missing.md", Delete: true}, events.ErrNotFound, false},
 		{"too large", events.WriteRequest{Path: "big.bin", Content: make([]byte, events.MaxReadSize+1)}, events.ErrTooLarge, false},
+		{"git config", events.WriteRequest{Path: ".git/config", Content: []byte("[core]\n\tfsmonitor = touch pwned\n")}, events.ErrVCSInternal, false},
+		{"nested hook", events.WriteRequest{Path: "vendor/x/.git/hooks/pre-commit", Content: []byte("#!/bin/sh\n")}, events.ErrVCSInternal, false},
+		{"delete in .hg", events.WriteRequest{Path: ".hg/hgrc", Delete: true}, events.ErrVCSInternal, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +197,15 @@ func TestHub_WriteFileThroughRelayErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+	for _, p := range []string{".git", "vendor/x/.git"} {
+		if _, err := os.Stat(filepath.Join(a.dir, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused write made %s: %v", p, err)
+		}
+	}
+	// A listing of a version-control folder is refused through B as on A.
+	if _, err := b.hub.Files(ctx, "docs", ".git/"); !errors.Is(err, events.ErrVCSInternal) {
+		t.Errorf("listing .git/ through B: %v; want ErrVCSInternal", err)
 	}
 	le, _ := errors.AsType[*events.LockError](func() error {
 		_, err := b.hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "locked.md", Content: []byte("v2")})

@@ -1,8 +1,10 @@
 package watch
 
 import (
+	"errors"
 	"sync"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -17,7 +19,9 @@ func (w *Watcher) rel(abs string) (string, bool) {
 		return "", false
 	}
 	if c, err := workspace.Clean(rel); err != nil || c != rel {
-		w.warnName(rel, err)
+		if !errors.Is(err, events.ErrVCSInternal) { // ignored, not unreportable
+			w.warnName(rel, err)
+		}
 		return "", false
 	}
 	return rel, true

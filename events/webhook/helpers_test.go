@@ -108,10 +108,15 @@ func (h *hub) run(t testing.TB) {
 // call makes a JSON request to the hub's API and decodes the answer into
 // out (if not nil); it returns the status code and, on an error status,
 // the error body.
+// rawBody is a request body call sends as it is, not as JSON.
+type rawBody []byte
+
 func (h *hub) call(t testing.TB, method, path string, in, out any) (int, feed.ErrorBody) {
 	t.Helper()
 	var body io.Reader
-	if in != nil {
+	if raw, ok := in.(rawBody); ok {
+		body = bytes.NewReader(raw)
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -159,27 +158,18 @@ func (d *Dispatcher) handleRotate(w http.ResponseWriter, r *http.Request) {
 	feed.WriteJSON(w, http.StatusOK, hook)
 }
 
-// decode reads a JSON body into v, refusing unknown fields, trailing data
-// and bodies over maxRequestBody. An empty body is allowed when optional.
+// decode reads a JSON body into v, refusing unknown fields, trailing data,
+// invalid UTF-8 and bodies over maxRequestBody (see feed.DecodeJSON). An
+// empty body is allowed when optional.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err := feed.DecodeJSON(http.MaxBytesReader(w, r.Body, maxRequestBody), v, feed.DecodeOptions{Strict: true})
 	switch {
 	case errors.Is(err, io.EOF) && optional:
 		return nil
 	case errors.Is(err, io.EOF):
 		return badRequest("the body must be a JSON object")
-	case err != nil:
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
-		return badRequest("the body is not valid JSON for this route: %v", err)
 	}
-	if dec.More() {
-		return badRequest("the body must hold one JSON object")
-	}
-	return nil
+	return err // feed.ErrBadRequest (400 bad_request) or the size limit
 }
 
 var errorCodes = []struct {

@@ -596,11 +596,20 @@ func TestRoutes_ListGetDelete(t *testing.T) {
 		{"bad extension", webhook.Registration{URL: "http://127.0.0.1/", Workspace: "docs", Extensions: []string{"a/b"}}, "bad_request"},
 		{"unknown field", map[string]string{"url": "http://127.0.0.1/", "workspace": "docs", "secret": "x"}, "bad_request"},
 		{"not json", "[", "bad_request"},
+		{"trailing brace", rawBody(`{"url":"http://127.0.0.1:1/c","workspace":"docs"}}`), "bad_request"},
+		{"trailing garbage", rawBody(`{"url":"http://127.0.0.1:1/c","workspace":"docs"} x`), "bad_request"},
+		{"two objects", rawBody(`{"url":"http://127.0.0.1:1/c","workspace":"docs"}{}`), "bad_request"},
+		{"invalid UTF-8", rawBody("{\"url\":\"http://127.0.0.1:1/\xff\",\"workspace\":\"docs\"}"), "bad_request"},
+		{"lone surrogate", rawBody(`{"url":"http://127.0.0.1:1/\ud800","workspace":"docs"}`), "bad_request"},
 	}
 	for _, tt := range bad {
 		code, eb := h.call(t, http.MethodPost, "/v1/webhooks", tt.body, nil)
 		if code/100 != 4 || eb.Error.Code != tt.code {
 			t.Errorf("%s: %d %+v, want code %s", tt.name, code, eb, tt.code)
 		}
+	}
+	h.call(t, http.MethodGet, "/v1/webhooks", nil, &list)
+	if len(list.Webhooks) != 1 {
+		t.Errorf("a refused registration was kept: %+v", list.Webhooks)
 	}
 }

@@ -47,8 +47,12 @@ func NewIgnorer(extra []string) (*Ignorer, error) {
 }
 
 // Ignored reports whether rel (a clean relative path) is ignored: itself,
-// or because one of its parent folders is.
+// or because one of its parent folders is. Version-control folders (see
+// InVCS) are always ignored, whatever the case of their names.
 func (ig *Ignorer) Ignored(rel string, isDir bool) bool {
+	if InVCS(rel) {
+		return true
+	}
 	for _, g := range ig.files {
 		if g.Match(rel) {
 			return true

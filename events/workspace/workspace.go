@@ -66,12 +66,20 @@ func Parse(spec string) (Workspace, error) {
 	return Workspace{Name: name, Dir: real}, nil
 }
 
-// Clean normalises a path given relative to a workspace root: it accepts
-// "/" separators, drops "." segments and a leading "./", resolves ".."
-// lexically, and refuses an absolute path, a path that climbs out of the
-// root, an empty path, NUL bytes, invalid UTF-8, control characters and
-// over-long input. The result never starts or ends with "/".
+// Clean normalises the path of a file given relative to a workspace root:
+// it accepts "/" separators, drops "." segments and a leading "./",
+// resolves ".." lexically, and refuses an absolute path, a path that
+// climbs out of the root, an empty path, a path ending in "/" (a folder:
+// "in.txt/" is not "in.txt"), NUL bytes, invalid UTF-8, control characters
+// and over-long input, each with an *events.Error wrapping
+// events.ErrBadPath. A path that is or lies in a version-control folder
+// (see InVCS) is refused with events.ErrVCSInternal. The result never
+// starts or ends with "/".
 func Clean(p string) (string, error) {
+	return clean(p, false)
+}
+
+func clean(p string, folder bool) (string, error) {
 	bad := func(why string) (string, error) {
 		v := p
 		if len(v) > 200 {
@@ -104,17 +112,28 @@ func Clean(p string) (string, error) {
 	if c == "." {
 		return bad("the path names the workspace root, not a file")
 	}
+	if seg, ok := vcsSegment(c); ok {
+		v := c
+		if len(v) > 200 {
+			v = v[:200] + "…"
+		}
+		return "", vcsError(v, seg)
+	}
+	if !folder && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")) {
+		return bad("the path ends in /, so it names a folder; give the file's path without the trailing /")
+	}
 	return c, nil
 }
 
-// CleanPrefix is Clean for a folder prefix: "" and "/" mean the root and
-// give "".
+// CleanPrefix is Clean for a folder prefix: a trailing "/" is allowed, and
+// "" and "/" mean the root and give "". A version-control folder is
+// refused as in Clean.
 func CleanPrefix(p string) (string, error) {
 	p = strings.TrimSuffix(p, "/")
 	if p == "" || p == "." {
 		return "", nil
 	}
-	return Clean(p)
+	return clean(p, true)
 }
 
 // Rel turns an absolute file-system path under the root into a clean
@@ -132,7 +151,8 @@ func (w Workspace) Rel(abs string) (rel string, ok bool) {
 func (w Workspace) Abs(rel string) string { return filepath.Join(w.Dir, filepath.FromSlash(rel)) }
 
 // ReadFile reads a regular file by its clean relative path, refusing
-// symlinks that resolve outside the root and files larger than max.
+// symlinks that resolve outside the root or into a version-control folder
+// (events.ErrVCSInternal), and files larger than max.
 func (w Workspace) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) {
 	root, err := os.OpenRoot(w.Dir)
 	if err != nil {
@@ -144,6 +164,9 @@ func (w Workspace) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) 
 		return nil, nil, mapOpenError(rel, err)
 	}
 	defer f.Close()
+	if err := w.checkResolved(rel); err != nil {
+		return nil, nil, err
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("stat %s: %w", rel, err)
@@ -162,6 +185,21 @@ func (w Workspace) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) 
 		return nil, nil, &events.Error{Kind: events.ErrTooLarge, Value: rel, Why: fmt.Sprintf("the limit is %d bytes", max)}
 	}
 	return data, st, nil
+}
+
+// checkResolved refuses rel when symbolic links on its way lead into a
+// version-control folder ("notes -> .git", "cfg -> .git/config").
+func (w Workspace) checkResolved(rel string) error {
+	real, err := filepath.EvalSymlinks(w.Abs(rel))
+	if err != nil {
+		return nil // gone meanwhile: the open file is what is read
+	}
+	if r, ok := w.Rel(real); ok {
+		if seg, in := vcsSegment(r); in {
+			return vcsError(rel, seg)
+		}
+	}
+	return nil
 }
 
 func mapOpenError(rel string, err error) error {

@@ -20,7 +20,15 @@ func TestClean(t *testing.T) {
 		{"a.md", "a.md", true},
 		{"./a.md", "a.md", true},
 		{"docs//x/../a.md", "docs/a.md", true},
-		{"docs/", "docs", true},
+		{"docs/", "", false},
+		{"in.txt/", "", false},
+		{"in.txt/.", "", false},
+		{"a/in.txt//", "", false},
+		{"a/in.txt/..", "a", true},
+		{".gitignore", ".gitignore", true},
+		{".github/workflows/ci.yml", ".github/workflows/ci.yml", true},
+		{"x.git/config", "x.git/config", true},
+		{"git/config", "git/config", true},
 		{"ünïcode/文件.txt", "ünïcode/文件.txt", true},
 		{"", "", false},
 		{".", "", false},
@@ -53,7 +61,7 @@ func TestClean(t *testing.T) {
 }
 
 func FuzzClean(f *testing.F) {
-	for _, s := range []string{"a", "../a", "/a", "a/./b", "a\x00", "..//..", "a/b/../../.."} {
+	for _, s := range []string{"a", "../a", "/a", "a/./b", "a\x00", "..//..", "a/b/../../..", ".git/config", "x/.G\u200cIT./hooks", "a/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -67,10 +75,69 @@ func FuzzClean(f *testing.F) {
 		if strings.ContainsAny(c, "\x00\n\\") {
 			t.Fatalf("Clean(%q) = %q keeps a forbidden character", p, c)
 		}
+		if workspace.InVCS(c) {
+			t.Fatalf("Clean(%q) = %q, inside a version-control folder", p, c)
+		}
 		if again, err := workspace.Clean(c); err != nil || again != c {
 			t.Fatalf("Clean not idempotent: %q -> %q -> %q %v", p, c, again, err)
 		}
 	})
+}
+
+// TestClean_VCS refuses version-control folders and everything in them,
+// at any depth and however the name is spelt on a case-insensitive file
+// system, with events.ErrVCSInternal.
+func TestClean_VCS(t *testing.T) {
+	for _, p := range []string{
+		".git", ".git/", ".git/config", ".git/hooks/pre-commit", "./.git/HEAD",
+		"vendor/x/.git/config", "a/b/c/.git", "docs/../.git/config",
+		".hg/hgrc", "sub/.hg", ".svn/entries", "x/.svn/wc.db",
+		".GIT/config", ".Git/hooks/post-checkout", ".HG/hgrc", "sub/.SvN/x",
+		".g\u200cit/config", "\ufeff.git/config", ".git./config", ".git /config", ".git../x",
+	} {
+		t.Run(p, func(t *testing.T) {
+			_, err := workspace.Clean(p)
+			if !errors.Is(err, events.ErrVCSInternal) {
+				t.Fatalf("Clean(%q) error = %v, want ErrVCSInternal", p, err)
+			}
+			if errors.Is(err, events.ErrBadPath) {
+				t.Errorf("Clean(%q) error %v also wraps ErrBadPath", p, err)
+			}
+			if !strings.Contains(err.Error(), "version-control") {
+				t.Errorf("Clean(%q) error %q does not say why", p, err)
+			}
+			if !workspace.InVCS(strings.TrimSuffix(strings.TrimPrefix(p, "./"), "/")) && !strings.Contains(p, "..") {
+				t.Errorf("InVCS(%q) = false", p)
+			}
+		})
+	}
+	// A folder prefix (listings, resource folders) is refused the same way.
+	for _, p := range []string{".git/", ".git", "sub/.hg/", "x/.svn"} {
+		if _, err := workspace.CleanPrefix(p); !errors.Is(err, events.ErrVCSInternal) {
+			t.Errorf("CleanPrefix(%q) error = %v, want ErrVCSInternal", p, err)
+		}
+	}
+	for _, p := range []string{".gitignore", ".gitattributes", ".github", "git", "my.git", ".gits/x", "..", ".", "a/.g/it"} {
+		if workspace.InVCS(p) {
+			t.Errorf("InVCS(%q) = true", p)
+		}
+	}
+}
+
+// TestCleanPrefix keeps the trailing "/" of a folder prefix, which Clean
+// refuses for a file.
+func TestCleanPrefix(t *testing.T) {
+	for in, want := range map[string]string{"": "", "/": "", ".": "", "docs": "docs", "docs/": "docs", "a/b/": "a/b", "docs/.": "docs"} {
+		got, err := workspace.CleanPrefix(in)
+		if err != nil || got != want {
+			t.Errorf("CleanPrefix(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"../", "/etc/", "a\x00/"} {
+		if _, err := workspace.CleanPrefix(in); !errors.Is(err, events.ErrBadPath) {
+			t.Errorf("CleanPrefix(%q) error = %v, want ErrBadPath", in, err)
+		}
+	}
 }
 
 func TestParse(t *testing.T) {
@@ -148,6 +215,33 @@ func TestWorkspace_ReadFile(t *testing.T) {
 	}
 }
 
+// TestWorkspace_ReadFile_LinkIntoVCS refuses a symbolic link that leads
+// into a version-control folder, by its own name or through a linked
+// folder.
+func TestWorkspace_ReadFile_LinkIntoVCS(t *testing.T) {
+	ws, err := workspace.Parse(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, ws.Abs(".git/config"), "[remote]\n\turl = https://user:secret@example.com/r.git\n")
+	mustWrite(t, ws.Abs("sub/.hg/hgrc"), "[hooks]\n")
+	mustWrite(t, ws.Abs("plain.txt"), "ok")
+	for link, target := range map[string]string{"cfg": ".git/config", "gitdir": ".git", "hgrc": "sub/.hg/hgrc", "ok.txt": "plain.txt"} {
+		if err := os.Symlink(target, ws.Abs(link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"cfg", "gitdir/config", "hgrc"} {
+		data, _, err := ws.ReadFile(p, 1<<20)
+		if !errors.Is(err, events.ErrVCSInternal) || len(data) != 0 {
+			t.Errorf("ReadFile(%s) = %q, %v; want ErrVCSInternal", p, data, err)
+		}
+	}
+	if data, _, err := ws.ReadFile("ok.txt", 1<<20); err != nil || string(data) != "ok" {
+		t.Errorf("ReadFile(ok.txt) = %q, %v", data, err)
+	}
+}
+
 func TestWorkspace_Rel(t *testing.T) {
 	ws := workspace.Workspace{Name: "w", Dir: "/srv/w"}
 	for in, want := range map[string]string{"/srv/w/a": "a", "/srv/w/x/y": "x/y", "/srv/w": "", "/srv/wx/a": "", "/srv": ""} {
@@ -183,6 +277,10 @@ func TestIgnorer(t *testing.T) {
 		{"src/app.log", false, true},
 		{"src/app.go", false, false},
 		{"gitignore.md", false, false},
+		{".GIT/config", false, true},
+		{"vendor/x/.Hg", true, true},
+		{"a/.svn/entries", false, true},
+		{".gitignore", false, false},
 	}
 	for _, tt := range tests {
 		if got := ig.Ignored(tt.path, tt.isDir); got != tt.want {

@@ -28,6 +28,7 @@ const expect = JSON.parse(process.env.EXPECT_TEXT || '[]') || [];
 const checkUnreachable = process.env.CHECK_UNREACHABLE === '1';
 const timeout = Number(process.env.TIMEOUT_MS || 30000);
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const query = process.env.PAGE_QUERY || '';
 
 if (!base || !shot || !fileName) {
   console.log('FAIL usage: FILE_NAME=path node browser.mjs BASE_URL SCREENSHOT.png');
@@ -77,7 +78,7 @@ try {
     if (/Content Security Policy|Refused to/i.test(text)) problems.push('console: ' + text);
   });
 
-  await page.goto(base.replace(/\/?$/, '/'), { waitUntil: 'load' });
+  await page.goto(base.replace(/\/?$/, '/') + (query ? '?' + query : ''), { waitUntil: 'load' });
   await page.waitForSelector('#status[data-state="live"]');
   console.log('READY');
 

@@ -59,6 +59,9 @@ type Options struct {
 	Screenshot string
 	// Timeout bounds the run; default DefaultTimeout.
 	Timeout time.Duration
+	// Query, when set, is the query string the page is opened with
+	// ("token=SECRET" for a hub with tokens).
+	Query string
 }
 
 // ModuleRoot returns the folder holding go.mod, searching up from the
@@ -150,6 +153,7 @@ func Run(t testing.TB, opts Options) {
 		"EXPECT_TEXT="+string(expect),
 		"CHROMIUM="+Chromium,
 		fmt.Sprintf("TIMEOUT_MS=%d", step.Milliseconds()),
+		"PAGE_QUERY="+opts.Query,
 	)
 	if opts.Stop != nil {
 		cmd.Env = append(cmd.Env, "CHECK_UNREACHABLE=1")
