@@ -378,9 +378,6 @@ func (t *toolset) collect(ctx context.Context, sess Session, names []string, pos
 				if !sess.Inbox.Matches(ev, subID) {
 					continue
 				}
-				if !sess.Stateless && !sess.Inbox.Delivered(ev) {
-					continue
-				}
 				out.Events = append(out.Events, ev)
 			}
 			if full {

@@ -195,6 +195,14 @@ func TestLocks_WriteRoutes(t *testing.T) {
 	errorDetail(t, do(t, "PUT", base+"/files/dir/a.md", auth(aliceSecret, api.HeaderLockToken, lease.Token), strings.NewReader("x")), http.StatusConflict, "stale")
 	// Paths that escape.
 	errorDetail(t, do(t, "PUT", base+"/files/..%2Fescape", auth(bobSecret), strings.NewReader("x")), http.StatusBadRequest, "bad_path")
+	// A shared lock is a read lock: 423 for everyone, its holder included.
+	shared := decode[events.Lease](t, do(t, "POST", base+"/locks", auth(aliceSecret), strings.NewReader(`{"path":"s.md","mode":"shared"}`)))
+	d = errorDetail(t, do(t, "PUT", base+"/files/s.md", auth(aliceSecret, api.HeaderLockToken, shared.Token), strings.NewReader("x")), http.StatusLocked, "locked")
+	if d.Mode != "shared" || d.Holder != "alice" {
+		t.Errorf("423 under a shared lock: %+v", d)
+	}
+	errorDetail(t, do(t, "PUT", base+"/files/s.md", auth(bobSecret), strings.NewReader("x")), http.StatusLocked, "locked")
+	errorDetail(t, do(t, "DELETE", base+"/files/s.md", auth(bobSecret), nil), http.StatusLocked, "locked")
 	// Other bodies keep the small limit.
 	errorDetail(t, do(t, "POST", base+"/locks", auth(bobSecret), bytes.NewReader(big[:api.DefaultMaxBody+1])), http.StatusRequestEntityTooLarge, "too_large")
 }

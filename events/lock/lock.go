@@ -115,7 +115,7 @@ type Request struct {
 type Options struct {
 	Bucket string // key-value bucket; default DefaultBucket
 	// Expiring is how long before a lease runs out lock.expiring is
-	// emitted; default min(10s, TTL/5).
+	// emitted; default ExpiringLead(TTL).
 	Expiring time.Duration
 	Replicas int          // bucket replicas on a cluster; default 1
 	Logger   *slog.Logger // nil discards logs
@@ -262,7 +262,20 @@ func (m *Manager) expiringLead(ttl time.Duration) time.Duration {
 	if m.opts.Expiring > 0 {
 		return m.opts.Expiring
 	}
-	return min(10*time.Second, ttl/5)
+	return ExpiringLead(ttl)
+}
+
+// MaxExpiringLead is how long before a lease runs out lock.expiring comes
+// at the latest, when the lease is long enough.
+const MaxExpiringLead = 30 * time.Second
+
+// ExpiringLead returns how long before the end of a lease of the given TTL
+// lock.expiring is emitted: when half the TTL is left, or MaxExpiringLead
+// before the end if that is earlier, so that an agent has time to refresh
+// (a 60 s lock is warned about with 30 s left, a 10 min lock with 5 min
+// left). A lease of MaxExpiringLead or less is warned about at once.
+func ExpiringLead(ttl time.Duration) time.Duration {
+	return min(ttl, max(ttl/2, MaxExpiringLead))
 }
 
 // read returns the record under key and its revision; rec is nil when the
