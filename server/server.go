@@ -451,7 +451,8 @@ func (s *Server) Stats() Stats {
 }
 
 // ServeStdio serves one MCP client over in and out until ctx ends or in
-// reaches EOF. out carries only MCP messages. mcp-go keeps a single stdio
+// reaches EOF. out carries only MCP messages. A line of in that is not
+// valid UTF-8 is answered with a JSON-RPC parse error and goes no further. mcp-go keeps a single stdio
 // session per process, so only one ServeStdio may run at a time
 // (ErrStdioBusy). When in is an *os.File on a pipe or socket in blocking
 // mode (a host's stdin), it is read through a non-blocking duplicate,
@@ -473,7 +474,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	}()
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("transport", "stdio").Handler(), slog.LevelWarn))
-	err := stdio.Listen(ctx, in, out)
+	wire := newStdioWire(in, out, s.log.With("transport", "stdio"))
+	err := stdio.Listen(ctx, wire, wire.writer())
 	if ctx.Err() != nil {
 		return nil // whatever the reader saw, it saw because the session ended
 	}
@@ -484,7 +486,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 }
 
 // HTTPHandler returns the MCP streamable HTTP endpoint, to be mounted at
-// /mcp (it answers on any path). Requests whose Origin header names a site
+// /mcp (it answers on any path). A body that is not valid UTF-8 answers
+// 400 with a JSON-RPC parse error. Requests whose Origin header names a site
 // that is neither loopback nor in Options.AllowedOrigins get 403, and so do
 // requests over loopback with a foreign Host header (DNS rebinding). Run's
 // end closes the HTTP sessions.
@@ -502,7 +505,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	})
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.checkOrigin(s.http)
+	return s.checkOrigin(s.wireHTTP(s.http))
 }
 
 // holder returns a lock holder name for a session of client name: the

@@ -365,12 +365,15 @@ func (s *stack) serving() {
 
 // handler is the hub's HTTP API over this stack: the /v1 routes, webhooks,
 // metrics and the dashboard. Without tokens every route is open (the unix
-// socket, or a loopback address).
-func (s *stack) handler(tokens []api.Token, ready *atomic.Bool) http.Handler {
+// socket, or a loopback address). With trustActor (the unix socket only) a
+// write keeps the actor it names: the MCP session of a process that joined
+// the shared hub.
+func (s *stack) handler(tokens []api.Token, ready *atomic.Bool, trustActor bool) http.Handler {
 	h := api.New(s.gate(), s.feed, api.Options{
-		Tokens: tokens,
-		Logger: s.log.With("component", "api"),
-		Public: dashboard.IsAsset,
+		Tokens:     tokens,
+		TrustActor: trustActor,
+		Logger:     s.log.With("component", "api"),
+		Public:     dashboard.IsAsset,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
 			mux.Handle("GET /metrics", s.metrics.Handler())
