@@ -46,8 +46,10 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
 	MaxWait      = 30 * time.Second
-	// maxPages bounds the log pages one cursor read scans for matches.
+	// maxPages bounds the log pages one cursor read scans for matches, of
+	// pageSize events or limit if more.
 	maxPages = 16
+	pageSize = 100
 )
 
 // ErrNoSession is returned by a SessionFunc when the request belongs to no
@@ -400,7 +402,7 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		out, err := t.collect(ctx, names, pos, match, limit)
+		out, err := t.collect(ctx, names, heads, pos, match, limit)
 		if err != nil {
 			return ListChangesResult{}, err
 		}
@@ -423,33 +425,43 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 }
 
 // collect reads the log of each workspace after pos, keeping the events
-// match selects, and advances pos past what it read: after the last event
-// returned, or to the end of what it scanned.
-func (t *toolset) collect(ctx context.Context, names []string, pos events.Cursor, match func(events.Event) bool, limit int) (ListChangesResult, error) {
+// match selects, and advances pos past what it read: to the last event
+// returned when limit was reached, else to the end of what it scanned.
+// HasMore says that it stopped early with more of the log after pos: at
+// limit, or after scanning maxPages pages without reaching it.
+func (t *toolset) collect(ctx context.Context, names []string, heads, pos events.Cursor, match func(events.Event) bool, limit int) (ListChangesResult, error) {
 	out := ListChangesResult{Events: []events.Event{}}
+	size := max(limit, pageSize)
 	for _, ws := range names {
+		if len(out.Events) >= limit {
+			// Not read at all: more is there if its log goes on.
+			if heads[ws] > pos[ws] {
+				out.HasMore = true
+			}
+			continue
+		}
 		for n := 0; ; n++ {
-			if len(out.Events) >= limit || n == maxPages {
+			if n == maxPages {
 				out.HasMore = true
 				break
 			}
-			page, err := t.src.Changes(ctx, ws, pos[ws], limit, 0)
+			page, err := t.src.Changes(ctx, ws, pos[ws], size, 0)
 			if err != nil {
 				return ListChangesResult{}, fmt.Errorf("read changes of %s: %w", ws, err)
 			}
 			full := false
-			for _, ev := range page.Events {
-				if len(out.Events) >= limit {
-					full = true
-					break
-				}
+			for j, ev := range page.Events {
 				pos[ws] = ev.Seq
 				if match(ev) {
 					out.Events = append(out.Events, ev)
 				}
+				if len(out.Events) >= limit {
+					full = true
+					out.HasMore = out.HasMore || j < len(page.Events)-1 || page.HasMore
+					break
+				}
 			}
 			if full {
-				out.HasMore = true
 				break
 			}
 			if page.Next > pos[ws] {
