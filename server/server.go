@@ -83,7 +83,8 @@ const (
 // instructions tell the model how to use the server.
 const instructions = "filecast reports changes to the files of the workspaces it serves, within milliseconds. " +
 	"Call subscribe with the globs you care about, then list_changes (with wait_ms to long-poll) to collect created, updated, deleted and moved files. " +
-	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session. " +
+	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session " +
+	"(over HTTP with protocol 2026-07-28 a session keeps no buffer: pass it every time). " +
 	"Files are also resources filecast://<workspace>/<path>; a URI ending in / is a folder."
 
 // lockInstructions are added when the Source can lock.

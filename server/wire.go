@@ -43,7 +43,7 @@ type textError struct {
 }
 
 func (e *textError) Error() string {
-	return fmt.Sprintf("Parse error: the message is not valid UTF-8 text: %s at byte %d. Send JSON in UTF-8, with \\u escapes only of whole characters.", e.why, e.offset)
+	return fmt.Sprintf("Parse error: the message is not valid UTF-8: at byte %d, %s. Send JSON in UTF-8, and escape with \\u only whole characters.", e.offset, e.why)
 }
 
 // checkText reports whether msg is valid UTF-8 and none of its strings
@@ -59,7 +59,7 @@ func checkText(msg []byte) *textError {
 		}
 		r, n := utf8.DecodeRune(msg[i:])
 		if r == utf8.RuneError && n <= 1 {
-			return &textError{offset: i, why: fmt.Sprintf("byte 0x%02x is not part of a UTF-8 character", msg[i])}
+			return &textError{offset: i, why: fmt.Sprintf("0x%02x is not part of a UTF-8 character", msg[i])}
 		}
 		i += n
 	}

@@ -31,7 +31,15 @@ func plain(err error) string {
 
 // packagePrefix matches the "pkg: " prefix of the project's sentinel errors
 // wherever a message has one (at its start or after another clause).
-var packagePrefix = regexp.MustCompile(`(^|[\s(;:,])(events|inbox|lock|hub|journal|remote|daemon|relay|natsd|workspace|watch|feed|api|tools|server|resources|webhook|leader): `)
+var packagePrefix = regexp.MustCompile(`(^|: |; |\()(events|inbox|lock|hub|journal|remote|daemon|relay|natsd|workspace|watch|feed|api|tools|server|resources|webhook|leader): `)
+
+// after returns what follows the first "marker: " in msg, or msg.
+func after(msg, marker string) string {
+	if _, rest, ok := strings.Cut(msg, marker+": "); ok {
+		return rest
+	}
+	return msg
+}
 
 // scrub removes package prefixes from a message.
 func scrub(s string) string {
