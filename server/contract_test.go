@@ -76,8 +76,8 @@ type contract struct {
 	subscribed bool
 	buf        []events.Event    // a's buffer
 	target     map[string]string // path → ID of the buffered update a newer one by the same writer replaces
-	cursors    []string       // cursors seen, to read from again
-	files      []string       // paths that exist on disk
+	cursors    []string          // cursors seen, to read from again
+	files      []string          // paths that exist on disk
 	locks      map[string]string
 	n          int // content counter
 

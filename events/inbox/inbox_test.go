@@ -365,7 +365,11 @@ func TestInbox_Coalesce(t *testing.T) {
 			ev("docs", 2, events.FileUpdated, "a"),
 		}, []string{"docs/1", "docs/2"}},
 		{"a conflict is not folded into a plain update", []events.Event{
-			func() events.Event { e := locked(ev("docs", 1, events.FileUpdated, "a"), "agentA#1"); e.Conflict = true; return e }(),
+			func() events.Event {
+				e := locked(ev("docs", 1, events.FileUpdated, "a"), "agentA#1")
+				e.Conflict = true
+				return e
+			}(),
 			locked(ev("docs", 2, events.FileUpdated, "a"), "agentA#1"),
 		}, []string{"docs/1", "docs/2"}},
 	}
