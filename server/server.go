@@ -476,7 +476,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("transport", "stdio").Handler(), slog.LevelWarn))
 	wire := newStdioWire(in, out, s.log.With("transport", "stdio"))
-	err := stdio.Listen(ctx, wire, wire.writer())
+	err := stdio.Listen(context.WithValue(ctx, stdioKey{}, true), wire, wire.writer())
 	if ctx.Err() != nil {
 		return nil // whatever the reader saw, it saw because the session ended
 	}

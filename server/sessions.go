@@ -22,8 +22,10 @@ import (
 // initialize over HTTP, when the connection starts over stdio.
 func (s *Server) onRegister(ctx context.Context, cs mcpserver.ClientSession) {
 	ss := &session{cs: cs, notif: newNotifier(cs, nil, true, &s.stats, s.log), leases: tools.NewLeases()}
-	if !isModern(cs) && cs.Initialized() {
-		// A legacy HTTP session, registered after its initialize.
+	// An HTTP session is registered after its initialize; a stdio one
+	// before any message, when what mcp-go's process-wide stdio session
+	// holds is from an earlier connection: afterInitialize decides for it.
+	if !viaStdio(ctx) && !isModern(cs) && cs.Initialized() {
 		ss.notif.setLegacy()
 		if name := clientName(cs); name != "" {
 			ss.box = s.newInbox(ctx, ss.setClient(name))
@@ -225,6 +227,12 @@ func (s *Server) toolSession(ctx context.Context) (tools.Session, error) {
 	}
 	return tools.Session{Inbox: ss.box, Holder: ss.holder, Client: ss.client, Leases: ss.leases}, nil
 }
+
+// stdioKey marks the context of ServeStdio, in which mcp-go registers its
+// stdio session.
+type stdioKey struct{}
+
+func viaStdio(ctx context.Context) bool { return ctx.Value(stdioKey{}) != nil }
 
 func clientName(cs mcpserver.ClientSession) string {
 	if ci, ok := cs.(mcpserver.SessionWithClientInfo); ok {

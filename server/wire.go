@@ -114,10 +114,15 @@ type envelope struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params struct {
-		Meta struct {
-			ProtocolVersion string `json:"protocolVersion"`
-		} `json:"_meta"`
+		Meta map[string]any `json:"_meta"`
 	} `json:"params"`
+}
+
+// modern reports whether the message is of protocol 2026-07-28 or later,
+// which declares its version in _meta.
+func (e envelope) modern() bool {
+	v, _ := e.Params.Meta[mcp.MetaKeyProtocolVersion].(string)
+	return mcp.IsModernProtocol(v)
 }
 
 func peek(msg []byte) (envelope, bool) {
@@ -244,7 +249,7 @@ func (w *stdioWire) admit(line []byte) []byte {
 			if k := idKey(e.ID); k != "" {
 				w.mu.Lock()
 				if len(w.reads) < maxTracked {
-					w.reads[k] = mcp.IsModernProtocol(e.Params.Meta.ProtocolVersion)
+					w.reads[k] = e.modern()
 				}
 				w.mu.Unlock()
 			}
@@ -319,7 +324,7 @@ func (s *Server) wireHTTP(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rec := &recodeWriter{ResponseWriter: w, modern: mcp.IsModernProtocol(e.Params.Meta.ProtocolVersion)}
+		rec := &recodeWriter{ResponseWriter: w, modern: e.modern() || mcp.IsModernProtocol(r.Header.Get("Mcp-Protocol-Version"))}
 		next.ServeHTTP(rec, r)
 		rec.finish()
 	})
