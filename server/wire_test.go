@@ -227,4 +227,3 @@ func TestServer_WriteFileNeverEmptiesByMistake(t *testing.T) {
 		t.Errorf("empty.txt: %v %v", fi, err)
 	}
 }
-

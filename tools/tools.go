@@ -10,17 +10,24 @@
 //		Heads:   router.Heads,
 //	})
 //
+// Every tool's arguments are checked against its input schema before its
+// handler runs (unknown, missing, null, mistyped or out-of-range values are
+// a tool error naming the argument and what it accepts), so handlers never
+// see arguments their schema refuses.
+//
 // Without a cursor, list_changes drains the calling session's buffer (an
 // events/inbox.Inbox); with a cursor it reads the durable log through the
-// events.Source, filtered the same way, so an agent can resume in a new
-// session or after a restart.
+// events.Source, filtered by the session's subscriptions but never by what
+// the session read before: the same cursor returns the same events, so an
+// agent can retry, resume in a new session or after a restart.
 //
 // lock takes leases under the session's holder name (Session.Holder, the
 // same name its inbox uses, so exclude_own and lock.expiring work) and
 // records them in Session.Leases; the server releases what is left there
-// when the session ends. write_file writes through the Locker, so another
-// holder's exclusive lock (events.ErrLocked) and a lock that expired or
-// was taken over (events.ErrStale) refuse the write.
+// when the session ends. write_file writes through the Locker as
+// Actor(Session.Holder), so another holder's exclusive lock or anyone's
+// shared lock (events.ErrLocked) and a lock that expired or was taken over
+// (events.ErrStale) refuse the write.
 package tools
 
 import (
@@ -69,7 +76,7 @@ type Session struct {
 	// short session suffix ("claude-code#3f2a"). It must equal the Holder
 	// of Inbox.
 	Holder string
-	// Client is the MCP client's name; writes are made as "mcp:<Client>".
+	// Client is the MCP client's name.
 	Client string
 	// Leases records the locks the session takes, to release them when it
 	// ends. Nil for sessions that do not last: their locks end by TTL.

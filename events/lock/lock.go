@@ -3,7 +3,9 @@
 // cluster sees the same locks.
 //
 // A lock is exclusive or shared: shared locks coexist with each other, an
-// exclusive one with nothing. The path need not exist. Every lease has a
+// exclusive one with nothing. A shared lock is a read lock: while one is
+// held, Check and Verify refuse every write, its holders' included; an
+// exclusive lock lets only its holder write. The path need not exist. Every lease has a
 // secret token (only its sha256 is stored), a TTL after which it is gone
 // even if its holder crashed, and a fencing token: the revision of the
 // bucket entry that created it. Bucket revisions are stream sequences,
