@@ -40,7 +40,8 @@ import (
 )
 
 // Errors of this package; events sentinels (ErrNotFound, ErrBadPath,
-// ErrTooLarge, ErrUnknownWorkspace) come through wrapped.
+// ErrTooLarge, ErrUnknownWorkspace) come through wrapped, except from
+// Read, whose failures are described by [Code].
 var (
 	ErrBadCursor = errors.New("resources: invalid list cursor; start again without a cursor")
 	ErrNoHooks   = errors.New("resources: the MCP server has no hooks; create it with server.WithHooks")
@@ -212,23 +213,79 @@ func decodeCursor(c string) (listPos, error) {
 	return listPos{ws: ws, path: p}, nil
 }
 
+// JSON-RPC error codes of resources/read failures.
+const (
+	CodeNotFound      = -32002 // the resource does not exist (protocols before 2026-07-28)
+	CodeInvalidParams = -32602 // a URI that names no resource of this server, or a file over the size limit; a missing resource under 2026-07-28
+)
+
+// The messages of Read's failures start with these; Code maps them.
+const (
+	notFoundMsg   = "resource not found: "
+	invalidURIMsg = "invalid resource URI "
+	tooLargeMsg   = "resource too large: "
+)
+
+// Code returns the JSON-RPC error code a resources/read failure whose
+// message is msg should carry, for a request of protocol 2026-07-28 or
+// later (modern) or an earlier one; 0 when msg is not one of Read's
+// failures (an internal error). mcp-go answers every failure of a
+// resource handler with -32603, so the server package puts these codes
+// in the answers on their way out.
+func Code(msg string, modern bool) int {
+	switch {
+	case strings.HasPrefix(msg, notFoundMsg):
+		if modern {
+			return CodeInvalidParams // 2026-07-28 aligns a missing resource with JSON-RPC
+		}
+		return CodeNotFound
+	case strings.HasPrefix(msg, invalidURIMsg), strings.HasPrefix(msg, tooLargeMsg):
+		return CodeInvalidParams
+	}
+	return 0
+}
+
+// readError describes a failed read of uri; its message starts with one
+// of the prefixes Code knows, or it is an internal error.
+func readError(uri string, err error) error {
+	why := func() string {
+		if e, ok := errors.AsType[*events.Error](err); ok && e.Why != "" {
+			return e.Why
+		}
+		if e, ok := errors.AsType[*events.Error](err); ok {
+			return strings.TrimPrefix(e.Kind.Error(), "events: ")
+		}
+		return err.Error()
+	}
+	switch {
+	case errors.Is(err, events.ErrNotFound):
+		return fmt.Errorf("%s%s (%s)", notFoundMsg, uri, why())
+	case errors.Is(err, events.ErrBadPath), errors.Is(err, events.ErrUnknownWorkspace):
+		return fmt.Errorf("%s%q: %s", invalidURIMsg, uri, why())
+	case errors.Is(err, events.ErrTooLarge):
+		return fmt.Errorf("%s%s is over the %d MiB that resources/read serves (%s)", tooLargeMsg, uri, events.MaxReadSize>>20, why())
+	}
+	return fmt.Errorf("read resource %s: %w", uri, err)
+}
+
 // Read returns the contents of a file or folder resource: a UTF-8 text
 // file as text, anything else as base64 blob, each with its MIME type; a
-// folder as a JSON listing of the files under it.
+// folder as a JSON listing of the files under it. Its errors say what
+// went wrong with the URI, and [Code] gives their JSON-RPC codes.
 func (p *Provider) Read(ctx context.Context, uri string) ([]mcp.ResourceContents, error) {
 	ref, err := ParseURI(uri)
 	if err != nil {
-		return nil, fmt.Errorf("read resource: %w", err)
+		return nil, readError(uri, err)
 	}
 	if err := p.checkWorkspace(ctx, ref.Workspace); err != nil {
-		return nil, err
+		return nil, readError(uri, err)
 	}
 	if ref.Folder {
 		return p.readFolder(ctx, ref)
 	}
 	data, _, err := p.src.ReadFile(ctx, ref.Workspace, ref.Path)
 	if err != nil {
-		return nil, fmt.Errorf("read resource: %w", err)
+		return nil, readError(uri, err)
 	}
 	mt := MIMEType(ref.Path)
 	if IsText(data) {
@@ -259,7 +316,7 @@ func (p *Provider) checkWorkspace(ctx context.Context, ws string) error {
 		}
 		names = append(names, w.Name)
 	}
-	return &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws, Why: "known workspaces: " + strings.Join(names, ", ")}
+	return &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws, Why: "unknown workspace " + ws + "; known workspaces: " + strings.Join(names, ", ")}
 }
 
 type folderListing struct {

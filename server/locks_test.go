@@ -195,7 +195,7 @@ func TestServer_LockContention(t *testing.T) {
 		if r.ExpiresAt <= lb.ExpiresAt {
 			t.Errorf("refresh did not move expires_at: %s, was %s", r.ExpiresAt, lb.ExpiresAt)
 		}
-		wantToolError(t, call(t, b, "lock", map[string]any{"path": "notes/new.md", "lock_token": "lk_bogus"}), "does not hold", "without lock_token")
+		wantToolError(t, call(t, b, "lock", map[string]any{"path": "notes/new.md", "lock_token": "lk_bogus"}), "holds no lock", "without lock_token")
 	})
 
 	t.Run("unlock with a wrong token", func(t *testing.T) {
@@ -241,7 +241,7 @@ func TestServer_WriteFile(t *testing.T) {
 		t.Errorf("on disk: %q", got)
 	}
 	page, err := h.src.Changes(context.Background(), "docs", 0, 10, 0)
-	if err != nil || len(page.Events) != 1 || page.Events[0].Actor != "mcp:test-client" || page.Events[0].Type != events.FileCreated {
+	if err != nil || len(page.Events) != 1 || !regexp.MustCompile(`^mcp:test-client#[0-9a-f]{4}$`).MatchString(page.Events[0].Actor) || page.Events[0].Type != events.FileCreated {
 		t.Errorf("log: %+v %v", page.Events, err)
 	}
 
@@ -271,7 +271,7 @@ func TestServer_WriteFile(t *testing.T) {
 		want string
 	}{
 		{"bad base64", map[string]any{"path": "x.bin", "content": "!!not base64", "encoding": "base64"}, "not valid base64"},
-		{"bad encoding", map[string]any{"path": "x.bin", "content": "00", "encoding": "hex"}, `"text" (default) or "base64"`},
+		{"bad encoding", map[string]any{"path": "x.bin", "content": "00", "encoding": "hex"}, `encoding must be "text" or "base64", not "hex"`},
 		{"escaping path", map[string]any{"path": "../x.md", "content": "x"}, "leaves the workspace"},
 		{"absolute path", map[string]any{"path": "/etc/passwd", "content": "x"}, "relative to the workspace root"},
 		{"missing path", map[string]any{"content": "x"}, "path is required"},
@@ -306,7 +306,7 @@ func TestServer_WriteFile(t *testing.T) {
 			"no longer current", "lock again", "read the file again")
 		lb := decode[tools.LockResult](t, call(t, b, "lock", map[string]any{"path": "y.md"}))
 		wantToolError(t, call(t, a, "write_file", map[string]any{"path": "y.md", "content": "late", "lock_token": la.LockToken}),
-			"now held by "+lb.Holder, "lock again")
+			"now held (exclusive) by "+lb.Holder, "lock again")
 		if got := onDisk("y.md"); !strings.Contains(got, "no such file") {
 			t.Errorf("stale write reached the disk: %q", got)
 		}
@@ -322,24 +322,27 @@ func TestServer_LockArgumentErrors(t *testing.T) {
 		args map[string]any
 		want []string
 	}{
-		{"lock without workspace", "lock", map[string]any{"path": "a.md"}, []string{"workspace is required", "docs, src"}},
-		{"unlock without workspace", "unlock", map[string]any{"path": "a.md", "lock_token": "lk_x"}, []string{"workspace is required", "docs, src"}},
-		{"write without workspace", "write_file", map[string]any{"path": "a.md", "content": "x"}, []string{"workspace is required", "docs, src"}},
+		{"lock without workspace", "lock", map[string]any{"path": "a.md"}, []string{"workspace is required", "docs and src"}},
+		{"unlock without workspace", "unlock", map[string]any{"path": "a.md", "lock_token": "lk_x"}, []string{"workspace is required", "docs and src"}},
+		{"write without workspace", "write_file", map[string]any{"path": "a.md", "content": "x"}, []string{"workspace is required", "docs and src"}},
 		{"unknown workspace", "lock", map[string]any{"path": "a.md", "workspace": "nope"}, []string{"unknown workspace", "docs, src"}},
-		{"ttl too long", "lock", map[string]any{"path": "a.md", "workspace": "docs", "ttl_seconds": 86401}, []string{"1 to 86400"}},
-		{"ttl negative", "lock", map[string]any{"path": "a.md", "workspace": "docs", "ttl_seconds": -1}, []string{"1 to 86400"}},
-		{"bad mode", "lock", map[string]any{"path": "a.md", "workspace": "docs", "mode": "weird"}, []string{"exclusive", "shared"}},
-		{"negative wait", "lock", map[string]any{"path": "a.md", "workspace": "docs", "wait_ms": -5}, []string{"wait_ms"}},
+		{"ttl too long", "lock", map[string]any{"path": "a.md", "workspace": "docs", "ttl_seconds": 86401}, []string{"ttl_seconds must be a whole number from 1 to 86400, not 86401"}},
+		{"ttl negative", "lock", map[string]any{"path": "a.md", "workspace": "docs", "ttl_seconds": -1}, []string{"from 1 to 86400, not -1"}},
+		{"ttl zero", "lock", map[string]any{"path": "a.md", "workspace": "docs", "ttl_seconds": 0}, []string{"from 1 to 86400, not 0"}},
+		{"bad mode", "lock", map[string]any{"path": "a.md", "workspace": "docs", "mode": "weird"}, []string{`mode must be "exclusive" or "shared", not "weird"`}},
+		{"negative wait", "lock", map[string]any{"path": "a.md", "workspace": "docs", "wait_ms": -5}, []string{"wait_ms must be a whole number from 0 to 300000, not -5"}},
+		{"wait too long", "lock", map[string]any{"path": "a.md", "workspace": "docs", "wait_ms": 999999999}, []string{"from 0 to 300000, not 999999999"}},
 		{"escaping path", "lock", map[string]any{"path": "a/../../b", "workspace": "docs"}, []string{"leaves the workspace"}},
 		{"root path", "lock", map[string]any{"path": ".", "workspace": "docs"}, []string{"workspace root"}},
-		{"missing lock_token", "unlock", map[string]any{"path": "a.md", "workspace": "docs"}, []string{"lock_token is required"}},
+		{"missing lock_token", "unlock", map[string]any{"path": "a.md", "workspace": "docs"}, []string{"lock_token is required", "unlock takes lock_token (required), path (required) and workspace"}},
+		{"empty path", "lock", map[string]any{"path": "", "workspace": "docs"}, []string{"path must not be empty"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wantToolError(t, call(t, c, tt.tool, tt.args), tt.want...)
 		})
 	}
-	l := decode[tools.LockResult](t, call(t, c, "lock", map[string]any{"path": "a.md", "workspace": "src", "ttl_seconds": 86400, "wait_ms": 999999999}))
+	l := decode[tools.LockResult](t, call(t, c, "lock", map[string]any{"path": "a.md", "workspace": "src", "ttl_seconds": 86400, "wait_ms": 300000}))
 	if l.Workspace != "src" {
 		t.Errorf("lock in src = %+v", l)
 	}
@@ -403,11 +406,12 @@ func TestServer_LockHolderIsInboxHolder(t *testing.T) {
 	if d := cmp.Diff([]string{"file.created b.md", "lock.expiring a.md"}, paths(listChanges(t, a, nil).Events)); d != "" {
 		t.Errorf("holder's session (-want +got):\n%s", d)
 	}
+	// exclude_own leaves out b's own write, not a's.
 	got := listChanges(t, b, nil).Events
-	if d := cmp.Diff([]string{"file.created a.md", "file.created b.md"}, paths(got)); d != "" {
+	if d := cmp.Diff([]string{"file.created a.md"}, paths(got)); d != "" {
 		t.Errorf("other session (-want +got):\n%s", d)
 	}
-	if got[0].Lock == nil || got[0].Lock.Holder != la.Holder || got[0].Actor != "mcp:test-client" {
+	if got[0].Lock == nil || got[0].Lock.Holder != la.Holder || got[0].Actor != "mcp:"+la.Holder {
 		t.Errorf("a's write: %+v", got[0])
 	}
 }

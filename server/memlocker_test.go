@@ -245,6 +245,9 @@ func (m *memLocker) WriteFile(_ context.Context, w events.WriteRequest) (events.
 		}
 	}
 	switch {
+	case len(live) > 0 && live[0].Mode == events.LockShared:
+		// Shared locks are read locks, as on the hub.
+		return events.Event{}, &events.LockError{Kind: events.ErrLocked, Path: p, Holder: live[0].Holder, Mode: live[0].Mode, ExpiresAt: live[0].ExpiresAt}
 	case w.LockToken != "" && mine == nil:
 		e := &events.LockError{Kind: events.ErrStale, Path: p, Why: "the lock_token holds no current lock on this path"}
 		if len(live) > 0 {

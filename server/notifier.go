@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -28,8 +29,9 @@ import (
 // costs no goroutine. The maps are allocated on first use.
 type notifier struct {
 	session  mcpserver.ClientSession
-	listenID any  // JSON-RPC id of the subscriptions/listen request, nil for a legacy session
-	lists    bool // wants notifications/resources/list_changed
+	listenID any         // JSON-RPC id of the subscriptions/listen request, nil for a session's own notifier
+	lists    bool        // wants notifications/resources/list_changed
+	legacy   atomic.Bool // a session's own notifier: the session negotiated a protocol before 2026-07-28
 	stats    *counters
 	log      *slog.Logger
 
@@ -56,6 +58,11 @@ func newNotifier(session mcpserver.ClientSession, listenID any, lists bool, stat
 		log:      log,
 	}
 }
+
+// setLegacy lets a session's own notifier send list_changed: its session
+// did a legacy initialize. Under 2026-07-28 notifications go only to the
+// subscriptions/listen streams that asked for them.
+func (n *notifier) setLegacy() { n.legacy.Store(true) }
 
 // subscribe adds a resource subscription.
 func (n *notifier) subscribe(r resources.Ref) {
@@ -118,7 +125,7 @@ func (n *notifier) offer(ev events.Event) {
 			queued = n.queueURI(ev.Workspace, ev.OldPath) || queued
 		}
 	}
-	if n.lists && ev.Type != events.FileUpdated && n.session.Initialized() && (n.listenID != nil || !isModern(n.session)) {
+	if n.lists && ev.Type != events.FileUpdated && (n.listenID != nil || n.legacy.Load() && n.session.Initialized() && !isModern(n.session)) {
 		if n.listPending {
 			n.stats.coalesced.Add(1)
 		} else {

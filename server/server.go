@@ -83,7 +83,8 @@ const (
 // instructions tell the model how to use the server.
 const instructions = "filecast reports changes to the files of the workspaces it serves, within milliseconds. " +
 	"Call subscribe with the globs you care about, then list_changes (with wait_ms to long-poll) to collect created, updated, deleted and moved files. " +
-	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session. " +
+	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session " +
+	"(over HTTP with protocol 2026-07-28 a session keeps no buffer: pass it every time). " +
 	"Files are also resources filecast://<workspace>/<path>; a URI ending in / is a folder."
 
 // lockInstructions are added when the Source can lock.
@@ -450,7 +451,8 @@ func (s *Server) Stats() Stats {
 }
 
 // ServeStdio serves one MCP client over in and out until ctx ends or in
-// reaches EOF. out carries only MCP messages. mcp-go keeps a single stdio
+// reaches EOF. out carries only MCP messages. A line of in that is not
+// valid UTF-8 is answered with a JSON-RPC parse error and goes no further. mcp-go keeps a single stdio
 // session per process, so only one ServeStdio may run at a time
 // (ErrStdioBusy). When in is an *os.File on a pipe or socket in blocking
 // mode (a host's stdin), it is read through a non-blocking duplicate,
@@ -472,7 +474,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	}()
 	stdio := mcpserver.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("transport", "stdio").Handler(), slog.LevelWarn))
-	err := stdio.Listen(ctx, in, out)
+	wire := newStdioWire(in, out, s.log.With("transport", "stdio"))
+	err := stdio.Listen(context.WithValue(ctx, stdioKey{}, true), wire, wire.writer())
 	if ctx.Err() != nil {
 		return nil // whatever the reader saw, it saw because the session ended
 	}
@@ -484,7 +487,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 
 // HTTPHandler returns the MCP streamable HTTP endpoint, to be mounted at
 // /mcp (it answers on any path), with request bodies bounded by
-// MaxRequestBody. It checks neither Host nor Origin: serve it behind
+// MaxRequestBody; a body that is not valid UTF-8 answers 400 with a
+// JSON-RPC parse error. It checks neither Host nor Origin: serve it behind
 // api.Guard (and api.RequireToken), as filecast mcp --http does, so that
 // web pages cannot drive it. Run's end closes the HTTP sessions.
 func (s *Server) HTTPHandler() http.Handler {
@@ -503,7 +507,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	})
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return limitBody(s.http)
+	return limitBody(s.wireHTTP(s.http))
 }
 
 // holder returns a lock holder name for a session of client name: the

@@ -22,7 +22,11 @@ import (
 // initialize over HTTP, when the connection starts over stdio.
 func (s *Server) onRegister(ctx context.Context, cs mcpserver.ClientSession) {
 	ss := &session{cs: cs, notif: newNotifier(cs, nil, true, &s.stats, s.log), leases: tools.NewLeases()}
-	if !isModern(cs) && cs.Initialized() {
+	// An HTTP session is registered after its initialize; a stdio one
+	// before any message, when what mcp-go's process-wide stdio session
+	// holds is from an earlier connection: afterInitialize decides for it.
+	if !viaStdio(ctx) && !isModern(cs) && cs.Initialized() {
+		ss.notif.setLegacy()
 		if name := clientName(cs); name != "" {
 			ss.box = s.newInbox(ctx, ss.setClient(name))
 		}
@@ -105,7 +109,7 @@ func (ss *session) setClientLocked(name string) string {
 // handshakeWait bounds how long the handshake waits for the Source.
 const handshakeWait = 500 * time.Millisecond
 
-func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.InitializeRequest, _ *mcp.InitializeResult) {
+func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.InitializeRequest, res *mcp.InitializeResult) {
 	cs := mcpserver.ClientSessionFromContext(ctx)
 	if cs == nil {
 		return
@@ -115,6 +119,11 @@ func (s *Server) afterInitialize(ctx context.Context, _ any, req *mcp.Initialize
 	s.mu.RUnlock()
 	if ss == nil || ss.cs != cs {
 		return // HTTP: registered after this hook, with the client info set
+	}
+	if res != nil && !mcp.IsModernProtocol(res.ProtocolVersion) {
+		// Only a session that negotiated a protocol before 2026-07-28
+		// gets notifications outside a subscriptions/listen stream.
+		ss.notif.setLegacy()
 	}
 	holder := ss.setClient(req.Params.ClientInfo.Name)
 	// A Source that cannot say its workspaces yet (a host whose roots are
@@ -144,7 +153,8 @@ func (s *Server) newInbox(ctx context.Context, holder string) *inbox.Inbox {
 	if err != nil {
 		s.log.Warn("new session buffer: list workspaces", "err", err)
 	}
-	return inbox.New(inbox.Options{Workspaces: slices.Collect(maps.Keys(start)), Capacity: s.opts.Capacity, Holder: holder, Start: start})
+	return inbox.New(inbox.Options{Workspaces: slices.Collect(maps.Keys(start)), Capacity: s.opts.Capacity,
+		Holder: holder, Actor: tools.Actor(holder), Start: start})
 }
 
 // position returns the router's position, or the heads of the Source
@@ -217,6 +227,12 @@ func (s *Server) toolSession(ctx context.Context) (tools.Session, error) {
 	}
 	return tools.Session{Inbox: ss.box, Holder: ss.holder, Client: ss.client, Leases: ss.leases}, nil
 }
+
+// stdioKey marks the context of ServeStdio, in which mcp-go registers its
+// stdio session.
+type stdioKey struct{}
+
+func viaStdio(ctx context.Context) bool { return ctx.Value(stdioKey{}) != nil }
 
 func clientName(cs mcpserver.ClientSession) string {
 	if ci, ok := cs.(mcpserver.SessionWithClientInfo); ok {

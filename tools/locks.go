@@ -16,6 +16,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -83,42 +85,44 @@ type WriteFileResult struct {
 }
 
 const (
-	lockDesc = "Take an expiring lock on a file before you edit it, so that no other agent changes it meanwhile (or a shared lock to keep it from changing while you read it). " +
-		"The path need not exist yet. Pass the returned lock_token to write_file and to unlock when done; lock again with lock_token to refresh a lock that is about to expire. " +
+	lockDesc = "Take an expiring lock on a file before you edit it, so that no other agent changes it meanwhile; or a shared lock to keep it from changing while you read it " +
+		"(a read lock: while any shared lock is held nobody writes the file through filecast, its holders included). " +
+		"The path need not exist yet. Pass the returned lock_token to write_file and to unlock when done; lock again with lock_token to refresh a lock before it expires " +
+		"(this session's list_changes brings lock.expiring when half its time is left). " +
 		"Returns lock_token, fencing_token, expires_at, holder and mode. " +
 		"Errors: if someone else holds the lock, the error names them and when their lock expires: call lock again with wait_ms to wait for it, or work on something else. " +
-		"A lock_token that no longer holds the lock means your lock expired or was released: take a new one and read the file again."
+		"A lock_token that no longer holds the lock means your lock expired or was released: take a new one and read the file again before you write."
 	unlockDesc = "Release a lock you took with lock, as soon as your edit is written, so that others can take it. " +
 		"Returns released: true. Errors: a lock_token that does not hold the lock on that path (wrong token, or the lock already expired or was released) is reported; there is then nothing to release."
-	writeFileDesc = "Write a whole file in the workspace through filecast, so that locks and fencing apply and every subscriber hears of the change. " +
-		"Pass lock_token when you hold a lock on the path. Content is text, or base64 with encoding: base64; at most 16 MiB. " +
+	writeFileDesc = "Write a whole file in the workspace through filecast, so that locks and fencing apply and every subscriber hears of the change, made by this session. " +
+		"content is required: text, or base64 with encoding base64; at most 16 MiB; an empty string writes an empty file. Pass lock_token when you hold an exclusive lock on the path. " +
 		"Returns size, sha256 and seq (the log position of the change; 0 with unchanged: true when the file already had this content). " +
-		"Errors: if another holder has the file locked exclusively the write is refused, naming them: call lock with wait_ms, read the file again, then write with your lock_token. " +
+		"Errors: if another holder has the file locked exclusively, or anyone (you included) holds a shared lock on it, the write is refused, naming them: " +
+		"take the exclusive lock with lock and wait_ms, read the file again once you hold it, then write with your lock_token. " +
 		"If your own lock expired or was taken over the write is refused too: lock again, read the file again, then retry."
 )
 
-// registerLocks adds lock, unlock and write_file to s.
-func (t *toolset) registerLocks(s *server.MCPServer) {
-	s.AddTools(
-		server.ServerTool{
-			Tool: newTool("lock", lockDesc, lockInput, lockOutput,
-				mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(false),
-				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)),
-			Handler: mcp.NewTypedToolHandler(t.lock),
-		},
-		server.ServerTool{
-			Tool: newTool("unlock", unlockDesc, unlockInput, unlockOutput,
-				mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(false),
-				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)),
-			Handler: mcp.NewTypedToolHandler(t.unlock),
-		},
-		server.ServerTool{
-			Tool: newTool("write_file", writeFileDesc, writeFileInput, writeFileOutput,
-				mcp.WithIdempotentHintAnnotation(true), mcp.WithReadOnlyHintAnnotation(false),
-				mcp.WithDestructiveHintAnnotation(true), mcp.WithOpenWorldHintAnnotation(false)),
-			Handler: mcp.NewTypedToolHandler(t.writeFile),
-		},
-	)
+// lockTools returns lock, unlock and write_file.
+func (t *toolset) lockTools() ([]server.ServerTool, error) {
+	var out []server.ServerTool
+	for _, d := range []toolDef{
+		{"lock", lockDesc, lockInput, lockOutput, mcp.NewTypedToolHandler(t.lock), []mcp.ToolOption{
+			mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(false),
+			mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
+		{"unlock", unlockDesc, unlockInput, unlockOutput, mcp.NewTypedToolHandler(t.unlock), []mcp.ToolOption{
+			mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(false),
+			mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
+		{"write_file", writeFileDesc, writeFileInput, writeFileOutput, mcp.NewTypedToolHandler(t.writeFile), []mcp.ToolOption{
+			mcp.WithIdempotentHintAnnotation(true), mcp.WithReadOnlyHintAnnotation(false),
+			mcp.WithDestructiveHintAnnotation(true), mcp.WithOpenWorldHintAnnotation(false)}},
+	} {
+		st, err := d.build()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 func (t *toolset) lock(ctx context.Context, _ mcp.CallToolRequest, args LockArgs) (*mcp.CallToolResult, error) {
@@ -130,25 +134,16 @@ func (t *toolset) lock(ctx context.Context, _ mcp.CallToolRequest, args LockArgs
 	if bad != nil {
 		return bad, nil
 	}
+	// The schema bounds ttl_seconds, mode and wait_ms; zero means omitted.
 	ttl := DefaultTTL
 	if args.TTLSeconds != 0 {
 		ttl = time.Duration(args.TTLSeconds) * time.Second
 	}
-	if ttl < time.Second || ttl > MaxTTL {
-		return mcp.NewToolResultError(fmt.Sprintf("ttl_seconds %d is out of range: give 1 to 86400 seconds, or omit it for 60.", args.TTLSeconds)), nil
-	}
 	mode := args.Mode
-	switch mode {
-	case "":
+	if mode == "" && args.LockToken == "" {
 		mode = events.LockExclusive
-	case events.LockExclusive, events.LockShared:
-	default:
-		return mcp.NewToolResultError(fmt.Sprintf("mode %q is not a lock mode: use \"exclusive\" to edit a file or \"shared\" to keep it from changing while you read it.", args.Mode)), nil
 	}
-	if args.WaitMS < 0 {
-		return mcp.NewToolResultError("wait_ms must not be negative: give 0 to fail at once when the lock is held, or up to 300000 to wait."), nil
-	}
-	wait := min(time.Duration(args.WaitMS)*time.Millisecond, MaxLockWait)
+	wait := time.Duration(args.WaitMS) * time.Millisecond
 	lease, err := t.locker.Lock(ctx, events.LockRequest{
 		Workspace: ws, Path: p, Holder: sess.Holder, Mode: mode, TTL: ttl, Wait: wait, Token: args.LockToken,
 	})
@@ -158,7 +153,7 @@ func (t *toolset) lock(ctx context.Context, _ mcp.CallToolRequest, args LockArgs
 	lease.Workspace = cmp.Or(lease.Workspace, ws)
 	lease.Path = cmp.Or(lease.Path, p)
 	lease.Holder = cmp.Or(lease.Holder, sess.Holder)
-	lease.Mode = cmp.Or(lease.Mode, mode)
+	lease.Mode = cmp.Or(lease.Mode, mode, events.LockExclusive)
 	lease.Token = cmp.Or(lease.Token, args.LockToken)
 	if sess.Leases != nil && !sess.Leases.Add(lease) {
 		// The session ended while the lock was being taken: nobody would
@@ -186,9 +181,6 @@ func (t *toolset) unlock(ctx context.Context, _ mcp.CallToolRequest, args Unlock
 	if err != nil {
 		return noSession(err), nil
 	}
-	if args.LockToken == "" {
-		return mcp.NewToolResultError("lock_token is required: pass the lock_token that lock returned for this path."), nil
-	}
 	ws, p, bad := t.target(ctx, args.Workspace, args.Path)
 	if bad != nil {
 		return bad, nil
@@ -200,8 +192,8 @@ func (t *toolset) unlock(ctx context.Context, _ mcp.CallToolRequest, args Unlock
 		if sess.Leases != nil {
 			sess.Leases.Remove(ws, p, args.LockToken)
 		}
-		return mcp.NewToolResultError(fmt.Sprintf("the lock_token does not hold the lock on %q in workspace %s (%v): it is the wrong token for this path, or the lock already expired or was released. There is nothing to release; check the path and token you passed.",
-			p, ws, err)), nil
+		return mcp.NewToolResultError(fmt.Sprintf("the lock_token does not hold the lock on %q in workspace %s: it is the wrong token for this path, or the lock already expired or was released. There is nothing to release; check the path and token you passed.",
+			p, ws)), nil
 	default:
 		return t.lockingFailure("unlock", err), nil
 	}
@@ -233,16 +225,14 @@ func (t *toolset) writeFile(ctx context.Context, _ mcp.CallToolRequest, args Wri
 		}
 		content, err = base64.StdEncoding.DecodeString(args.Content)
 		if err != nil {
-			return mcp.NewToolResultError(fmt.Sprintf("content is not valid base64 (%v): encode the bytes with standard base64 (RFC 4648, with padding), or use encoding \"text\" for text.", err)), nil
+			return mcp.NewToolResultError("content is not valid base64: encode the bytes with standard base64 (RFC 4648, with padding), or use encoding \"text\" for text."), nil
 		}
 		if len(content) > t.opts.MaxWriteSize {
 			return t.tooLarge(len(content)), nil
 		}
-	default:
-		return mcp.NewToolResultError(fmt.Sprintf("encoding %q is not supported: use \"text\" (default) or \"base64\".", args.Encoding)), nil
 	}
 	ev, err := t.locker.WriteFile(ctx, events.WriteRequest{
-		Workspace: ws, Path: p, Content: content, LockToken: args.LockToken, Actor: "mcp:" + cmp.Or(sess.Client, "anonymous"),
+		Workspace: ws, Path: p, Content: content, LockToken: args.LockToken, Actor: Actor(sess.Holder),
 	})
 	if err != nil {
 		return t.writeFailure(sess, ws, p, args, err), nil
@@ -258,6 +248,11 @@ func (t *toolset) writeFile(ctx context.Context, _ mcp.CallToolRequest, args Wri
 	}), nil
 }
 
+// Actor is the actor of the writes of a session whose lock holder name is
+// holder: "mcp:" and the holder ("mcp:claude-code#3f2a"), so that a
+// session's writes and locks name it the same way.
+func Actor(holder string) string { return "mcp:" + cmp.Or(holder, "anonymous") }
+
 // target resolves the workspace argument (optional when the server serves
 // exactly one) and cleans the path.
 func (t *toolset) target(ctx context.Context, ws, path string) (string, string, *mcp.CallToolResult) {
@@ -269,19 +264,32 @@ func (t *toolset) target(ctx context.Context, ws, path string) (string, string, 
 	case ws == "" && len(names) == 1:
 		ws = names[0]
 	case ws == "":
-		return "", "", mcp.NewToolResultError(fmt.Sprintf("workspace is required: this server serves several workspaces (%s); pass the one the path is in as workspace.",
-			strings.Join(names, ", ")))
+		return "", "", mcp.NewToolResultError(fmt.Sprintf("workspace is required: this server serves several workspaces, %s; pass the one the path is in as workspace.",
+			list(names, "and")))
 	case !slices.Contains(names, ws):
-		return "", "", mcp.NewToolResultError(fmt.Sprintf("%v %q: use one of: %s.", events.ErrUnknownWorkspace, ws, strings.Join(names, ", ")))
-	}
-	if path == "" {
-		return "", "", mcp.NewToolResultError("path is required: give the file's path relative to the workspace root, for example \"src/main.go\".")
+		return "", "", mcp.NewToolResultError(fmt.Sprintf("unknown workspace %q: use one of %s.", ws, strings.Join(names, ", ")))
 	}
 	p, err := workspace.Clean(path)
 	if err != nil {
 		return "", "", badPath(err)
 	}
 	return ws, p, nil
+}
+
+// rereadHint says how to read a file's current content again.
+func rereadHint(ws, p string) string {
+	return "from disk, or as the resource filecast://" + ws + "/" + p
+}
+
+// lockedBy describes a lock that refused a request: "(exclusive) by X until T".
+func lockedBy(le *events.LockError) string {
+	return fmt.Sprintf("(%s) by %s until %s", cmp.Or(le.Mode, events.LockExclusive), le.Holder, le.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// holds reports whether holder is one of the holders a LockError names
+// (several, joined by ", ", for a shared lock).
+func holds(le *events.LockError, holder string) bool {
+	return holder != "" && slices.Contains(strings.Split(le.Holder, ", "), holder)
 }
 
 // lockFailure explains why lock failed and what to do next.
@@ -292,23 +300,27 @@ func (t *toolset) lockFailure(sess Session, ws, p string, args LockArgs, err err
 		var b strings.Builder
 		fmt.Fprintf(&b, "%q in workspace %s is locked", p, ws)
 		if le.Holder != "" {
-			fmt.Fprintf(&b, " (%s) by %s until %s", cmp.Or(le.Mode, "exclusive"), le.Holder, le.ExpiresAt.UTC().Format(time.RFC3339))
+			b.WriteString(" " + lockedBy(le))
 		}
 		b.WriteString(". ")
 		if args.WaitMS > 0 {
 			fmt.Fprintf(&b, "It was still held after waiting %d ms. ", args.WaitMS)
 		}
-		if le.Holder != "" && le.Holder == sess.Holder {
+		if holds(le, sess.Holder) {
 			b.WriteString("That holder is this session: lock again with the lock_token you got for it to refresh it, or unlock it first.")
 		} else {
 			b.WriteString("Call lock again with wait_ms (for example 30000) to wait until it is released or expires, or work on something else meanwhile.")
 		}
 		return mcp.NewToolResultError(b.String())
 	case errors.Is(err, events.ErrLockConflict):
-		return mcp.NewToolResultError(err.Error() + "; call lock again with wait_ms (for example 30000) to wait for it to be released.")
+		return mcp.NewToolResultError(plain(err) + ". Call lock again with wait_ms (for example 30000) to wait for it to be released.")
 	case errors.Is(err, events.ErrNotHolder):
-		return mcp.NewToolResultError(fmt.Sprintf("the lock_token does not hold a lock on %q in workspace %s (%v): it is wrong, or the lock expired or was released. Call lock without lock_token to take the lock again, then read the file again before writing: someone else may have changed it.",
-			p, ws, err))
+		return mcp.NewToolResultError(fmt.Sprintf("the lock_token holds no lock on %q in workspace %s: it is wrong, or the lock expired or was released. Call lock without lock_token to take the lock again, then read the file again (%s) before you write: someone else may have changed it.",
+			p, ws, rereadHint(ws, p)))
+	case errors.Is(err, lock.ErrBadRequest), errors.Is(err, feed.ErrBadRequest):
+		// The request itself is wrong, for example a refresh in another
+		// mode: say what, without the operations it went through.
+		return mcp.NewToolResultError(strings.TrimSuffix(after(err.Error(), "invalid request"), ".") + ". Nothing was changed.")
 	}
 	return t.lockingFailure("lock", err)
 }
@@ -318,34 +330,39 @@ func (t *toolset) writeFailure(sess Session, ws, p string, args WriteFileArgs, e
 	var le *events.LockError
 	hasLE := errors.As(err, &le)
 	switch {
+	case errors.Is(err, events.ErrLocked) && hasLE && le.Mode == events.LockShared:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%q in workspace %s is locked %s. A shared lock is a read lock: nobody writes the file through filecast while one is held, its holders included, so the write was refused and nothing changed. ",
+			p, ws, lockedBy(le))
+		if holds(le, sess.Holder) {
+			b.WriteString("This session holds one of those shared locks: unlock it, take the exclusive lock (lock with mode exclusive and wait_ms), then write with its lock_token.")
+		} else {
+			b.WriteString("Take the exclusive lock (lock with mode exclusive and wait_ms, for example 30000) to wait until the shared locks are released, then write with its lock_token.")
+		}
+		return mcp.NewToolResultError(b.String())
 	case errors.Is(err, events.ErrLocked):
 		var b strings.Builder
 		fmt.Fprintf(&b, "%q in workspace %s is locked", p, ws)
 		if hasLE && le.Holder != "" {
-			fmt.Fprintf(&b, " (%s) by %s until %s", cmp.Or(le.Mode, "exclusive"), le.Holder, le.ExpiresAt.UTC().Format(time.RFC3339))
+			b.WriteString(" " + lockedBy(le))
 		}
 		b.WriteString("; the write was refused and nothing changed. ")
-		if hasLE && le.Holder != "" && le.Holder == sess.Holder {
+		if hasLE && holds(le, sess.Holder) {
 			b.WriteString("That holder is this session: pass the lock_token of that lock to write_file.")
 		} else {
-			b.WriteString("Call lock with wait_ms (for example 30000) to wait for the lock, read the file again once you hold it, then call write_file with your lock_token.")
+			fmt.Fprintf(&b, "Call lock with wait_ms (for example 30000) to wait for the lock, read the file again once you hold it (%s), then call write_file with your lock_token.", rereadHint(ws, p))
 		}
 		return mcp.NewToolResultError(b.String())
-	case errors.Is(err, events.ErrStale):
+	case errors.Is(err, events.ErrStale), errors.Is(err, events.ErrNotHolder) && args.LockToken != "":
 		var b strings.Builder
-		fmt.Fprintf(&b, "your lock on %q in workspace %s is no longer current: it expired or was taken over", p, ws)
-		if hasLE && le.Holder != "" && le.Holder != sess.Holder {
-			fmt.Fprintf(&b, " (now held by %s until %s)", le.Holder, le.ExpiresAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "your lock on %q in workspace %s is no longer current: it expired, was released or was taken over", p, ws)
+		if hasLE && le.Holder != "" && !holds(le, sess.Holder) {
+			fmt.Fprintf(&b, "; it is now held %s", lockedBy(le))
 		}
-		if hasLE && le.Why != "" {
-			b.WriteString("; " + le.Why)
-		}
-		b.WriteString(". The write was refused and nothing changed. Call lock again, read the file again (it may have changed meanwhile), then retry write_file with the new lock_token.")
+		fmt.Fprintf(&b, ". The write was refused and nothing changed. Call lock again, read the file again (%s), then retry write_file with the new lock_token.", rereadHint(ws, p))
 		return mcp.NewToolResultError(b.String())
-	case errors.Is(err, events.ErrNotHolder) && args.LockToken != "":
-		return mcp.NewToolResultError(fmt.Sprintf("the lock_token holds no lock on %q in workspace %s (%v). Call lock again, read the file again, then retry write_file with the new lock_token.", p, ws, err))
 	case errors.Is(err, events.ErrTooLarge):
-		return mcp.NewToolResultError(fmt.Sprintf("%v; write_file takes at most %d bytes.", err, t.opts.MaxWriteSize))
+		return t.tooLarge(len(args.Content))
 	}
 	return t.lockingFailure("write_file", err)
 }
@@ -356,18 +373,19 @@ func (t *toolset) lockingFailure(tool string, err error) *mcp.CallToolResult {
 	case errors.Is(err, events.ErrBadPath), errors.Is(err, events.ErrVCSInternal):
 		return badPath(err)
 	case errors.Is(err, events.ErrNotFound):
-		return mcp.NewToolResultError(err.Error() + "; check the path (a folder on the way may be a file).")
+		return mcp.NewToolResultError(plain(err) + ". Check the path: a folder on the way may be a file.")
 	}
 	return t.failure(tool, err)
 }
 
 func badPath(err error) *mcp.CallToolResult {
-	if errors.Is(err, events.ErrVCSInternal) {
-		return mcp.NewToolResultError(err.Error() + ".")
+	msg := plain(err) + "."
+	if !errors.Is(err, events.ErrVCSInternal) && !strings.Contains(msg, "relative to the workspace root") {
+		msg += " Give a path relative to the workspace root that stays inside it, for example \"src/main.go\"."
 	}
-	return mcp.NewToolResultError(err.Error() + "; give a path relative to the workspace root that stays inside it, for example \"src/main.go\".")
+	return mcp.NewToolResultError(msg)
 }
 
 func (t *toolset) tooLarge(n int) *mcp.CallToolResult {
-	return mcp.NewToolResultError(fmt.Sprintf("content is too large (about %d bytes): write_file takes at most %d bytes; split the file or write it another way.", n, t.opts.MaxWriteSize))
+	return mcp.NewToolResultError(fmt.Sprintf("content is too large, about %d bytes: write_file takes at most %d bytes. Split the file or write it another way.", n, t.opts.MaxWriteSize))
 }

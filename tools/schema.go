@@ -2,14 +2,16 @@ package tools
 
 // The JSON schemas of the tools, written by hand so that every field has a
 // description aimed at the model and the output schemas describe the wire
-// form of events exactly (events.Event marshals itself).
+// form of events exactly (events.Event marshals itself). The input schemas
+// are enforced as written (validate.go); a test checks that their
+// properties are the fields of the argument structs.
 
 const subscribeInput = `{
   "type": "object",
   "properties": {
     "paths": {
       "type": "array",
-      "items": {"type": "string"},
+      "items": {"type": "string", "minLength": 1, "maxLength": 1024},
       "maxItems": 256,
       "description": "Globs relative to the workspace root selecting the files to hear about. '*' stays within one folder, '**' crosses folders, '{a,b}' alternatives. A pattern without '/' matches the file name at any depth ('*.md'); a pattern ending in '/' matches everything under that folder ('docs/'); otherwise it is anchored at the root ('src/**/*.go'). Omit to hear about every file."
     },
@@ -20,11 +22,12 @@ const subscribeInput = `{
     },
     "workspace": {
       "type": "string",
+      "minLength": 1,
       "description": "Name of the workspace to watch. Omit to watch every workspace this server serves."
     },
     "exclude_own": {
       "type": "boolean",
-      "description": "true to leave out changes this session made itself (through write_file). Default false."
+      "description": "EXCLUDE_OWN"
     }
   },
   "additionalProperties": false
@@ -42,7 +45,7 @@ const subscribeOutput = `{
 const unsubscribeInput = `{
   "type": "object",
   "properties": {
-    "subscription_id": {"type": "string", "description": "The subscription_id that subscribe returned."}
+    "subscription_id": {"type": "string", "minLength": 1, "description": "The subscription_id that subscribe returned."}
   },
   "required": ["subscription_id"],
   "additionalProperties": false
@@ -61,21 +64,26 @@ const listChangesInput = `{
   "properties": {
     "cursor": {
       "type": "string",
-      "description": "A cursor returned by an earlier list_changes or subscribe call, even from another session or before a restart. With it, the changes after that position are read from the durable log. Omit it to get what this session's buffer collected since your last call."
+      "minLength": 1,
+      "maxLength": 4096,
+      "description": "A cursor returned by an earlier list_changes or subscribe call, even from another session or before a restart. With it, the changes after that position are read from the durable log, and the same cursor always returns the same changes. Omit it to get what this session's buffer collected since your last call (over HTTP with protocol 2026-07-28 there is no buffer: always pass one)."
     },
     "limit": {
       "type": "integer",
       "minimum": 1,
-      "description": "Most events to return, default 100, at most 1000 (larger values are treated as 1000). When more are waiting, has_more is true: call again with the returned cursor."
+      "maximum": 1000,
+      "description": "Most events to return, from 1 to 1000; default 100. When more are waiting, has_more is true: call again with the returned cursor."
     },
     "wait_ms": {
       "type": "integer",
       "minimum": 0,
-      "description": "Long-poll: when nothing is waiting, wait up to this many milliseconds (at most 30000) for the first change before returning. Default 0 returns at once."
+      "maximum": 30000,
+      "description": "Long-poll: when nothing is waiting, wait up to this many milliseconds (0 to 30000) for the first change before returning. Default 0 returns at once."
     },
     "subscription_id": {
       "type": "string",
-      "description": "Only return events matching this subscription. Omit to get the events of all of this session's subscriptions (or every file event when it has none)."
+      "minLength": 1,
+      "description": "Only return events matching this subscription. Omit to get the events of all of this session's subscriptions (with a cursor and no subscriptions: every file event)."
     }
   },
   "additionalProperties": false
@@ -92,7 +100,7 @@ const eventSchema = `{
     "old_path": {"type": "string", "description": "The previous path, for file.moved."},
     "size": {"type": "integer", "description": "Size in bytes, for file events other than file.deleted."},
     "sha256": {"type": "string"},
-    "actor": {"type": "string", "description": "fs, api:<token name> or mcp:<client name>."},
+    "actor": {"type": "string", "description": "Who made the change: fs (seen on disk), api:<token name>, or mcp:<client name>#<session> for a write through an MCP session (the same name as that session's locks, after mcp:)."},
     "lock": {"type": "object", "properties": {"holder": {"type": "string"}, "fencing_token": {"type": "integer"}, "mode": {"type": "string"}}},
     "conflict": {"type": "boolean", "description": "true when someone changed a file another holder had locked exclusively."},
     "expires_at": {"type": "string"},
@@ -107,7 +115,7 @@ const listChangesOutput = `{
     "events": {"type": "array", "items": ` + eventSchema + `, "description": "The changes, oldest first within each workspace."},
     "cursor": {"type": "string", "description": "Save it: pass it to the next list_changes call to continue exactly after these events (the current head when none were returned)."},
     "has_more": {"type": "boolean", "description": "More matching events are already waiting: call again with cursor right away."},
-    "overflowed": {"type": "boolean", "description": "This session's buffer was full and dropped events: call list_changes with your last saved cursor to recover them from the log."}
+    "overflowed": {"type": "boolean", "description": "This session's buffer was full and dropped events: call list_changes with the cursor of this result (or your last saved one) to recover them from the log."}
   },
   "required": ["events", "cursor", "has_more", "overflowed"]
 }`

@@ -10,17 +10,24 @@
 //		Heads:   router.Heads,
 //	})
 //
+// Every tool's arguments are checked against its input schema before its
+// handler runs (unknown, missing, null, mistyped or out-of-range values are
+// a tool error naming the argument and what it accepts), so handlers never
+// see arguments their schema refuses.
+//
 // Without a cursor, list_changes drains the calling session's buffer (an
 // events/inbox.Inbox); with a cursor it reads the durable log through the
-// events.Source, filtered the same way, so an agent can resume in a new
-// session or after a restart.
+// events.Source, filtered by the session's subscriptions but never by what
+// the session read before: the same cursor returns the same events, so an
+// agent can retry, resume in a new session or after a restart.
 //
 // lock takes leases under the session's holder name (Session.Holder, the
 // same name its inbox uses, so exclude_own and lock.expiring work) and
 // records them in Session.Leases; the server releases what is left there
-// when the session ends. write_file writes through the Locker, so another
-// holder's exclusive lock (events.ErrLocked) and a lock that expired or
-// was taken over (events.ErrStale) refuse the write.
+// when the session ends. write_file writes through the Locker as
+// Actor(Session.Holder), so another holder's exclusive lock or anyone's
+// shared lock (events.ErrLocked) and a lock that expired or was taken over
+// (events.ErrStale) refuse the write.
 package tools
 
 import (
@@ -46,8 +53,10 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
 	MaxWait      = 30 * time.Second
-	// maxPages bounds the log pages one cursor read scans for matches.
+	// maxPages bounds the log pages one cursor read scans for matches, of
+	// pageSize events or limit if more.
 	maxPages = 16
+	pageSize = 100
 )
 
 // ErrNoSession is returned by a SessionFunc when the request belongs to no
@@ -67,7 +76,7 @@ type Session struct {
 	// short session suffix ("claude-code#3f2a"). It must equal the Holder
 	// of Inbox.
 	Holder string
-	// Client is the MCP client's name; writes are made as "mcp:<Client>".
+	// Client is the MCP client's name.
 	Client string
 	// Leases records the locks the session takes, to release them when it
 	// ends. Nil for sessions that do not last: their locks end by TTL.
@@ -136,18 +145,32 @@ type ListChangesResult struct {
 const (
 	subscribeDesc = "Start hearing about changes to files in the workspace: creations, updates, deletions, moves and, if asked, locks. " +
 		"Call it once at the start of a task with the globs of the files you care about; afterwards call list_changes to collect what changed. " +
+		"Before its first subscribe a session's buffer collects every file change; from then on only what its subscriptions match, and nothing once the last is removed. " +
 		"Returns subscription_id and cursor. Save the cursor: list_changes with it returns exactly the matching changes made after this call, even from a new session. " +
-		"Errors: an invalid glob or event kind, or an unknown workspace, is reported with the reason; fix the argument and call again."
-	unsubscribeDesc = "Stop a subscription made by subscribe in this session. Returns removed: true when it existed, false when there was nothing to remove (not an error)."
+		"Over HTTP with protocol 2026-07-28 there is no session buffer: pass that cursor (and the subscription_id) to list_changes. " +
+		"Errors: an invalid glob or an unknown workspace is reported with the reason; fix the argument and call again."
+	unsubscribeDesc = "Stop a subscription made by subscribe in this session. Returns removed: true when it existed, false when there was nothing to remove (not an error). " +
+		"Once the last subscription is gone this session's buffer collects nothing more (but warnings about its own locks); list_changes with a cursor still reads every file change."
 	listChangesDesc = "Get the file changes (and lock changes, if subscribed) since you last asked. " +
-		"Without cursor it returns what this session collected since its previous call; with a cursor from an earlier result it reads the durable log after that position, so nothing is missed across sessions and restarts. " +
+		"Without cursor it returns what this session's buffer collected since its previous call, each change once; repeated updates of a file by the same writer come as the latest one. " +
+		"With a cursor from an earlier result it reads the durable log after that position: the same cursor always returns the same changes, so retrying with a saved cursor loses nothing, across sessions and restarts. " +
+		"Over HTTP with protocol 2026-07-28 there is no session buffer: always pass the cursor of your previous result (the first one from subscribe). " +
 		"Set wait_ms to long-poll for the next change instead of calling in a loop. " +
-		"Returns events (oldest first), cursor (save it and pass it next time), has_more (call again at once) and overflowed (your buffer overflowed: call again with your last saved cursor). An empty events list is normal. " +
-		"Errors: a malformed cursor means pass one exactly as returned; an expired cursor means list the files again and continue from the listing's cursor; an unknown subscription_id means subscribe again."
+		"Returns events (oldest first), cursor (save it and pass it next time: it is after the last event returned, or the current head when none was), has_more (call again at once) and overflowed (your buffer overflowed: call again with the returned cursor). An empty events list is normal. " +
+		"Errors: a cursor that is malformed or beyond the end of the log is reported with the log's head; an expired cursor means the log no longer holds what came after it (the error says where to continue); an unknown subscription_id means subscribe again."
+)
+
+// exclude_own descriptions: with lock, unlock and write_file, and without.
+const (
+	excludeOwnLocking = "true to leave out what this session did itself: the files it wrote with write_file and the locks it took or released with lock and unlock. " +
+		"Changes others make, also to files you hold locks on, still come, and so do the expiry and expiring warnings of your locks. Default false."
+	excludeOwnPlain = "true to leave out the changes this session made itself. Default false."
 )
 
 // Register adds subscribe, unsubscribe and list_changes to s, and lock,
-// unlock and write_file when src also implements events.Locker.
+// unlock and write_file when src also implements events.Locker. Each
+// tool's arguments are checked against its input schema before its
+// handler runs.
 func Register(s *server.MCPServer, src events.Source, opts Options) error {
 	if opts.Session == nil {
 		return errors.New("tools: Options.Session is required")
@@ -159,31 +182,66 @@ func Register(s *server.MCPServer, src events.Source, opts Options) error {
 		opts.MaxWriteSize = MaxWriteSize
 	}
 	t := &toolset{src: src, opts: opts, log: opts.Logger.With("component", "tools")}
+	excludeOwn := excludeOwnPlain
+	var all []server.ServerTool
 	if l, ok := src.(events.Locker); ok {
 		t.locker = l
-		t.registerLocks(s)
+		excludeOwn = excludeOwnLocking
+		locks, err := t.lockTools()
+		if err != nil {
+			return err
+		}
+		all = append(all, locks...)
 	}
-	s.AddTools(
-		server.ServerTool{
-			Tool: newTool("subscribe", subscribeDesc, subscribeInput, subscribeOutput,
+	for _, d := range []toolDef{
+		{"subscribe", subscribeDesc, strings.Replace(subscribeInput, "EXCLUDE_OWN", excludeOwn, 1), subscribeOutput,
+			mcp.NewTypedToolHandler(t.subscribe), []mcp.ToolOption{
 				mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(true),
-				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)),
-			Handler: mcp.NewTypedToolHandler(t.subscribe),
-		},
-		server.ServerTool{
-			Tool: newTool("unsubscribe", unsubscribeDesc, unsubscribeInput, unsubscribeOutput,
+				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
+		{"unsubscribe", unsubscribeDesc, unsubscribeInput, unsubscribeOutput,
+			mcp.NewTypedToolHandler(t.unsubscribe), []mcp.ToolOption{
 				mcp.WithIdempotentHintAnnotation(true), mcp.WithReadOnlyHintAnnotation(true),
-				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)),
-			Handler: mcp.NewTypedToolHandler(t.unsubscribe),
-		},
-		server.ServerTool{
-			Tool: newTool("list_changes", listChangesDesc, listChangesInput, listChangesOutput,
+				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
+		{"list_changes", listChangesDesc, listChangesInput, listChangesOutput,
+			mcp.NewTypedToolHandler(t.listChanges), []mcp.ToolOption{
 				mcp.WithReadOnlyHintAnnotation(true), mcp.WithDestructiveHintAnnotation(false),
-				mcp.WithOpenWorldHintAnnotation(false)),
-			Handler: mcp.NewTypedToolHandler(t.listChanges),
-		},
-	)
+				mcp.WithOpenWorldHintAnnotation(false)}},
+	} {
+		st, err := d.build()
+		if err != nil {
+			return err
+		}
+		all = append(all, st)
+	}
+	s.AddTools(all...)
 	return nil
+}
+
+// toolDef is one tool before registration.
+type toolDef struct {
+	name, desc, in, out string
+	handler             server.ToolHandlerFunc
+	opts                []mcp.ToolOption
+}
+
+// build parses the tool's input schema and wraps its handler so that
+// arguments that do not satisfy the schema are refused, with a tool error
+// naming them, before the handler runs.
+func (d toolDef) build() (server.ServerTool, error) {
+	schema, err := parseSchema(d.in)
+	if err != nil {
+		return server.ServerTool{}, fmt.Errorf("tools: %s: %w", d.name, err)
+	}
+	h := d.handler
+	return server.ServerTool{
+		Tool: newTool(d.name, d.desc, d.in, d.out, d.opts...),
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if msg := schema.check(d.name, req.Params.Arguments); msg != "" {
+				return mcp.NewToolResultError(msg), nil
+			}
+			return h(ctx, req)
+		},
+	}, nil
 }
 
 // newTool builds a tool with hand-written input and output schemas.
@@ -248,9 +306,6 @@ func (t *toolset) unsubscribe(ctx context.Context, _ mcp.CallToolRequest, args U
 	if err != nil {
 		return noSession(err), nil
 	}
-	if args.SubscriptionID == "" {
-		return mcp.NewToolResultError("subscription_id is required: pass the subscription_id that subscribe returned."), nil
-	}
 	return result(UnsubscribeResult{Removed: sess.Inbox.Unsubscribe(args.SubscriptionID)}), nil
 }
 
@@ -259,23 +314,20 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 	if err != nil {
 		return noSession(err), nil
 	}
-	limit := args.Limit
-	switch {
-	case limit <= 0:
+	limit := args.Limit // 1 to MaxLimit by the schema; 0 when omitted
+	if limit == 0 {
 		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
 	}
-	wait := min(time.Duration(max(args.WaitMS, 0))*time.Millisecond, MaxWait)
+	wait := time.Duration(args.WaitMS) * time.Millisecond
 	if args.SubscriptionID != "" {
 		if _, ok := sess.Inbox.Filter(args.SubscriptionID); !ok {
 			return unknownSubscription(args.SubscriptionID), nil
 		}
 	}
-	if args.Cursor != nil && *args.Cursor != "" {
+	if args.Cursor != nil {
 		out, err := t.readLog(ctx, sess, *args.Cursor, args.SubscriptionID, limit, wait)
 		if err != nil {
-			return t.failure("list_changes", err), nil
+			return t.cursorFailure(ctx, *args.Cursor, err), nil
 		}
 		return result(out), nil
 	}
@@ -305,13 +357,27 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 	return result(ListChangesResult{Events: evs, Cursor: res.Cursor.String(), HasMore: res.HasMore, Overflowed: res.Overflowed}), nil
 }
 
-// readLog answers list_changes with a cursor from the durable log.
+// beyondHead is a cursor past the end of a workspace's log.
+type beyondHead struct {
+	ws        string
+	seq, head uint64
+}
+
+func (e *beyondHead) Error() string {
+	return fmt.Sprintf("%s:%d is beyond the end of the log of %s, which is at %s:%d", e.ws, e.seq, e.ws, e.ws, e.head)
+}
+
+func (e *beyondHead) Unwrap() error { return events.ErrBadCursor }
+
+// readLog answers list_changes with a cursor from the durable log. It
+// depends only on the cursor, the filter and the log: what the session
+// read before does not change it.
 func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string, limit int, wait time.Duration) (ListChangesResult, error) {
 	cur, err := events.ParseCursor(text)
 	if err != nil {
 		return ListChangesResult{}, err
 	}
-	names, _, err := t.workspaces(ctx)
+	names, heads, err := t.logHeads(ctx)
 	if err != nil {
 		return ListChangesResult{}, err
 	}
@@ -321,10 +387,21 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 				Why: "the cursor names a workspace this server does not serve; served: " + strings.Join(names, ", ")}
 		}
 	}
+	for _, ws := range names {
+		if seq := cur.For(ws); seq > heads[ws] {
+			return ListChangesResult{}, &beyondHead{ws: ws, seq: seq, head: heads[ws]}
+		}
+	}
 	if subID != "" {
 		if f, ok := sess.Inbox.Filter(subID); ok && f.Workspace != "" {
 			names = []string{f.Workspace}
 		}
+	}
+	match := func(ev events.Event) bool { return sess.Inbox.Matches(ev, subID) }
+	if sess.Stateless && subID == "" {
+		// The subscriptions of stateless requests are everybody's: without
+		// a subscription_id, read every file event.
+		match = func(ev events.Event) bool { return ev.Type.IsFile() }
 	}
 	pos := events.Cursor{}
 	for _, ws := range names {
@@ -332,7 +409,7 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		out, err := t.collect(ctx, sess, names, pos, subID, limit)
+		out, err := t.collect(ctx, names, heads, pos, match, limit)
 		if err != nil {
 			return ListChangesResult{}, err
 		}
@@ -354,37 +431,44 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 	}
 }
 
-// collect reads the log of each workspace after pos, keeping matching,
-// not yet delivered events, and advances pos past what it read.
-func (t *toolset) collect(ctx context.Context, sess Session, names []string, pos events.Cursor, subID string, limit int) (ListChangesResult, error) {
+// collect reads the log of each workspace after pos, keeping the events
+// match selects, and advances pos past what it read: to the last event
+// returned when limit was reached, else to the end of what it scanned.
+// HasMore says that it stopped early with more of the log after pos: at
+// limit, or after scanning maxPages pages without reaching it.
+func (t *toolset) collect(ctx context.Context, names []string, heads, pos events.Cursor, match func(events.Event) bool, limit int) (ListChangesResult, error) {
 	out := ListChangesResult{Events: []events.Event{}}
+	size := max(limit, pageSize)
 	for _, ws := range names {
+		if len(out.Events) >= limit {
+			// Not read at all: more is there if its log goes on.
+			if heads[ws] > pos[ws] {
+				out.HasMore = true
+			}
+			continue
+		}
 		for n := 0; ; n++ {
-			if len(out.Events) >= limit || n == maxPages {
+			if n == maxPages {
 				out.HasMore = true
 				break
 			}
-			page, err := t.src.Changes(ctx, ws, pos[ws], limit, 0)
+			page, err := t.src.Changes(ctx, ws, pos[ws], size, 0)
 			if err != nil {
 				return ListChangesResult{}, fmt.Errorf("read changes of %s: %w", ws, err)
 			}
 			full := false
-			for _, ev := range page.Events {
+			for j, ev := range page.Events {
+				pos[ws] = ev.Seq
+				if match(ev) {
+					out.Events = append(out.Events, ev)
+				}
 				if len(out.Events) >= limit {
 					full = true
+					out.HasMore = out.HasMore || j < len(page.Events)-1 || page.HasMore
 					break
 				}
-				pos[ws] = ev.Seq
-				if !sess.Inbox.Matches(ev, subID) {
-					continue
-				}
-				if !sess.Stateless && !sess.Inbox.Delivered(ev) {
-					continue
-				}
-				out.Events = append(out.Events, ev)
 			}
 			if full {
-				out.HasMore = true
 				break
 			}
 			if page.Next > pos[ws] {
@@ -421,8 +505,9 @@ func (t *toolset) waitAny(parent context.Context, names []string, pos events.Cur
 	return errors.Join(errs...)
 }
 
-// workspaces returns the workspace names, sorted, and their log heads.
-func (t *toolset) workspaces(ctx context.Context) ([]string, events.Cursor, error) {
+// logHeads returns the workspace names, sorted, and the heads of their
+// logs as the Source reports them.
+func (t *toolset) logHeads(ctx context.Context) ([]string, events.Cursor, error) {
 	wss, err := t.src.Workspaces(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list workspaces: %w", err)
@@ -434,6 +519,17 @@ func (t *toolset) workspaces(ctx context.Context) ([]string, events.Cursor, erro
 		heads[w.Name] = w.Head
 	}
 	slices.Sort(names)
+	return names, heads, nil
+}
+
+// workspaces returns the workspace names, sorted, and the position up to
+// which every event has been offered to the session buffers (the log
+// heads without Options.Heads).
+func (t *toolset) workspaces(ctx context.Context) ([]string, events.Cursor, error) {
+	names, heads, err := t.logHeads(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	if t.opts.Heads != nil {
 		offered := t.opts.Heads()
 		for _, ws := range names {
@@ -448,42 +544,53 @@ func (t *toolset) workspaces(ctx context.Context) ([]string, events.Cursor, erro
 func noSession(err error) *mcp.CallToolResult {
 	if !errors.Is(err, ErrNoSession) && !errors.Is(err, events.ErrClosed) {
 		// The session exists but its hub cannot serve it yet; say why.
-		return mcp.NewToolResultError(err.Error())
+		return mcp.NewToolResultError(plain(err) + ". Try again in a moment.")
 	}
-	return mcp.NewToolResultError("this request belongs to no MCP session (" + err.Error() + "); reconnect and initialize the session, then call again.")
+	return mcp.NewToolResultError("This request belongs to no open MCP session: reconnect, initialize the session, then call again.")
 }
 
 func unknownWorkspace(ws string, names []string) *mcp.CallToolResult {
-	return mcp.NewToolResultError(fmt.Sprintf("%v %q: use one of: %s, or omit workspace to watch all of them.",
-		events.ErrUnknownWorkspace, ws, strings.Join(names, ", ")))
+	return mcp.NewToolResultError(fmt.Sprintf("unknown workspace %q: use one of %s, or omit workspace to watch all of them.",
+		ws, strings.Join(names, ", ")))
 }
 
 func unknownSubscription(id string) *mcp.CallToolResult {
-	return mcp.NewToolResultError(fmt.Sprintf("%v %q: subscriptions end with the session that made them; call subscribe again, or omit subscription_id.",
-		inbox.ErrUnknownSubscription, id))
+	return mcp.NewToolResultError(fmt.Sprintf("unknown subscription_id %q: subscriptions end with the session that made them. Call subscribe again, or omit subscription_id.", id))
+}
+
+// cursorFailure explains why a read by cursor failed and what to do next.
+func (t *toolset) cursorFailure(ctx context.Context, cursor string, err error) *mcp.CallToolResult {
+	var bh *beyondHead
+	switch {
+	case errors.As(err, &bh):
+		return mcp.NewToolResultError(fmt.Sprintf("invalid cursor %q: %s. Pass a cursor exactly as an earlier list_changes or subscribe returned it, or %s:%d to read from the end.",
+			cursor, bh.Error(), bh.ws, bh.head))
+	case errors.Is(err, events.ErrCursorExpired):
+		msg := fmt.Sprintf("cursor %q has expired: the log no longer holds the changes right after it, so some are lost to you. Treat the files you follow as changed (read them again, from disk or as resources filecast://<workspace>/<path>)", cursor)
+		if _, heads, herr := t.logHeads(ctx); herr == nil {
+			msg += fmt.Sprintf(" and continue from cursor %q, the current head.", heads.String())
+		} else {
+			msg += " and continue with list_changes without a cursor."
+		}
+		return mcp.NewToolResultError(msg)
+	case errors.Is(err, events.ErrBadCursor):
+		return mcp.NewToolResultError(plain(err) + ". Pass a cursor unchanged from an earlier result, for example \"docs:42\", or omit it to read this session's buffer.")
+	}
+	return t.failure("list_changes", err)
 }
 
 // failure turns an error into a tool error result with advice.
 func (t *toolset) failure(tool string, err error) *mcp.CallToolResult {
-	var advice string
 	switch {
-	case errors.Is(err, events.ErrCursorExpired):
-		return mcp.NewToolResultError(events.ErrCursorExpired.Error() + ".")
-	case errors.Is(err, events.ErrBadCursor):
-		advice = "pass the cursor exactly as a previous list_changes or subscribe returned it (for example \"docs:42\"), or omit it."
 	case errors.Is(err, events.ErrBadGlob):
-		advice = "fix the pattern and call " + tool + " again."
-	case errors.Is(err, events.ErrBadType):
-		advice = "use created, updated, deleted, moved, locked or unlocked."
-	case errors.Is(err, events.ErrUnknownWorkspace):
-		advice = "omit workspace or use one this server serves."
+		return mcp.NewToolResultError(plain(err) + ". Fix the pattern and call " + tool + " again.")
+	case errors.Is(err, events.ErrBadType), errors.Is(err, events.ErrUnknownWorkspace):
+		return mcp.NewToolResultError(plain(err) + ".")
 	case errors.Is(err, inbox.ErrUnknownSubscription):
-		advice = "call subscribe again."
+		return mcp.NewToolResultError(plain(err) + ".")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		advice = "the request was cancelled; call again."
-	default:
-		t.log.Warn(tool+" failed", "err", err)
-		advice = "this is a server-side problem; try again in a moment."
+		return mcp.NewToolResultError("The request was cancelled before it finished; call " + tool + " again.")
 	}
-	return mcp.NewToolResultError(err.Error() + "; " + advice)
+	t.log.Warn(tool+" failed", "err", err)
+	return mcp.NewToolResultError(plain(err) + ". This is a problem on filecast's side, not in your arguments: try again in a moment.")
 }

@@ -102,7 +102,7 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 
 	o := newOwned()
 	serve := func(ctx context.Context, st *stack) error {
-		h := st.handler(tokens, origins, &o.ready)
+		h := st.handler(tokens, origins, &o.ready, false)
 		return runAll(ctx,
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
 			func(ctx context.Context) error {

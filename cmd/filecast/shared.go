@@ -40,7 +40,9 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 			return nil, err
 		}
 		o.stack = st
-		h := st.handler(nil, nil, &o.ready)
+		// The socket is this user's alone: writes through it keep the
+		// actor of the MCP session that made them.
+		h := st.handler(nil, nil, &o.ready, true)
 		return &daemon.Owner{
 			Backend: st.gate(),
 			Handler: h,
@@ -66,6 +68,7 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 			return remote.New("http://filecast", remote.Options{
 				HTTPClient: &http.Client{Transport: daemon.Transport(socket)},
 				Logger:     log.With("component", "remote"),
+				SendActor:  true,
 			})
 		},
 		Check:  check,

@@ -366,11 +366,14 @@ func (s *stack) serving() {
 // handler is the hub's HTTP API over this stack: the /v1 routes, webhooks,
 // metrics and the dashboard. Without tokens every route is open to
 // programs (over the unix socket, or a loopback address); web pages of
-// other sites than origins are kept out (api.Guard).
-func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool) http.Handler {
+// other sites than origins are kept out (api.Guard). With trustActor (the
+// unix socket only) a write keeps the actor it names: the MCP session of a
+// process that joined the shared hub.
+func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool, trustActor bool) http.Handler {
 	h := api.New(s.gate(), s.feed, api.Options{
 		Tokens:         tokens,
 		AllowedOrigins: origins,
+		TrustActor:     trustActor,
 		Logger:         s.log.With("component", "api"),
 		Public:         dashboard.IsAsset,
 		Extra: func(mux *http.ServeMux) {

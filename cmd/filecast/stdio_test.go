@@ -153,7 +153,7 @@ func TestMCPStdio_BadInput(t *testing.T) {
 		{"subscribe", map[string]any{"paths": []string{"src/[a-"}}, "glob"},
 		{"subscribe", map[string]any{"paths": []string{"../*"}}, "glob"},
 		{"subscribe", map[string]any{"workspace": "nope"}, "workspace"},
-		{"subscribe", map[string]any{"events": []string{"renamed"}}, "type"},
+		{"subscribe", map[string]any{"events": []string{"renamed"}}, "not one of"},
 		{"list_changes", map[string]any{"cursor": "not a cursor"}, "cursor"},
 		{"list_changes", map[string]any{"cursor": "nope:3"}, "workspace"},
 		{"list_changes", map[string]any{"subscription_id": "sub_missing"}, "subscription"},

@@ -18,8 +18,9 @@
 //	PATCH  /v1/workspaces/{ws}/locks/{token}   {"ttl_seconds"} → 200 lease
 //	DELETE /v1/workspaces/{ws}/locks/{token}   → 200 {"released": true}; 403 not_holder
 //
-// Writes are made as actor "api:<token name>" ("api" without tokens); a
-// lock's holder defaults to the token name ("api"). Lock errors name the
+// Writes are made as actor "api:<token name>" ("api" without tokens), or,
+// with Options.TrustActor, as the "mcp:…" actor the X-Filecast-Actor
+// header names; a lock's holder defaults to the token name ("api"). Lock errors name the
 // holder and expiry in the error body (see feed.ErrorDetail).
 //
 // Later routes (webhooks, the dashboard) are added with Options.Extra and
@@ -126,6 +127,12 @@ type Options struct {
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
 	Extra func(mux *http.ServeMux)
+	// TrustActor makes a write that names its actor in the HeaderActor
+	// header ("mcp:<client>#<session>") be recorded as made by it, rather
+	// than by "api:<token name>". Only for a listener that nobody but this
+	// user's filecast processes can reach: the data folder's unix socket,
+	// through which an MCP server that joined a shared hub writes.
+	TrustActor bool
 }
 
 // New returns the hub's HTTP handler serving src through fd; a nil fd is
@@ -158,7 +165,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		locker, _ = src.(events.Locker)
 	}
 	if locker != nil {
-		(&lockRoutes{locker: locker, log: log.With("component", "api")}).register(mux)
+		(&lockRoutes{locker: locker, log: log.With("component", "api"), trustActor: opts.TrustActor}).register(mux)
 	}
 	if opts.Extra != nil {
 		opts.Extra(mux)

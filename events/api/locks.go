@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
@@ -21,7 +23,13 @@ import (
 const (
 	HeaderLockToken    = "X-Filecast-Lock-Token"
 	HeaderFencingToken = "X-Filecast-Fencing-Token"
+	// HeaderActor names the actor of a write, "mcp:<client>#<session>";
+	// only a router with Options.TrustActor records it.
+	HeaderActor = "X-Filecast-Actor"
 )
+
+// maxActorLen bounds the actor a write may name.
+const maxActorLen = 4 + lock.MaxHolderLen
 
 // Limits of a lock request, the same as the lock package's.
 const (
@@ -66,8 +74,9 @@ type Released struct {
 
 // lockRoutes serves writes and locks through an events.Locker.
 type lockRoutes struct {
-	locker events.Locker
-	log    *slog.Logger
+	locker     events.Locker
+	log        *slog.Logger
+	trustActor bool // record the actor HeaderActor names
 }
 
 func (l *lockRoutes) register(mux *http.ServeMux) {
@@ -79,12 +88,31 @@ func (l *lockRoutes) register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /v1/workspaces/{ws}/locks/{token}", l.release)
 }
 
-// actor is "api:<token name>", or "api" when the hub has no tokens.
-func actor(r *http.Request) string {
+// actor is the actor HeaderActor names when the routes trust it and it is
+// a valid MCP actor, else "api:<token name>", or "api" when the hub has no
+// tokens.
+func (l *lockRoutes) actor(r *http.Request) string {
+	if a := r.Header.Get(HeaderActor); l.trustActor && validActor(a) {
+		return a
+	}
 	if name := TokenName(r.Context()); name != "" {
 		return "api:" + name
 	}
 	return "api"
+}
+
+// validActor accepts "mcp:" and a printable UTF-8 name.
+func validActor(a string) bool {
+	name, ok := strings.CutPrefix(a, "mcp:")
+	if !ok || name == "" || len(a) > maxActorLen || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // holder is who takes a lock when the body names nobody.
@@ -163,7 +191,7 @@ func (l *lockRoutes) write(w http.ResponseWriter, r *http.Request, del bool) {
 		Delete:       del,
 		LockToken:    lockToken,
 		FencingToken: fencing,
-		Actor:        actor(r),
+		Actor:        l.actor(r),
 	})
 	if err != nil {
 		l.fail(w, r, err)

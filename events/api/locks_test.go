@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -195,6 +196,14 @@ func TestLocks_WriteRoutes(t *testing.T) {
 	errorDetail(t, do(t, "PUT", base+"/files/dir/a.md", auth(aliceSecret, api.HeaderLockToken, lease.Token), strings.NewReader("x")), http.StatusConflict, "stale")
 	// Paths that escape.
 	errorDetail(t, do(t, "PUT", base+"/files/..%2Fescape", auth(bobSecret), strings.NewReader("x")), http.StatusBadRequest, "bad_path")
+	// A shared lock is a read lock: 423 for everyone, its holder included.
+	shared := decode[events.Lease](t, do(t, "POST", base+"/locks", auth(aliceSecret), strings.NewReader(`{"path":"s.md","mode":"shared"}`)))
+	d = errorDetail(t, do(t, "PUT", base+"/files/s.md", auth(aliceSecret, api.HeaderLockToken, shared.Token), strings.NewReader("x")), http.StatusLocked, "locked")
+	if d.Mode != "shared" || d.Holder != "alice" {
+		t.Errorf("423 under a shared lock: %+v", d)
+	}
+	errorDetail(t, do(t, "PUT", base+"/files/s.md", auth(bobSecret), strings.NewReader("x")), http.StatusLocked, "locked")
+	errorDetail(t, do(t, "DELETE", base+"/files/s.md", auth(bobSecret), nil), http.StatusLocked, "locked")
 	// Other bodies keep the small limit.
 	errorDetail(t, do(t, "POST", base+"/locks", auth(bobSecret), bytes.NewReader(big[:api.DefaultMaxBody+1])), http.StatusRequestEntityTooLarge, "too_large")
 }
@@ -205,5 +214,41 @@ func TestLocks_NoLocker(t *testing.T) {
 	res := do(t, "PUT", srv.URL+"/v1/workspaces/docs/files/a.md", nil, strings.NewReader("x"))
 	if res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("PUT without a Locker: status %d, want 405", res.StatusCode)
+	}
+}
+
+// TestLocks_TrustActor: a router that trusts its clients (the data
+// folder's socket) records the MCP actor a write names; any other records
+// the token's name whatever the header says.
+func TestLocks_TrustActor(t *testing.T) {
+	t.Parallel()
+	st := hubtest.Start(t, hubtest.Options{})
+	fd := feed.New(st.Hub, feed.Options{})
+	t.Cleanup(fd.Close)
+	trusted := httptest.NewServer(api.New(st.Hub, fd, api.Options{TrustActor: true}))
+	t.Cleanup(trusted.Close)
+	plain := httptest.NewServer(api.New(st.Hub, fd, api.Options{}))
+	t.Cleanup(plain.Close)
+	for i, tc := range []struct {
+		srv   *httptest.Server
+		actor string
+		want  string
+	}{
+		{trusted, "mcp:agentA#1d96", "mcp:agentA#1d96"},
+		{trusted, "", "api"},
+		{trusted, "fs", "api"},                              // not an MCP actor
+		{trusted, "mcp:", "api"},                            // no name
+		{trusted, "mcp:" + strings.Repeat("a", 300), "api"}, // too long
+		{plain, "mcp:agentA#1d96", "api"},                   // not trusted
+	} {
+		h := map[string]string{}
+		if tc.actor != "" {
+			h[api.HeaderActor] = tc.actor
+		}
+		res := do(t, "PUT", tc.srv.URL+"/v1/workspaces/docs/files/"+strconv.Itoa(i)+".md", h, strings.NewReader("x"))
+		wr := decode[api.WriteResult](t, res)
+		if wr.Event == nil || wr.Event.Actor != tc.want {
+			t.Errorf("actor header %q: event %+v, want actor %q", tc.actor, wr.Event, tc.want)
+		}
 	}
 }

@@ -3,9 +3,14 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
+	"github.com/filecast/filecast/events/workspace"
 )
 
 // LockManager keeps the leases on workspace paths (satisfied by *lock.Manager,
@@ -69,14 +74,23 @@ var (
 // *events.LockError wrapping events.ErrLockConflict that names the holder
 // and expiry; a refresh with a token that holds nothing wraps
 // events.ErrNotHolder; an invalid ttl, wait, mode or holder wraps
-// lock.ErrBadRequest. It blocks up to r.Wait for a conflicting holder.
+// lock.ErrBadRequest. A path that goes through a symbolic link leading out
+// of the workspace is refused like a write there (events.ErrBadPath), when
+// this hub watches the workspace's folder. It blocks up to r.Wait for a
+// conflicting holder.
 func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, error) {
 	lm := h.lockManager()
 	if lm == nil {
 		return events.Lease{}, ErrNoLocks
 	}
-	if _, err := h.state(r.Workspace); err != nil {
+	st, err := h.state(r.Workspace)
+	if err != nil {
 		return events.Lease{}, err
+	}
+	if r.Path != "" {
+		if err := lockablePath(st, r.Path); err != nil {
+			return events.Lease{}, err
+		}
 	}
 	l, err := lm.Acquire(ctx, lock.Request{
 		Workspace: r.Workspace,
@@ -94,6 +108,45 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 		return events.Lease{}, err
 	}
 	return lease(l), nil
+}
+
+// lockablePath refuses a path that goes through a symbolic link resolving
+// outside the workspace; a path that does not exist (yet) is fine. It
+// checks only on a hub that watches the workspace, which has its folder.
+func lockablePath(st *wsState, p string) error {
+	if st.index.Load() == nil {
+		return nil
+	}
+	rel, err := workspace.Clean(p)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(st.w.Dir)
+	if err != nil {
+		return fmt.Errorf("open workspace %s: %w", st.w.Name, err)
+	}
+	defer root.Close()
+	segs := strings.Split(rel, "/")
+	for i := 1; i <= len(segs); i++ {
+		sub := strings.Join(segs[:i], "/")
+		fi, err := root.Lstat(sub)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return pathError(sub, err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		if _, err := root.Stat(sub); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if e := pathError(sub, err); errors.Is(e, events.ErrBadPath) {
+				return &events.Error{Kind: events.ErrBadPath, Value: rel, Why: sub + " is a symbolic link that leads outside the workspace"}
+			}
+			return pathError(sub, err)
+		}
+	}
+	return nil
 }
 
 // Unlock implements [events.Locker]: it releases the lease of token on

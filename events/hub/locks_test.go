@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -298,6 +299,78 @@ func TestHub_WriteFileBadPaths(t *testing.T) {
 	leftovers, _ := filepath.Glob(st.Path("docs", ".*.tmp"))
 	if len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+// TestHub_SharedLocksRefuseWrites checks that a shared lock is a read
+// lock: while one is held nobody writes or deletes the file through the
+// hub, its holders included.
+func TestHub_SharedLocksRefuseWrites(t *testing.T) {
+	t.Parallel()
+	st := hubtest.Start(t, hubtest.Options{})
+	ctx := context.Background()
+	writeDisk(t, st, "s.md", "original")
+	st.Next(t, "docs", 0)
+	a := lockFor(t, st, "alice#1", "s.md", events.LockShared, time.Minute)
+	b := lockFor(t, st, "bob#2", "s.md", events.LockShared, 2*time.Minute)
+	for _, tc := range []struct {
+		name  string
+		token string
+		del   bool
+	}{
+		{"no token", "", false},
+		{"a holder's token", a.Token, false},
+		{"the other holder's token", b.Token, false},
+		{"delete by a holder", a.Token, true},
+	} {
+		_, err := st.Hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "s.md", Content: []byte("changed"),
+			Delete: tc.del, LockToken: tc.token, Actor: "api:x"})
+		le, ok := errors.AsType[*events.LockError](err)
+		if !errors.Is(err, events.ErrLocked) || !ok {
+			t.Errorf("%s: %v, want ErrLocked", tc.name, err)
+			continue
+		}
+		if le.Mode != "shared" || le.Holder != "alice#1, bob#2" || !le.ExpiresAt.Equal(b.ExpiresAt) {
+			t.Errorf("%s: LockError %+v, want both holders, mode shared and the later expiry %v", tc.name, le, b.ExpiresAt)
+		}
+	}
+	if got := readDisk(t, st, "s.md"); got != "original" {
+		t.Errorf("the file changed under shared locks: %q", got)
+	}
+	// Once they are released, a writer takes the exclusive lock and writes.
+	must(t, st.Hub.Unlock(ctx, "docs", "s.md", a.Token))
+	must(t, st.Hub.Unlock(ctx, "docs", "s.md", b.Token))
+	w := lockFor(t, st, "carol#3", "s.md", events.LockExclusive, time.Minute)
+	if _, err := st.Hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "s.md", Content: []byte("new"), LockToken: w.Token}); err != nil {
+		t.Errorf("write under the exclusive lock: %v", err)
+	}
+}
+
+// TestHub_LockThroughEscapingSymlink checks that a lock is refused where a
+// write would be because the path leaves the workspace through a symbolic
+// link, and granted on a path that does not exist yet or whose link stays
+// inside.
+func TestHub_LockThroughEscapingSymlink(t *testing.T) {
+	t.Parallel()
+	outside := t.TempDir()
+	st := hubtest.Start(t, hubtest.Options{})
+	ctx := context.Background()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o644))
+	must(t, os.Symlink(outside, st.Path("docs", "out")))
+	must(t, os.Symlink(filepath.Join(outside, "secret"), st.Path("docs", "secret-link")))
+	must(t, os.Symlink("../../../../../../../../../../etc", st.Path("docs", "up")))
+	must(t, os.Mkdir(st.Path("docs", "real"), 0o755))
+	must(t, os.Symlink("real", st.Path("docs", "inside-link")))
+	for _, p := range []string{"out/new.txt", "out/secret", "secret-link", "up/passwd"} {
+		_, err := st.Hub.Lock(ctx, events.LockRequest{Workspace: "docs", Path: p, Holder: "alice#1"})
+		if !errors.Is(err, events.ErrBadPath) || !strings.Contains(err.Error(), "outside the workspace") {
+			t.Errorf("Lock(%q) = %v, want ErrBadPath saying it leads outside the workspace", p, err)
+		}
+	}
+	for _, p := range []string{"not/yet/there.md", "inside-link/x.txt", "real/y.txt"} {
+		if _, err := st.Hub.Lock(ctx, events.LockRequest{Workspace: "docs", Path: p, Holder: "alice#1"}); err != nil {
+			t.Errorf("Lock(%q) = %v, want granted", p, err)
+		}
 	}
 }
 

@@ -49,16 +49,27 @@ func (q *buffer) push(ev events.Event) {
 	}
 }
 
-// coalesce replaces the unread file.updated of ev's path, if there is one,
-// by ev at the end of the buffer, and reports whether it did.
+// coalesce replaces the unread file.updated of ev's path, if there is one
+// by the same actor under the same lock state, by ev at the end of the
+// buffer, and reports whether it did. An update by someone else stays.
 func (q *buffer) coalesce(ev events.Event) bool {
 	i, ok := q.updates[pathKey{ev.Workspace, ev.Path}]
-	if !ok {
+	if !ok || !sameWriter(q.entries[i].ev, ev) {
 		return false
 	}
 	q.remove(i)
 	q.push(ev)
 	return true
+}
+
+// sameWriter reports whether two updates of a path were made by the same
+// actor under the same lock state, so that the newer one may stand for
+// both.
+func sameWriter(a, b events.Event) bool {
+	if a.Actor != b.Actor || a.Conflict != b.Conflict || (a.Lock == nil) != (b.Lock == nil) {
+		return false
+	}
+	return a.Lock == nil || a.Lock.Holder == b.Lock.Holder
 }
 
 // forget ends coalescing for a path: a newer event touched it.

@@ -8,7 +8,8 @@
 //
 // A sketch of the wiring:
 //
-//	b := inbox.New(inbox.Options{Workspaces: []string{"docs"}, Holder: "claude-code#3f2a", Start: head})
+//	b := inbox.New(inbox.Options{Workspaces: []string{"docs"}, Holder: "claude-code#3f2a",
+//		Actor: "mcp:claude-code#3f2a", Start: head})
 //	defer b.Close()
 //	go router(func(ev events.Event) { b.Offer(ev) }) // every event of every workspace
 //
@@ -16,10 +17,26 @@
 //	sub, err := b.Subscribe(f, false)                // tool "subscribe"
 //	res, err := b.Take(ctx, sub.ID, 100, 30*time.Second) // tool "list_changes" without cursor
 //
-//	// tool "list_changes" with a cursor reads the durable log instead:
+//	// tool "list_changes" with a cursor reads the durable log instead; the
+//	// inbox only filters it and is not changed by it:
 //	for _, ev := range page.Events {
-//		if b.Matches(ev, subID) && b.Delivered(ev) { out = append(out, ev) }
+//		if b.Matches(ev, subID) { out = append(out, ev) }
 //	}
+//
+// # Selection
+//
+// A session that never subscribed buffers every file event. Once it has
+// subscribed, it buffers only what one of its subscriptions matches; when
+// it removes its last subscription it buffers nothing more (not everything
+// again). The warning that one of its own locks is about to lapse
+// (lock.expiring with the session's Holder) is always buffered.
+//
+// # Coalescing
+//
+// A file.updated replaces the unread file.updated of the same path when
+// both were made by the same actor under the same lock state (holder and
+// conflict flag); an update by someone else is kept beside it, so that no
+// writer's change disappears from the buffer.
 //
 // # Cursors
 //
@@ -36,16 +53,17 @@
 // So when nothing relevant is left and no overflow is reported, Cursor
 // equals [Inbox.Head]; otherwise it is at or after the last returned event
 // of each workspace and before anything the agent has not seen. Reading
-// the durable log from Cursor (with [Inbox.Matches] and [Inbox.Delivered])
-// therefore brings every dropped event and nothing twice.
+// the durable log from Cursor (filtered with [Inbox.Matches]) therefore
+// brings every dropped event.
 //
 // # Dedup
 //
 // Events of one workspace arrive in seq order, so Offer drops any event
 // whose seq is at or below the highest seq offered so far for its
 // workspace (a redelivery after a reconnect). The inbox keeps a few
-// numbers per workspace, never a set of event IDs; see [Inbox.Delivered]
-// for what that means for reads by cursor.
+// numbers per workspace, never a set of event IDs. De-duplication applies
+// to the buffer only: reads of the log by cursor do not touch the inbox,
+// so the same cursor always reads the same events.
 package inbox
 
 import (
@@ -67,13 +85,6 @@ const (
 	MaxLimit        = 1000  // events per Take at most
 )
 
-// Bounds of the per-workspace bookkeeping; they keep memory constant per
-// workspace whatever the traffic.
-const (
-	maxGaps  = 16   // overflow ranges remembered per workspace; older ones merge
-	maxAhead = 1024 // events read by cursor before the router offered them
-)
-
 // ErrUnknownSubscription is returned by Take for a subscription ID this
 // session does not have.
 var ErrUnknownSubscription = errors.New("inbox: unknown subscription_id")
@@ -83,6 +94,7 @@ type Options struct {
 	Workspaces []string      // the workspaces this session may see; events of others are ignored
 	Capacity   int           // max buffered events, default DefaultCapacity
 	Holder     string        // this session's lock holder name, for exclude_own and lock.expiring; may be empty
+	Actor      string        // the actor of this session's writes ("mcp:claude-code#3f2a"), for exclude_own; may be empty
 	Start      events.Cursor // the log position the session starts after; Head begins here and older events are ignored
 }
 
@@ -90,7 +102,7 @@ type Options struct {
 type Subscription struct {
 	ID         string
 	Filter     events.Filter
-	ExcludeOwn bool          // skip file events made under this session's own lock
+	ExcludeOwn bool          // skip what the session did itself: its writes (Actor) and its lock.acquired and lock.released (Holder)
 	Cursor     events.Cursor // Head when the subscription was created
 }
 
@@ -102,26 +114,12 @@ type Result struct {
 	Overflowed bool           // events were dropped since the previous report; read the log from Cursor
 }
 
-// span is an inclusive range of seqs.
-type span struct{ lo, hi uint64 }
-
 // wsState is the bookkeeping of one workspace; its size does not grow
 // with the number of events.
 type wsState struct {
-	head  uint64   // highest seq offered (or Options.Start)
-	mark  uint64   // highest seq handed to the agent from the buffer
-	gaps  []span   // ranges whose selected events were dropped by overflow, oldest first
-	open  bool     // the last gap is still growing: overflow not yet reported
-	ahead []uint64 // seqs above head handed out by Delivered, ascending
-}
-
-func (w *wsState) inGap(seq uint64) bool {
-	for _, g := range w.gaps {
-		if g.lo <= seq && seq <= g.hi {
-			return true
-		}
-	}
-	return false
+	head   uint64 // highest seq offered (or Options.Start)
+	open   bool   // selected events were dropped by overflow and that is not reported yet
+	openLo uint64 // the first seq dropped since the last report, while open
 }
 
 // Inbox buffers the events one session selected until the agent takes
@@ -129,11 +127,13 @@ func (w *wsState) inGap(seq uint64) bool {
 type Inbox struct {
 	capacity int
 	holder   string
+	actor    string
 	names    []string // workspaces, sorted
 
 	mu         sync.Mutex
 	ws         map[string]*wsState
 	subs       []*Subscription // in creation order
+	subscribed bool            // Subscribe was called at least once
 	buf        *buffer
 	overflowed bool          // dropped events not yet reported by a Take
 	wake       chan struct{} // closed when something changes; nil when nobody waits
@@ -145,6 +145,7 @@ func New(opts Options) *Inbox {
 	b := &Inbox{
 		capacity: opts.Capacity,
 		holder:   opts.Holder,
+		actor:    opts.Actor,
 		ws:       make(map[string]*wsState, len(opts.Workspaces)),
 		buf:      newBuffer(),
 	}
@@ -179,8 +180,8 @@ func (b *Inbox) AddWorkspace(name string, start uint64) {
 // Subscribe adds a subscription and returns it with a new random ID
 // ("sub_" and 12 characters). f.Workspace must be one of the session's
 // workspaces or "" for all of them, else the error wraps
-// events.ErrUnknownWorkspace. Once a session has a subscription, only
-// events that match one of its subscriptions are buffered.
+// events.ErrUnknownWorkspace. From the first subscription on, only events
+// that match one of the session's subscriptions are buffered.
 func (b *Inbox) Subscribe(f events.Filter, excludeOwn bool) (Subscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -195,12 +196,14 @@ func (b *Inbox) Subscribe(f events.Filter, excludeOwn bool) (Subscription, error
 		Cursor:     b.headLocked(),
 	}
 	b.subs = append(b.subs, s)
+	b.subscribed = true
 	return *s, nil
 }
 
 // Unsubscribe removes a subscription and reports whether it existed.
 // Events already buffered stay; a Take waiting on it returns
-// ErrUnknownSubscription.
+// ErrUnknownSubscription. Once the last subscription is gone the buffer
+// takes no new events but the session's own lock.expiring warnings.
 func (b *Inbox) Unsubscribe(id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -245,9 +248,6 @@ func (b *Inbox) Offer(ev events.Event) {
 		return
 	}
 	w.head = ev.Seq
-	if b.takeAhead(w, ev.Seq) {
-		return
-	}
 	if !b.selectedLocked(ev) {
 		return
 	}
@@ -275,39 +275,14 @@ func (b *Inbox) Offer(ev events.Event) {
 	b.notifyLocked()
 }
 
-// takeAhead drops an event that a read by cursor already handed out.
-func (b *Inbox) takeAhead(w *wsState, seq uint64) bool {
-	n := 0
-	for n < len(w.ahead) && w.ahead[n] < seq {
-		n++
-	}
-	hit := n < len(w.ahead) && w.ahead[n] == seq
-	if hit {
-		n++
-		w.mark = max(w.mark, seq)
-	}
-	w.ahead = w.ahead[:copy(w.ahead, w.ahead[n:])]
-	return hit
-}
-
 // dropLocked records ev as lost to overflow.
 func (b *Inbox) dropLocked(w *wsState, ev events.Event) {
 	if ev.Type.IsFile() {
 		b.buf.forget(ev.Workspace, ev.Path)
 		b.buf.forget(ev.Workspace, ev.OldPath)
 	}
-	switch {
-	case w.open:
-		w.gaps[len(w.gaps)-1].hi = ev.Seq
-	default:
-		if len(w.gaps) == maxGaps {
-			// Merge the two oldest: a read by cursor may then repeat
-			// events between them, but it cannot miss any.
-			w.gaps[1].lo = w.gaps[0].lo
-			w.gaps = slices.Delete(w.gaps, 0, 1)
-		}
-		w.gaps = append(w.gaps, span{ev.Seq, ev.Seq})
-		w.open = true
+	if !w.open {
+		w.open, w.openLo = true, ev.Seq
 	}
 	b.overflowed = true
 	b.notifyLocked()
@@ -384,10 +359,7 @@ func (b *Inbox) takeLocked(match func(events.Event) bool, limit int) Result {
 			continue
 		}
 		if len(res.Events) < limit {
-			ev := q.remove(i)
-			w := b.ws[ev.Workspace]
-			w.mark = max(w.mark, ev.Seq)
-			res.Events = append(res.Events, ev)
+			res.Events = append(res.Events, q.remove(i))
 			continue
 		}
 		res.HasMore = true
@@ -408,7 +380,7 @@ func (b *Inbox) takeLocked(match func(events.Event) bool, limit int) Result {
 		b.overflowed = false
 		for ws, w := range b.ws {
 			if w.open {
-				res.Cursor[ws] = min(res.Cursor[ws], w.gaps[len(w.gaps)-1].lo-1)
+				res.Cursor[ws] = min(res.Cursor[ws], w.openLo-1)
 				w.open = false
 			}
 		}
@@ -416,68 +388,30 @@ func (b *Inbox) takeLocked(match func(events.Event) bool, limit int) Result {
 	return res
 }
 
-// Matches reports whether ev is one this session would buffer for subID:
-// the subscription's filter (and exclude_own) when subID is given, else
-// any of the session's subscriptions, else every file event; the holder's
-// own lock.expiring always matches. Events of other workspaces and unknown
-// subscriptions never match. Use it to filter the durable log when reading
-// by cursor.
+// Matches reports whether a read of the durable log by cursor returns ev
+// for subID: the subscription's filter (and exclude_own) when subID is
+// given, else any of the session's current subscriptions, else — when it
+// has none — every file event; the holder's own lock.expiring always
+// matches. Events of other workspaces and unknown subscriptions never
+// match. It depends only on ev and the session's subscriptions, never on
+// what the session has read, so the same cursor reads the same events.
 func (b *Inbox) Matches(ev events.Event, subID string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ws[ev.Workspace] == nil {
 		return false
 	}
+	if b.alwaysOn(ev) {
+		return true
+	}
 	if subID == "" {
-		return b.selectedLocked(ev)
+		if len(b.subs) == 0 {
+			return ev.Type.IsFile()
+		}
+		return slices.ContainsFunc(b.subs, func(s *Subscription) bool { return b.subMatch(s, ev) })
 	}
 	s := b.subLocked(subID)
-	return s != nil && (b.subMatch(s, ev) || b.alwaysOn(ev))
-}
-
-// Delivered records that ev, read from the durable log by cursor, is
-// being shown to the agent, and reports whether it should be: false means
-// the session already handed it out. A buffered copy is removed so Take
-// will not return it again, and an event the router has not offered yet
-// is remembered so that Offer drops it.
-//
-// To stay O(workspaces) in memory it remembers, per workspace, the
-// highest seq handed out from the buffer rather than every event: an
-// event at or below that seq counts as handed out, except events dropped
-// by overflow, which are always reported as new. An event that never
-// was in the buffer (not selected when offered, or older than the
-// session) is not remembered, so reading the same stretch of log twice
-// returns it twice.
-func (b *Inbox) Delivered(ev events.Event) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	w := b.ws[ev.Workspace]
-	if w == nil {
-		return false
-	}
-	if i, ok := b.buf.find(ev.Workspace, ev.Seq); ok {
-		b.buf.remove(i)
-		b.buf.tidy()
-		w.mark = max(w.mark, ev.Seq)
-		return true
-	}
-	if w.inGap(ev.Seq) {
-		return true
-	}
-	if ev.Seq > w.head {
-		i, found := slices.BinarySearch(w.ahead, ev.Seq)
-		if found {
-			return false
-		}
-		w.ahead = slices.Insert(w.ahead, i, ev.Seq)
-		if len(w.ahead) > maxAhead {
-			// The oldest is the likeliest to have been offered by now; if
-			// it was not, the agent may see it twice rather than never.
-			w.ahead = slices.Delete(w.ahead, 0, 1)
-		}
-		return true
-	}
-	return ev.Seq > w.mark
+	return s != nil && b.subMatch(s, ev)
 }
 
 // Head returns, for every workspace of the session, the seq of the last
@@ -526,7 +460,7 @@ func (b *Inbox) selectedLocked(ev events.Event) bool {
 	if b.alwaysOn(ev) {
 		return true
 	}
-	if len(b.subs) == 0 {
+	if !b.subscribed {
 		return ev.Type.IsFile()
 	}
 	for _, s := range b.subs {
@@ -539,10 +473,23 @@ func (b *Inbox) selectedLocked(ev events.Event) bool {
 
 // subMatch applies one subscription's filter and exclude_own.
 func (b *Inbox) subMatch(s *Subscription, ev events.Event) bool {
-	if s.ExcludeOwn && b.own(ev) && ev.Type.IsFile() {
+	if s.ExcludeOwn && b.doneBySession(ev) {
 		return false
 	}
 	return s.Filter.Match(ev)
+}
+
+// doneBySession reports whether the session made ev itself: a file
+// change written as its actor, or a lock it took, refreshed or released.
+// Expiries and warnings of its locks are not its doing.
+func (b *Inbox) doneBySession(ev events.Event) bool {
+	switch {
+	case ev.Type.IsFile():
+		return b.actor != "" && ev.Actor == b.actor
+	case ev.Type == events.LockAcquired, ev.Type == events.LockReleased:
+		return b.own(ev)
+	}
+	return false
 }
 
 // alwaysOn selects the warning that one of the session's own locks is

@@ -33,6 +33,15 @@ func locked(e events.Event, holder string) events.Event {
 	return e
 }
 
+// by sets the event's actor.
+func by(e events.Event, actor string) events.Event {
+	e.Actor = actor
+	return e
+}
+
+// myActor is the actor of the writes of the session whose holder is me.
+const myActor = "mcp:" + me
+
 func ids(evs []events.Event) []string {
 	out := []string{}
 	for _, e := range evs {
@@ -69,7 +78,7 @@ func take(t testing.TB, b *inbox.Inbox, subID string, limit int) inbox.Result {
 }
 
 func newInbox(capacity int) *inbox.Inbox {
-	return inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Capacity: capacity, Holder: me})
+	return inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Capacity: capacity, Holder: me, Actor: myActor})
 }
 
 func TestInbox_Selection(t *testing.T) {
@@ -80,12 +89,14 @@ func TestInbox_Selection(t *testing.T) {
 		locked(ev("docs", 4, events.LockReleased, "a.md"), me),
 		locked(ev("docs", 5, events.LockExpiring, "a.md"), me),
 		locked(ev("docs", 6, events.LockExpiring, "b.go"), "someone-else"),
-		locked(ev("docs", 7, events.FileUpdated, "c.md"), me),
+		by(locked(ev("docs", 7, events.FileUpdated, "c.md"), me), myActor),
 		locked(ev("docs", 8, events.FileUpdated, "d.md"), "someone-else"),
 		ev("other", 1, events.FileCreated, "x.md"),
 		ev("src", 1, events.FileDeleted, "d.md"),
 		moved("docs", 9, "old.md", "e.txt"),
-		ev("docs", 10, events.LockExpired, "a.md"),
+		locked(ev("docs", 10, events.LockExpired, "a.md"), me),
+		locked(ev("docs", 11, events.FileUpdated, "f.md"), me), // someone changed a file under my lock
+		by(ev("docs", 12, events.FileCreated, "g.md"), myActor),
 	}
 	type sub struct {
 		ws         string
@@ -100,11 +111,11 @@ func TestInbox_Selection(t *testing.T) {
 		want   []string
 	}{
 		{"no subscriptions: file events and own expiring", me, nil,
-			[]string{"docs/1", "docs/2", "docs/5", "docs/7", "docs/8", "src/1", "docs/9"}},
+			[]string{"docs/1", "docs/2", "docs/5", "docs/7", "docs/8", "src/1", "docs/9", "docs/11", "docs/12"}},
 		{"no holder: file events only", "", nil,
-			[]string{"docs/1", "docs/2", "docs/7", "docs/8", "src/1", "docs/9"}},
+			[]string{"docs/1", "docs/2", "docs/7", "docs/8", "src/1", "docs/9", "docs/11", "docs/12"}},
 		{"glob, moves match by old path", me, []sub{{globs: []string{"*.md"}}},
-			[]string{"docs/1", "docs/5", "docs/7", "docs/8", "src/1", "docs/9"}},
+			[]string{"docs/1", "docs/5", "docs/7", "docs/8", "src/1", "docs/9", "docs/11", "docs/12"}},
 		{"base-name glob", me, []sub{{globs: []string{"e.txt"}}},
 			[]string{"docs/5", "docs/9"}},
 		{"locked", me, []sub{{kinds: []string{"locked"}}},
@@ -115,19 +126,27 @@ func TestInbox_Selection(t *testing.T) {
 			[]string{"docs/5", "src/1"}},
 		{"workspace", me, []sub{{ws: "src"}},
 			[]string{"docs/5", "src/1"}},
-		{"exclude own", me, []sub{{globs: []string{"*.md"}, excludeOwn: true}},
-			[]string{"docs/1", "docs/5", "docs/8", "src/1", "docs/9"}},
-		{"exclude own without a holder excludes nothing", "", []sub{{globs: []string{"*.md"}, excludeOwn: true}},
-			[]string{"docs/1", "docs/7", "docs/8", "src/1", "docs/9"}},
+		{"exclude own leaves out the session's writes, not changes under its lock", me,
+			[]sub{{globs: []string{"*.md"}, excludeOwn: true}},
+			[]string{"docs/1", "docs/5", "docs/8", "src/1", "docs/9", "docs/11"}},
+		{"exclude own leaves out the session's lock and unlock, not expiry", me,
+			[]sub{{kinds: []string{"locked", "unlocked"}, excludeOwn: true}},
+			[]string{"docs/5", "docs/6", "docs/10"}},
+		{"exclude own without an actor excludes no write", "", []sub{{globs: []string{"*.md"}, excludeOwn: true}},
+			[]string{"docs/1", "docs/7", "docs/8", "src/1", "docs/9", "docs/11", "docs/12"}},
 		{"union of subscriptions", me, []sub{{kinds: []string{"created"}}, {ws: "src"}, {globs: []string{"c.md"}, excludeOwn: true}},
-			[]string{"docs/1", "docs/5", "src/1"}},
+			[]string{"docs/1", "docs/5", "src/1", "docs/12"}},
 		{"own change excluded by one subscription, selected by another", me,
 			[]sub{{globs: []string{"c.md"}, excludeOwn: true}, {globs: []string{"c.md"}}},
 			[]string{"docs/5", "docs/7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Holder: tt.holder})
+			actor := ""
+			if tt.holder != "" {
+				actor = "mcp:" + tt.holder
+			}
+			b := inbox.New(inbox.Options{Workspaces: []string{"docs", "src"}, Holder: tt.holder, Actor: actor})
 			var subIDs []string
 			for _, s := range tt.subs {
 				subIDs = append(subIDs, subscribe(t, b, s.ws, s.globs, s.kinds, s.excludeOwn))
@@ -162,7 +181,8 @@ func TestInbox_MatchesSubscription(t *testing.T) {
 	}{
 		{"glob", ev("docs", 1, events.FileCreated, "a.md"), md, true},
 		{"glob miss", ev("docs", 1, events.FileCreated, "a.go"), md, false},
-		{"own change excluded", locked(ev("docs", 1, events.FileUpdated, "a.md"), me), md, false},
+		{"own change excluded", by(ev("docs", 1, events.FileUpdated, "a.md"), myActor), md, false},
+		{"change under own lock kept", locked(ev("docs", 1, events.FileUpdated, "a.md"), me), md, true},
 		{"other workspace of the session", ev("src", 1, events.LockAcquired, "a.go"), lk, false},
 		{"lock", ev("docs", 1, events.LockAcquired, "a.go"), lk, true},
 		{"own expiring always", locked(ev("src", 1, events.LockExpiring, "z"), me), md, true},
@@ -285,47 +305,6 @@ func TestInbox_Dedup(t *testing.T) {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
 	})
-	t.Run("Delivered then Offer", func(t *testing.T) {
-		b := newInbox(0)
-		e1, e2, e3 := ev("docs", 1, events.FileCreated, "a"), ev("docs", 2, events.FileCreated, "b"), ev("docs", 3, events.FileCreated, "c")
-		// A cursor read ran ahead of the router and returned 1 and 3.
-		if !b.Delivered(e1) || !b.Delivered(e3) {
-			t.Fatal("Delivered of new events = false")
-		}
-		if b.Delivered(e3) {
-			t.Error("second Delivered of the same event = true")
-		}
-		b.Offer(e1)
-		b.Offer(e2)
-		b.Offer(e3)
-		if diff := cmp.Diff([]string{"docs/2"}, ids(take(t, b, "", 0).Events)); diff != "" {
-			t.Errorf("Take after Delivered (-want +got):\n%s", diff)
-		}
-		if b.Delivered(e1) || b.Delivered(e2) || b.Delivered(e3) {
-			t.Error("Delivered after Take = true")
-		}
-	})
-	t.Run("Delivered removes a buffered copy", func(t *testing.T) {
-		b := newInbox(0)
-		e1, e2 := ev("docs", 1, events.FileCreated, "a"), ev("docs", 2, events.FileCreated, "b")
-		b.Offer(e1)
-		b.Offer(e2)
-		if !b.Delivered(e2) {
-			t.Fatal("Delivered of a buffered event = false")
-		}
-		if b.Delivered(e2) {
-			t.Error("second Delivered = true")
-		}
-		if diff := cmp.Diff([]string{"docs/1"}, ids(take(t, b, "", 0).Events)); diff != "" {
-			t.Errorf("Take (-want +got):\n%s", diff)
-		}
-	})
-	t.Run("foreign workspace", func(t *testing.T) {
-		b := newInbox(0)
-		if b.Delivered(ev("other", 1, events.FileCreated, "a")) {
-			t.Error("Delivered of a foreign event = true")
-		}
-	})
 }
 
 func TestInbox_Coalesce(t *testing.T) {
@@ -371,6 +350,28 @@ func TestInbox_Coalesce(t *testing.T) {
 			locked(ev("docs", 2, events.LockExpiring, "a"), me),
 			ev("docs", 3, events.FileUpdated, "a"),
 		}, []string{"docs/2", "docs/3"}},
+		{"another writer's update stays", []events.Event{
+			by(locked(ev("docs", 1, events.FileUpdated, "a"), "agentA#1"), "mcp:agentA#1"),
+			by(ev("docs", 2, events.FileUpdated, "a"), "mcp:agentB#2"),
+			by(ev("docs", 3, events.FileUpdated, "a"), "mcp:agentB#2"),
+		}, []string{"docs/1", "docs/3"}},
+		{"back to the first writer", []events.Event{
+			by(ev("docs", 1, events.FileUpdated, "a"), "mcp:agentA#1"),
+			by(ev("docs", 2, events.FileUpdated, "a"), "mcp:agentB#2"),
+			by(ev("docs", 3, events.FileUpdated, "a"), "mcp:agentA#1"),
+		}, []string{"docs/1", "docs/2", "docs/3"}},
+		{"same actor under another lock holder stays", []events.Event{
+			locked(ev("docs", 1, events.FileUpdated, "a"), "agentA#1"),
+			ev("docs", 2, events.FileUpdated, "a"),
+		}, []string{"docs/1", "docs/2"}},
+		{"a conflict is not folded into a plain update", []events.Event{
+			func() events.Event {
+				e := locked(ev("docs", 1, events.FileUpdated, "a"), "agentA#1")
+				e.Conflict = true
+				return e
+			}(),
+			locked(ev("docs", 2, events.FileUpdated, "a"), "agentA#1"),
+		}, []string{"docs/1", "docs/2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,15 +431,15 @@ func TestInbox_Overflow(t *testing.T) {
 	if diff := cmp.Diff([]string{"docs/6"}, ids(take(t, b, "", 0).Events)); diff != "" {
 		t.Errorf("Take after overflow (-want +got):\n%s", diff)
 	}
-	// ...and reading the log from the resume cursor brings exactly the
-	// dropped ones.
+	// ...and reading the log from the resume cursor brings the dropped
+	// ones (and, being a read of the log, what came after them).
 	var fromLog []string
 	for _, e := range append(stream, ev("docs", 6, events.FileCreated, "f6")) {
-		if e.Seq > 3 && b.Matches(e, "") && b.Delivered(e) {
+		if e.Seq > 3 && b.Matches(e, "") {
 			fromLog = append(fromLog, e.ID)
 		}
 	}
-	if diff := cmp.Diff([]string{"docs/4", "docs/5"}, fromLog); diff != "" {
+	if diff := cmp.Diff([]string{"docs/4", "docs/5", "docs/6"}, fromLog); diff != "" {
 		t.Errorf("read by cursor (-want +got):\n%s", diff)
 	}
 }
@@ -452,16 +453,13 @@ func TestInbox_OverflowKeepsDroppingUntilReported(t *testing.T) {
 	b.Offer(ev("docs", 3, events.FileCreated, "3.md"))
 	b.Offer(ev("docs", 4, events.FileCreated, "4.go")) // full: dropped
 	b.Offer(ev("src", 1, events.FileCreated, "1.go"))  // full: dropped
-	if !b.Delivered(ev("docs", 1, events.FileCreated, "1.md")) {
-		t.Fatal("Delivered of a buffered event = false")
-	}
-	b.Offer(ev("docs", 5, events.FileUpdated, "2.md")) // room, but docs has unreported drops
+	b.Offer(ev("docs", 5, events.FileCreated, "5.md")) // docs has unreported drops
 	b.Offer(ev("src", 2, events.FileCreated, "2.go"))  // room, but src has unreported drops
 
 	res := take(t, b, md, 1)
 	want := inbox.Result{
-		Events:     []events.Event{ev("docs", 2, events.FileCreated, "2.md")},
-		Cursor:     events.Cursor{"docs": 2, "src": 0},
+		Events:     []events.Event{ev("docs", 1, events.FileCreated, "1.md")},
+		Cursor:     events.Cursor{"docs": 1, "src": 0},
 		HasMore:    true,
 		Overflowed: true,
 	}
@@ -470,19 +468,8 @@ func TestInbox_OverflowKeepsDroppingUntilReported(t *testing.T) {
 	}
 	b.Offer(ev("src", 3, events.FileCreated, "3.go"))
 	res = take(t, b, "", 0)
-	if diff := cmp.Diff([]string{"docs/3", "src/3"}, ids(res.Events)); diff != "" || res.Overflowed {
+	if diff := cmp.Diff([]string{"docs/2", "docs/3", "src/3"}, ids(res.Events)); diff != "" || res.Overflowed {
 		t.Errorf("overflowed %v (-want +got):\n%s", res.Overflowed, diff)
-	}
-	for _, e := range []events.Event{
-		ev("docs", 4, events.FileCreated, "4.go"), ev("docs", 5, events.FileUpdated, "2.md"),
-		ev("src", 1, events.FileCreated, "1.go"), ev("src", 2, events.FileCreated, "2.go"),
-	} {
-		if !b.Delivered(e) {
-			t.Errorf("dropped event %s looks delivered", e.ID)
-		}
-	}
-	if b.Delivered(ev("src", 3, events.FileCreated, "3.go")) {
-		t.Error("src/3 was handed out by Take but Delivered = true")
 	}
 }
 
@@ -631,8 +618,8 @@ func TestInbox_ConcurrentTakes(t *testing.T) {
 	wg.Wait()
 }
 
-// TestInbox_Compaction checks coalescing and Delivered after the buffer
-// has compacted its storage.
+// TestInbox_Compaction checks coalescing after the buffer has compacted
+// its storage.
 func TestInbox_Compaction(t *testing.T) {
 	b := newInbox(0)
 	var stream []events.Event
@@ -644,12 +631,9 @@ func TestInbox_Compaction(t *testing.T) {
 		t.Fatalf("took %d events", len(got))
 	}
 	b.Offer(ev("docs", 301, events.FileUpdated, "p250")) // replaces docs/251
-	if !b.Delivered(stream[259]) || b.Delivered(stream[259]) {
-		t.Error("Delivered of a buffered event: want true, then false")
-	}
 	var want []string
 	for i := 201; i <= 300; i++ {
-		if i != 251 && i != 260 {
+		if i != 251 {
 			want = append(want, fmt.Sprint("docs/", i))
 		}
 	}
@@ -659,11 +643,10 @@ func TestInbox_Compaction(t *testing.T) {
 	}
 }
 
-// TestInbox_ManyOverflows checks that a dropped event is never reported as
-// delivered, however many overflows the session goes through.
+// TestInbox_ManyOverflows checks that every overflow is reported with a
+// cursor just before the first event it dropped.
 func TestInbox_ManyOverflows(t *testing.T) {
 	b := newInbox(1)
-	var dropped, taken []events.Event
 	for i := range uint64(40) {
 		kept, lost := ev("docs", 2*i+1, events.FileCreated, "k"), ev("docs", 2*i+2, events.FileCreated, "l")
 		b.Offer(kept)
@@ -672,36 +655,38 @@ func TestInbox_ManyOverflows(t *testing.T) {
 		if diff := cmp.Diff([]events.Event{kept}, res.Events); diff != "" || !res.Overflowed || res.Cursor["docs"] != kept.Seq {
 			t.Fatalf("round %d: overflowed %v, cursor %v (-want +got):\n%s", i, res.Overflowed, res.Cursor, diff)
 		}
-		dropped, taken = append(dropped, lost), append(taken, kept)
-	}
-	for _, e := range dropped {
-		if !b.Delivered(e) {
-			t.Errorf("dropped %s looks delivered", e.ID)
-		}
-	}
-	// Only the newest overflows are remembered one by one; taken events
-	// after them are known as delivered.
-	for _, e := range taken[len(taken)-10:] {
-		if b.Delivered(e) {
-			t.Errorf("taken %s looks new", e.ID)
-		}
 	}
 }
 
-func TestInbox_DeliveredAheadIsBounded(t *testing.T) {
+// TestInbox_UnsubscribeLast checks that removing the last subscription
+// stops the buffer rather than bringing every file event again, while a
+// read by cursor then matches every file event.
+func TestInbox_UnsubscribeLast(t *testing.T) {
 	b := newInbox(0)
-	const n = 1100
-	for i := range uint64(n) {
-		if !b.Delivered(ev("docs", i+1, events.FileCreated, "a")) {
-			t.Fatalf("Delivered(docs/%d) = false", i+1)
+	id := subscribe(t, b, "", []string{"*.md"}, nil, false)
+	b.Offer(ev("docs", 1, events.FileCreated, "a.md"))
+	b.Unsubscribe(id)
+	b.Offer(ev("docs", 2, events.FileCreated, "b.md"))
+	b.Offer(ev("docs", 3, events.FileCreated, "c.go"))
+	expiring := locked(ev("docs", 4, events.LockExpiring, "x"), me)
+	b.Offer(expiring)
+	if diff := cmp.Diff([]string{"docs/1", "docs/4"}, ids(take(t, b, "", 0).Events)); diff != "" {
+		t.Errorf("buffer after the last unsubscribe (-want +got):\n%s", diff)
+	}
+	for _, e := range []events.Event{ev("docs", 3, events.FileCreated, "c.go"), expiring} {
+		if !b.Matches(e, "") {
+			t.Errorf("read by cursor without subscriptions: %s does not match", e.ID)
 		}
 	}
-	for i := range uint64(n) {
-		b.Offer(ev("docs", i+1, events.FileCreated, "a"))
+	if b.Matches(ev("docs", 5, events.LockAcquired, "x"), "") {
+		t.Error("read by cursor without subscriptions matches a lock event")
 	}
-	// The oldest beyond the bound are forgotten: seen twice rather than lost.
-	if got := take(t, b, "", inbox.MaxLimit).Events; len(got) != n-1024 || got[0].Seq != 1 {
-		t.Errorf("got %d events (%v), want %d starting with docs/1", len(got), ids(got), n-1024)
+	// Subscribing again selects by the new subscription.
+	subscribe(t, b, "", []string{"*.go"}, nil, false)
+	b.Offer(ev("docs", 6, events.FileCreated, "d.md"))
+	b.Offer(ev("docs", 7, events.FileCreated, "e.go"))
+	if diff := cmp.Diff([]string{"docs/7"}, ids(take(t, b, "", 0).Events)); diff != "" {
+		t.Errorf("after subscribing again (-want +got):\n%s", diff)
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 type model struct {
 	capacity   int
 	holder     string
+	actor      string
 	subs       []modelSub
+	subscribed bool
 	head       map[string]uint64
 	buf        []events.Event
 	lastTouch  map[string]events.Event // last selected file event touching ws+path
@@ -35,8 +37,16 @@ func (m *model) own(e events.Event) bool {
 	return m.holder != "" && e.Lock != nil && e.Lock.Holder == m.holder
 }
 
+// mine reports whether the session did e itself.
+func (m *model) mine(e events.Event) bool {
+	if e.Type.IsFile() {
+		return e.Actor == m.actor
+	}
+	return (e.Type == events.LockAcquired || e.Type == events.LockReleased) && m.own(e)
+}
+
 func (m *model) subMatch(s modelSub, e events.Event) bool {
-	if s.excludeOwn && m.own(e) && e.Type.IsFile() {
+	if s.excludeOwn && m.mine(e) {
 		return false
 	}
 	return s.f.Match(e) || e.Type == events.LockExpiring && m.own(e)
@@ -46,10 +56,35 @@ func (m *model) selected(e events.Event) bool {
 	if e.Type == events.LockExpiring && m.own(e) {
 		return true
 	}
+	if !m.subscribed {
+		return e.Type.IsFile()
+	}
+	return slices.ContainsFunc(m.subs, func(s modelSub) bool { return m.subMatch(s, e) })
+}
+
+// matches is the filter of a read by cursor without a subscription_id.
+func (m *model) matches(e events.Event) bool {
+	if e.Workspace == "other" {
+		return false
+	}
+	if e.Type == events.LockExpiring && m.own(e) {
+		return true
+	}
 	if len(m.subs) == 0 {
 		return e.Type.IsFile()
 	}
 	return slices.ContainsFunc(m.subs, func(s modelSub) bool { return m.subMatch(s, e) })
+}
+
+func sameWriter(a, b events.Event) bool {
+	ha, hb := "", ""
+	if a.Lock != nil {
+		ha = "\x00" + a.Lock.Holder
+	}
+	if b.Lock != nil {
+		hb = "\x00" + b.Lock.Holder
+	}
+	return a.Actor == b.Actor && a.Conflict == b.Conflict && ha == hb
 }
 
 func touchKeys(e events.Event) []string {
@@ -80,7 +115,7 @@ func (m *model) offer(e events.Event) {
 		m.overflowed = true
 		return
 	}
-	if e.Type == events.FileUpdated && hadPrev && prev.Type == events.FileUpdated {
+	if e.Type == events.FileUpdated && hadPrev && prev.Type == events.FileUpdated && sameWriter(prev, e) {
 		if i := slices.IndexFunc(m.buf, func(b events.Event) bool { return b.ID == prev.ID }); i >= 0 {
 			m.buf = append(slices.Delete(m.buf, i, i+1), e)
 			return
@@ -158,12 +193,12 @@ func checkModel(t *testing.T, data []byte) {
 		data = data[1:]
 		return int(c)
 	}
-	const holder = "me#1"
+	const holder, actor = "me#1", "mcp:me#1"
 	capacity := 1 + next()%6
-	b := inbox.New(inbox.Options{Workspaces: modelWorkspaces, Capacity: capacity, Holder: holder})
-	m := &model{capacity: capacity, holder: holder, head: map[string]uint64{"docs": 0, "src": 0},
+	b := inbox.New(inbox.Options{Workspaces: modelWorkspaces, Capacity: capacity, Holder: holder, Actor: actor})
+	m := &model{capacity: capacity, holder: holder, actor: actor, head: map[string]uint64{"docs": 0, "src": 0},
 		lastTouch: map[string]events.Event{}, openLo: map[string]uint64{}}
-	for n := next() % 3; n > 0; n-- {
+	addSub := func() {
 		s := modelSubs[next()%len(modelSubs)]
 		f := filter(t, s.ws, s.globs, s.kinds)
 		sub, err := b.Subscribe(f, s.excludeOwn)
@@ -171,9 +206,14 @@ func checkModel(t *testing.T, data []byte) {
 			t.Fatal(err)
 		}
 		m.subs = append(m.subs, modelSub{sub.ID, f, s.excludeOwn})
+		m.subscribed = true
+	}
+	for n := next() % 3; n > 0; n-- {
+		addSub()
 	}
 
 	var (
+		selected   = map[string]bool{} // selected when first offered
 		offered    []events.Event
 		seq        = map[string]uint64{}
 		returned   = map[string]bool{}
@@ -227,11 +267,25 @@ func checkModel(t *testing.T, data []byte) {
 			if p&0x80 != 0 {
 				e.Lock = &events.LockInfo{Holder: holder}
 			}
+			e.Actor = []string{events.ActorFS, actor, "mcp:other#2", "api"}[(p>>5)&3]
+			if m.matches(e) != b.Matches(e, "") {
+				t.Fatalf("Matches(%s %s %s by %s) = %v, the model says %v", e.ID, e.Type, e.Path, e.Actor, b.Matches(e, ""), m.matches(e))
+			}
 			offered = append(offered, e)
+			selected[e.ID] = e.Workspace != "other" && m.selected(e)
 			b.Offer(e)
 			m.offer(e)
 		case 5:
-			if len(offered) > 0 {
+			switch c := next(); {
+			case c%4 == 0:
+				addSub()
+			case c%4 == 1 && len(m.subs) > 0:
+				i := next() % len(m.subs)
+				if !b.Unsubscribe(m.subs[i].id) {
+					t.Fatalf("Unsubscribe(%s) = false", m.subs[i].id)
+				}
+				m.subs = slices.Delete(m.subs, i, i+1)
+			case len(offered) > 0:
 				e := offered[next()%len(offered)]
 				b.Offer(e)
 				m.offer(e)
@@ -254,24 +308,16 @@ func checkModel(t *testing.T, data []byte) {
 	// was returned, or replaced by a later returned update of its path, or
 	// an overflow was reported.
 	for i, e := range offered {
-		if returned[e.ID] || !m.selectedAt(e, offered[:i]) {
+		if returned[e.ID] || !selected[e.ID] {
 			continue
 		}
 		coalesced := e.Type == events.FileUpdated && slices.ContainsFunc(offered[i+1:], func(l events.Event) bool {
-			return returned[l.ID] && l.Type == events.FileUpdated && l.Workspace == e.Workspace && l.Path == e.Path
+			return returned[l.ID] && l.Type == events.FileUpdated && l.Workspace == e.Workspace && l.Path == e.Path && sameWriter(e, l)
 		})
 		if !coalesced && !overflowed {
 			t.Fatalf("selected event %s (%s %s) was never returned and no overflow was reported", e.ID, e.Type, e.Path)
 		}
 	}
-}
-
-// selectedAt reports whether e was selected when offered after earlier.
-func (m *model) selectedAt(e events.Event, earlier []events.Event) bool {
-	if e.Workspace == "other" || slices.ContainsFunc(earlier, func(o events.Event) bool { return o.ID == e.ID }) {
-		return false
-	}
-	return m.selected(e)
 }
 
 func FuzzInbox_Model(f *testing.F) {

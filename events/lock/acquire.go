@@ -216,7 +216,7 @@ func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Le
 			return Lease{}, notHolderError(rec.Path, "the lease runs out in less than %v, too late to refresh; take the lock again", keyGuard)
 		}
 		if r.Mode != "" && r.Mode != rec.Mode {
-			return Lease{}, badRequest("a refresh keeps the mode %s; release the lock and take it again as %s", rec.Mode, r.Mode)
+			return Lease{}, badRequest("this lock is %s and a refresh keeps its mode; to hold it as %s, release it and take a new lock with mode %s", rec.Mode, r.Mode, r.Mode)
 		}
 		live[i].TTL = ttl
 		live[i].Expires = now.Add(ttl)
@@ -465,8 +465,9 @@ func (m *Manager) Holders(ws, path string) []Lease {
 }
 
 // Check decides whether a write to path may go ahead, from the mirror, with
-// no I/O. When someone else holds an exclusive lock it returns a
-// *events.LockError wrapping ErrLocked. When token is given but holds no current lease
+// no I/O. When someone else holds an exclusive lock, or anyone (the
+// caller included) holds a shared one, it returns a *events.LockError
+// wrapping ErrLocked: shared locks are read locks. When token is given but holds no current lease
 // on the path (expired, released or replaced), or fencing is not zero and
 // differs from that lease's fencing token, it returns an error wrapping
 // ErrStale (also a *events.LockError). Otherwise it returns the caller's lease (with Token set), or the
@@ -523,6 +524,11 @@ func decide(rec *record, clean, token string, fencing uint64) (Lease, error) {
 	if len(live) > 0 && rec.Mode == Exclusive && (token == "" || live[0].TokenHash != hash) {
 		h := live[0]
 		return Lease{}, lockedError(clean, h.Holder, h.Expires)
+	}
+	if len(live) > 0 && rec.Mode == Shared {
+		// Shared locks are read locks: nobody writes while one is held,
+		// its holders included.
+		return Lease{}, sharedLockedError(clean, holderNames(live), latest(live))
 	}
 	if token == "" {
 		return Lease{}, nil

@@ -22,8 +22,8 @@ var (
 	// for: it is wrong, or its lease was released or has expired.
 	ErrNotHolder = events.ErrNotHolder
 	// ErrLocked means a write was refused because someone else holds an
-	// exclusive lock on the path (HTTP 423); the error is a
-	// *events.LockError naming the holder and the expiry.
+	// exclusive lock on the path, or anyone holds a shared one (HTTP 423);
+	// the error is a *events.LockError naming the holders and the expiry.
 	ErrLocked = events.ErrLocked
 	// ErrStale means a write carried a lock_token or fencing token that is
 	// no longer current: the lease expired, was released or was replaced
@@ -51,6 +51,16 @@ func lockedError(path, holder string, expires time.Time) *events.LockError {
 	return &events.LockError{
 		Kind: ErrLocked, Path: path, Holder: holder, Mode: string(Exclusive), ExpiresAt: expires,
 		Why: fmt.Sprintf("that is in %s; take the lock, waiting for it if needed (wait_ms), and pass its lock_token", untilNow(expires)),
+	}
+}
+
+// sharedLockedError reports that a write to path was refused because
+// holders (joined by ", ") have it locked shared, the last of them until
+// expires.
+func sharedLockedError(path, holders string, expires time.Time) *events.LockError {
+	return &events.LockError{
+		Kind: ErrLocked, Path: path, Holder: holders, Mode: string(Shared), ExpiresAt: expires,
+		Why: fmt.Sprintf("a shared lock is a read lock: nobody writes while one is held, its holders included; the last one ends in %s unless refreshed. A writer releases its shared lock and takes the exclusive lock, waiting for it if needed (wait_ms)", untilNow(expires)),
 	}
 }
 

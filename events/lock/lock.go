@@ -3,7 +3,9 @@
 // cluster sees the same locks.
 //
 // A lock is exclusive or shared: shared locks coexist with each other, an
-// exclusive one with nothing. The path need not exist. Every lease has a
+// exclusive one with nothing. A shared lock is a read lock: while one is
+// held, Check and Verify refuse every write, its holders' included; an
+// exclusive lock lets only its holder write. The path need not exist. Every lease has a
 // secret token (only its sha256 is stored), a TTL after which it is gone
 // even if its holder crashed, and a fencing token: the revision of the
 // bucket entry that created it. Bucket revisions are stream sequences,
@@ -115,7 +117,7 @@ type Request struct {
 type Options struct {
 	Bucket string // key-value bucket; default DefaultBucket
 	// Expiring is how long before a lease runs out lock.expiring is
-	// emitted; default min(10s, TTL/5).
+	// emitted; default ExpiringLead(TTL).
 	Expiring time.Duration
 	Replicas int          // bucket replicas on a cluster; default 1
 	Logger   *slog.Logger // nil discards logs
@@ -262,7 +264,20 @@ func (m *Manager) expiringLead(ttl time.Duration) time.Duration {
 	if m.opts.Expiring > 0 {
 		return m.opts.Expiring
 	}
-	return min(10*time.Second, ttl/5)
+	return ExpiringLead(ttl)
+}
+
+// MaxExpiringLead is how long before a lease runs out lock.expiring comes
+// at the latest, when the lease is long enough.
+const MaxExpiringLead = 30 * time.Second
+
+// ExpiringLead returns how long before the end of a lease of the given TTL
+// lock.expiring is emitted: when half the TTL is left, or MaxExpiringLead
+// before the end if that is earlier, so that an agent has time to refresh
+// (a 60 s lock is warned about with 30 s left, a 10 min lock with 5 min
+// left). A lease of MaxExpiringLead or less is warned about at once.
+func ExpiringLead(ttl time.Duration) time.Duration {
+	return min(ttl, max(ttl/2, MaxExpiringLead))
 }
 
 // read returns the record under key and its revision; rec is nil when the

@@ -366,16 +366,21 @@ func TestManager_Check(t *testing.T) {
 	if _, err := m.Check("docs", "c.txt", "", 0); err != nil {
 		t.Errorf("Check without token after expiry = %v", err)
 	}
-	// Replaced by a shared holder: stale; by an exclusive one: locked.
+	// Replaced by a shared holder, or by an exclusive one: locked.
 	s := acquire(t, m, req("s", "c.txt", lock.Shared, time.Minute))
-	if _, err := m.Check("docs", "c.txt", a.Token, 0); !errors.Is(err, lock.ErrStale) {
-		t.Errorf("Check of a replaced lease = %v, want ErrStale", err)
+	if _, err := m.Check("docs", "c.txt", a.Token, 0); !errors.Is(err, lock.ErrLocked) {
+		t.Errorf("Check of a lease replaced by a shared lock = %v, want ErrLocked", err)
 	}
-	if _, err := m.Check("docs", "c.txt", "", 0); err != nil {
-		t.Errorf("Check without token under a shared lock = %v, want nil", err)
+	// Shared locks are read locks: nobody writes, the holder included.
+	for _, token := range []string{"", s.Token} {
+		_, err := m.Check("docs", "c.txt", token, 0)
+		le, ok := errors.AsType[*events.LockError](err)
+		if !errors.Is(err, lock.ErrLocked) || !ok || le.Holder != "s" || le.Mode != "shared" || !strings.Contains(le.Why, "read lock") {
+			t.Errorf("Check under a shared lock (token %q) = %v, want ErrLocked naming holder s", token, err)
+		}
 	}
-	if l, err := m.Check("docs", "c.txt", s.Token, 0); err != nil || l.Holder != "s" {
-		t.Errorf("Check by shared holder = %+v, %v", l, err)
+	if _, err := m.Verify(context.Background(), "docs", "c.txt", s.Token, 0); !errors.Is(err, lock.ErrLocked) {
+		t.Errorf("Verify by the shared holder = %v, want ErrLocked", err)
 	}
 	if err := m.Release(context.Background(), "docs", "c.txt", s.Token); err != nil {
 		t.Fatal(err)
@@ -386,6 +391,21 @@ func TestManager_Check(t *testing.T) {
 	}
 	if _, err := m.Check("docs", "../c.txt", "", 0); !errors.Is(err, events.ErrBadPath) {
 		t.Errorf("Check of a bad path = %v, want ErrBadPath", err)
+	}
+}
+
+func TestExpiringLead(t *testing.T) {
+	for _, tt := range []struct{ ttl, want time.Duration }{
+		{time.Second, time.Second},           // short: warned at once
+		{30 * time.Second, 30 * time.Second}, //
+		{40 * time.Second, 30 * time.Second}, // 30 s before the end, earlier than half
+		{time.Minute, 30 * time.Second},      // the default TTL: half
+		{10 * time.Minute, 5 * time.Minute},  // half
+		{24 * time.Hour, 12 * time.Hour},     //
+	} {
+		if got := lock.ExpiringLead(tt.ttl); got != tt.want {
+			t.Errorf("ExpiringLead(%v) = %v, want %v", tt.ttl, got, tt.want)
+		}
 	}
 }
 

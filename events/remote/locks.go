@@ -145,7 +145,8 @@ func (c *Client) Locks(ctx context.Context, ws string) ([]events.Lease, error) {
 // WriteFile implements [events.Locker] over PUT (or, with w.Delete,
 // DELETE) /v1/workspaces/{ws}/files/{path}, sending the lock and fencing
 // tokens as headers. The hub records the change as made by the client's
-// token ("api:<token name>"); w.Actor is not sent. The path is checked
+// token ("api:<token name>"); w.Actor is sent only with
+// Options.SendActor, for a hub that trusts it. The path is checked
 // here too, so a path that escapes the workspace never leaves the process.
 func (c *Client) WriteFile(ctx context.Context, w events.WriteRequest) (events.Event, error) {
 	ev, err := c.writeFile(ctx, w)
@@ -173,6 +174,9 @@ func (c *Client) writeFile(ctx context.Context, w events.WriteRequest) (events.E
 	}
 	if w.FencingToken != 0 {
 		hdr.Set("X-Filecast-Fencing-Token", strconv.FormatUint(w.FencingToken, 10))
+	}
+	if c.sendActor && w.Actor != "" {
+		hdr.Set("X-Filecast-Actor", w.Actor)
 	}
 	method, body := http.MethodPut, w.Content
 	if w.Delete {

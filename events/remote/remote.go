@@ -68,16 +68,21 @@ type Options struct {
 	// stream; it doubles after every failed try, with jitter. Defaults
 	// 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// SendActor sends the Actor of a WriteRequest in the X-Filecast-Actor
+	// header. A hub records it only on a listener that trusts its clients
+	// (the data folder's unix socket); others record the token's name.
+	SendActor bool
 }
 
 // Client is a hub reached over HTTP. It is safe for concurrent use.
 type Client struct {
-	base     *url.URL
-	token    string
-	http     *http.Client
-	timeout  time.Duration
-	log      *slog.Logger
-	min, max time.Duration
+	base      *url.URL
+	token     string
+	http      *http.Client
+	timeout   time.Duration
+	log       *slog.Logger
+	min, max  time.Duration
+	sendActor bool
 }
 
 var _ events.Source = (*Client)(nil)
@@ -97,7 +102,7 @@ func New(baseURL string, opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
-	c := &Client{base: u, token: opts.Token, min: opts.MinBackoff, max: opts.MaxBackoff, timeout: DefaultTimeout}
+	c := &Client{base: u, token: opts.Token, min: opts.MinBackoff, max: opts.MaxBackoff, timeout: DefaultTimeout, sendActor: opts.SendActor}
 	hc := http.Client{}
 	if opts.HTTPClient != nil {
 		hc = *opts.HTTPClient
