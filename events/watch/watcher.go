@@ -146,6 +146,7 @@ type Options struct {
 	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
+	Counters  *Counters           // where the Watcher counts retries and unwatched folders; nil: its own (see Watcher.Counters)
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -164,7 +165,9 @@ type Watcher struct {
 	since    time.Time
 	ready    chan struct{}
 	started  atomic.Bool
-	inject   chan func(context.Context) error // test hooks run on Run's goroutine; see export_test.go
+	inject   chan func(context.Context) error                // test hooks run on Run's goroutine; see export_test.go
+	addHook  func(name string, add func(string) error) error // test hook: adds a watch instead of fsnotify; see export_test.go
+	counters *Counters
 
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
@@ -210,6 +213,10 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		opts.Settle = DefaultSettle
 	}
 	batch, _ := app.(BatchAppender)
+	counters := opts.Counters
+	if counters == nil {
+		counters = &Counters{}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -229,8 +236,13 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		inject:   make(chan func(context.Context) error),
 		files:    map[string]*entry{},
 		expects:  map[string][]*expectation{},
+		counters: counters,
 	}, nil
 }
+
+// Counters returns the tallies the Watcher keeps (Options.Counters, when
+// given).
+func (w *Watcher) Counters() *Counters { return w.counters }
 
 // Ready returns a channel closed once the initial index is complete, the
 // changes made while filecast was not running have been reported and the
