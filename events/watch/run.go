@@ -141,11 +141,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 	saves := make(chan *indexFile, 1)
 	w.st.saves = saves
 	saver.Go(func() {
+		failing := false // logged once until a save works again
 		for idx := range saves {
-			if err := saveIndex(w.path, idx); err != nil {
+			err := saveIndex(w.path, idx)
+			if err != nil {
 				w.st.saveFailed.Store(true)
-				w.log.Warn("cannot save the index", "path", w.path, "err", err)
+				if !failing {
+					w.log.Warn("cannot save the index; trying again every half second", "path", w.path, "err", err)
+				}
+			} else if failing {
+				w.log.Info("the index is saved again", "path", w.path)
 			}
+			failing = err != nil
 		}
 	})
 	defer func() {
@@ -183,6 +190,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.st.dirty = false
 		}
 	}
+	w.publishCounts(len(w.st.retries), len(w.st.unwatched))
 	close(w.ready)
 	return w.exitErr(ctx, w.loop(ctx))
 }
@@ -445,7 +453,7 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 	}
 	if old, ok := st.byID[s.id]; ok && st.renames[old] != nil && !st.renames[old].dir && old != rel {
 		w.dropRename(old)
-		e, err := hash(s)
+		e, err := w.hash(s)
 		if err != nil {
 			// It moved on again already, or cannot be read now (it is
 			// then read again and reported as created): the old name is
@@ -615,7 +623,7 @@ func (w *Watcher) checkStat(ctx context.Context, rel string, s stat, mayWait boo
 	case s.kind == kindNone:
 		return nil // removed (its Remove event reports it), or never indexed
 	}
-	e, err := hash(s)
+	e, err := w.hash(s)
 	if err != nil {
 		if transient(err) {
 			w.retryLater(rel, err, false)
@@ -858,7 +866,7 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 		if s.sameAs(old) {
 			continue
 		}
-		e, err := sums.get(rel, s)
+		e, err := sums.get(w, rel, s)
 		if err != nil {
 			if transient(err) {
 				w.retryLater(rel, err, silent)

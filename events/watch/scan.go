@@ -103,14 +103,20 @@ type fileMeta struct {
 // its index entry. It never follows a symlink at the final component (a
 // link's target was resolved by lstat) and refuses anything that is not a
 // regular file by the time it is opened.
-func hash(st stat) (*entry, error) {
-	e, _, err := hashChanged(st)
+func (w *Watcher) hash(st stat) (*entry, error) {
+	e, _, err := w.hashChanged(st)
 	return e, err
 }
 
 // hashChanged is hash that also returns the file's ctime as the open file
 // gave it before it was read, where the platform tells (zero otherwise).
-func hashChanged(st stat) (*entry, time.Time, error) {
+// It is safe for concurrent use.
+func (w *Watcher) hashChanged(st stat) (*entry, time.Time, error) {
+	if w.readFault != nil {
+		if err := w.readFault(st.read); err != nil {
+			return nil, time.Time{}, &fs.PathError{Op: "open", Path: st.read, Err: err}
+		}
+	}
 	h := sha256.New()
 	buf := bufPool.Get().(*[]byte)
 	n, meta, err := readFile(st.read, *buf, h)
@@ -296,6 +302,11 @@ func (w *Watcher) listTree(ctx context.Context, prefix string, fresh bool, files
 // listDir watches the folder rel, then lists it. It never follows a
 // symlink put in the folder's place, nor blocks on a fifo.
 func (w *Watcher) listDir(rel string) ([]fs.DirEntry, error) {
+	if w.readFault != nil {
+		if err := w.readFault(w.ws.Abs(rel)); err != nil {
+			return nil, &fs.PathError{Op: "open", Path: w.ws.Abs(rel), Err: err}
+		}
+	}
 	f, err := openDir(w.ws.Abs(rel))
 	if err != nil {
 		return nil, err
@@ -325,11 +336,11 @@ type hashResult struct {
 
 // get returns the entry of rel as the scan hashed it, or hashes it now
 // when the scan did not (the index changed since).
-func (h hashed) get(rel string, st stat) (*entry, error) {
+func (h hashed) get(w *Watcher, rel string, st stat) (*entry, error) {
 	if r, ok := h[rel]; ok {
 		return r.e, r.err
 	}
-	return hash(st)
+	return w.hash(st)
 }
 
 // scanned is one file a scan found, and its entry if it hashed it.
@@ -349,7 +360,7 @@ func (w *Watcher) readNew(l listed) (scanned, bool) {
 		return scanned{}, false
 	}
 	abs := w.ws.Abs(l.rel)
-	e, changed, err := hashChanged(stat{kind: kindFile, exists: true, read: abs})
+	e, changed, err := w.hashChanged(stat{kind: kindFile, exists: true, read: abs})
 	if err != nil {
 		return scanned{}, false
 	}
@@ -398,7 +409,7 @@ func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, has
 				}
 				x := scanned{rel: l.rel, st: st}
 				if !st.sameAs(w.known(l.rel)) {
-					e, changed, err := hashChanged(st)
+					e, changed, err := w.hashChanged(st)
 					x.r = &hashResult{e, changed, err}
 				}
 				out = append(out, x)
