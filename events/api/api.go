@@ -42,6 +42,9 @@
 //     (Token.Workspaces) gets 403 for other workspaces' routes and for
 //     routes outside a workspace (webhooks, metrics), and GET
 //     /v1/workspaces lists only its workspaces;
+//   - with Options.Streams, an event stream beyond the hub's cap answers
+//     503 too_many_streams, beyond its token's or address's cap 429
+//     too_many_streams, both with Retry-After (see StreamLimits);
 //   - bodies over Options.MaxBody answer 413 too_large; glob, path and
 //     cursor limits are the events package's (400 bad_glob, bad_path).
 //
@@ -109,6 +112,9 @@ type Options struct {
 	// Public, when set, names GET paths served without a token besides
 	// /healthz: static assets a browser loads before it can send one.
 	Public func(path string) bool
+	// Streams, when set, caps the event streams open at once (see
+	// StreamLimits); several routers may share one. nil means no cap.
+	Streams *StreamLimits
 	// Extra, when set, adds routes to the mux after the built-in ones.
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
@@ -136,7 +142,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc(routeWorkspaces, fd.Workspaces)
-	mux.HandleFunc("GET /v1/workspaces/{ws}/events", fd.Events)
+	mux.HandleFunc(routeEvents, fd.Events)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/changes", fd.Changes)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files", fd.Files)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files/{path...}", fd.File)
@@ -160,12 +166,16 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		auth:    newAuthenticator(opts.Tokens, clientRate, true),
 		public:  opts.Public,
 		maxBody: opts.MaxBody,
+		streams: opts.Streams,
 		log:     log.With("component", "api"),
 	}
 }
 
 // routeWorkspaces lists the workspaces; a token limited to some sees those.
 const routeWorkspaces = "GET /v1/workspaces"
+
+// routeEvents is the event stream, capped by Options.Streams.
+const routeEvents = "GET /v1/workspaces/{ws}/events"
 
 // isPublic reports whether r may be served without a token.
 func (rt *router) isPublic(r *http.Request) bool {
@@ -178,6 +188,7 @@ type router struct {
 	auth    *authenticator
 	public  func(string) bool
 	maxBody int64
+	streams *StreamLimits
 	log     *slog.Logger
 }
 
@@ -215,6 +226,13 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tok != nil && len(tok.Workspaces) > 0 && pattern == routeWorkspaces {
 		rt.workspaces(w, r, tok)
 		return
+	}
+	if pattern == routeEvents && rt.streams != nil {
+		release, ok := rt.streams.acquire(w, r, tok)
+		if !ok {
+			return
+		}
+		defer release()
 	}
 	rt.mux.ServeHTTP(w, r)
 }
