@@ -26,8 +26,8 @@ type logRec struct {
 }
 
 func (l *logRec) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRec) WithAttrs([]slog.Attr) slog.Handler        { return l }
-func (l *logRec) WithGroup(string) slog.Handler             { return l }
+func (l *logRec) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRec) WithGroup(string) slog.Handler            { return l }
 
 func (l *logRec) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
