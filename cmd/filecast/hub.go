@@ -30,7 +30,7 @@ func (c *hubCmd) flags(fs *flag.FlagSet) {
 	c.stack.flags(fs)
 	c.logs.flags(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address to serve the API on; a non-loopback address needs --token")
-	fs.IntVar(&c.streams, "max-streams", api.DefaultMaxStreams, "event streams (SSE) open at once, beyond which a new one gets 503; lowered to half the open file limit less 256 when that is smaller; 0: no cap")
+	fs.IntVar(&c.streams, "max-streams", api.DefaultMaxStreams, "event streams (SSE) open at once, beyond which a new one gets 503; lowered to (open file limit - 256) / 2 when that is smaller; 0: no cap")
 	fs.IntVar(&c.perClient, "max-streams-per-client", api.DefaultMaxStreamsPerClient, "event streams open at once per token, or per client address without one, beyond which a new one gets 429; 0: no cap")
 	c.tokens.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
 	fs.Usage = func() {
