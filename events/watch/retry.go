@@ -57,9 +57,9 @@ type retry struct {
 func transient(err error) bool { return err != nil && !gone(err) }
 
 // retryLater schedules another look at rel, a file or folder that could
-// not be read (err): sync(rel) runs once the delay has passed, and again
-// after every failure, with a growing delay, until the path is read or
-// gone — the change it holds is reported then. A lack of descriptors is
+// not be read (err): it is read again once the delay has passed (see
+// retryDue), and again after every failure, with a growing delay, until
+// it is read or gone — the change it holds is reported then. A lack of descriptors is
 // logged once until they are available again; other errors once per
 // path. It runs on Run's goroutine.
 func (w *Watcher) retryLater(rel string, err error, silent bool) {
@@ -96,8 +96,9 @@ func (w *Watcher) retryLater(rel string, err error, silent bool) {
 }
 
 // retryDue reads again the paths whose retry delay has passed, in path
-// order; a folder is rescanned whole. It runs on Run's goroutine, from
-// expire.
+// order: a file is compared with the index (check), a folder — or
+// anything found by the very first start's silent scan — rescanned. It
+// runs on Run's goroutine, from expire.
 func (w *Watcher) retryDue(ctx context.Context, now time.Time) error {
 	st := w.st
 	var due []string
@@ -115,7 +116,13 @@ func (w *Watcher) retryDue(ctx context.Context, now time.Time) error {
 			continue
 		}
 		attempt := r.attempt
-		if err := w.sync(ctx, p, r.silent); err != nil {
+		var err error
+		if s := w.lstat(p); s.kind == kindFile && !r.silent {
+			err = w.checkStat(ctx, p, s, true) // a file alone: no rescan of the index
+		} else {
+			err = w.sync(ctx, p, r.silent)
+		}
+		if err != nil {
 			return err
 		}
 		if st.retries[p] == r && r.attempt == attempt {
