@@ -322,6 +322,7 @@ func (w *Watcher) lost(ctx context.Context, err error) error {
 // poll retries the folders whose watch could not be added, rescanning them.
 func (w *Watcher) poll(ctx context.Context) error {
 	if len(w.st.unwatched) == 0 {
+		w.watchRecovered() // the last ones may have gone
 		return nil
 	}
 	var top []string
