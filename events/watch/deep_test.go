@@ -39,12 +39,12 @@ func deepChain(tb testing.TB, dir, rel string, depth int) []string {
 	return files
 }
 
-// TestWatcher_DeepTree indexes a tree 1,000 folders deep on a first
+// TestWatcher_DeepTree indexes a tree 600 folders deep on a first
 // start, then reports the files of a second deep tree made while it
 // watches, a deep folder moved, and one removed. Ignored folders deep down
 // stay ignored.
 func TestWatcher_DeepTree(t *testing.T) {
-	const depth = 1000
+	const depth = 600
 	e := newEnv(t)
 	first := deepChain(t, e.root, "", depth)
 	deepGit := filepath.Join(e.root, filepath.FromSlash(path.Dir(first[depth/2])), ".git")
