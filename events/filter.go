@@ -24,6 +24,7 @@ const (
 type Glob struct {
 	src     string
 	pattern string
+	base    bool // src has no "/": it is matched against the base name alone
 }
 
 // CompileGlob checks and compiles a pattern; the error says what is wrong.
@@ -58,14 +59,20 @@ func CompileGlob(p string) (Glob, error) {
 	if !doublestar.ValidatePattern(pattern) {
 		return bad("unbalanced brackets or braces")
 	}
-	return Glob{src: p, pattern: pattern}, nil
+	return Glob{src: p, pattern: pattern, base: !strings.Contains(p, "/")}, nil
 }
 
 // String returns the pattern as given.
 func (g Glob) String() string { return g.src }
 
-// Match reports whether the slash-separated relative path matches.
+// Match reports whether the slash-separated relative path matches. A
+// pattern with no "/" looks at the base name only, so that its cost does
+// not grow with the depth of the path.
 func (g Glob) Match(path string) bool {
+	if g.base {
+		ok, _ := doublestar.Match(g.src, path[strings.LastIndexByte(path, '/')+1:])
+		return ok
+	}
 	ok, _ := doublestar.Match(g.pattern, path)
 	return ok
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bmatcuk/doublestar/v4"
+
 	"github.com/filecast/filecast/events"
 )
 
@@ -99,9 +101,11 @@ func TestNewFilter_BadType(t *testing.T) {
 }
 
 func FuzzCompileGlob(f *testing.F) {
-	for _, s := range []string{"*.md", "docs/", "a/**/b", "{a,b}", "[a-", "../x", "/a", "\x00"} {
+	for _, s := range []string{"*.md", "docs/", "a/**/b", "{a,b}", "[a-", "../x", "/a", "\x00", "**", "a**b", "*"} {
 		f.Add(s, "docs/a.md")
 	}
+	f.Add("*.md", "a/b/c/.md")
+	f.Add("{a,b}*", "x/b")
 	f.Fuzz(func(t *testing.T, pattern, path string) {
 		g, err := events.CompileGlob(pattern)
 		if err != nil {
@@ -110,7 +114,15 @@ func FuzzCompileGlob(f *testing.F) {
 			}
 			return
 		}
-		_ = g.Match(path) // must not panic
+		got := g.Match(path) // must not panic
+		// A pattern with no "/" is matched against the base name alone;
+		// on a clean path that must agree with "**/" + pattern.
+		if strings.Contains(pattern, "/") || path == "" || strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") || strings.Contains(path, "//") {
+			return
+		}
+		if want, _ := doublestar.Match("**/"+pattern, path); got != want {
+			t.Fatalf("%q.Match(%q) = %v, but **/%s matches: %v", pattern, path, got, pattern, want)
+		}
 	})
 }
 

@@ -103,6 +103,8 @@ type stackConfig struct {
 
 	workspaces []workspace.Workspace // set by validate
 	ignorer    *workspace.Ignorer
+
+	streams *api.StreamLimits // the caps of the HTTP API's event streams; nil: none
 }
 
 func (c *stackConfig) flags(fs *flag.FlagSet) {

@@ -18,17 +18,21 @@ const maxHeaderBytes = api.MaxHeaderBytes
 
 // hubCmd is "filecast hub": watch workspaces and serve their events over HTTP.
 type hubCmd struct {
-	stack   stackConfig
-	logs    logConfig
-	listen  string
-	tokens  tokenConfig
-	origins listFlag
+	stack     stackConfig
+	logs      logConfig
+	listen    string
+	tokens    tokenConfig
+	origins   listFlag
+	streams   int // --max-streams
+	perClient int // --max-streams-per-client
 }
 
 func (c *hubCmd) flags(fs *flag.FlagSet) {
 	c.stack.flags(fs)
 	c.logs.flags(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address to serve the API on; a non-loopback address needs --token")
+	fs.IntVar(&c.streams, "max-streams", api.DefaultMaxStreams, "event streams (SSE) open at once, beyond which a new one gets 503; lowered to (open file limit - 256) / 2 when that is smaller; 0: no cap")
+	fs.IntVar(&c.perClient, "max-streams-per-client", api.DefaultMaxStreamsPerClient, "event streams open at once per token, or per client address without one, beyond which a new one gets 429; 0: no cap")
 	c.tokens.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
 	fs.Var(&c.origins, "allow-origin", "a site (e.g. https://app.example) whose pages may call the API besides loopback ones and the hub's own origin; they get CORS headers (repeatable)")
 	fs.Usage = func() {
@@ -50,7 +54,8 @@ hub's own origin.
 Limits: request target 16 KiB (414), headers 64 KiB (431), JSON bodies 1 MiB
 and file writes 16 MiB (413), 256 path filters of 1024 bytes, paths of 4096
 bytes (400); without tokens each client address may send 1000 requests per
-second (429 with Retry-After).
+second (429 with Retry-After). At most --max-streams event streams are open
+at once (503 beyond) and --max-streams-per-client per token or address (429).
 
 Examples:
   filecast hub --root docs=$HOME/docs --listen 127.0.0.1:8080
@@ -77,6 +82,10 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 	if len(c.stack.roots) == 0 {
 		return errors.New("hub: give at least one --root DIR to watch")
 	}
+	if c.streams < 0 || c.perClient < 0 {
+		return errors.New("--max-streams and --max-streams-per-client must be 0 (no cap) or more")
+	}
+	c.stack.streams = streamCaps(log, c.streams, c.perClient, fileLimit(log))
 	if err := c.stack.validate(e); err != nil {
 		return err
 	}

@@ -95,6 +95,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	if c.capacity < 10 || c.capacity > 10_000_000 {
 		return errors.New("--buffer must be between 10 and 10000000")
 	}
+	fileLimit(log)
 	tokens, hubToken, err := c.resolveTokens(log)
 	if err != nil {
 		return err

@@ -23,6 +23,24 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 	m.Gauge("filecast_hub_subscribers", "Subscriptions open on the hub.", func() float64 { return float64(s.hub.Stats().Subscribers) })
 	m.Gauge("filecast_mcp_sessions", "MCP sessions of the MCP server in this process.", func() float64 { return float64(localMCPSessions()) })
 	m.Gauge("filecast_sse_subscribers", "Open SSE streams.", func() float64 { return float64(f.Subscribers()) })
+	if lim := s.cfg.streams; lim != nil {
+		total, perClient := lim.Caps()
+		m.Gauge("filecast_sse_streams_max", "The cap of event streams open at once (--max-streams, lowered to fit the open file limit); 0: none.", func() float64 { return float64(total) })
+		m.Gauge("filecast_sse_streams_per_client_max", "The cap of event streams open at once per token or client address; 0: none.", func() float64 { return float64(perClient) })
+		m.CounterVec("filecast_sse_streams_refused_total", "Event streams refused by a cap: hub (503) or client (429).", "cap", func() map[string]float64 {
+			st := lim.Stats()
+			return map[string]float64{"hub": float64(st.RefusedTotal), "client": float64(st.RefusedClient)}
+		})
+	}
+	m.CounterVec("filecast_watch_read_retries_total", "Reads of a changed file or folder that failed and were scheduled again, by reason: descriptors (out of file descriptors) or other.", "reason", func() map[string]float64 {
+		fds := s.counters.DescriptorRetries.Load()
+		return map[string]float64{"descriptors": float64(fds), "other": float64(s.counters.ReadRetries.Load() - fds)}
+	})
+	m.Gauge("filecast_watch_retrying_paths", "Changed files or folders waiting to be read again.", func() float64 { return float64(s.counters.Retrying.Load()) })
+	m.Counter("filecast_watch_failures_total", "Times a folder could not be watched (the inotify watch limit, mostly); it is rescanned every 2s instead.", func() float64 {
+		return float64(s.counters.WatchFailures.Load())
+	})
+	m.Gauge("filecast_watch_unwatched_folders", "Folders rescanned every 2s because they could not be watched.", func() float64 { return float64(s.counters.Unwatched.Load()) })
 	m.Counter("filecast_lock_conflicts_total", "Lock requests refused because another holder had the lock.", func() float64 { return float64(s.hub.Stats().LockConflicts) })
 	m.GaugeVec("filecast_log_head", "Sequence number of the newest event in each workspace's log.", "workspace", func() map[string]float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -53,6 +53,7 @@ type stack struct {
 	members  *members        // the live hubs of a cluster, over which webhooks spread; nil otherwise
 	progress io.Writer
 	opened   time.Time
+	counters watch.Counters // shared by every watcher of the stack
 }
 
 func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress io.Writer) (_ *stack, err error) {
@@ -170,6 +171,7 @@ func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 		Logger:    s.log,
 		Progress:  s.progress,
 		Since:     processStart.Add(-clockTick),
+		Counters:  &s.counters,
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
@@ -376,6 +378,7 @@ func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool
 		TrustActor:     trustActor,
 		Logger:         s.log.With("component", "api"),
 		Public:         dashboard.IsAsset,
+		Streams:        s.cfg.streams,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
 			mux.Handle("GET /metrics", s.metrics.Handler())

@@ -52,6 +52,9 @@
 //     (Token.Workspaces) gets 403 for other workspaces' routes and for
 //     routes outside a workspace (webhooks, metrics), and GET
 //     /v1/workspaces lists only its workspaces;
+//   - with Options.Streams, an event stream beyond the hub's cap answers
+//     503 too_many_streams, beyond its token's or address's cap 429
+//     too_many_streams, both with Retry-After (see StreamLimits);
 //   - bodies over Options.MaxBody answer 413 too_large; glob, path and
 //     cursor limits are the events package's (400 bad_glob, bad_path).
 //
@@ -123,6 +126,9 @@ type Options struct {
 	// its own origin and loopback ones (see [Guard]); without tokens only
 	// loopback Host names are served.
 	AllowedOrigins []string
+	// Streams, when set, caps the event streams open at once (see
+	// StreamLimits); several routers may share one. nil means no cap.
+	Streams *StreamLimits
 	// Extra, when set, adds routes to the mux after the built-in ones.
 	// Use method patterns; for a page at the root use "GET /{$}" so that
 	// unknown paths still answer 404.
@@ -181,6 +187,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		auth:    newAuthenticator(opts.Tokens, clientRate),
 		public:  opts.Public,
 		maxBody: opts.MaxBody,
+		streams: opts.Streams,
 		log:     log.With("component", "api"),
 	}
 }
@@ -188,8 +195,8 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 // routeWorkspaces lists the workspaces; a token limited to some sees those.
 const routeWorkspaces = "GET /v1/workspaces"
 
-// routeEvents is the event stream, the one route that accepts its token
-// as the access_token query parameter.
+// routeEvents is the event stream, capped by Options.Streams: the one
+// route that accepts its token as the access_token query parameter.
 const routeEvents = "GET /v1/workspaces/{ws}/events"
 
 // isPublic reports whether r may be served without a token.
@@ -204,6 +211,7 @@ type router struct {
 	auth    *authenticator
 	public  func(string) bool
 	maxBody int64
+	streams *StreamLimits
 	log     *slog.Logger
 }
 
@@ -246,6 +254,13 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tok != nil && len(tok.Workspaces) > 0 && pattern == routeWorkspaces {
 		rt.workspaces(w, r, tok)
 		return
+	}
+	if pattern == routeEvents && rt.streams != nil {
+		release, ok := rt.streams.acquire(w, r, tok)
+		if !ok {
+			return
+		}
+		defer release()
 	}
 	rt.mux.ServeHTTP(w, r)
 }

@@ -218,9 +218,9 @@ func inspect(root *os.Root, rel string) (current, error) {
 	case !m.IsRegular():
 		return current{}, &events.Error{Kind: events.ErrBadPath, Value: rel, Why: "it is not a regular file"}
 	}
-	f, err := root.Open(rel)
+	f, _, err := workspace.OpenRegular(root, rel)
 	if err != nil {
-		return current{}, pathError(rel, err)
+		return current{}, err
 	}
 	defer f.Close()
 	h := sha256.New()

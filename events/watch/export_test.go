@@ -36,3 +36,13 @@ func (w *Watcher) DropWatch(ctx context.Context, rel string, poll bool) error {
 		return nil
 	})
 }
+
+// SetReadFault makes every open of a file or folder (by its absolute
+// path) fail with what f returns, when not nil. Call it before Run; f is
+// called from several goroutines.
+func (w *Watcher) SetReadFault(f func(path string) error) { w.readFault = f }
+
+// SetAddWatch makes the watcher add its folder watches through f, which
+// may call add (fsnotify's) or fail. Call it before Run; f is called from
+// Run's goroutine.
+func (w *Watcher) SetAddWatch(f func(name string, add func(string) error) error) { w.addHook = f }

@@ -157,6 +157,8 @@ type env struct {
 	rec   *recorder
 	app   watch.Appender // nil means rec
 	cur   *run
+	// before, when set, is called with each new Watcher before it runs.
+	before func(w *watch.Watcher)
 }
 
 func newEnv(t testing.TB) *env {
@@ -204,6 +206,9 @@ func (e *env) start(opts watch.Options) *watch.Watcher {
 	w, err := watch.New(opts, app)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if e.before != nil {
+		e.before(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &run{w: w, cancel: cancel, done: make(chan error, 1)}

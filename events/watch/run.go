@@ -34,6 +34,12 @@ type state struct {
 	saves      chan<- *indexFile          // to the saver goroutine
 	saveFailed atomic.Bool                // set by the saver
 	saved      time.Time                  // when save last ran
+	retries    map[string]*retry          // paths that could not be read, to read again (see retryLater)
+
+	shortWarned  bool // the lack of descriptors was logged and has not ended
+	watchWarned  bool // a folder that could not be watched was logged, and some still cannot be
+	pubRetrying  int  // what publishCounts last added to Counters
+	pubUnwatched int
 
 	// Events handed to Appender.AppendBatch at the next flush, and the
 	// paths they touch: the index learns of them (and their seqs) then.
@@ -108,7 +114,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		links:     map[string]map[string]bool{},
 		ctx:       ctx,
 		busy:      map[string]bool{},
+		retries:   map[string]*retry{},
 	}
+	defer w.publishCounts(0, 0)
 	idx, found, lerr := loadIndex(w.path)
 	if lerr != nil {
 		if w.logr != nil {
@@ -133,11 +141,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 	saves := make(chan *indexFile, 1)
 	w.st.saves = saves
 	saver.Go(func() {
+		failing := false // logged once until a save works again
 		for idx := range saves {
-			if err := saveIndex(w.path, idx); err != nil {
+			err := saveIndex(w.path, idx)
+			if err != nil {
 				w.st.saveFailed.Store(true)
-				w.log.Warn("cannot save the index", "path", w.path, "err", err)
+				if !failing {
+					w.log.Warn("cannot save the index; trying again every half second", "path", w.path, "err", err)
+				}
+			} else if failing {
+				w.log.Info("the index is saved again", "path", w.path)
 			}
+			failing = err != nil
 		}
 	})
 	defer func() {
@@ -175,6 +190,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.st.dirty = false
 		}
 	}
+	w.publishCounts(len(w.st.retries), len(w.st.unwatched))
 	close(w.ready)
 	return w.exitErr(ctx, w.loop(ctx))
 }
@@ -266,6 +282,7 @@ func (w *Watcher) loop(ctx context.Context) error {
 			// Idle: whatever a burst left queued goes out now.
 			err = w.flush(ctx)
 		}
+		w.publishCounts(len(st.retries), len(st.unwatched))
 		if err != nil {
 			return err
 		}
@@ -305,6 +322,7 @@ func (w *Watcher) lost(ctx context.Context, err error) error {
 // poll retries the folders whose watch could not be added, rescanning them.
 func (w *Watcher) poll(ctx context.Context) error {
 	if len(w.st.unwatched) == 0 {
+		w.watchRecovered() // the last ones may have gone
 		return nil
 	}
 	var top []string
@@ -323,30 +341,30 @@ func (w *Watcher) poll(ctx context.Context) error {
 			return err
 		}
 	}
+	w.watchRecovered()
 	return nil
 }
 
-// addWatch watches one folder. A failure because of the watch limit is
-// logged and the folder is rescanned periodically until a watch can be added.
+// addWatch watches one folder. A folder that cannot be watched (the
+// inotify watch limit, mostly) is rescanned periodically until a watch can
+// be added; see watchFailed.
 func (w *Watcher) addWatch(rel string, id fileID) {
 	st := w.st
 	if old, ok := st.dirs[rel]; ok && old == id {
 		return
 	}
-	err := st.fsw.Add(w.ws.Abs(rel))
+	add := st.fsw.Add
+	if w.addHook != nil {
+		add = func(name string) error { return w.addHook(name, st.fsw.Add) }
+	}
+	err := add(w.ws.Abs(rel))
 	switch {
 	case err == nil:
 		st.dirs[rel] = id
 		delete(st.unwatched, rel)
-	case errors.Is(err, syscall.ENOSPC):
-		if !st.unwatched[rel] {
-			w.log.Warn("cannot watch a folder: the inotify watch limit is reached (raise fs.inotify.max_user_watches); rescanning it every few seconds instead", "path", rel)
-		}
-		st.unwatched[rel] = true
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
 	default:
-		w.log.Warn("cannot watch a folder; rescanning it every few seconds instead", "path", rel, "err", err)
-		st.unwatched[rel] = true
+		w.watchFailed(rel, err)
 	}
 }
 
@@ -413,7 +431,7 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 	case kindNone:
 		return nil // gone already (a later event says so), or not indexed
 	case kindDir:
-		if w.ignore.IgnoredDir(rel) {
+		if w.ignored(rel, true) {
 			return nil
 		}
 		if w.known(rel) != nil {
@@ -426,7 +444,7 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 		}
 		return w.newDir(rel)
 	}
-	if w.ignore.Ignored(rel, false) {
+	if w.ignored(rel, false) {
 		return nil
 	}
 	if _, ok := st.dirs[rel]; ok {
@@ -436,9 +454,14 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 	}
 	if old, ok := st.byID[s.id]; ok && st.renames[old] != nil && !st.renames[old].dir && old != rel {
 		w.dropRename(old)
-		e, err := hash(s)
+		e, err := w.hash(s)
 		if err != nil {
-			// It moved on again already; the old name is gone for good.
+			// It moved on again already, or cannot be read now (it is
+			// then read again and reported as created): the old name is
+			// gone for good.
+			if transient(err) {
+				w.retryLater(rel, err, false)
+			}
 			return w.emit(ctx, events.FileDeleted, old, "", nil)
 		}
 		return w.emit(ctx, events.FileMoved, rel, old, e)
@@ -601,10 +624,10 @@ func (w *Watcher) checkStat(ctx context.Context, rel string, s stat, mayWait boo
 	case s.kind == kindNone:
 		return nil // removed (its Remove event reports it), or never indexed
 	}
-	e, err := hash(s)
+	e, err := w.hash(s)
 	if err != nil {
-		if !gone(err) {
-			w.log.Warn("cannot read a file", "path", rel, "err", err)
+		if transient(err) {
+			w.retryLater(rel, err, false)
 		}
 		return nil
 	}
@@ -800,7 +823,7 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			np.first = pu.first // still bounded by when it started waiting
 		}
 	}
-	return nil
+	return w.retryDue(ctx, now)
 }
 
 // sync walks the tree under prefix and brings the index in line with it.
@@ -829,9 +852,12 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 			w.dropRename(p)
 		}
 	}
-	found, sums, err := w.scan(ctx, prefix)
+	found, sums, unread, err := w.scan(ctx, prefix)
 	if err != nil {
 		return err
+	}
+	for _, d := range slices.Sorted(maps.Keys(unread)) {
+		w.retryLater(d, unread[d], silent)
 	}
 
 	now := make(map[string]*entry, len(found))
@@ -841,11 +867,11 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 		if s.sameAs(old) {
 			continue
 		}
-		e, err := sums.get(rel, s)
+		e, err := sums.get(w, rel, s)
 		if err != nil {
-			if !gone(err) {
-				w.log.Warn("cannot read a file", "path", rel, "err", err)
-				continue // keep what the index knows
+			if transient(err) {
+				w.retryLater(rel, err, silent)
+				continue // keep what the index knows until it can be read
 			}
 			delete(found, rel)
 			continue
@@ -861,7 +887,8 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 		now[rel] = e
 	}
 	for _, p := range w.paths(prefix) {
-		if _, ok := found[p]; !ok {
+		if _, ok := found[p]; !ok && !underAny(p, unread) {
+			// (A folder that could not be listed is read again later.)
 			deleted = append(deleted, p)
 		}
 	}

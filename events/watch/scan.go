@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -100,14 +103,20 @@ type fileMeta struct {
 // its index entry. It never follows a symlink at the final component (a
 // link's target was resolved by lstat) and refuses anything that is not a
 // regular file by the time it is opened.
-func hash(st stat) (*entry, error) {
-	e, _, err := hashChanged(st)
+func (w *Watcher) hash(st stat) (*entry, error) {
+	e, _, err := w.hashChanged(st)
 	return e, err
 }
 
 // hashChanged is hash that also returns the file's ctime as the open file
 // gave it before it was read, where the platform tells (zero otherwise).
-func hashChanged(st stat) (*entry, time.Time, error) {
+// It is safe for concurrent use.
+func (w *Watcher) hashChanged(st stat) (*entry, time.Time, error) {
+	if w.readFault != nil {
+		if err := w.readFault(st.read); err != nil {
+			return nil, time.Time{}, &fs.PathError{Op: "open", Path: st.read, Err: err}
+		}
+	}
 	h := sha256.New()
 	buf := bufPool.Get().(*[]byte)
 	n, meta, err := readFile(st.read, *buf, h)
@@ -129,24 +138,32 @@ func hashChanged(st stat) (*entry, time.Time, error) {
 var errNotRegular = errors.New("not a regular file")
 
 // gone reports whether a hashing error means the file is no longer there
-// (or is no longer something the index holds).
+// (or is no longer something the index holds: a folder on its path became
+// a file, or the path is too long for the system to open).
 func gone(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, syscall.ELOOP)
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, syscall.ELOOP) ||
+		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
 }
 
 // walk visits every indexable file under prefix ("" for the whole tree),
-// or prefix itself when it is a file, skipping ignored paths. It adds a
-// watch to each folder before listing it (see listTree), so that nothing
-// created during the walk is missed. A prefix that no longer exists gives
-// nothing. It runs on Run's goroutine.
+// or prefix itself when it is a file, skipping ignored paths, for a folder
+// that has just appeared. It adds a watch to each folder before listing it
+// (see listTree), so that nothing created during the walk is missed, and
+// does not go into a folder already watched: that one was listed once its
+// watch was in place, and its changes since are notified. A prefix that no
+// longer exists gives nothing; a folder that cannot be listed now is read
+// again later (retryLater). It runs on Run's goroutine.
 func (w *Watcher) walk(prefix string, visit func(rel string, st stat)) {
-	_ = w.listTree(context.Background(), prefix, func(batch []listed) {
+	unread, _ := w.listTree(context.Background(), prefix, true, func(batch []listed) {
 		for _, l := range batch {
-			if st, ok := w.indexable(l.rel); ok {
+			if st, ok := w.indexable(l); ok {
 				visit(l.rel, st)
 			}
 		}
 	})
+	for _, d := range slices.Sorted(maps.Keys(unread)) {
+		w.retryLater(d, unread[d], false)
+	}
 }
 
 // listed is a path listTree found, and whether its folder entry says it
@@ -154,15 +171,40 @@ func (w *Watcher) walk(prefix string, visit func(rel string, st stat)) {
 type listed struct {
 	rel     string
 	regular bool
+	top     bool // the prefix listTree was given, not found in a folder it walked
+}
+
+// ignoredListed reports whether a path listTree found is ignored. One
+// found in a folder that the walk went into needs only its own name
+// checked: its parents are not ignored.
+func (w *Watcher) ignoredListed(l listed) bool {
+	if l.top {
+		return w.ignore.Ignored(l.rel, false)
+	}
+	return w.ignore.IgnoredChild(l.rel, false)
+}
+
+// ignored reports whether rel, a path a notification named, is ignored;
+// only its own name is checked when its folder is watched (a watched
+// folder is never an ignored one). It runs on Run's goroutine.
+func (w *Watcher) ignored(rel string, isDir bool) bool {
+	parent := ""
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		parent = rel[:i]
+	}
+	if _, ok := w.st.dirs[parent]; ok {
+		return w.ignore.IgnoredChild(rel, isDir)
+	}
+	return w.ignore.Ignored(rel, isDir)
 }
 
 // indexable looks at one path the walk listed: ok is false when it is
 // ignored or not something the index holds.
-func (w *Watcher) indexable(rel string) (stat, bool) {
-	if w.ignore.Ignored(rel, false) {
+func (w *Watcher) indexable(l listed) (stat, bool) {
+	if w.ignoredListed(l) {
 		return stat{}, false
 	}
-	st := w.lstat(rel)
+	st := w.lstat(l.rel)
 	return st, st.kind == kindFile
 }
 
@@ -172,14 +214,22 @@ const listBatch = 256
 
 // listTree walks the folders under prefix depth first on the caller's
 // goroutine (Run's: it adds the watches), skipping ignored folders and
-// names filecast cannot report. Each folder is watched before it is
-// listed, so that a file created while the tree is walked is either listed
-// or reported by its notification. Every other entry (files, symlinks,
-// anything that is not a folder) is handed to files, in batches of at
-// most listBatch paths, for the caller to look at. When prefix is not a
-// folder, files gets prefix itself. It returns ctx.Err() when ctx ends
-// before the walk does.
-func (w *Watcher) listTree(ctx context.Context, prefix string, files func(batch []listed)) error {
+// names filecast cannot report; when fresh, it also skips the folders
+// below prefix that are already watched (see walk). Each folder is watched
+// before it is listed, so that a file created while the tree is walked is
+// either listed or reported by its notification. Every other entry
+// (files, symlinks, anything that is not a folder) is handed to files, in
+// batches of at most listBatch paths, for the caller to look at. When
+// prefix is not a folder, files gets prefix itself. A folder that could
+// not be listed for a reason other than being gone (no descriptor to
+// spare, say) is returned in unread with the error, so that the caller
+// neither takes its files for deleted nor forgets it. It returns ctx.Err()
+// when ctx ends before the walk does.
+//
+// Each path is checked against the ignore patterns by its own name only
+// (its parents were checked on the way down), so that a deep tree costs
+// time in proportion to its size, not to its depth squared.
+func (w *Watcher) listTree(ctx context.Context, prefix string, fresh bool, files func(batch []listed)) (unread map[string]error, err error) {
 	root := w.ws.Dir
 	if prefix != "" {
 		root = w.ws.Abs(prefix)
@@ -187,31 +237,37 @@ func (w *Watcher) listTree(ctx context.Context, prefix string, files func(batch 
 	fi, err := os.Lstat(root)
 	switch {
 	case err != nil:
-		if !errors.Is(err, fs.ErrNotExist) {
-			w.log.Warn("cannot read a folder; its files are not indexed", "path", prefix, "err", err)
+		if transient(err) {
+			unread = map[string]error{prefix: err}
 		}
-		return nil
+		return unread, nil
 	case !fi.IsDir():
 		if prefix != "" {
-			files([]listed{{rel: prefix}})
+			files([]listed{{rel: prefix, top: true}})
 		}
-		return nil
+		return nil, nil
 	case prefix != "" && w.ignore.IgnoredDir(prefix):
-		return nil
+		return nil, nil
 	}
 	stack := []string{prefix}
 	var batch []listed
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
-			return err
+			return unread, err
 		}
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		ents, err := w.listDir(dir)
 		if err != nil {
-			// Vanished or unreadable: a later event or rescan tells.
-			if !errors.Is(err, fs.ErrNotExist) {
-				w.log.Warn("cannot read a folder; its files are not indexed", "path", dir, "err", err)
+			// Gone, or no longer a folder: a later event or rescan tells.
+			if errors.Is(err, syscall.ENAMETOOLONG) {
+				w.warnName(dir, err)
+			}
+			if transient(err) {
+				if unread == nil {
+					unread = map[string]error{}
+				}
+				unread[dir] = err
 			}
 			continue
 		}
@@ -222,12 +278,16 @@ func (w *Watcher) listTree(ctx context.Context, prefix string, files func(batch 
 				continue
 			}
 			if d.IsDir() {
-				if !w.ignore.IgnoredDir(rel) {
-					stack = append(stack, rel)
+				if w.ignore.IgnoredChild(rel, true) {
+					continue
 				}
+				if _, watched := w.st.dirs[rel]; fresh && watched {
+					continue
+				}
+				stack = append(stack, rel)
 				continue
 			}
-			if batch = append(batch, listed{rel, d.Type().IsRegular()}); len(batch) == listBatch {
+			if batch = append(batch, listed{rel: rel, regular: d.Type().IsRegular()}); len(batch) == listBatch {
 				files(batch)
 				batch = nil
 			}
@@ -236,12 +296,18 @@ func (w *Watcher) listTree(ctx context.Context, prefix string, files func(batch 
 	if len(batch) > 0 {
 		files(batch)
 	}
-	return nil
+	return unread, nil
 }
 
-// listDir watches the folder rel, then lists it.
+// listDir watches the folder rel, then lists it. It never follows a
+// symlink put in the folder's place, nor blocks on a fifo.
 func (w *Watcher) listDir(rel string) ([]fs.DirEntry, error) {
-	f, err := os.Open(w.ws.Abs(rel))
+	if w.readFault != nil {
+		if err := w.readFault(w.ws.Abs(rel)); err != nil {
+			return nil, &fs.PathError{Op: "open", Path: w.ws.Abs(rel), Err: err}
+		}
+	}
+	f, err := openDir(w.ws.Abs(rel))
 	if err != nil {
 		return nil, err
 	}
@@ -270,11 +336,11 @@ type hashResult struct {
 
 // get returns the entry of rel as the scan hashed it, or hashes it now
 // when the scan did not (the index changed since).
-func (h hashed) get(rel string, st stat) (*entry, error) {
+func (h hashed) get(w *Watcher, rel string, st stat) (*entry, error) {
 	if r, ok := h[rel]; ok {
 		return r.e, r.err
 	}
-	return hash(st)
+	return w.hash(st)
 }
 
 // scanned is one file a scan found, and its entry if it hashed it.
@@ -290,11 +356,11 @@ type scanned struct {
 // ignored, known, not (or no longer) a regular file, or cannot be read:
 // the caller then looks at it the usual way.
 func (w *Watcher) readNew(l listed) (scanned, bool) {
-	if !l.regular || w.known(l.rel) != nil || w.ignore.Ignored(l.rel, false) {
+	if !l.regular || w.known(l.rel) != nil || w.ignoredListed(l) {
 		return scanned{}, false
 	}
 	abs := w.ws.Abs(l.rel)
-	e, changed, err := hashChanged(stat{kind: kindFile, exists: true, read: abs})
+	e, changed, err := w.hashChanged(stat{kind: kindFile, exists: true, read: abs})
 	if err != nil {
 		return scanned{}, false
 	}
@@ -307,13 +373,15 @@ func (w *Watcher) readNew(l listed) (scanned, bool) {
 // not leave a CPU idle, within [4, 16].
 func scanWorkers() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 
-// scan finds every indexable file under prefix, as walk does, and hashes
-// those whose size, mtime and inode do not match the index (stat.sameAs),
-// on a bounded pool of workers while the tree is still being listed. The
-// folders are listed and watched on the caller's goroutine (Run's). It
-// returns ctx.Err() when ctx ends first. It writes a progress line to
-// Options.Progress every progressEvery files.
-func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, hashed, error) {
+// scan finds every indexable file under prefix, as walk does (without
+// skipping watched folders), and hashes those whose size, mtime and inode
+// do not match the index (stat.sameAs), on a bounded pool of workers while
+// the tree is still being listed. The folders are listed and watched on
+// the caller's goroutine (Run's); those that could not be listed are
+// returned in unread (see listTree). It returns ctx.Err() when ctx ends
+// first. It writes a progress line to Options.Progress every
+// progressEvery files.
+func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, hashed, map[string]error, error) {
 	w.mu.RLock()
 	known := len(w.files) // what a rescan or a restart will find, about
 	w.mu.RUnlock()
@@ -324,7 +392,7 @@ func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, has
 		n     int
 	)
 	p := pool.New().WithMaxGoroutines(scanWorkers())
-	err := w.listTree(ctx, prefix, func(batch []listed) {
+	unread, err := w.listTree(ctx, prefix, false, func(batch []listed) {
 		p.Go(func() {
 			out := make([]scanned, 0, len(batch))
 			for _, l := range batch {
@@ -335,13 +403,13 @@ func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, has
 					out = append(out, x)
 					continue
 				}
-				st, ok := w.indexable(l.rel)
+				st, ok := w.indexable(l)
 				if !ok {
 					continue
 				}
 				x := scanned{rel: l.rel, st: st}
 				if !st.sameAs(w.known(l.rel)) {
-					e, changed, err := hashChanged(st)
+					e, changed, err := w.hashChanged(st)
 					x.r = &hashResult{e, changed, err}
 				}
 				out = append(out, x)
@@ -364,7 +432,7 @@ func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, has
 		err = ctx.Err()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return found, sums, nil
+	return found, sums, unread, nil
 }

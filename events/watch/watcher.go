@@ -72,9 +72,22 @@
 // written to while it was being hashed is hashed again once quiet. A file
 // written without pause is still reported about once a second.
 //
+// Only regular files (and symlinks to them inside the workspace) are ever
+// opened: fifos, sockets and devices are neither read, listed nor
+// reported, and a folder is opened without following a symlink or
+// blocking. A file or folder that cannot be read now — no file descriptor
+// to spare (EMFILE, ENFILE), or any error but the path being gone — is
+// not dropped: it is read again after 20 ms, then after twice as long each
+// time it fails, at most every second for want of descriptors and every
+// 30 s otherwise, until it is read, and its change is reported then; a
+// folder that a rescan could not list keeps its files in the index
+// meanwhile. The lack of descriptors is logged once (and once more when it
+// ends), other failures once per path; Counters counts the retries.
+//
 // Platform notes: behaviour is tested on Linux (inotify). Folders beyond
 // fs.inotify.max_user_watches are rescanned every two seconds instead of
-// watched, with a warning. Renames are paired by inode; where there is no
+// watched; the first is logged with how to raise the limit, the others
+// only counted (Counters). Renames are paired by inode; where there is no
 // inode (Windows) a live rename is reported as deleted and created.
 package watch
 
@@ -146,25 +159,29 @@ type Options struct {
 	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
+	Counters  *Counters           // where the Watcher counts retries and unwatched folders; nil: its own (see Watcher.Counters)
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
 // safe for concurrent use at any time; Run must be called once.
 type Watcher struct {
-	badNames warned
-	ws       workspace.Workspace
-	ignore   *workspace.Ignorer
-	app      Appender
-	batch    BatchAppender // app, when it is one
-	logr     Log
-	path     string
-	settle   time.Duration
-	log      *slog.Logger
-	progress io.Writer
-	since    time.Time
-	ready    chan struct{}
-	started  atomic.Bool
-	inject   chan func(context.Context) error // test hooks run on Run's goroutine; see export_test.go
+	badNames  warned
+	ws        workspace.Workspace
+	ignore    *workspace.Ignorer
+	app       Appender
+	batch     BatchAppender // app, when it is one
+	logr      Log
+	path      string
+	settle    time.Duration
+	log       *slog.Logger
+	progress  io.Writer
+	since     time.Time
+	ready     chan struct{}
+	started   atomic.Bool
+	inject    chan func(context.Context) error                // test hooks run on Run's goroutine; see export_test.go
+	addHook   func(name string, add func(string) error) error // test hook: adds a watch instead of fsnotify; see export_test.go
+	readFault func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
+	counters  *Counters
 
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
@@ -210,6 +227,10 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		opts.Settle = DefaultSettle
 	}
 	batch, _ := app.(BatchAppender)
+	counters := opts.Counters
+	if counters == nil {
+		counters = &Counters{}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -229,8 +250,13 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		inject:   make(chan func(context.Context) error),
 		files:    map[string]*entry{},
 		expects:  map[string][]*expectation{},
+		counters: counters,
 	}, nil
 }
+
+// Counters returns the tallies the Watcher keeps (Options.Counters, when
+// given).
+func (w *Watcher) Counters() *Counters { return w.counters }
 
 // Ready returns a channel closed once the initial index is complete, the
 // changes made while filecast was not running have been reported and the

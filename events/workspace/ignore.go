@@ -1,7 +1,6 @@
 package workspace
 
 import (
-	"path"
 	"strings"
 
 	"github.com/filecast/filecast/events"
@@ -53,20 +52,31 @@ func (ig *Ignorer) Ignored(rel string, isDir bool) bool {
 	if InVCS(rel) {
 		return true
 	}
+	if ig.IgnoredChild(rel, isDir) {
+		return true
+	}
+	for i := strings.LastIndexByte(rel, '/'); i > 0; i = strings.LastIndexByte(rel[:i], '/') {
+		if ig.dirMatch(rel[:i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// IgnoredChild is Ignored for a path whose parent folder is known not to
+// be ignored — one being walked or watched: only rel itself is matched,
+// not each of its parents, so that the cost of a check does not grow with
+// the depth of the path.
+func (ig *Ignorer) IgnoredChild(rel string, isDir bool) bool {
+	if isVCSName(rel[strings.LastIndexByte(rel, '/')+1:]) {
+		return true
+	}
 	for _, g := range ig.files {
 		if g.Match(rel) {
 			return true
 		}
 	}
-	if isDir && ig.dirMatch(rel) {
-		return true
-	}
-	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-		if ig.dirMatch(d) {
-			return true
-		}
-	}
-	return false
+	return isDir && ig.dirMatch(rel)
 }
 
 // IgnoredDir reports whether a folder (a clean relative path) is ignored.

@@ -152,27 +152,21 @@ func (w Workspace) Abs(rel string) string { return filepath.Join(w.Dir, filepath
 
 // ReadFile reads a regular file by its clean relative path, refusing
 // symlinks that resolve outside the root or into a version-control folder
-// (events.ErrVCSInternal), and files larger than max.
+// (events.ErrVCSInternal), anything but a regular file (events.ErrNotFound;
+// see OpenRegular) and files larger than max.
 func (w Workspace) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) {
 	root, err := os.OpenRoot(w.Dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open workspace %s: %w", w.Name, err)
 	}
 	defer root.Close()
-	f, err := root.Open(filepath.FromSlash(rel))
+	f, st, err := OpenRegular(root, rel)
 	if err != nil {
-		return nil, nil, mapOpenError(rel, err)
+		return nil, nil, err
 	}
 	defer f.Close()
 	if err := w.checkResolved(rel); err != nil {
 		return nil, nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("stat %s: %w", rel, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, &events.Error{Kind: events.ErrNotFound, Value: rel, Why: "not a regular file"}
 	}
 	if st.Size() > max {
 		return nil, nil, &events.Error{Kind: events.ErrTooLarge, Value: rel, Why: fmt.Sprintf("%d bytes, the limit is %d", st.Size(), max)}
@@ -200,6 +194,58 @@ func (w Workspace) checkResolved(rel string) error {
 		}
 	}
 	return nil
+}
+
+// OpenRegular opens a regular file of root by its clean relative path for
+// reading, and refuses anything else at once, before it can block or hold
+// a descriptor: a folder, a fifo, a socket or a device is an
+// events.ErrNotFound that says what it is. It looks first (a symlink is
+// followed only inside root, to a regular file), then opens without
+// blocking and checks the open file again, in case something else was put
+// in the file's place meanwhile. The caller closes the file.
+func OpenRegular(root *os.Root, rel string) (*os.File, fs.FileInfo, error) {
+	name := filepath.FromSlash(rel)
+	fi, err := root.Lstat(name)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		fi, err = root.Stat(name)
+	}
+	if err != nil {
+		return nil, nil, mapOpenError(rel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, notRegular(rel, fi.Mode())
+	}
+	f, err := root.OpenFile(name, os.O_RDONLY|nonBlock, 0)
+	if err != nil {
+		return nil, nil, mapOpenError(rel, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, notRegular(rel, st.Mode())
+	}
+	return f, st, nil
+}
+
+// notRegular is the error for a path that is there but is not a regular
+// file.
+func notRegular(rel string, m fs.FileMode) error {
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a folder, not a file"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (fifo), not a regular file"
+	case m&fs.ModeSocket != 0:
+		what = "a socket, not a regular file"
+	case m&fs.ModeDevice != 0:
+		what = "a device, not a regular file"
+	}
+	return &events.Error{Kind: events.ErrNotFound, Value: rel, Why: what + "; filecast reads only regular files"}
 }
 
 func mapOpenError(rel string, err error) error {

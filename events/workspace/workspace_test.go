@@ -292,6 +292,54 @@ func TestIgnorer(t *testing.T) {
 	}
 }
 
+// TestIgnorer_Deep checks paths thousands of folders deep: an ignored
+// folder anywhere on the way ignores what is under it, and IgnoredChild,
+// for a path whose parent is known not to be ignored, agrees with Ignored.
+func TestIgnorer_Deep(t *testing.T) {
+	ig, err := workspace.NewIgnorer([]string{"build/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deep := strings.Repeat("d/", 2000)
+	for _, tt := range []struct {
+		path  string
+		isDir bool
+		want  bool
+	}{
+		{deep + "f.txt", false, false},
+		{deep + "f.swp", false, true},
+		{deep + ".git", true, true},
+		{deep + ".git/x/" + deep + "f.txt", false, true},
+		{deep + "node_modules/.cache/" + deep + "f", false, true},
+		{"build/" + deep + "f.txt", false, true},
+		{deep + "build/f.txt", false, true},
+		{deep + "builder/f.txt", false, false},
+	} {
+		if got := ig.Ignored(tt.path, tt.isDir); got != tt.want {
+			t.Errorf("Ignored(…%q, dir=%v) = %v, want %v", tt.path[len(tt.path)-min(len(tt.path), 40):], tt.isDir, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		path  string
+		isDir bool
+		want  bool
+	}{
+		{deep + "f.txt", false, false},
+		{deep + "f.swp", false, true},
+		{deep + ".git", true, true},
+		{deep + "node_modules/.cache", true, true},
+		{"build", true, true},
+	} {
+		if got := ig.IgnoredChild(tt.path, tt.isDir); got != tt.want {
+			t.Errorf("IgnoredChild(…%q, dir=%v) = %v, want %v", tt.path[len(tt.path)-min(len(tt.path), 40):], tt.isDir, got, tt.want)
+		}
+	}
+	// IgnoredChild looks at the path alone, not at its parents.
+	if ig.IgnoredChild("build/out.o", false) {
+		t.Error("IgnoredChild(build/out.o) looked at the parent folder")
+	}
+}
+
 func mustWrite(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
