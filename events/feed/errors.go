@@ -32,6 +32,8 @@ var errorCodes = []struct {
 	status int
 	code   string
 }{
+	{events.ErrWorkspaceUnavailable, http.StatusServiceUnavailable, events.ProblemWorkspaceUnavailable},
+	{events.ErrInsufficientStorage, http.StatusInsufficientStorage, events.ProblemInsufficientStorage},
 	{events.ErrUnknownWorkspace, http.StatusNotFound, "unknown_workspace"},
 	{events.ErrCursorExpired, http.StatusGone, "cursor_expired"},
 	{events.ErrBadCursor, http.StatusBadRequest, "bad_cursor"},

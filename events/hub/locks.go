@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
@@ -70,13 +71,26 @@ var (
 // and expiry; a refresh with a token that holds nothing wraps
 // events.ErrNotHolder; an invalid ttl, wait, mode or holder wraps
 // lock.ErrBadRequest. It blocks up to r.Wait for a conflicting holder.
+// A new lock (not a refresh) is refused with events.ErrWorkspaceUnavailable
+// while the workspace's folder is missing, and with
+// events.ErrInsufficientStorage while the log has no room for its event;
+// refreshing and releasing a lock held already work then too.
 func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, error) {
 	lm := h.lockManager()
 	if lm == nil {
 		return events.Lease{}, ErrNoLocks
 	}
-	if _, err := h.state(r.Workspace); err != nil {
+	st, err := h.state(r.Workspace)
+	if err != nil {
 		return events.Lease{}, err
+	}
+	if r.Token == "" {
+		if _, err := h.unavailable(st); err != nil {
+			return events.Lease{}, err
+		}
+		if err := h.Room(); err != nil {
+			return events.Lease{}, fmt.Errorf("%w; no lock was taken", err)
+		}
 	}
 	l, err := lm.Acquire(ctx, lock.Request{
 		Workspace: r.Workspace,

@@ -227,6 +227,9 @@ func (w *Watcher) listTree(ctx context.Context, prefix string, files func(batch 
 				}
 				continue
 			}
+			if w.st != nil && w.st.sweep && w.removeLeftover(rel, d) {
+				continue
+			}
 			if batch = append(batch, listed{rel, d.Type().IsRegular()}); len(batch) == listBatch {
 				files(batch)
 				batch = nil

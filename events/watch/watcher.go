@@ -146,6 +146,11 @@ type Options struct {
 	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
+	// Leftover, when set, names the files a writer leaves behind when it
+	// is killed mid-write (hub.IsTempName): the first walk of Run removes
+	// those it finds that were last changed before Since (or all, when
+	// Since is zero), so that a write in progress is never touched.
+	Leftover func(name string) bool
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -165,6 +170,10 @@ type Watcher struct {
 	ready    chan struct{}
 	started  atomic.Bool
 	inject   chan func(context.Context) error // test hooks run on Run's goroutine; see export_test.go
+	leftover func(name string) bool
+
+	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
+	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
 
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
@@ -225,6 +234,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
 		progress: opts.Progress,
 		since:    opts.Since,
+		leftover: opts.Leftover,
 		ready:    make(chan struct{}),
 		inject:   make(chan func(context.Context) error),
 		files:    map[string]*entry{},
