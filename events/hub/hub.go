@@ -201,9 +201,8 @@ type Hub struct {
 	appended      typeCounters
 	lockConflicts atomic.Uint64
 
-	log     Log
-	direct  DirectLog // log, when it is one
-	roomLog RoomLog   // log, when it is one
+	log    Log
+	direct DirectLog // log, when it is one
 	logger *slog.Logger
 	queue  int
 	names  []string
@@ -213,6 +212,8 @@ type Hub struct {
 	stop   context.CancelFunc
 	ran    atomic.Bool
 	locks  atomic.Pointer[locksBox]
+
+	roomLog RoomLog // log, when it is one
 
 	subscribers atomic.Int64
 	fannedOut   atomic.Uint64

@@ -73,8 +73,10 @@ var (
 // lock.ErrBadRequest. It blocks up to r.Wait for a conflicting holder.
 // A new lock (not a refresh) is refused with events.ErrWorkspaceUnavailable
 // while the workspace's folder is missing, and with
-// events.ErrInsufficientStorage while the log has no room for its event;
-// refreshing and releasing a lock held already work then too.
+// events.ErrInsufficientStorage while the log has no room for its event.
+// Refreshing and releasing a lock held already are tried then too: they
+// work as long as the store takes them, and otherwise fail with
+// events.ErrInsufficientStorage.
 func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, error) {
 	lm := h.lockManager()
 	if lm == nil {
@@ -105,9 +107,22 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 		if errors.Is(err, events.ErrLockConflict) {
 			h.lockConflicts.Add(1)
 		}
-		return events.Lease{}, err
+		return events.Lease{}, h.lockStorageError(err)
 	}
 	return lease(l), nil
+}
+
+// lockStorageError explains a lock change that failed while the log's
+// store has no room (locks live in the same store): it most likely failed
+// for that reason. Lock errors and other failures are returned as they are.
+func (h *Hub) lockStorageError(err error) error {
+	if _, ok := errors.AsType[*events.LockError](err); ok || errors.Is(err, events.ErrInsufficientStorage) {
+		return err
+	}
+	if room := h.Room(); room != nil {
+		return fmt.Errorf("%w (the lock change was not recorded: %v)", room, err)
+	}
+	return err
 }
 
 // Unlock implements [events.Locker]: it releases the lease of token on
@@ -121,7 +136,10 @@ func (h *Hub) Unlock(ctx context.Context, ws, path, token string) error {
 	if _, err := h.state(ws); err != nil {
 		return err
 	}
-	return lm.Release(ctx, ws, path, token)
+	if err := lm.Release(ctx, ws, path, token); err != nil {
+		return h.lockStorageError(err)
+	}
+	return nil
 }
 
 // Locks implements [events.Locker]: the current leases of ws, sorted by

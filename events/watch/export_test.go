@@ -36,3 +36,11 @@ func (w *Watcher) DropWatch(ctx context.Context, rel string, poll bool) error {
 		return nil
 	})
 }
+
+// SetMaxHeld sets how many paths a Watcher holds one by one while the log
+// has no room, for the test, and restores it when the test ends.
+func SetMaxHeld(t interface{ Cleanup(func()) }, n int) {
+	old := maxHeld
+	maxHeld = n
+	t.Cleanup(func() { maxHeld = old })
+}

@@ -24,10 +24,13 @@ import (
 // stopped meanwhile finds the same changes at its next start, since the
 // index never took them in.
 
-const (
-	maxHeld      = 16384            // paths held one by one; beyond, the whole tree is compared
-	heldRetryMax = 30 * time.Second // the longest pause between two tries while the log refuses
-)
+// heldRetryMax is the longest pause between two tries while the log
+// refuses.
+const heldRetryMax = 30 * time.Second
+
+// maxHeld is how many paths are held one by one; beyond, the whole tree
+// is compared. A variable for the tests.
+var maxHeld = 16384
 
 // heldState is what Run holds while the log is full.
 type heldState struct {
