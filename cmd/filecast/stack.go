@@ -73,6 +73,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 		MaxEvents: c.maxEvents,
 		Replicas:  s.nats.Replicas(),
 		Logger:    log.With("component", "journal"),
+		Room:      s.nats.Room,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
@@ -170,6 +171,7 @@ func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 		Logger:    s.log,
 		Progress:  s.progress,
 		Since:     processStart.Add(-clockTick),
+		Leftover:  hub.IsTempName,
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
@@ -359,7 +361,8 @@ func (s *stack) serving() {
 	s.feed = feed.New(s.gate(), feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
 	s.metrics = s.newMetrics(s.feed)
 	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
-		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version()}
+		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version(),
+			Problems: s.hub.Problems()}
 	}})
 }
 
@@ -371,6 +374,7 @@ func (s *stack) handler(tokens []api.Token, ready *atomic.Bool) http.Handler {
 		Tokens: tokens,
 		Logger: s.log.With("component", "api"),
 		Public: dashboard.IsAsset,
+		Health: s.hub.Problems,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
 			mux.Handle("GET /metrics", s.metrics.Handler())

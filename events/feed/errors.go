@@ -104,6 +104,13 @@ func ErrorCode(err error) (status int, code string) {
 	return http.StatusInternalServerError, CodeInternal
 }
 
+// Degraded reports whether err comes from a condition the hub reports
+// once by itself — a missing workspace folder, a full event log — rather
+// than a fault worth logging at every request that meets it.
+func Degraded(err error) bool {
+	return errors.Is(err, events.ErrWorkspaceUnavailable) || errors.Is(err, events.ErrInsufficientStorage)
+}
+
 // CodeError returns the sentinel a wire code stands for, or nil for a code
 // that names none. It is the inverse of [ErrorCode] for clients.
 func CodeError(code string) error {

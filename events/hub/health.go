@@ -158,3 +158,32 @@ func (h *Hub) Problems() []events.Problem {
 	}
 	return out
 }
+
+// Holder is an Index that holds changes while the log has no room
+// (satisfied by *watch.Watcher).
+type Holder interface {
+	// HeldChanges reports how many changed paths it holds, and whether it
+	// will compare the whole workspace instead.
+	HeldChanges() (paths int, rescan bool)
+}
+
+// Held returns, per workspace whose index is a Holder here, how many
+// changed paths it holds until the log has room; -1 means it will compare
+// the whole workspace then.
+func (h *Hub) Held() map[string]int {
+	out := map[string]int{}
+	for _, name := range h.names {
+		box := h.ws[name].index.Load()
+		if box == nil {
+			continue
+		}
+		if hd, ok := box.Index.(Holder); ok {
+			n, rescan := hd.HeldChanges()
+			if rescan {
+				n = -1
+			}
+			out[name] = n
+		}
+	}
+	return out
+}

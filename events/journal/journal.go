@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/internal/wait"
 )
 
@@ -232,8 +233,12 @@ func (j *Journal) ensure(ctx context.Context, ws string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if _, err := j.js.CreateOrUpdateStream(ctx, j.streamConfig(ws)); err != nil {
+	_, kept, err := natsd.CreateOrUpdateStream(ctx, j.js, j.streamConfig(ws))
+	if err != nil {
 		return fmt.Errorf("workspace %q: %w", ws, err)
+	}
+	if kept {
+		j.log.Warn("the store has no room to update the log's settings; it is used as it is", "workspace", ws)
 	}
 	j.mu.Lock()
 	j.streams[ws] = true

@@ -3,13 +3,11 @@ package journal
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/natsd"
 )
 
 // Backoff of Room without Options.Room: after a refusal the log counts as
@@ -20,43 +18,11 @@ const (
 	roomRetryMax = 30 * time.Second
 )
 
-// JetStream error codes that mean the server has no room for a message.
-const (
-	codeInsufficientResources = 10023 // the server's storage limit is reached
-	codeMemoryExceeded        = 10028
-	codeStorageExceeded       = 10047
-	codeStoreFailed           = 10077 // storing failed; only some causes are a lack of room
-)
-
-// IsStorageRefusal reports whether err says the server could not store a
-// message for want of room: its storage limit reached, a stream's byte
-// limit, or a full disk. Such a refusal stored nothing.
+// IsStorageRefusal reports whether err says the server could not store
+// an event for want of room (see natsd.NoRoom); such a refusal stored
+// nothing.
 func IsStorageRefusal(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, events.ErrInsufficientStorage) {
-		return true
-	}
-	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
-		switch apiErr.ErrorCode {
-		case codeInsufficientResources, codeMemoryExceeded, codeStorageExceeded:
-			return true
-		case codeStoreFailed:
-			return noRoomText(apiErr.Description)
-		}
-	}
-	return noRoomText(err.Error())
-}
-
-func noRoomText(s string) bool {
-	s = strings.ToLower(s)
-	for _, m := range []string{"no space left", "disk quota exceeded", "insufficient resources", "insufficient storage", "maximum bytes exceeded", "resource limits exceeded"} {
-		if strings.Contains(s, m) {
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, events.ErrInsufficientStorage) || natsd.NoRoom(err)
 }
 
 // fullness is whether the log can take more events, as Options.Room and

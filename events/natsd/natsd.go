@@ -113,9 +113,11 @@ type Options struct {
 	Replicas int
 
 	// MaxStore caps the bytes the embedded server's JetStream store may
-	// use: beyond it JetStream refuses to store more. Zero means
-	// JetStream's own default, three quarters of the space free on the
-	// store's disk when it starts. Ignored when URL is set.
+	// use: beyond it JetStream refuses to store more. Zero means no cap
+	// but the disk's while MinFree keeps some of it free (JetStream's own
+	// default, three quarters of the space free when it starts, would
+	// leave a store started on a full disk full for good), and that
+	// default when MinFree is off. Ignored when URL is set.
 	MaxStore int64
 	// MinFree is the space the embedded server's store keeps free on its
 	// disk: while less is free, Room reports that the store has no room,
@@ -131,6 +133,10 @@ type Options struct {
 
 // DefaultMinFree is Options.MinFree when it is zero.
 const DefaultMinFree = 64 << 20
+
+// diskOnly is the embedded store's JetStream limit when only the disk
+// (less Options.MinFree) bounds it.
+const diskOnly = 1 << 50
 
 // Validate reports the first problem with the options, wrapping
 // ErrNoStoreDir or ErrBadOptions. It reads no file.
@@ -281,11 +287,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 func (s *Server) startEmbedded(opts Options) error {
 	storeDir := opts.StoreDir
+	maxStore := opts.MaxStore
+	if maxStore == 0 && opts.MinFree >= 0 {
+		maxStore = diskOnly
+	}
 	ns, err := server.NewServer(&server.Options{
 		ServerName:        ServerName,
 		DontListen:        true,
 		JetStream:         true,
-		JetStreamMaxStore: opts.MaxStore,
+		JetStreamMaxStore: maxStore,
 		StoreDir:          storeDir,
 		NoSigs:            true,
 	})
