@@ -479,6 +479,10 @@ func (t *toolset) failure(tool string, err error) *mcp.CallToolResult {
 		advice = "omit workspace or use one this server serves."
 	case errors.Is(err, inbox.ErrUnknownSubscription):
 		advice = "call subscribe again."
+	case errors.Is(err, events.ErrWorkspaceUnavailable):
+		advice = "call again once the folder is back; list_changes still works meanwhile."
+	case errors.Is(err, events.ErrInsufficientStorage):
+		advice = "the hub's disk is full: call again once space is freed; reads and list_changes still work meanwhile."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		advice = "the request was cancelled; call again."
 	default:
