@@ -44,6 +44,11 @@ and file writes 16 MiB (413), 256 path filters of 1024 bytes, paths of 4096
 bytes (400); without tokens each client address may send 1000 requests per
 second (429 with Retry-After).
 
+While a workspace's folder is missing its files answer 503
+workspace_unavailable; while the disk of --data has less than --min-free
+free, writes answer 507 insufficient_storage and changes are held until
+there is room. GET /healthz says which (503 with the problems).
+
 Examples:
   filecast hub --root docs=$HOME/docs --listen 127.0.0.1:8080
   curl -N http://127.0.0.1:8080/v1/workspaces/docs/events
