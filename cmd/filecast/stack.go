@@ -68,13 +68,16 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err != nil {
 		return nil, fmt.Errorf("start event log: %w", err)
 	}
-	s.journal, err = journal.Open(ctx, s.nats.Conn(), journal.Options{
+	jopts := journal.Options{
 		MaxAge:    c.maxAge,
 		MaxEvents: c.maxEvents,
 		Replicas:  s.nats.Replicas(),
 		Logger:    log.With("component", "journal"),
-		Room:      s.nats.Room,
-	})
+	}
+	if s.nats.Embedded() {
+		jopts.Room = s.nats.Room // an external server's refusals come with its answers
+	}
+	s.journal, err = journal.Open(ctx, s.nats.Conn(), jopts)
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}

@@ -14,6 +14,12 @@
 //
 // A workspace name may contain '.', which neither stream names nor subject
 // tokens allow; [StreamName] and [Subject] encode it.
+//
+// An append the server refuses for want of room (its disk full, its
+// storage limit reached), or that Options.Room refuses beforehand, fails
+// with events.ErrInsufficientStorage and stores nothing; the journal is
+// then full (Full) until an append succeeds, and Room tells callers that
+// are about to make a change only an event can report.
 package journal
 
 import (

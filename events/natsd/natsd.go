@@ -16,6 +16,16 @@
 // Options.Replicas is how many copies callers should ask JetStream to keep
 // of their streams and buckets; Server.Replicas returns the validated value.
 //
+// The embedded server's store is bounded by its disk: Server.Room tells
+// callers, before they store anything, whether the disk still has
+// Options.MinFree free (and JetStream its room), so that writers stop
+// before the disk is full — a JetStream store that fails a write for want
+// of space refuses every later one until it is opened again. NoRoom
+// recognises a server's refusals for want of room, and
+// CreateOrUpdateStream and CreateOrUpdateKeyValue open what exists when a
+// full disk refuses to rewrite their settings, so that a process starts on
+// a full disk and serves what the store holds.
+//
 // A sketch:
 //
 //	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: filepath.Join(data, "nats"), Logger: log})

@@ -60,12 +60,17 @@ type roomCheck struct {
 	dir     string
 	minFree int64
 
-	mu    sync.Mutex
-	at    time.Time // of the last measure
-	space Space
-	err   error
+	mu   sync.Mutex // serialises measures
+	last atomic.Pointer[measure]
 
 	failed atomic.Pointer[string] // a write the store failed for want of space
+}
+
+// measure is one look at the store's room.
+type measure struct {
+	at    time.Time
+	space Space
+	err   error
 }
 
 func (r *roomCheck) init(ns *server.Server, dir string, minFree int64) {
@@ -87,13 +92,18 @@ func (r *roomCheck) sawError(msg string) {
 }
 
 func (r *roomCheck) check() (Space, error) {
+	if m := r.last.Load(); m != nil && time.Since(m.at) < roomCache {
+		return m.space, m.err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := time.Now(); r.at.IsZero() || now.Sub(r.at) >= roomCache {
-		r.space, r.err = r.measure()
-		r.at = now
+	m := r.last.Load()
+	if m == nil || time.Since(m.at) >= roomCache {
+		m = &measure{at: time.Now()}
+		m.space, m.err = r.measure()
+		r.last.Store(m)
 	}
-	return r.space, r.err
+	return m.space, m.err
 }
 
 func (r *roomCheck) measure() (Space, error) {

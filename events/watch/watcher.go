@@ -72,6 +72,15 @@
 // written to while it was being hashed is hashed again once quiet. A file
 // written without pause is still reported about once a second.
 //
+// The Watcher survives what happens around it. A workspace folder that
+// goes away (removed, renamed away) is reported by Missing and watched for
+// until it is back, then compared with the index as at a start (see
+// vanish.go). An Appender that fails for want of room in the log
+// (events.ErrInsufficientStorage) makes it hold the changed paths, each
+// once, and report them once there is room (see hold.go). Temporary files
+// a writer left when it was killed (Options.Leftover) are removed by the
+// first walk.
+//
 // Platform notes: behaviour is tested on Linux (inotify). Folders beyond
 // fs.inotify.max_user_watches are rescanned every two seconds instead of
 // watched, with a warning. Renames are paired by inode; where there is no
