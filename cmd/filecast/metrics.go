@@ -51,8 +51,10 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 		return out
 	})
 	m.Gauge("filecast_log_full", "1 while the event log cannot take more events (its disk full or its storage limit reached): writes are refused and changes on disk held.", func() float64 {
-		if s.hub.Room() != nil {
-			return 1
+		for _, p := range s.hub.Problems() {
+			if p.Code == events.ProblemInsufficientStorage {
+				return 1
+			}
 		}
 		return 0
 	})
