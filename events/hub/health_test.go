@@ -19,6 +19,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -324,4 +325,84 @@ func TestHub_WorkspaceFolderMissingWithoutIndex(t *testing.T) {
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// gatedRefusal is a memLog that, while refuse is set, waits until the
+// watcher has taken the written content into its index and then refuses
+// the event: the log filled up while the write was being made.
+type gatedRefusal struct {
+	*memLog
+	refuse atomic.Bool
+	seen   func(ev events.Event) bool
+}
+
+func (g *gatedRefusal) AppendStored(ctx context.Context, ev events.Event) (events.Event, bool, error) {
+	if g.refuse.Load() {
+		deadline := time.Now().Add(hubtest.Timeout)
+		for !g.seen(ev) && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		return events.Event{}, false, fmt.Errorf("append event: %w: the server refused to store it", events.ErrInsufficientStorage)
+	}
+	return g.memLog.AppendStored(ctx, ev)
+}
+
+// TestHub_UndoneWriteNotReported has the log refuse a write's event after
+// the watcher saw the new content: the file is put back, and the watcher
+// reports neither the write nor its undoing.
+func TestHub_UndoneWriteNotReported(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws := workspace.Workspace{Name: "docs", Dir: dir}
+	log := &gatedRefusal{memLog: newMemLog()}
+	h, err := hub.New(hub.Options{Workspaces: []workspace.Workspace{ws}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runHub(t, h)
+	w, err := watch.New(watch.Options{Workspace: ws, IndexPath: filepath.Join(t.TempDir(), "index.json"), Settle: hubtest.Settle}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetIndex("docs", w)
+	log.seen = func(ev events.Event) bool {
+		fi, ok := w.Stat(ev.Path)
+		return ev.Type == events.FileDeleted && !ok || ok && fi.SHA256 == ev.SHA256
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-w.Ready()
+
+	log.refuse.Store(true)
+	for _, r := range []events.WriteRequest{
+		{Workspace: "docs", Path: "a.txt", Content: []byte("new")},
+		{Workspace: "docs", Path: "b.txt", Content: []byte("b")},
+		{Workspace: "docs", Path: "a.txt", Delete: true},
+	} {
+		if _, err := h.WriteFile(ctx, r); !errors.Is(err, events.ErrInsufficientStorage) {
+			t.Errorf("WriteFile %s: %v, want ErrInsufficientStorage", r.Path, err)
+		}
+	}
+	log.refuse.Store(false)
+	if fi, ok := w.Stat("a.txt"); !ok || fi.SHA256 != sha("old") {
+		t.Errorf("a.txt in the index: %+v, %v; want the old content", fi, ok)
+	}
+	if _, ok := w.Stat("b.txt"); ok {
+		t.Error("b.txt is in the index after its write was undone")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "marker.txt"), []byte("m"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the marker", func() bool { head, _ := log.Head(ctx, "docs"); return head >= 1 })
+	evs, _ := log.Read(ctx, "docs", 0, 100)
+	if len(evs) != 1 || evs[0].Path != "marker.txt" {
+		t.Errorf("events %+v, want only the marker's", evs)
+	}
 }

@@ -33,8 +33,14 @@ type Expecter interface {
 	// Applied reports the event the hub appended for an announced change.
 	Applied(ev events.Event)
 	// Abandon withdraws an announcement whose change was not made or whose
-	// event could not be appended.
+	// event could not be appended; the watcher then reports the change
+	// itself if it was made.
 	Abandon(rel, sha256 string, deleted bool)
+	// Undo withdraws an announcement whose change is taken back: restore
+	// puts the file back as it was, and neither the change nor its undoing
+	// is reported. It returns restore's error (the change then stays, and
+	// the watcher reports it).
+	Undo(rel, sha256 string, deleted bool, restore func() error) error
 }
 
 // appendTimeout bounds appending the event of a write that is already on
@@ -183,9 +189,16 @@ func (h *Hub) writeFile(ctx context.Context, w events.WriteRequest) (events.Even
 		// A refusal for want of room stored nothing: put the file back.
 		// Otherwise (or when it cannot be put back) the watcher reports
 		// the change itself, so that it is not lost.
-		undone := errors.Is(err, events.ErrInsufficientStorage) && u.restore() == nil
-		if exp != nil {
-			exp.Abandon(rel, ev.SHA256, w.Delete)
+		undone := false
+		switch {
+		case !errors.Is(err, events.ErrInsufficientStorage):
+			if exp != nil {
+				exp.Abandon(rel, ev.SHA256, w.Delete)
+			}
+		case exp != nil:
+			undone = exp.Undo(rel, ev.SHA256, w.Delete, u.restore) == nil
+		default:
+			undone = u.restore() == nil
 		}
 		if undone {
 			return events.Event{}, fmt.Errorf("%w; the file was put back as it was", err)

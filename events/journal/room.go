@@ -90,7 +90,13 @@ func (j *Journal) noteAppend(err error) error {
 		j.clearFull()
 		return nil
 	case !IsStorageRefusal(err):
-		return err
+		if j.opts.Room == nil || j.opts.Room() == nil {
+			return err
+		}
+		// No answer, and the store has no room now: it failed the write
+		// for want of space (and then does not answer), so nothing was
+		// stored.
+		err = fmt.Errorf("%w: %w", noRoom(j.opts.Room().Error()), err)
 	}
 	j.setFull(err.Error())
 	if errors.Is(err, events.ErrInsufficientStorage) {

@@ -44,3 +44,7 @@ func SetMaxHeld(t interface{ Cleanup(func()) }, n int) {
 	maxHeld = n
 	t.Cleanup(func() { maxHeld = old })
 }
+
+// Poll runs one round of the running watcher's periodic work (the folder
+// itself, paths to look at again, held changes) and returns its error.
+func (w *Watcher) Poll(ctx context.Context) error { return w.do(ctx, w.poll) }

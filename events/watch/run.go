@@ -324,6 +324,9 @@ func (w *Watcher) poll(ctx context.Context) error {
 	if err := w.checkRoot(ctx); err != nil || w.st.root.gone {
 		return err
 	}
+	if err := w.recheckNow(ctx); err != nil {
+		return err
+	}
 	if err := w.retryHeld(ctx); err != nil {
 		return err
 	}

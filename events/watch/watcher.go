@@ -188,8 +188,9 @@ type Watcher struct {
 	files map[string]*entry
 	seq   uint64
 
-	xmu     sync.Mutex // guards expects; taken before mu
+	xmu     sync.Mutex // guards expects and recheck; taken before mu
 	expects map[string][]*expectation
+	recheck map[string]bool // paths Undo changed the index of, looked at again by poll
 
 	// Everything below is owned by Run's goroutine.
 	st *state
