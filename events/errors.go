@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors shared by every package that serves events. Match them
@@ -21,7 +22,32 @@ var (
 	// .svn) at any depth, or the folder itself: its hooks and configuration
 	// run code, so nothing there is read, written, listed or locked.
 	ErrVCSInternal = errors.New("events: version-control internals are off limits")
+
+	// ErrWorkspaceUnavailable is a workspace whose folder is missing
+	// (removed, or moved away): nothing in it can be read, written, listed
+	// or locked until the folder is back.
+	ErrWorkspaceUnavailable = errors.New("events: workspace unavailable")
+	// ErrInsufficientStorage is a change refused because the event log
+	// cannot record it (its disk is full, or its storage limit reached):
+	// nothing was changed.
+	ErrInsufficientStorage = errors.New("events: insufficient storage")
 )
+
+// Problem codes: what keeps a hub from serving everything. They are also
+// the wire codes of the matching errors.
+const (
+	ProblemWorkspaceUnavailable = "workspace_unavailable"
+	ProblemInsufficientStorage  = "insufficient_storage"
+)
+
+// Problem is a condition that keeps a hub from serving everything, as
+// /healthz, the dashboard and the logs report it.
+type Problem struct {
+	Code      string    `json:"code"`                // ProblemWorkspaceUnavailable or ProblemInsufficientStorage
+	Workspace string    `json:"workspace,omitempty"` // the workspace concerned; "" for the whole hub
+	Message   string    `json:"message"`             // what is wrong and what to do, for a person
+	Since     time.Time `json:"since"`               // when it started
+}
 
 // Error is an error about one input value; it wraps one of the sentinels.
 type Error struct {

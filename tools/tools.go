@@ -588,6 +588,10 @@ func (t *toolset) failure(tool string, err error) *mcp.CallToolResult {
 		return mcp.NewToolResultError(plain(err) + ".")
 	case errors.Is(err, inbox.ErrUnknownSubscription):
 		return mcp.NewToolResultError(plain(err) + ".")
+	case errors.Is(err, events.ErrWorkspaceUnavailable):
+		return mcp.NewToolResultError(plain(err) + ". Call again once the folder is back; list_changes still works meanwhile.")
+	case errors.Is(err, events.ErrInsufficientStorage):
+		return mcp.NewToolResultError(plain(err) + ". The hub's disk is full: call again once space is freed; list_changes still works meanwhile.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return mcp.NewToolResultError("The request was cancelled before it finished; call " + tool + " again.")
 	}

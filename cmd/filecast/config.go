@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,6 +102,8 @@ type stackConfig struct {
 	webhookDisableAfter  time.Duration
 	allowPrivateWebhooks bool
 
+	minFree sizeFlag // --min-free: space the embedded log keeps free on its disk
+
 	workspaces []workspace.Workspace // set by validate
 	ignorer    *workspace.Ignorer
 
@@ -126,6 +129,40 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
 	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "allow webhook URLs on loopback, private and link-local addresses")
+	c.minFree = natsd.DefaultMinFree
+	fs.Var(&c.minFree, "min-free", "space to keep free on the disk of --data (e.g. 64MiB, 1GB; 0 turns the check off): below it writes are refused (507) and changes on disk held until space is freed; the embedded log only")
+}
+
+// sizeFlag is a byte count given as 1048576, 512KiB, 64MiB, 1GB, …
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return strconv.FormatInt(int64(*f), 10) }
+
+func (f *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*f = sizeFlag(n)
+	return nil
+}
+
+// parseSize reads a byte count: digits, then optionally B, KB, MB, GB, TB
+// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), in any case.
+func parseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[unit]
+	x, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || x < 0 || x*mult > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size: give bytes, or a number with KB, MB, GB, KiB, MiB or GiB", v)
+	}
+	return int64(x * mult), nil
 }
 
 // validate checks the flags and resolves the workspaces and data folder.
@@ -181,6 +218,10 @@ func (c *stackConfig) validate(e *env) error {
 		return errors.New("--settle must be between 0 and 10s")
 	}
 	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
+	c.nats.MinFree = int64(c.minFree)
+	if c.minFree == 0 {
+		c.nats.MinFree = -1 // off
+	}
 	if err := c.nats.Validate(); err != nil {
 		return err
 	}

@@ -57,6 +57,11 @@ bytes (400); without tokens each client address may send 1000 requests per
 second (429 with Retry-After). At most --max-streams event streams are open
 at once (503 beyond) and --max-streams-per-client per token or address (429).
 
+While a workspace's folder is missing its files answer 503
+workspace_unavailable; while the disk of --data has less than --min-free
+free, writes answer 507 insufficient_storage and changes are held until
+there is room. GET /healthz says which (503 with the problems).
+
 Examples:
   filecast hub --root docs=$HOME/docs --listen 127.0.0.1:8080
   curl -N http://127.0.0.1:8080/v1/workspaces/docs/events

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/metrics"
 )
@@ -54,6 +55,39 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 			out[w.Name] = float64(w.Head)
 		}
 		return out
+	})
+	m.GaugeVec("filecast_workspace_available", "1 while the workspace's folder is there, 0 while it is missing (removed or moved away).", "workspace", func() map[string]float64 {
+		out := map[string]float64{}
+		for _, name := range s.names() {
+			out[name] = 1
+		}
+		for _, p := range s.hub.Problems() {
+			if p.Code == events.ProblemWorkspaceUnavailable {
+				out[p.Workspace] = 0
+			}
+		}
+		return out
+	})
+	m.Gauge("filecast_log_full", "1 while the event log cannot take more events (its disk full or its storage limit reached): writes are refused and changes on disk held.", func() float64 {
+		for _, p := range s.hub.Problems() {
+			if p.Code == events.ProblemInsufficientStorage {
+				return 1
+			}
+		}
+		return 0
+	})
+	m.GaugeVec("filecast_held_changes", "Changed paths a watcher holds until the event log has room; -1 when it will compare the whole workspace instead.", "workspace", func() map[string]float64 {
+		out := map[string]float64{}
+		for ws, n := range s.hub.Held() {
+			out[ws] = float64(n)
+		}
+		return out
+	})
+	m.Gauge("filecast_store_free_bytes", "Bytes free on the disk of the embedded event store (-1 when unknown or external).", func() float64 {
+		if sp, ok := s.nats.Space(); ok {
+			return float64(sp.Free)
+		}
+		return -1
 	})
 	m.CounterVec("filecast_webhook_deliveries_total", "Events a webhook endpoint accepted.", "webhook", func() map[string]float64 {
 		out := map[string]float64{}

@@ -69,12 +69,16 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err != nil {
 		return nil, fmt.Errorf("start event log: %w", err)
 	}
-	s.journal, err = journal.Open(ctx, s.nats.Conn(), journal.Options{
+	jopts := journal.Options{
 		MaxAge:    c.maxAge,
 		MaxEvents: c.maxEvents,
 		Replicas:  s.nats.Replicas(),
 		Logger:    log.With("component", "journal"),
-	})
+	}
+	if s.nats.Embedded() {
+		jopts.Room = s.nats.Room // an external server's refusals come with its answers
+	}
+	s.journal, err = journal.Open(ctx, s.nats.Conn(), jopts)
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
@@ -172,6 +176,7 @@ func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 		Progress:  s.progress,
 		Since:     processStart.Add(-clockTick),
 		Counters:  &s.counters,
+		Leftover:  hub.IsTempName,
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
@@ -361,7 +366,8 @@ func (s *stack) serving() {
 	s.feed = feed.New(s.gate(), feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
 	s.metrics = s.newMetrics(s.feed)
 	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
-		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version()}
+		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version(),
+			Problems: s.hub.Problems()}
 	}})
 }
 
@@ -379,6 +385,7 @@ func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool
 		Logger:         s.log.With("component", "api"),
 		Public:         dashboard.IsAsset,
 		Streams:        s.cfg.streams,
+		Health:         s.hub.Problems,
 		Extra: func(mux *http.ServeMux) {
 			s.webhooks.Routes(mux)
 			mux.Handle("GET /metrics", s.metrics.Handler())

@@ -139,6 +139,18 @@ type Options struct {
 	// user's filecast processes can reach: the data folder's unix socket,
 	// through which an MCP server that joined a shared hub writes.
 	TrustActor bool
+	// Health, when set, returns what keeps the hub from serving
+	// everything (see events.Problem): /healthz then answers 503 with
+	// them instead of 200. It must be safe for concurrent use and quick.
+	Health func() []events.Problem
+}
+
+// HealthBody is the JSON of GET /healthz: status "ok" (200), or
+// "degraded" (503) with the problems. Without a token, a hub that has
+// tokens names no workspace in them.
+type HealthBody struct {
+	Status   string           `json:"status"`
+	Problems []events.Problem `json:"problems,omitempty"`
 }
 
 // New returns the hub's HTTP handler serving src through fd; a nil fd is
@@ -156,11 +168,15 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 		opts.MaxBody = DefaultMaxBody
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	rt := &router{
+		mux:     mux,
+		src:     src,
+		public:  opts.Public,
+		maxBody: opts.MaxBody,
+		log:     log.With("component", "api"),
+		health:  opts.Health,
+	}
+	mux.HandleFunc("GET /healthz", rt.healthz)
 	mux.HandleFunc(routeWorkspaces, fd.Workspaces)
 	mux.HandleFunc(routeEvents, fd.Events)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/changes", fd.Changes)
@@ -180,16 +196,10 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 	if clientRate == 0 {
 		clientRate = DefaultClientRate
 	}
-	return &router{
-		guard:   NewGuard(opts.Tokens, opts.AllowedOrigins),
-		mux:     mux,
-		src:     src,
-		auth:    newAuthenticator(opts.Tokens, clientRate),
-		public:  opts.Public,
-		maxBody: opts.MaxBody,
-		streams: opts.Streams,
-		log:     log.With("component", "api"),
-	}
+	rt.guard = NewGuard(opts.Tokens, opts.AllowedOrigins)
+	rt.auth = newAuthenticator(opts.Tokens, clientRate)
+	rt.streams = opts.Streams
+	return rt
 }
 
 // routeWorkspaces lists the workspaces; a token limited to some sees those.
@@ -213,6 +223,45 @@ type router struct {
 	maxBody int64
 	streams *StreamLimits
 	log     *slog.Logger
+	health  func() []events.Problem
+}
+
+// healthz answers GET /healthz: 200 {"status":"ok"}, or 503 with the
+// problems (see HealthBody). It needs no token; a caller without one on a
+// hub that has tokens learns what is wrong but not which workspace, and a
+// token limited to workspaces sees only theirs.
+func (rt *router) healthz(w http.ResponseWriter, r *http.Request) {
+	var probs []events.Problem
+	if rt.health != nil {
+		probs = rt.health()
+	}
+	if len(probs) == 0 {
+		feed.WriteJSON(w, http.StatusOK, HealthBody{Status: "ok"})
+		return
+	}
+	if rt.auth.enabled() {
+		var tok *Token
+		if at := rt.auth.find(r, false); at != nil {
+			tok = at.tok
+		}
+		shown := make([]events.Problem, 0, len(probs))
+		for _, p := range probs {
+			switch {
+			case p.Workspace == "":
+			case tok == nil:
+				p.Workspace, p.Message = "", "a workspace is unavailable: its folder is missing (send a token to see which)"
+			case !tok.allows(p.Workspace):
+				continue
+			}
+			shown = append(shown, p)
+		}
+		probs = shown
+		if len(probs) == 0 {
+			feed.WriteJSON(w, http.StatusOK, HealthBody{Status: "ok"})
+			return
+		}
+	}
+	feed.WriteJSON(w, http.StatusServiceUnavailable, HealthBody{Status: "degraded", Problems: probs})
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -364,7 +413,7 @@ func patternValue(pattern string, r *http.Request, name string) (value string, o
 func (rt *router) workspaces(w http.ResponseWriter, r *http.Request, tok *Token) {
 	list, err := rt.src.Workspaces(r.Context())
 	if err != nil {
-		if status, _ := feed.ErrorCode(err); status >= 500 {
+		if status, _ := feed.ErrorCode(err); status >= 500 && !feed.Degraded(err) {
 			rt.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		feed.WriteError(w, err)

@@ -131,7 +131,7 @@ func (l *lockRoutes) fail(w http.ResponseWriter, r *http.Request, err error) {
 		feed.WriteErrorCode(w, http.StatusBadRequest, feed.CodeBadRequest, err.Error())
 		return
 	}
-	if status, _ := feed.ErrorCode(err); status >= 500 {
+	if status, _ := feed.ErrorCode(err); status >= 500 && !feed.Degraded(err) {
 		l.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	feed.WriteError(w, err)

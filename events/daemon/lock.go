@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gofrs/flock"
 )
@@ -82,10 +83,20 @@ func Acquire(dir string) (*Lock, error) {
 		return nil, &BusyError{Dir: dir, PID: OwnerPID(dir)}
 	}
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		_ = fl.Unlock()
-		return nil, fmt.Errorf("write pid file: %w", err)
+		if !noSpace(err) {
+			_ = fl.Unlock()
+			return nil, fmt.Errorf("write pid file: %w", err)
+		}
+		// A full disk must not keep the hub from starting (it serves reads
+		// then); the PID file only names the owner in errors.
+		_ = os.Remove(pidFile)
 	}
 	return &Lock{fl: fl, pid: pidFile}, nil
+}
+
+// noSpace reports whether err says the disk (or the user's quota) is full.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // OwnerPID returns the PID the owner of the data folder dir wrote, or 0

@@ -41,7 +41,8 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(fd.Close)
 	mux := http.NewServeMux()
 	mux.Handle("GET /", dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
-		return dashboard.Stats{MCPSessions: 2, SSESubscribers: fd.Subscribers(), Workspaces: []string{"docs", "src"}, Version: "test"}
+		return dashboard.Stats{MCPSessions: 2, SSESubscribers: fd.Subscribers(), Workspaces: []string{"docs", "src"}, Version: "test",
+			Problems: []events.Problem{{Code: events.ProblemInsufficientStorage, Message: "the disk of the data folder has 12 MiB free", Since: time.Now()}}}
 	}}))
 	mux.HandleFunc("GET /v1/workspaces", fd.Workspaces)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/events", fd.Events)
@@ -92,6 +93,8 @@ func TestBrowser(t *testing.T) {
 			"p95 2000 ms",                           // the other's p95 from its deliveries
 			"dial tcp: connection refused",          // and its last failure
 			"conflict",
+			"Event log full", // the health banner
+			"the disk of the data folder has 12 MiB free",
 		},
 		Change: func(t testing.TB) {
 			content := []byte("# Q4 plan\n")

@@ -7,7 +7,8 @@
 // GET v1/workspaces, follows each selected workspace's SSE stream
 // (v1/workspaces/{ws}/events, with its type and path filters), polls
 // v1/workspaces/{ws}/locks and v1/webhooks, and shows whether the hub is
-// live, reconnecting or unreachable. Every URL it uses is relative to the
+// live, reconnecting or unreachable, and what keeps it from serving
+// everything (Stats.Problems: a missing workspace folder, a full log). Every URL it uses is relative to the
 // page, so the hub may sit under a path prefix behind a proxy.
 //
 //	h := dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
@@ -33,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
 )
 
@@ -61,6 +63,10 @@ type Stats struct {
 	Workspaces []string `json:"workspaces"`
 	// Version is the hub's version.
 	Version string `json:"version"`
+	// Problems is what keeps the hub from serving everything (a missing
+	// workspace folder, a full event log); the page shows them in a
+	// banner. Empty when all is well.
+	Problems []events.Problem `json:"problems"`
 }
 
 // statsBody is the JSON of GET /dashboard/stats: the stats and the hub's
@@ -187,6 +193,9 @@ func (h *handler) serveStats(w http.ResponseWriter) {
 	}
 	if body.Workspaces == nil {
 		body.Workspaces = []string{}
+	}
+	if body.Problems == nil {
+		body.Problems = []events.Problem{}
 	}
 	body.ServerTime = time.Now().UTC()
 	b, err := json.Marshal(body)

@@ -32,6 +32,8 @@ var errorCodes = []struct {
 	status int
 	code   string
 }{
+	{events.ErrWorkspaceUnavailable, http.StatusServiceUnavailable, events.ProblemWorkspaceUnavailable},
+	{events.ErrInsufficientStorage, http.StatusInsufficientStorage, events.ProblemInsufficientStorage},
 	{events.ErrUnknownWorkspace, http.StatusNotFound, "unknown_workspace"},
 	{events.ErrCursorExpired, http.StatusGone, "cursor_expired"},
 	{events.ErrBadCursor, http.StatusBadRequest, "bad_cursor"},
@@ -101,6 +103,13 @@ func ErrorCode(err error) (status int, code string) {
 		return http.StatusServiceUnavailable, CodeUnavailable
 	}
 	return http.StatusInternalServerError, CodeInternal
+}
+
+// Degraded reports whether err comes from a condition the hub reports
+// once by itself — a missing workspace folder, a full event log — rather
+// than a fault worth logging at every request that meets it.
+func Degraded(err error) bool {
+	return errors.Is(err, events.ErrWorkspaceUnavailable) || errors.Is(err, events.ErrInsufficientStorage)
 }
 
 // CodeError returns the sentinel a wire code stands for, or nil for a code

@@ -117,7 +117,7 @@ func (f *Feed) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
-	if status, _ := ErrorCode(err); status >= 500 {
+	if status, _ := ErrorCode(err); status >= 500 && !Degraded(err) {
 		f.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	WriteError(w, err)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -285,6 +286,8 @@ func TestErrorCode(t *testing.T) {
 		{&events.Error{Kind: events.ErrUnknownWorkspace, Value: "x"}, 404, "unknown_workspace"},
 		{events.ErrCursorExpired, 410, "cursor_expired"},
 		{&http.MaxBytesError{Limit: 1}, 413, "too_large"},
+		{&events.Error{Kind: events.ErrWorkspaceUnavailable, Value: "docs"}, 503, "workspace_unavailable"},
+		{fmt.Errorf("write a.md: %w: the disk is full", events.ErrInsufficientStorage), 507, "insufficient_storage"},
 		{io.ErrUnexpectedEOF, 500, "internal"},
 	}
 	for _, tt := range tests {

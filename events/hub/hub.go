@@ -213,6 +213,8 @@ type Hub struct {
 	ran    atomic.Bool
 	locks  atomic.Pointer[locksBox]
 
+	roomLog RoomLog // log, when it is one
+
 	subscribers atomic.Int64
 	fannedOut   atomic.Uint64
 	overflows   atomic.Uint64
@@ -237,6 +239,8 @@ type wsState struct {
 	writeMu sync.Mutex // serialises WriteFile
 
 	relay atomic.Pointer[relayBox] // used while index is nil
+
+	missing missingSince // when the folder was found missing, without a Presence index
 }
 
 type indexBox struct {
@@ -281,6 +285,7 @@ func New(opts Options) (*Hub, error) {
 		ready:  make(chan struct{}),
 	}
 	h.direct, _ = opts.Log.(DirectLog)
+	h.roomLog, _ = opts.Log.(RoomLog)
 	h.life, h.stop = context.WithCancel(context.Background())
 	for _, w := range opts.Workspaces {
 		if err := events.ValidWorkspaceName(w.Name); err != nil {
@@ -776,6 +781,9 @@ func (h *Hub) Files(ctx context.Context, ws, prefix string) (events.Listing, err
 	if r := h.relayFor(ws); r != nil {
 		return r.Files(ctx, ws, p)
 	}
+	if err := h.present(st); err != nil {
+		return events.Listing{}, err
+	}
 	if box := st.index.Load(); box != nil {
 		files, seq := box.Files(p)
 		if files == nil {
@@ -806,8 +814,14 @@ func (h *Hub) ReadFile(ctx context.Context, ws, path string) ([]byte, events.Fil
 	if err != nil {
 		return nil, events.FileInfo{}, err
 	}
+	if err := h.present(st); err != nil {
+		return nil, events.FileInfo{}, err
+	}
 	data, fi, err := st.w.ReadFile(rel, events.MaxReadSize)
 	if err != nil {
+		if !errors.Is(err, events.ErrNotFound) && !errors.Is(err, events.ErrBadPath) && !errors.Is(err, events.ErrTooLarge) {
+			err = h.missingRoot(st, err)
+		}
 		return nil, events.FileInfo{}, err
 	}
 	sum := sha256.Sum256(data)
@@ -857,9 +871,10 @@ type BatchLog interface {
 // AppendBatch is Append for several events of one workspace, stored in
 // the order given: when the log is a BatchLog, it publishes them all, then
 // waits for their acknowledgements, which costs about one round trip for
-// the whole batch. It returns the events as stored, in order. On error a
-// prefix of evs may have been stored. Safe for concurrent use, though
-// callers that need their events in order call it serially.
+// the whole batch. It returns the events as stored, in order. On error it
+// returns those known to be stored, a prefix of evs (later ones may have
+// been stored too). Safe for concurrent use, though callers that need
+// their events in order call it serially.
 func (h *Hub) AppendBatch(ctx context.Context, evs []events.Event) ([]events.Event, error) {
 	bl, ok := h.direct.(BatchLog)
 	if !ok || len(evs) < 2 {
@@ -896,7 +911,7 @@ func (h *Hub) AppendBatch(ctx context.Context, evs []events.Event) ([]events.Eve
 	}
 	out, stored, err := bl.AppendStoredBatch(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("append events to %s: %w", evs[0].Workspace, err)
+		err = fmt.Errorf("append events to %s: %w", evs[0].Workspace, err)
 	}
 	for i := range out {
 		h.appended.add(out[i].Type)
@@ -910,5 +925,5 @@ func (h *Hub) AppendBatch(ctx context.Context, evs []events.Event) ([]events.Eve
 			h.publish(st, p, false)
 		}
 	}
-	return out, nil
+	return out, err
 }

@@ -78,6 +78,12 @@ var (
 // of the workspace is refused like a write there (events.ErrBadPath), when
 // this hub watches the workspace's folder. It blocks up to r.Wait for a
 // conflicting holder.
+// A new lock (not a refresh) is refused with events.ErrWorkspaceUnavailable
+// while the workspace's folder is missing, and with
+// events.ErrInsufficientStorage while the log has no room for its event.
+// Refreshing and releasing a lock held already are tried then too: they
+// work as long as the store takes them, and otherwise fail with
+// events.ErrInsufficientStorage.
 func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, error) {
 	lm := h.lockManager()
 	if lm == nil {
@@ -87,7 +93,13 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 	if err != nil {
 		return events.Lease{}, err
 	}
-	if r.Path != "" {
+	if r.Token == "" {
+		if _, err := h.unavailable(st); err != nil {
+			return events.Lease{}, err
+		}
+		if err := h.Room(); err != nil {
+			return events.Lease{}, fmt.Errorf("%w; no lock was taken", err)
+		}
 		if err := lockablePath(st, r.Path); err != nil {
 			return events.Lease{}, err
 		}
@@ -105,7 +117,7 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 		if errors.Is(err, events.ErrLockConflict) {
 			h.lockConflicts.Add(1)
 		}
-		return events.Lease{}, err
+		return events.Lease{}, h.lockStorageError(err)
 	}
 	return lease(l), nil
 }
@@ -149,6 +161,19 @@ func lockablePath(st *wsState, p string) error {
 	return nil
 }
 
+// lockStorageError explains a lock change that failed while the log's
+// store has no room (locks live in the same store): it most likely failed
+// for that reason. Lock errors and other failures are returned as they are.
+func (h *Hub) lockStorageError(err error) error {
+	if _, ok := errors.AsType[*events.LockError](err); ok || errors.Is(err, events.ErrInsufficientStorage) {
+		return err
+	}
+	if room := h.Room(); room != nil {
+		return fmt.Errorf("%w (the lock change was not recorded: %v)", room, err)
+	}
+	return err
+}
+
 // Unlock implements [events.Locker]: it releases the lease of token on
 // path (an empty path finds the lease by token). A token that holds no
 // current lease there is a *events.LockError wrapping events.ErrNotHolder.
@@ -160,7 +185,10 @@ func (h *Hub) Unlock(ctx context.Context, ws, path, token string) error {
 	if _, err := h.state(ws); err != nil {
 		return err
 	}
-	return lm.Release(ctx, ws, path, token)
+	if err := lm.Release(ctx, ws, path, token); err != nil {
+		return h.lockStorageError(err)
+	}
+	return nil
 }
 
 // Locks implements [events.Locker]: the current leases of ws, sorted by

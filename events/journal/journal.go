@@ -14,6 +14,12 @@
 //
 // A workspace name may contain '.', which neither stream names nor subject
 // tokens allow; [StreamName] and [Subject] encode it.
+//
+// An append the server refuses for want of room (its disk full, its
+// storage limit reached), or that Options.Room refuses beforehand, fails
+// with events.ErrInsufficientStorage and stores nothing; the journal is
+// then full (Full) until an append succeeds, and Room tells callers that
+// are about to make a change only an event can report.
 package journal
 
 import (
@@ -31,6 +37,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/internal/wait"
 )
 
@@ -69,6 +76,11 @@ type Options struct {
 	Duplicates time.Duration // window in which an event ID is stored once; default DefaultDuplicates, at most MaxAge
 	Replicas   int           // stream replicas on a cluster; default 1
 	Logger     *slog.Logger  // nil discards logs
+	// Room, when set, is asked before every append: an error (saying why
+	// the store cannot take more, such as natsd.Server.Room's) makes the
+	// append fail at once with events.ErrInsufficientStorage, before
+	// anything is sent. Without it, only the server's refusals tell.
+	Room func() error
 }
 
 func (o *Options) setDefaults() {
@@ -101,6 +113,8 @@ type Journal struct {
 
 	mu      sync.Mutex
 	streams map[string]bool // workspaces whose stream is known to exist with our config
+
+	full fullness // whether the log can take more events; see Room
 
 	// closing is cancelled by Close (under mu); follows tracks running
 	// Follow calls.
@@ -225,8 +239,12 @@ func (j *Journal) ensure(ctx context.Context, ws string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if _, err := j.js.CreateOrUpdateStream(ctx, j.streamConfig(ws)); err != nil {
+	_, kept, err := natsd.CreateOrUpdateStream(ctx, j.js, j.streamConfig(ws))
+	if err != nil {
 		return fmt.Errorf("workspace %q: %w", ws, err)
+	}
+	if kept {
+		j.log.Warn("the store has no room to update the log's settings; it is used as it is", "workspace", ws)
 	}
 	j.mu.Lock()
 	j.streams[ws] = true
@@ -277,13 +295,17 @@ func (j *Journal) AppendStored(ctx context.Context, ev events.Event) (events.Eve
 	return ev, stored, nil
 }
 
-func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, bool, error) {
+func (j *Journal) append(ctx context.Context, ev events.Event) (out events.Event, isNew bool, err error) {
 	if j.closed() {
 		return ev, false, events.ErrClosed
 	}
 	if ev.ID == "" {
 		return ev, false, ErrNoEventID
 	}
+	if err := j.roomToAppend(); err != nil {
+		return ev, false, err
+	}
+	defer func() { err = j.noteAppend(err) }()
 	if err := j.ensured(ctx, ev.Workspace); err != nil {
 		return ev, false, err
 	}
@@ -315,7 +337,7 @@ func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, bo
 		ev.Seq = ack.Sequence
 		return ev, false, nil
 	}
-	out, err := stored(ev, data, ack.Sequence)
+	out, err = stored(ev, data, ack.Sequence)
 	if err != nil {
 		return ev, false, err
 	}
@@ -323,27 +345,31 @@ func (j *Journal) append(ctx context.Context, ev events.Event) (events.Event, bo
 }
 
 // publishBatch publishes datas (the encoded evs) without waiting, then
-// waits for every acknowledgement.
+// waits for every acknowledgement. On error it returns the
+// acknowledgements of the events before the first that failed.
 func (j *Journal) publishBatch(ctx context.Context, subj string, evs []events.Event, datas [][]byte) ([]*jetstream.PubAck, error) {
-	futures := make([]jetstream.PubAckFuture, len(evs))
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	var sendErr error
 	for i := range evs {
 		f, err := j.js.PublishMsgAsync(&nats.Msg{Subject: subj, Data: datas[i]}, jetstream.WithMsgID(evs[i].ID))
 		if err != nil {
-			return nil, err
+			sendErr = err
+			break
 		}
-		futures[i] = f
+		futures = append(futures, f)
 	}
-	acks := make([]*jetstream.PubAck, len(evs))
-	for i, f := range futures {
+	acks := make([]*jetstream.PubAck, 0, len(evs))
+	for _, f := range futures {
 		select {
-		case acks[i] = <-f.Ok():
+		case ack := <-f.Ok():
+			acks = append(acks, ack)
 		case err := <-f.Err():
-			return nil, err
+			return acks, err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return acks, ctx.Err()
 		}
 	}
-	return acks, nil
+	return acks, sendErr
 }
 
 // Appends are tried again, with the same message IDs (so nothing is stored
@@ -508,8 +534,10 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // in order: it publishes them all without waiting, then waits for every
 // acknowledgement, so a burst costs about one round trip instead of one
 // per event. The log stores them in the order given. out[i] and stored[i]
-// (whether this call stored it) describe evs[i]; on error, a prefix of evs may have been stored (an
-// event appended again with the same ID is not stored twice).
+// (whether this call stored it) describe evs[i]; on error, out and stored
+// describe the events known to be stored, a prefix of evs, and later ones
+// may have been stored too (an event appended again with the same ID is
+// not stored twice).
 func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (out []events.Event, isNew []bool, err error) {
 	if len(evs) == 0 {
 		return nil, nil, nil
@@ -517,6 +545,10 @@ func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (ou
 	if j.closed() {
 		return nil, nil, events.ErrClosed
 	}
+	if err := j.roomToAppend(); err != nil {
+		return nil, nil, fmt.Errorf("append events: %w", err)
+	}
+	defer func() { err = j.noteAppend(err) }()
 	ws := evs[0].Workspace
 	if err := j.ensured(ctx, ws); err != nil {
 		return nil, nil, fmt.Errorf("append events: %w", err)
@@ -541,14 +573,12 @@ func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (ou
 	// Every attempt publishes the whole batch with the same message IDs:
 	// what an earlier attempt stored comes back as a duplicate with its seq.
 	var acks []*jetstream.PubAck
-	if err := retry(ctx, func(ctx context.Context) (err error) {
+	pubErr := retry(ctx, func(ctx context.Context) (err error) {
 		acks, err = j.publishBatch(ctx, Subject(ws), evs, datas)
 		return err
-	}); err != nil {
-		return nil, nil, fmt.Errorf("append events: %w", err)
-	}
-	out = make([]events.Event, len(evs))
-	isNew = make([]bool, len(evs))
+	})
+	out = make([]events.Event, len(acks))
+	isNew = make([]bool, len(acks))
 	for i, ack := range acks {
 		if ack.Duplicate {
 			out[i] = evs[i]
@@ -559,6 +589,9 @@ func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (ou
 			return nil, nil, fmt.Errorf("append events: %w", err)
 		}
 		isNew[i] = true
+	}
+	if pubErr != nil {
+		return out, isNew, fmt.Errorf("append events: %w", pubErr)
 	}
 	return out, isNew, nil
 }

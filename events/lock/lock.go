@@ -47,6 +47,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -174,7 +175,7 @@ func Open(ctx context.Context, nc *nats.Conn, app Appender, opts Options) (*Mana
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, kept, err := natsd.CreateOrUpdateKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         opts.Bucket,
 		Description:    "filecast locks",
 		History:        1,
@@ -184,6 +185,9 @@ func Open(ctx context.Context, nc *nats.Conn, app Appender, opts Options) (*Mana
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open locks: bucket %s: %w", opts.Bucket, err)
+	}
+	if kept {
+		opts.Logger.Warn("the store has no room to update the lock bucket's settings; it is used as it is", "bucket", opts.Bucket)
 	}
 	closing, stop := context.WithCancel(context.Background())
 	return &Manager{

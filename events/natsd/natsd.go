@@ -16,6 +16,16 @@
 // Options.Replicas is how many copies callers should ask JetStream to keep
 // of their streams and buckets; Server.Replicas returns the validated value.
 //
+// The embedded server's store is bounded by its disk: Server.Room tells
+// callers, before they store anything, whether the disk still has
+// Options.MinFree free (and JetStream its room), so that writers stop
+// before the disk is full — a JetStream store that fails a write for want
+// of space refuses every later one until it is opened again. NoRoom
+// recognises a server's refusals for want of room, and
+// CreateOrUpdateStream and CreateOrUpdateKeyValue open what exists when a
+// full disk refuses to rewrite their settings, so that a process starts on
+// a full disk and serves what the store holds.
+//
 // A sketch:
 //
 //	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: filepath.Join(data, "nats"), Logger: log})
@@ -112,9 +122,31 @@ type Options struct {
 	// servers. Zero means 1.
 	Replicas int
 
+	// MaxStore caps the bytes the embedded server's JetStream store may
+	// use: beyond it JetStream refuses to store more. Zero means no cap
+	// but the disk's while MinFree keeps some of it free (JetStream's own
+	// default, three quarters of the space free when it starts, would
+	// leave a store started on a full disk full for good), and that
+	// default when MinFree is off. Ignored when URL is set.
+	MaxStore int64
+	// MinFree is the space the embedded server's store keeps free on its
+	// disk: while less is free, Room reports that the store has no room,
+	// so that writers stop before the disk is full (a store that fails a
+	// write for want of space refuses every later one until it is opened
+	// again). Zero means DefaultMinFree; negative turns the check off.
+	// Ignored when URL is set.
+	MinFree int64
+
 	// Logger receives warnings and errors; nil discards them.
 	Logger *slog.Logger
 }
+
+// DefaultMinFree is Options.MinFree when it is zero.
+const DefaultMinFree = 64 << 20
+
+// diskOnly is the embedded store's JetStream limit when only the disk
+// (less Options.MinFree) bounds it.
+const diskOnly = 1 << 50
 
 // Validate reports the first problem with the options, wrapping
 // ErrNoStoreDir or ErrBadOptions. It reads no file.
@@ -130,9 +162,12 @@ func (o Options) Validate() error {
 			return fmt.Errorf("%w: the embedded server keeps one replica; --replicas %d needs an external cluster (--nats)", ErrBadOptions, o.Replicas)
 		case o.Replicas < 0:
 			return fmt.Errorf("%w: replicas %d is negative", ErrBadOptions, o.Replicas)
+		case o.MaxStore < 0:
+			return fmt.Errorf("%w: max store %d is negative", ErrBadOptions, o.MaxStore)
 		}
 		return nil
 	}
+
 	if _, err := splitURLs(o.URL); err != nil {
 		return err
 	}
@@ -223,6 +258,7 @@ type Server struct {
 	replicas int
 	closed   chan struct{} // closed by the connection's ClosedHandler
 	log      *slog.Logger
+	room     roomCheck // the embedded store's room; see Room
 
 	closeOnce sync.Once
 	closeErr  error
@@ -247,7 +283,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.URL != "" {
 		err = s.connectExternal(opts)
 	} else {
-		err = s.startEmbedded(opts.StoreDir)
+		err = s.startEmbedded(opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start nats: %w", err)
@@ -259,18 +295,25 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) startEmbedded(storeDir string) error {
+func (s *Server) startEmbedded(opts Options) error {
+	storeDir := opts.StoreDir
+	maxStore := opts.MaxStore
+	if maxStore == 0 && opts.MinFree >= 0 {
+		maxStore = diskOnly
+	}
 	ns, err := server.NewServer(&server.Options{
-		ServerName: ServerName,
-		DontListen: true,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		NoSigs:     true,
+		ServerName:        ServerName,
+		DontListen:        true,
+		JetStream:         true,
+		JetStreamMaxStore: maxStore,
+		StoreDir:          storeDir,
+		NoSigs:            true,
 	})
 	if err != nil {
 		return fmt.Errorf("create embedded server: %w", err)
 	}
-	ns.SetLogger(serverLogger{s.log}, false, false)
+	s.room.init(ns, storeDir, opts.MinFree)
+	ns.SetLogger(serverLogger{s.log, &s.room}, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
@@ -403,7 +446,11 @@ func (s *Server) close() error {
 }
 
 // serverLogger routes nats-server logs to slog: warnings and errors only.
-type serverLogger struct{ log *slog.Logger }
+// It also tells room about the store's write failures.
+type serverLogger struct {
+	log  *slog.Logger
+	room *roomCheck
+}
 
 func (l serverLogger) Noticef(string, ...any) {}
 func (l serverLogger) Debugf(string, ...any)  {}
@@ -414,7 +461,9 @@ func (l serverLogger) Warnf(format string, v ...any) {
 }
 
 func (l serverLogger) Errorf(format string, v ...any) {
-	l.log.Error(fmt.Sprintf(format, v...), "source", "nats-server")
+	msg := fmt.Sprintf(format, v...)
+	l.room.sawError(msg)
+	l.log.Error(msg, "source", "nats-server")
 }
 
 func (l serverLogger) Fatalf(format string, v ...any) {

@@ -1,7 +1,10 @@
 package watch
 
 import (
+	"context"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/filecast/filecast/events"
@@ -42,6 +45,8 @@ type expectation struct {
 	at      time.Time
 	seq     uint64 // the hub's event, once Applied; 0 before
 	seen    bool   // the Watcher saw it and updated its index silently
+	prev    *entry // when seen before Applied: the index entry before (nil: none) ...
+	applied *entry // ... and the one the Watcher put (nil for a delete), for Undo
 }
 
 func (x *expectation) matches(sha string, deleted bool) bool {
@@ -113,18 +118,13 @@ func (w *Watcher) Applied(ev events.Event) {
 
 // Abandon withdraws an expectation made with Expect for a change the
 // caller did not make or could not append: the Watcher then reports the
-// change itself if it happened. If the Watcher had already taken the change
-// into its index silently, that stays. Abandon is safe for concurrent use.
+// change itself if it happened. If the Watcher had already taken the
+// change into its index silently, the index gets its previous entry back
+// (unless the path changed again since) and the Watcher looks at the path
+// again, so that the change is reported. Abandon is safe for concurrent
+// use.
 func (w *Watcher) Abandon(rel, sha256 string, deleted bool) {
-	w.xmu.Lock()
-	defer w.xmu.Unlock()
-	list := w.expects[rel]
-	for i := len(list) - 1; i >= 0; i-- {
-		if list[i].seq == 0 && list[i].matches(sha256, deleted) {
-			w.expects[rel] = deleteAt(list, i)
-			return
-		}
-	}
+	_ = w.withdraw(rel, sha256, deleted, nil)
 }
 
 // fulfil is called from Run's goroutine before it reports a change: when
@@ -201,6 +201,7 @@ func (w *Watcher) fulfil(typ events.Type, rel string, e *entry) (bool, events.Ty
 	w.setExpects(rel, rest)
 
 	w.mu.Lock()
+	prev := w.files[rel]
 	if deleted {
 		w.drop(rel)
 	} else {
@@ -212,6 +213,9 @@ func (w *Watcher) fulfil(typ events.Type, rel string, e *entry) (bool, events.Ty
 			ne.Version = x.seq
 		}
 		w.put(rel, &ne)
+	}
+	if x.seq == 0 {
+		x.prev, x.applied = prev, w.files[rel]
 	}
 	w.seq = max(w.seq, x.seq)
 	w.mu.Unlock()
@@ -254,4 +258,80 @@ func deleteAt(list []*expectation, i int) []*expectation {
 	out := make([]*expectation, 0, len(list)-1)
 	out = append(out, list[:i]...)
 	return append(out, list[i+1:]...)
+}
+
+// Undo is Abandon for a change the caller made and then takes back (its
+// event could not be appended): restore puts the file back as it was,
+// while nothing is judged against the file, so that the Watcher reports
+// neither the change nor its undoing. It returns restore's error; the
+// change then stays and the Watcher reports it. Undo is safe for
+// concurrent use.
+func (w *Watcher) Undo(rel, sha256 string, deleted bool, restore func() error) error {
+	return w.withdraw(rel, sha256, deleted, restore)
+}
+
+// withdraw removes the expectation and takes back what the Watcher
+// applied silently for it, then runs restore (if any), all while holding
+// w.xmu: the only notification that makes the Watcher look at the path
+// meanwhile is restore's own, which it judges against the entry taken
+// back.
+func (w *Watcher) withdraw(rel, sha256 string, deleted bool, restore func() error) error {
+	w.xmu.Lock()
+	defer w.xmu.Unlock()
+	list := w.expects[rel]
+	var x *expectation
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].seq == 0 && list[i].matches(sha256, deleted) {
+			x = list[i]
+			w.setExpects(rel, deleteAt(list, i))
+			break
+		}
+	}
+	if x != nil && x.seen {
+		w.mu.Lock()
+		switch cur := w.files[rel]; {
+		case cur != x.applied:
+			// Changed again since: the Watcher judges what is there now.
+		case cur != nil && cur.Link != "" || x.prev != nil && x.prev.Link != "":
+			// A symlink's entry is the Watcher's own business.
+		case x.prev == nil:
+			delete(w.files, rel)
+		default:
+			w.files[rel] = x.prev
+		}
+		w.mu.Unlock()
+		w.recheckLater(rel)
+	}
+	if restore != nil {
+		return restore()
+	}
+	return nil
+}
+
+// recheckLater has Run's goroutine look at rel again (every pollEvery):
+// the index entry of rel changed behind its back. w.xmu is held.
+func (w *Watcher) recheckLater(rel string) {
+	if w.recheck == nil {
+		w.recheck = map[string]bool{}
+	}
+	w.recheck[rel] = true
+}
+
+// recheckNow looks again at the paths recheckLater named, on Run's
+// goroutine, reporting what differs from the index.
+func (w *Watcher) recheckNow(ctx context.Context) error {
+	w.xmu.Lock()
+	paths := w.recheck
+	w.recheck = nil
+	w.xmu.Unlock()
+	if len(paths) == 0 {
+		return nil
+	}
+	w.st.dirty = true
+	for _, p := range slices.Sorted(maps.Keys(paths)) {
+		if err := w.check(ctx, p, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }

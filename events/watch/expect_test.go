@@ -74,3 +74,58 @@ func waitGone(t *testing.T, w *watch.Watcher, rel string) {
 		return !found
 	})
 }
+
+// TestWatcher_AbandonAfterSeen abandons an announcement the Watcher had
+// already taken into its index silently: the change was made but has no
+// event, so the Watcher reports it after all.
+func TestWatcher_AbandonAfterSeen(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(watch.Options{})
+	w.Expect("c.txt", sum("three"), false)
+	e.write("c.txt", "three")
+	waitStat(t, w, "c.txt", func(fi events.FileInfo) bool { return fi.SHA256 == sum("three") })
+	w.Abandon("c.txt", sum("three"), false)
+	if err := w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.rec.waitFor(t, "c.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
+	if got := shorts(evs); len(got) != 1 || got[0].Type != events.FileCreated || got[0].Path != "c.txt" {
+		t.Fatalf("events %v, want c.txt created", got)
+	}
+}
+
+// TestWatcher_Undo takes back a change the Watcher had taken into its
+// index silently: the file is put back, the index holds its previous
+// entry again, and neither the change nor its undoing is reported.
+func TestWatcher_Undo(t *testing.T) {
+	e := newEnv(t)
+	e.write("a.txt", "old")
+	w := e.start(watch.Options{})
+	before, _ := w.Stat("a.txt")
+
+	w.Expect("a.txt", sum("new"), false)
+	e.write(".a.tmp", "new")
+	if err := os.Rename(e.path(".a.tmp"), e.path("a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	waitStat(t, w, "a.txt", func(fi events.FileInfo) bool { return fi.SHA256 == sum("new") })
+	err := w.Undo("a.txt", sum("new"), false, func() error {
+		e.write(".a.tmp", "old")
+		return os.Rename(e.path(".a.tmp"), e.path("a.txt"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := w.Stat("a.txt"); fi.SHA256 != sum("old") || fi.Version != before.Version {
+		t.Errorf("a.txt in the index after Undo: %+v, want %+v", fi, before)
+	}
+	// Whatever the Watcher sees of the undoing (and its look again) is no change.
+	if err := w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.write("marker.txt", "m")
+	evs := e.rec.waitFor(t, "the marker", func(evs []events.Event) bool { return len(evs) >= 1 })
+	if got := shorts(evs); len(got) != 1 || got[0].Path != "marker.txt" {
+		t.Fatalf("events %v, want only the marker", got)
+	}
+}

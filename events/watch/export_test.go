@@ -46,3 +46,15 @@ func (w *Watcher) SetReadFault(f func(path string) error) { w.readFault = f }
 // may call add (fsnotify's) or fail. Call it before Run; f is called from
 // Run's goroutine.
 func (w *Watcher) SetAddWatch(f func(name string, add func(string) error) error) { w.addHook = f }
+
+// SetMaxHeld sets how many paths a Watcher holds one by one while the log
+// has no room, for the test, and restores it when the test ends.
+func SetMaxHeld(t interface{ Cleanup(func()) }, n int) {
+	old := maxHeld
+	maxHeld = n
+	t.Cleanup(func() { maxHeld = old })
+}
+
+// Poll runs one round of the running watcher's periodic work (the folder
+// itself, paths to look at again, held changes) and returns its error.
+func (w *Watcher) Poll(ctx context.Context) error { return w.do(ctx, w.poll) }

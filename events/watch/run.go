@@ -47,6 +47,10 @@ type state struct {
 	queued []queuedEvent
 	busy   map[string]bool
 	err    error // a flush that failed outside emit; Run returns it
+
+	root  rootState // the workspace folder itself; see vanish.go
+	held  heldState // changes the log had no room for; see hold.go
+	sweep bool      // the first walk removes leftover temporary files (Options.Leftover)
 }
 
 // queuedEvent is an event waiting to be appended and applied to the index.
@@ -174,13 +178,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 	}
 	first := !found && !held
-	if err := w.sync(ctx, "", first); err != nil {
+	if err := w.firstSync(ctx, first); err != nil {
 		return w.exitErr(ctx, err)
 	}
 	if err := w.flush(ctx); err != nil {
 		return w.exitErr(ctx, err)
 	}
-	if first && w.path != "" {
+	if first && w.path != "" && !w.st.root.gone {
 		// Saved before any event can be appended: a process killed from
 		// now on leaves an index to compare the folder with, and is not
 		// taken for a first start again.
@@ -311,6 +315,9 @@ func (w *Watcher) drain(ctx context.Context) error {
 
 // lost handles a watcher error: anything may have been missed, so rescan.
 func (w *Watcher) lost(ctx context.Context, err error) error {
+	if w.st.root.gone {
+		return w.checkRoot(ctx) // nothing under it is watched
+	}
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
 		w.log.Warn("file notifications overflowed; rescanning the workspace to report what changed", "err", err)
 	} else {
@@ -319,8 +326,19 @@ func (w *Watcher) lost(ctx context.Context, err error) error {
 	return w.sync(ctx, "", false)
 }
 
-// poll retries the folders whose watch could not be added, rescanning them.
+// poll looks at the workspace folder itself, retries the folders whose
+// watch could not be added, rescanning them, and reports the changes held
+// while the log had no room once it has.
 func (w *Watcher) poll(ctx context.Context) error {
+	if err := w.checkRoot(ctx); err != nil || w.st.root.gone {
+		return err
+	}
+	if err := w.recheckNow(ctx); err != nil {
+		return err
+	}
+	if err := w.retryHeld(ctx); err != nil {
+		return err
+	}
 	if len(w.st.unwatched) == 0 {
 		w.watchRecovered() // the last ones may have gone
 		return nil
@@ -394,11 +412,10 @@ func (w *Watcher) due(t time.Time) {
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) error {
 	rel, ok := w.rel(ev.Name)
 	if !ok {
-		if ev.Name == w.ws.Dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
-			w.log.Warn("the workspace folder was removed or moved", "path", w.ws.Dir)
-			return w.sync(ctx, "", false)
-		}
-		return nil
+		return w.outside(ctx, ev)
+	}
+	if w.st.root.gone {
+		return nil // from before the folder went; compared when it is back
 	}
 	switch {
 	case ev.Has(fsnotify.Create):
@@ -982,6 +999,10 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 	if typ == events.FileMoved {
 		w.forgetExpects(rel, old)
 	}
+	if w.holding() {
+		w.hold(rel, old) // the log has no room: reported once it has
+		return nil
+	}
 	if w.batch != nil && typ != events.FileMoved && len(w.st.links) == 0 && (e == nil || e.Link == "") {
 		// Queued: the loop flushes when the burst is over, or now when
 		// the batch is full.
@@ -998,7 +1019,15 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
+	if w.holding() {
+		w.hold(rel, old)
+		return nil
+	}
 	got, err := w.app.Append(ctx, ev)
+	if refused(err) {
+		w.hold(rel, old)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("append %s %s: %w", typ, rel, err)
 	}
@@ -1099,7 +1128,13 @@ func (w *Watcher) flush(ctx context.Context) error {
 		evs[i] = q[i].ev
 	}
 	got, err := w.batch.AppendBatch(ctx, evs)
-	if err == nil && len(got) != len(evs) {
+	if refused(err) && len(got) <= len(q) {
+		// The log had no room for the rest: hold them, and take in
+		// those it stored.
+		w.holdQueued(q[len(got):])
+		q, err = q[:len(got)], nil
+	}
+	if err == nil && len(got) != len(q) {
 		err = fmt.Errorf("%d events stored of %d", len(got), len(evs))
 	}
 	if err != nil {

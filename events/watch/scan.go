@@ -287,6 +287,9 @@ func (w *Watcher) listTree(ctx context.Context, prefix string, fresh bool, files
 				stack = append(stack, rel)
 				continue
 			}
+			if w.st != nil && w.st.sweep && w.removeLeftover(rel, d) {
+				continue
+			}
 			if batch = append(batch, listed{rel: rel, regular: d.Type().IsRegular()}); len(batch) == listBatch {
 				files(batch)
 				batch = nil

@@ -84,6 +84,15 @@
 // meanwhile. The lack of descriptors is logged once (and once more when it
 // ends), other failures once per path; Counters counts the retries.
 //
+// The Watcher survives what happens around it. A workspace folder that
+// goes away (removed, renamed away) is reported by Missing and watched for
+// until it is back, then compared with the index as at a start (see
+// vanish.go). An Appender that fails for want of room in the log
+// (events.ErrInsufficientStorage) makes it hold the changed paths, each
+// once, and report them once there is room (see hold.go). Temporary files
+// a writer left when it was killed (Options.Leftover) are removed by the
+// first walk.
+//
 // Platform notes: behaviour is tested on Linux (inotify). Folders beyond
 // fs.inotify.max_user_watches are rescanned every two seconds instead of
 // watched; the first is logged with how to raise the limit, the others
@@ -160,6 +169,11 @@ type Options struct {
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
 	Counters  *Counters           // where the Watcher counts retries and unwatched folders; nil: its own (see Watcher.Counters)
+	// Leftover, when set, names the files a writer leaves behind when it
+	// is killed mid-write (hub.IsTempName): the first walk of Run removes
+	// those it finds that were last changed before Since (or all, when
+	// Since is zero), so that a write in progress is never touched.
+	Leftover func(name string) bool
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -182,13 +196,18 @@ type Watcher struct {
 	addHook   func(name string, add func(string) error) error // test hook: adds a watch instead of fsnotify; see export_test.go
 	readFault func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
 	counters  *Counters
+	leftover  func(name string) bool
+
+	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
+	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
 
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
 	seq   uint64
 
-	xmu     sync.Mutex // guards expects; taken before mu
+	xmu     sync.Mutex // guards expects and recheck; taken before mu
 	expects map[string][]*expectation
+	recheck map[string]bool // paths Undo changed the index of, looked at again by poll
 
 	// Everything below is owned by Run's goroutine.
 	st *state
@@ -246,6 +265,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
 		progress: opts.Progress,
 		since:    opts.Since,
+		leftover: opts.Leftover,
 		ready:    make(chan struct{}),
 		inject:   make(chan func(context.Context) error),
 		files:    map[string]*entry{},

@@ -84,6 +84,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/natsd"
 )
 
 // Defaults of Options.
@@ -267,7 +268,7 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	hooks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	hooks, _, err := natsd.CreateOrUpdateKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      BucketWebhooks,
 		Description: "filecast webhook registrations (holds signing secrets)",
 		History:     1,
@@ -277,7 +278,7 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketWebhooks, err)
 	}
-	failed, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	failed, _, err := natsd.CreateOrUpdateKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      BucketFailed,
 		Description: "filecast webhook deliveries that exhausted their retries, kept for replay",
 		History:     1,
@@ -288,7 +289,7 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketFailed, err)
 	}
-	retries, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	retries, _, err := natsd.CreateOrUpdateKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      BucketRetries,
 		Description: "filecast webhook deliveries being retried: tries so far and when the next is due",
 		History:     1,
@@ -299,7 +300,7 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketRetries, err)
 	}
-	attempts, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	attempts, _, err := natsd.CreateOrUpdateStream(ctx, js, jetstream.StreamConfig{
 		Name:              StreamAttempts,
 		Description:       "filecast webhook delivery attempts, the last few per webhook",
 		Subjects:          []string{attemptsSubject + "*"},
@@ -313,7 +314,7 @@ func open(ctx context.Context, nc *nats.Conn, opts Options) (*Dispatcher, error)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", StreamAttempts, err)
 	}
-	replays, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	replays, _, err := natsd.CreateOrUpdateStream(ctx, js, jetstream.StreamConfig{
 		Name:        StreamReplays,
 		Description: "filecast webhook deliveries queued for replay",
 		Subjects:    []string{replaysSubject + "*"},

@@ -3,7 +3,8 @@
 // reaches the page through textContent or a property, never as HTML.
 //
 // Routes used, all relative to the page:
-//   dashboard/stats                 {mcp_sessions, sse_subscribers, workspaces[], version, server_time}
+//   dashboard/stats                 {mcp_sessions, sse_subscribers, workspaces[], version, server_time,
+//                                    problems: [{code, workspace?, message, since}]}
 //   v1/workspaces                   {workspaces: [{name, head}]}
 //   v1/workspaces/{ws}/events       SSE: id = seq, event = type, data = event JSON
 //   v1/workspaces/{ws}/locks        {locks: [{workspace, path, holder, mode, fencing_token, expires_at}]}
@@ -526,6 +527,7 @@
         $('s-mcp').textContent = num(b.mcp_sessions) === null ? '–' : String(b.mcp_sessions);
         $('s-sse').textContent = num(b.sse_subscribers) === null ? '–' : String(b.sse_subscribers);
         $('version').textContent = b.version ? 'hub ' + str(b.version) : '';
+        renderHealth(Array.isArray(b.problems) ? b.problems : []);
         const names = Array.isArray(b.workspaces) ? b.workspaces.map(str).join('\n') : '';
         if (names !== state.statsNames) {
           state.statsNames = names;
@@ -543,6 +545,36 @@
   }
 
   const refreshStats = poller(pollStats, POLL_MS);
+
+  // What keeps the hub from serving everything: a workspace folder that
+  // is missing, an event log that is full. Shown until it passes.
+  const PROBLEM_TITLES = {
+    workspace_unavailable: 'Workspace unavailable',
+    insufficient_storage: 'Event log full',
+  };
+
+  function renderHealth(problems) {
+    const box = $('health');
+    const text = problems.map((p) => str(p.code) + str(p.workspace) + str(p.message)).join('\n');
+    if (box.dataset.text === text) return;
+    box.dataset.text = text;
+    box.textContent = '';
+    if (problems.length === 0) {
+      box.hidden = true;
+      return;
+    }
+    box.appendChild(el('span', null, 'The hub is degraded; reads and the event stream keep working.'));
+    const ul = el('ul');
+    for (const p of problems) {
+      const title = PROBLEM_TITLES[str(p.code)] || str(p.code);
+      const since = Date.parse(str(p.since));
+      let line = title + (p.workspace ? ' (' + str(p.workspace) + ')' : '');
+      if (Number.isFinite(since)) line += ' since ' + clock(since);
+      ul.appendChild(el('li', null, line + ': ' + str(p.message)));
+    }
+    box.appendChild(ul);
+    box.hidden = false;
+  }
 
   // ---- locks --------------------------------------------------------------
 

@@ -48,6 +48,9 @@ type Options struct {
 	// SerialAppend hands the watchers the hub as a plain watch.Appender,
 	// so they append one event at a time instead of in batches.
 	SerialAppend bool
+	// MaxStore and MinFree are the embedded server's (natsd.Options);
+	// the journal asks its Room before every append, as filecast does.
+	MaxStore, MinFree int64
 }
 
 // Stack is a running embedded hub.
@@ -94,12 +97,12 @@ func Start(t testing.TB, opts Options) *Stack {
 		s.Dirs[name] = real
 	}
 	var err error
-	s.NATS, err = natsd.Start(ctx, natsd.Options{StoreDir: filepath.Join(opts.Data, "jetstream")})
+	s.NATS, err = natsd.Start(ctx, natsd.Options{StoreDir: filepath.Join(opts.Data, "jetstream"), MaxStore: opts.MaxStore, MinFree: opts.MinFree})
 	if err != nil {
 		t.Fatalf("hubtest: start nats: %v", err)
 	}
 	t.Cleanup(s.Stop)
-	s.Journal, err = journal.Open(ctx, s.NATS.Conn(), journal.Options{})
+	s.Journal, err = journal.Open(ctx, s.NATS.Conn(), journal.Options{Room: s.NATS.Room})
 	if err != nil {
 		t.Fatalf("hubtest: open journal: %v", err)
 	}
@@ -128,6 +131,7 @@ func Start(t testing.TB, opts Options) *Stack {
 			Workspace: ws,
 			IndexPath: filepath.Join(opts.Data, "index", ws.Name+".json"),
 			Settle:    Settle,
+			Leftover:  hub.IsTempName,
 		}, app)
 		if err != nil {
 			t.Fatalf("hubtest: watch %s: %v", ws.Name, err)
