@@ -1,5 +1,7 @@
-// Package natstest runs a real JetStream cluster of nats-server nodes inside
-// a test binary, on loopback, for tests of clustering and failover.
+// Package natstest runs real NATS JetStream servers inside a test binary:
+// the embedded single node filecast runs by default (Start), and a cluster
+// of nats-server nodes on loopback for tests of clustering and failover
+// (Cluster).
 //
 // Every node listens for clients and for cluster routes on free ports of
 // 127.0.0.1 and keeps its JetStream store in its own t.TempDir(). A node can
@@ -17,6 +19,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -26,6 +29,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/filecast/filecast/events/natsd"
 )
 
 // Timeouts of the waits; generous, for loaded machines and -race.
@@ -310,4 +315,30 @@ func (c *C) shutdown() {
 	for _, s := range srvs {
 		s.WaitForShutdown()
 	}
+}
+
+// Start starts the embedded single-node JetStream server filecast runs by
+// default (natsd.Start), with its store in a new t.TempDir(), and closes it
+// when the test ends.
+func Start(t testing.TB) *natsd.Server {
+	t.Helper()
+	return StartWith(t, natsd.Options{})
+}
+
+// StartWith is Start with options; an empty StoreDir is a new t.TempDir().
+// Give the same StoreDir again to restart on a store, after closing the
+// first server (Close).
+func StartWith(t testing.TB, opts natsd.Options) *natsd.Server {
+	t.Helper()
+	if opts.StoreDir == "" && opts.URL == "" {
+		opts.StoreDir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	srv, err := natsd.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
 }
