@@ -74,12 +74,12 @@ func TestDispatcher_MineMovesBetweenAttempts(t *testing.T) {
 	a.waitStatus(t, w.ID, webhook.StatusActive)
 
 	const moveAt = 3
-	want := appendEvents(t, j, "0.md", "1.md", "2.md", "3.md", "4.md", "5.md", "6.md", "7.md")
+	paths := []string{"0.md", "1.md", "2.md", "3.md", "4.md", "5.md", "6.md", "7.md"}
 	// The first request for event moveAt gives the webhook to b and is
 	// answered once a has seen that, or as soon as a abandons it.
 	rcv.set(func(r *receiver) {
 		r.delay = func(ev events.Event, try int) time.Duration {
-			if ev.ID != want[moveAt].ID || try != 0 {
+			if ev.Path != paths[moveAt] || try != 0 {
 				return 0
 			}
 			aMine.Store(false)
@@ -93,12 +93,12 @@ func TestDispatcher_MineMovesBetweenAttempts(t *testing.T) {
 			return time.Second
 		}
 	})
-	got := rcv.waitDelivered(t, len(want))
+	want := appendEvents(t, j, paths...)
+	rcv.waitDelivered(t, len(want))
 	eventually(t, "the answers counted", func() bool {
 		return a.d.Stats()[w.ID].Delivered+b.d.Stats()[w.ID].Delivered >= uint64(len(want))
 	})
-	got = rcv.delivered()
-	if diff := cmp.Diff(eventIDs(want), ids(got)); diff != "" {
+	if diff := cmp.Diff(eventIDs(want), ids(rcv.delivered())); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
 	}
 	if sa, sb := a.d.Stats()[w.ID].Delivered, b.d.Stats()[w.ID].Delivered; sa != moveAt+1 || sb != uint64(len(want)-moveAt-1) {
