@@ -118,14 +118,15 @@ func retryKey(id string, replay bool) string {
 }
 
 // consume delivers the messages of the webhook's live consumer (on the
-// journal) or replay consumer until the webhook stops being active or ctx
-// is done.
-func (d *Dispatcher) consume(ctx context.Context, id string, replay bool) error {
-	l, err := d.newLane(ctx, id, replay)
+// journal) or replay consumer until the webhook stops being active or
+// release is done, between two attempts; ctx, of which release is a child,
+// also abandons an attempt in flight.
+func (d *Dispatcher) consume(ctx, release context.Context, id string, replay bool) error {
+	l, err := d.newLane(release, id, replay)
 	if err != nil || l == nil {
 		return err
 	}
-	return l.run(ctx)
+	return l.run(ctx, release)
 }
 
 // newLane creates or updates the webhook's durable consumer and returns a
@@ -221,10 +222,11 @@ func (d *Dispatcher) createConsumer(ctx context.Context, stream string, cfg jets
 	}
 }
 
-// run subscribes and delivers until ctx is done, the webhook is no longer
-// active or the subscription ends; it then gives every message it holds
-// back to the server, in order.
-func (l *lane) run(ctx context.Context) error {
+// run subscribes and delivers until release is done, the webhook is no
+// longer active or the subscription ends, never during an attempt unless
+// ctx is done; it then gives every message it holds back to the server,
+// in order.
+func (l *lane) run(ctx, release context.Context) error {
 	l.in = make(chan jetstream.Msg, 2*l.window)
 	stopping := make(chan struct{})
 	opts := []jetstream.PullConsumeOpt{
@@ -248,7 +250,7 @@ func (l *lane) run(ctx context.Context) error {
 	}
 	l.timer = time.NewTimer(time.Hour)
 	defer l.timer.Stop()
-	err = l.loop(ctx, cc.Closed())
+	err = l.loop(ctx, release, cc.Closed())
 	l.stop(cc, stopping)
 	return err
 }
@@ -336,12 +338,13 @@ func (l *lane) take() {
 	}
 }
 
-// loop delivers the first message of the queue whenever it may go.
-func (l *lane) loop(ctx context.Context, closed <-chan struct{}) error {
+// loop delivers the first message of the queue whenever it may go, until
+// release is done; an attempt runs under ctx.
+func (l *lane) loop(ctx, release context.Context, closed <-chan struct{}) error {
 	l.lastRefresh = time.Now()
 	for {
 		l.take()
-		if ctx.Err() != nil || !l.d.active(l.id) {
+		if release.Err() != nil || !l.d.active(l.id) {
 			return nil
 		}
 		now := time.Now()
@@ -363,7 +366,7 @@ func (l *lane) loop(ctx context.Context, closed <-chan struct{}) error {
 		case <-l.timer.C:
 		case <-closed:
 			return errConsumerStopped
-		case <-ctx.Done():
+		case <-release.Done():
 		}
 		l.timer.Stop()
 	}
@@ -531,9 +534,9 @@ func (l *lane) deliver(ctx context.Context, h held) {
 	} else {
 		res = d.post(ctx, e.rec.URL, s, ev.ID, body)
 	}
-	if ctx.Err() != nil {
+	if res.err != nil && ctx.Err() != nil {
 		// Interrupted by shutdown: it counts as a try, and the next run
-		// takes the message at once.
+		// takes the message at once. An answer already in counts as it is.
 		l.tries++
 		l.saveTries(ctx, ev.ID)
 		return

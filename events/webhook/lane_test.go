@@ -1,15 +1,20 @@
 package webhook_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/journal"
@@ -310,5 +315,74 @@ func TestSigner_MatchesSign(t *testing.T) {
 	}
 	if _, err := webhook.Signer([]string{"whsec_!!"}, []time.Time{{}}); err == nil {
 		t.Errorf("bad secret: no error")
+	}
+}
+
+// fnTransport is an http.RoundTripper made of a function.
+type fnTransport func(*http.Request) (*http.Response, error)
+
+func (f fnTransport) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestDispatcher_AnsweredWhileStoppingIsAcknowledged: an event whose 2xx
+// answer is in when Run is stopped counts as delivered: the next run goes
+// on after it and does not post it again.
+func TestDispatcher_AnsweredWhileStoppingIsAcknowledged(t *testing.T) {
+	srv := startNATS(t, t.TempDir())
+	j := openJournal(t, srv.Conn())
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var stopAfter atomic.Value // the event whose answer stops Run
+	stopAfter.Store("")
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	opts := fastOpts()
+	opts.HTTPClient = &http.Client{Transport: fnTransport(func(r *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(r)
+		if err != nil || !stopAfter.CompareAndSwap(r.Header.Get(webhook.HeaderID), "") {
+			return resp, err
+		}
+		// The whole answer is in; Run is stopped before it is handed over.
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		stop()
+		return resp, err
+	})}
+	h := openHub(t, srv.Conn(), opts, false)
+	var wg conc.WaitGroup
+	wg.Go(func() {
+		if err := h.d.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	rcv := newReceiver(t)
+	w := h.register(t, webhook.Registration{URL: rcv.url()}, rcv)
+	h.waitStatus(t, w.ID, webhook.StatusActive)
+
+	// The events are made first, so that the transport knows the third.
+	var want []events.Event
+	for i := range 6 {
+		want = append(want, newEvent("docs", fmt.Sprintf("%d.md", i), events.FileUpdated))
+	}
+	const stopAt = 2
+	stopAfter.Store(want[stopAt].ID)
+	actx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for i, ev := range want {
+		stored, err := j.Append(actx, ev)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		want[i] = stored
+	}
+	wg.Wait()
+	if got := rcv.delivered(); len(got) != stopAt+1 {
+		t.Fatalf("%d events delivered before Run stopped, want %d", len(got), stopAt+1)
+	}
+	h.run(t)
+	rcv.waitDelivered(t, len(want))
+	eventually(t, "the answers counted", func() bool { return h.d.Stats()[w.ID].Delivered >= uint64(len(want)) })
+	if diff := cmp.Diff(eventIDs(want), ids(rcv.delivered())); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
 	}
 }

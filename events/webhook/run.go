@@ -230,8 +230,13 @@ const mineRecheck = time.Second
 
 // deliverAll runs the live and the replay consumer of an active webhook
 // until it is no longer active (or no longer Options.Mine) or ctx is done.
+// When the webhook goes to another process, or one lane ends, the lanes
+// are released: each finishes and settles the attempt it has in flight,
+// then gives the rest back. Abandoning the attempt instead would have the
+// next owner post again an event the endpoint may have accepted. Only ctx
+// (shutdown) abandons it.
 func (d *Dispatcher) deliverAll(ctx context.Context, id string) error {
-	ctx, cancel := context.WithCancel(ctx)
+	release, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg conc.WaitGroup
 	if mine := d.opts.Mine; mine != nil {
@@ -240,10 +245,11 @@ func (d *Dispatcher) deliverAll(ctx context.Context, id string) error {
 			defer t.Stop()
 			for {
 				select {
-				case <-ctx.Done():
+				case <-release.Done():
 					return
 				case <-t.C:
 					if !mine(id) {
+						d.log.Info("webhook given to another process; handing its events over", "webhook", id)
 						cancel() // the lanes hand their messages back and unpin
 						return
 					}
@@ -253,11 +259,11 @@ func (d *Dispatcher) deliverAll(ctx context.Context, id string) error {
 	}
 	var liveErr, replayErr error
 	wg.Go(func() {
-		liveErr = d.consume(ctx, id, false)
+		liveErr = d.consume(ctx, release, id, false)
 		cancel()
 	})
 	wg.Go(func() {
-		replayErr = d.consume(ctx, id, true)
+		replayErr = d.consume(ctx, release, id, true)
 		cancel()
 	})
 	wg.Wait()

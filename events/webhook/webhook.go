@@ -168,7 +168,10 @@ type Options struct {
 	// webhook with the given id now; the others wait, checking again
 	// every second. Hubs sharing a cluster use it to spread webhooks over
 	// themselves; the consumer's pin still keeps two hubs that disagree
-	// for a moment from delivering at once. Nil delivers every webhook.
+	// for a moment from delivering at once. A process that loses a webhook
+	// finishes and acknowledges the attempt it has in flight before it
+	// hands the other events over, so the endpoint does not receive an
+	// event it accepted a second time. Nil delivers every webhook.
 	Mine func(id string) bool
 }
 
