@@ -13,6 +13,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/feed/feedtest"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // fixture is a feed over an in-memory source with one workspace "docs".
@@ -160,7 +161,7 @@ func (s *rawStream) seqs(n int) []uint64 {
 }
 
 // errorBody decodes a JSON error answer and checks its status.
-func errorBody(t *testing.T, res *http.Response, status int) feed.ErrorDetail {
+func errorBody(t *testing.T, res *http.Response, status int) wire.ErrorDetail {
 	t.Helper()
 	defer res.Body.Close()
 	if res.StatusCode != status {
@@ -169,7 +170,7 @@ func errorBody(t *testing.T, res *http.Response, status int) feed.ErrorDetail {
 	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", ct)
 	}
-	var body feed.ErrorBody
+	var body wire.ErrorBody
 	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
 		t.Fatalf("decode error body: %v", err)
 	}

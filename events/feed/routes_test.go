@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 func getJSON(t *testing.T, url string, v any) *http.Response {
@@ -269,34 +269,10 @@ func TestFeed_Workspaces(t *testing.T) {
 	fx := newFixture(t, feed.Options{})
 	fx.src.AddWorkspace("src", t.TempDir())
 	fx.appendN(3)
-	var list feed.WorkspaceList
+	var list wire.WorkspaceList
 	getJSON(t, fx.srv.URL+"/v1/workspaces", &list)
 	want := []events.WorkspaceInfo{{Name: "docs", Head: 3}, {Name: "src", Head: 0}}
 	if diff := cmp.Diff(want, list.Workspaces); diff != "" {
 		t.Errorf("workspaces (-want +got):\n%s", diff)
-	}
-}
-
-func TestErrorCode(t *testing.T) {
-	tests := []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{&events.Error{Kind: events.ErrUnknownWorkspace, Value: "x"}, 404, "unknown_workspace"},
-		{events.ErrCursorExpired, 410, "cursor_expired"},
-		{&http.MaxBytesError{Limit: 1}, 413, "too_large"},
-		{&events.Error{Kind: events.ErrWorkspaceUnavailable, Value: "docs"}, 503, "workspace_unavailable"},
-		{fmt.Errorf("write a.md: %w: the disk is full", events.ErrInsufficientStorage), 507, "insufficient_storage"},
-		{io.ErrUnexpectedEOF, 500, "internal"},
-	}
-	for _, tt := range tests {
-		status, code := feed.ErrorCode(tt.err)
-		if status != tt.status || code != tt.code {
-			t.Errorf("ErrorCode(%v) = %d %s, want %d %s", tt.err, status, code, tt.status, tt.code)
-		}
-		if back := feed.CodeError(code); code != "internal" && back == nil {
-			t.Errorf("CodeError(%q) = nil", code)
-		}
 	}
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/relay"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // twoHubs starts a one-node cluster, hub A that watches "docs" and serves
@@ -176,8 +176,8 @@ func TestHub_WriteFileThroughRelayErrors(t *testing.T) {
 			if errB.Error() != errA.Error() {
 				t.Errorf("through B the error reads\n%s\non A\n%s", errB, errA)
 			}
-			sb, cb := feed.ErrorCode(errB)
-			sa, ca := feed.ErrorCode(errA)
+			sb, cb := wire.ErrorCode(errB)
+			sa, ca := wire.ErrorCode(errA)
 			if sb != sa || cb != ca {
 				t.Errorf("HTTP answer through B %d %s, on A %d %s", sb, cb, sa, ca)
 			}
@@ -307,7 +307,7 @@ func TestClient_NoLeader(t *testing.T) {
 		if !errors.Is(err, relay.ErrNoLeader) || !errors.Is(err, nats.ErrNoResponders) || errors.Is(err, relay.ErrOutcomeUnknown) {
 			t.Errorf("err = %v; want ErrNoLeader and nats.ErrNoResponders", err)
 		}
-		if status, code := feed.ErrorCode(err); status != 503 || code != feed.CodeUnavailable {
+		if status, code := wire.ErrorCode(err); status != 503 || code != wire.CodeUnavailable {
 			t.Errorf("HTTP answer %d %s, want 503 unavailable", status, code)
 		}
 	}
@@ -380,7 +380,7 @@ func TestClient_WriteFileOutcomeUnknown(t *testing.T) {
 		if took := time.Since(start); took > 3*time.Second {
 			t.Errorf("the timeout took %v", took)
 		}
-		if status, _ := feed.ErrorCode(err); status != 503 {
+		if status, _ := wire.ErrorCode(err); status != 503 {
 			t.Errorf("HTTP status %d, want 503", status)
 		}
 	})

@@ -23,10 +23,10 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/webhook"
+	"github.com/filecast/filecast/events/wire"
 )
 
 const waitFor = 15 * time.Second
@@ -111,7 +111,7 @@ func (h *hub) run(t testing.TB) {
 // rawBody is a request body call sends as it is, not as JSON.
 type rawBody []byte
 
-func (h *hub) call(t testing.TB, method, path string, in, out any) (int, feed.ErrorBody) {
+func (h *hub) call(t testing.TB, method, path string, in, out any) (int, wire.ErrorBody) {
 	t.Helper()
 	var body io.Reader
 	if raw, ok := in.(rawBody); ok {
@@ -133,7 +133,7 @@ func (h *hub) call(t testing.TB, method, path string, in, out any) (int, feed.Er
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	var eb feed.ErrorBody
+	var eb wire.ErrorBody
 	if resp.StatusCode >= 400 {
 		if err := json.Unmarshal(data, &eb); err != nil {
 			t.Fatalf("%s %s: %d with a body that is not a JSON error: %s", method, path, resp.StatusCode, data)
