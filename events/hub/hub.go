@@ -13,10 +13,11 @@
 // A subscription therefore never loses an event and never sees one twice;
 // the log is the backstop.
 //
-// The hub is also an [events.Locker]. Given a lock manager ([LockManager],
-// satisfied by *lock.Manager, set with Options.Locks or SetLocks), it takes,
-// refreshes, lists and releases leases, and the manager reports every lock
-// change as an event appended here. File events learn about locks:
+// The hub is also an [events.Locker]. Given a lock manager (Options.Locks,
+// a [LockManager] such as *lock.Manager), it takes, refreshes, lists and
+// releases leases, and the manager, run with the hub as its appender,
+// reports every lock change as an event appended here. File events learn
+// about locks:
 //
 //   - every file event on a path locked at the time carries Lock (holder,
 //     fencing token, mode);
@@ -42,20 +43,19 @@
 // Without a lock manager no path is locked: WriteFile still writes, and
 // Lock, Unlock and Locks fail with ErrNoLocks.
 //
-//	h, err := hub.New(hub.Options{Workspaces: wss, Log: j})
+//	m, err := lock.Open(ctx, nc, lock.Options{}) // optional
+//	if err != nil { ... }
+//	h, err := hub.New(hub.Options{Workspaces: wss, Log: j, Locks: m})
 //	if err != nil { ... }
 //	h.SetIndex("docs", watcher)          // file listings, optional
 //	go h.Run(ctx)                        // owned by the caller; returns when ctx is done
+//	go m.Run(ctx, h)                     // the lock manager appends its events to h
 //	<-h.Ready()
 //	ev, err := h.Append(ctx, events.Event{Workspace: "docs", Type: events.FileUpdated, Path: "a.md"})
 //	err = h.Subscribe(ctx, "docs", 0, func(ev events.Event) error {
 //		fmt.Println(ev.Seq, ev.Type, ev.Path)
 //		return nil
 //	})
-//
-//	m, err := lock.Open(ctx, nc, h, lock.Options{}) // appends lock events to h
-//	h.SetLocks(m)
-//	go m.Run(ctx)
 //	l, err := h.Lock(ctx, events.LockRequest{Workspace: "docs", Path: "a.md", Holder: "claude#3f2a"})
 //	ev, err = h.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "a.md",
 //		Content: []byte("new"), LockToken: l.Token, Actor: "api:ci"})
@@ -158,7 +158,7 @@ type Options struct {
 	Log        Log                   // required
 	Ring       int                   // events kept in memory per workspace for fast replay, default 4096
 	Queue      int                   // per-subscriber live queue, default 1024
-	Locks      LockManager           // lock manager (or SetLocks later); without one Lock fails with ErrNoLocks
+	Locks      LockManager           // lock manager; nil for none, and then Lock fails with ErrNoLocks
 	Logger     *slog.Logger          // nil discards logs
 }
 
@@ -211,7 +211,7 @@ type Hub struct {
 	life   context.Context // done once Run has stopped
 	stop   context.CancelFunc
 	ran    atomic.Bool
-	locks  atomic.Pointer[locksBox]
+	locks  LockManager // nil without locks
 
 	roomLog RoomLog // log, when it is one
 
@@ -279,6 +279,7 @@ func New(opts Options) (*Hub, error) {
 	}
 	h := &Hub{
 		log:    opts.Log,
+		locks:  opts.Locks,
 		logger: logger.With("component", "hub"),
 		queue:  queueSize,
 		ws:     make(map[string]*wsState, len(opts.Workspaces)),
@@ -303,7 +304,6 @@ func New(opts Options) (*Hub, error) {
 		h.names = append(h.names, w.Name)
 	}
 	slices.Sort(h.names)
-	h.SetLocks(opts.Locks)
 	return h, nil
 }
 

@@ -15,7 +15,10 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/lock"
 )
+
+var _ hub.LockManager = (*lock.Manager)(nil)
 
 func lockFor(t *testing.T, st *hubtest.Stack, holder, path, mode string, ttl time.Duration) events.Lease {
 	t.Helper()

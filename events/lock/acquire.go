@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/oklog/ulid/v2"
 
 	"github.com/filecast/filecast/events"
 )
@@ -25,43 +24,43 @@ import (
 // other bad fields wrap ErrBadRequest. It emits lock.acquired (also on a
 // refresh) and lock.expired for expired holders it removes. It blocks for
 // at most r.Wait plus the time of a few server requests.
-func (m *Manager) Acquire(ctx context.Context, r Request) (Lease, error) {
+func (m *Manager) Acquire(ctx context.Context, r events.LockRequest) (events.Lease, error) {
 	l, err := m.acquire(ctx, r)
 	if err != nil {
-		return Lease{}, withOp("acquire lock", err)
+		return events.Lease{}, withOp("acquire lock", err)
 	}
 	return l, nil
 }
 
-func (m *Manager) acquire(ctx context.Context, r Request) (Lease, error) {
+func (m *Manager) acquire(ctx context.Context, r events.LockRequest) (events.Lease, error) {
 	if m.closed() {
-		return Lease{}, events.ErrClosed
+		return events.Lease{}, events.ErrClosed
 	}
 	if err := events.ValidWorkspaceName(r.Workspace); err != nil {
-		return Lease{}, err
+		return events.Lease{}, err
 	}
 	ttl, err := normTTL(r.TTL)
 	if err != nil {
-		return Lease{}, err
+		return events.Lease{}, err
 	}
 	if r.Wait < 0 || r.Wait > MaxWait {
-		return Lease{}, badRequest("wait %v is out of range: use 0 to %v", r.Wait, MaxWait)
+		return events.Lease{}, badRequest("wait %v is out of range: use 0 to %v", r.Wait, MaxWait)
 	}
-	if r.Mode != "" && r.Mode != Exclusive && r.Mode != Shared {
-		return Lease{}, badRequest("mode %q: use %q or %q", r.Mode, Exclusive, Shared)
+	if r.Mode != "" && r.Mode != events.LockExclusive && r.Mode != events.LockShared {
+		return events.Lease{}, badRequest("mode %q: use %q or %q", r.Mode, events.LockExclusive, events.LockShared)
 	}
 	if r.Token != "" {
 		return m.refresh(ctx, r, ttl)
 	}
 	if r.Mode == "" {
-		r.Mode = Exclusive
+		r.Mode = events.LockExclusive
 	}
 	if err := checkHolder(r.Holder); err != nil {
-		return Lease{}, err
+		return events.Lease{}, err
 	}
 	path, key, err := target(r.Workspace, r.Path)
 	if err != nil {
-		return Lease{}, err
+		return events.Lease{}, err
 	}
 	r.Path = path
 
@@ -76,7 +75,7 @@ func (m *Manager) acquire(ctx context.Context, r Request) (Lease, error) {
 		l, conflict, err := m.tryAcquire(ctx, key, r, ttl)
 		if errors.Is(err, errCAS) {
 			if tries++; tries > casRetries {
-				return Lease{}, fmt.Errorf("too much contention on %q: %w", r.Path, err)
+				return events.Lease{}, fmt.Errorf("too much contention on %q: %w", r.Path, err)
 			}
 			continue
 		}
@@ -86,12 +85,12 @@ func (m *Manager) acquire(ctx context.Context, r Request) (Lease, error) {
 			return l, err
 		}
 		if !near && !time.Now().Before(deadline) {
-			return Lease{}, conflict
+			return events.Lease{}, conflict
 		}
 		if w == nil {
 			// Watch first, then read again, so that no change is missed.
 			if w, err = m.kv.Watch(ctx, key, jetstream.UpdatesOnly()); err != nil {
-				return Lease{}, fmt.Errorf("watch %q: %w", r.Path, err)
+				return events.Lease{}, fmt.Errorf("watch %q: %w", r.Path, err)
 			}
 			continue
 		}
@@ -106,7 +105,7 @@ func (m *Manager) acquire(ctx context.Context, r Request) (Lease, error) {
 			wake = minTime(deadline, conflict.ExpiresAt)
 		}
 		if err := m.waitChange(ctx, w, time.Until(wake)); err != nil {
-			return Lease{}, err
+			return events.Lease{}, err
 		}
 	}
 }
@@ -166,25 +165,25 @@ func (m *Manager) waitChange(ctx context.Context, w jetstream.KeyWatcher, d time
 
 // tryAcquire makes one attempt. It returns a conflict when the path is held
 // in a conflicting mode, errCAS when the key changed under it.
-func (m *Manager) tryAcquire(ctx context.Context, key string, r Request, ttl time.Duration) (Lease, *events.LockError, error) {
+func (m *Manager) tryAcquire(ctx context.Context, key string, r events.LockRequest, ttl time.Duration) (events.Lease, *events.LockError, error) {
 	rec, rev, err := m.read(ctx, key)
 	if err != nil {
-		return Lease{}, nil, err
+		return events.Lease{}, nil, err
 	}
 	now := time.Now()
 	live, gone := rec.split(now)
-	if len(live) > 0 && (r.Mode == Exclusive || rec.Mode == Exclusive) {
-		return Lease{}, conflictError(r.Path, holderNames(live), rec.Mode, latest(live)), nil
+	if len(live) > 0 && (r.Mode == events.LockExclusive || rec.Mode == events.LockExclusive) {
+		return events.Lease{}, conflictError(r.Path, holderNames(live), rec.Mode, latest(live)), nil
 	}
 	if near, until := nearKeyExpiry(rec, now); near {
-		return Lease{}, nil, &expiringSoon{until: until}
+		return events.Lease{}, nil, &expiringSoon{until: until}
 	}
 	token := newToken()
 	h := holder{Holder: r.Holder, TokenHash: hashToken(token), TTL: ttl, Expires: now.Add(ttl)}
 	next := &record{Workspace: r.Workspace, Path: r.Path, Mode: r.Mode, Holders: append(live, h)}
 	newRev, err := m.write(ctx, key, next, rev, now)
 	if err != nil {
-		return Lease{}, nil, err
+		return events.Lease{}, nil, err
 	}
 	next.Holders[len(next.Holders)-1].Fencing = newRev
 	m.apply(key, newRev, next, now)
@@ -195,28 +194,28 @@ func (m *Manager) tryAcquire(ctx context.Context, key string, r Request, ttl tim
 }
 
 // refresh extends the lease of r.Token.
-func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Lease, error) {
+func (m *Manager) refresh(ctx context.Context, r events.LockRequest, ttl time.Duration) (events.Lease, error) {
 	hash := hashToken(r.Token)
 	key, err := m.locate(ctx, r.Workspace, r.Path, hash)
 	if err != nil {
-		return Lease{}, err
+		return events.Lease{}, err
 	}
 	for range casRetries {
 		rec, rev, err := m.read(ctx, key)
 		if err != nil {
-			return Lease{}, err
+			return events.Lease{}, err
 		}
 		now := time.Now()
 		live, gone := rec.split(now)
 		i := find(live, hash)
 		if i < 0 {
-			return Lease{}, notHolder(rec, gone, hash, r.Path)
+			return events.Lease{}, notHolder(rec, gone, hash, r.Path)
 		}
 		if near, _ := nearKeyExpiry(rec, now); near {
-			return Lease{}, notHolderError(rec.Path, "the lease runs out in less than %v, too late to refresh; take the lock again", keyGuard)
+			return events.Lease{}, notHolderError(rec.Path, "the lease runs out in less than %v, too late to refresh; take the lock again", keyGuard)
 		}
 		if r.Mode != "" && r.Mode != rec.Mode {
-			return Lease{}, badRequest("this lock is %s and a refresh keeps its mode; to hold it as %s, release it and take a new lock with mode %s", rec.Mode, r.Mode, r.Mode)
+			return events.Lease{}, badRequest("this lock is %s and a refresh keeps its mode; to hold it as %s, release it and take a new lock with mode %s", rec.Mode, r.Mode, r.Mode)
 		}
 		live[i].TTL = ttl
 		live[i].Expires = now.Add(ttl)
@@ -226,7 +225,7 @@ func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Le
 			continue
 		}
 		if err != nil {
-			return Lease{}, err
+			return events.Lease{}, err
 		}
 		m.apply(key, newRev, next, now)
 		l := next.lease(live[i])
@@ -234,7 +233,7 @@ func (m *Manager) refresh(ctx context.Context, r Request, ttl time.Duration) (Le
 		m.emitChange(ctx, events.LockAcquired, key, next, live[i], rec, gone)
 		return l, nil
 	}
-	return Lease{}, fmt.Errorf("too much contention on %q: %w", r.Path, errCAS)
+	return events.Lease{}, fmt.Errorf("too much contention on %q: %w", r.Path, errCAS)
 }
 
 // locate returns the key of the lock on path, or, when path is empty, of
@@ -389,7 +388,7 @@ func (m *Manager) ReleaseAll(ctx context.Context, tokens []string) {
 
 // List returns the current leases of workspace ws, read from the bucket,
 // sorted by path. Token is empty.
-func (m *Manager) List(ctx context.Context, ws string) ([]Lease, error) {
+func (m *Manager) List(ctx context.Context, ws string) ([]events.Lease, error) {
 	ls, err := m.list(ctx, ws)
 	if err != nil {
 		return nil, fmt.Errorf("list locks: %w", err)
@@ -397,7 +396,7 @@ func (m *Manager) List(ctx context.Context, ws string) ([]Lease, error) {
 	return ls, nil
 }
 
-func (m *Manager) list(ctx context.Context, ws string) ([]Lease, error) {
+func (m *Manager) list(ctx context.Context, ws string) ([]events.Lease, error) {
 	if m.closed() {
 		return nil, events.ErrClosed
 	}
@@ -411,7 +410,7 @@ func (m *Manager) list(ctx context.Context, ws string) ([]Lease, error) {
 		return nil, err
 	}
 	defer func() { _ = w.Stop() }()
-	out := []Lease{}
+	out := []events.Lease{}
 	now := time.Now()
 	for {
 		select {
@@ -420,7 +419,7 @@ func (m *Manager) list(ctx context.Context, ws string) ([]Lease, error) {
 				return nil, events.ErrClosed
 			}
 			if e == nil {
-				slices.SortFunc(out, func(a, b Lease) int {
+				slices.SortFunc(out, func(a, b events.Lease) int {
 					return cmp.Or(strings.Compare(a.Path, b.Path), cmp.Compare(a.FencingToken, b.FencingToken))
 				})
 				return out, nil
@@ -446,7 +445,7 @@ func (m *Manager) list(ctx context.Context, ws string) ([]Lease, error) {
 // Holders returns the current holders of path in ws from the mirror, sorted
 // by fencing token; Token is empty. It does no I/O. path must be clean (as
 // in events).
-func (m *Manager) Holders(ws, path string) []Lease {
+func (m *Manager) Holders(ws, path string) []events.Lease {
 	key := keyFor(ws, path)
 	now := time.Now()
 	m.mu.Lock()
@@ -455,7 +454,7 @@ func (m *Manager) Holders(ws, path string) []Lease {
 	if e == nil || e.rec == nil {
 		return nil
 	}
-	var out []Lease
+	var out []events.Lease
 	for _, h := range e.rec.Holders {
 		if now.Before(h.Expires) {
 			out = append(out, e.rec.lease(h))
@@ -472,10 +471,10 @@ func (m *Manager) Holders(ws, path string) []Lease {
 // differs from that lease's fencing token, it returns an error wrapping
 // ErrStale (also a *events.LockError). Otherwise it returns the caller's lease (with Token set), or the
 // zero Lease when no token was given.
-func (m *Manager) Check(ws, path, token string, fencing uint64) (Lease, error) {
+func (m *Manager) Check(ws, path, token string, fencing uint64) (events.Lease, error) {
 	clean, key, err := target(ws, path)
 	if err != nil {
-		return Lease{}, fmt.Errorf("check lock: %w", err)
+		return events.Lease{}, fmt.Errorf("check lock: %w", err)
 	}
 	var rec *record
 	m.mu.Lock()
@@ -492,17 +491,17 @@ func (m *Manager) Check(ws, path, token string, fencing uint64) (Lease, error) {
 // NATS node died, say). When the bucket cannot be read it refuses the
 // write with an error wrapping events.ErrClosed: a fenced write is never
 // let through on a state that may be stale.
-func (m *Manager) Verify(ctx context.Context, ws, path, token string, fencing uint64) (Lease, error) {
+func (m *Manager) Verify(ctx context.Context, ws, path, token string, fencing uint64) (events.Lease, error) {
 	clean, key, err := target(ws, path)
 	if err != nil {
-		return Lease{}, fmt.Errorf("check lock: %w", err)
+		return events.Lease{}, fmt.Errorf("check lock: %w", err)
 	}
 	if m.closed() {
-		return Lease{}, events.ErrClosed
+		return events.Lease{}, events.ErrClosed
 	}
 	rec, rev, err := m.read(ctx, key)
 	if err != nil {
-		return Lease{}, fmt.Errorf("check lock: read %s: %w: %w", clean, events.ErrClosed, err)
+		return events.Lease{}, fmt.Errorf("check lock: read %s: %w: %w", clean, events.ErrClosed, err)
 	}
 	if rec != nil {
 		m.apply(key, rev, rec, time.Now())
@@ -512,7 +511,7 @@ func (m *Manager) Verify(ctx context.Context, ws, path, token string, fencing ui
 
 // decide is Check's verdict on the record under the path's key (nil when
 // it holds no lock).
-func decide(rec *record, clean, token string, fencing uint64) (Lease, error) {
+func decide(rec *record, clean, token string, fencing uint64) (events.Lease, error) {
 	var hash string
 	if token != "" {
 		hash = hashToken(token)
@@ -521,75 +520,26 @@ func decide(rec *record, clean, token string, fencing uint64) (Lease, error) {
 	if rec != nil {
 		live, _ = rec.split(time.Now())
 	}
-	if len(live) > 0 && rec.Mode == Exclusive && (token == "" || live[0].TokenHash != hash) {
+	if len(live) > 0 && rec.Mode == events.LockExclusive && (token == "" || live[0].TokenHash != hash) {
 		h := live[0]
-		return Lease{}, lockedError(clean, h.Holder, h.Expires)
+		return events.Lease{}, lockedError(clean, h.Holder, h.Expires)
 	}
-	if len(live) > 0 && rec.Mode == Shared {
+	if len(live) > 0 && rec.Mode == events.LockShared {
 		// Shared locks are read locks: nobody writes while one is held,
 		// its holders included.
-		return Lease{}, sharedLockedError(clean, holderNames(live), latest(live))
+		return events.Lease{}, sharedLockedError(clean, holderNames(live), latest(live))
 	}
 	if token == "" {
-		return Lease{}, nil
+		return events.Lease{}, nil
 	}
 	i := find(live, hash)
 	if i < 0 {
-		return Lease{}, staleError(clean, "the lock_token holds no current lock here (it expired, was released or was replaced); take the lock again")
+		return events.Lease{}, staleError(clean, "the lock_token holds no current lock here (it expired, was released or was replaced); take the lock again")
 	}
 	if fencing != 0 && fencing != live[i].Fencing {
-		return Lease{}, staleError(clean, "fencing token %d is not the current one (%d)", fencing, live[i].Fencing)
+		return events.Lease{}, staleError(clean, "fencing token %d is not the current one (%d)", fencing, live[i].Fencing)
 	}
 	l := rec.lease(live[i])
 	l.Token = token
 	return l, nil
-}
-
-// emitChange appends the event of a change this Manager made to h (typ),
-// and lock.expired for the holders of prev it removed because their lease
-// had run out.
-func (m *Manager) emitChange(ctx context.Context, typ events.Type, key string, rec *record, h holder, prev *record, gone []holder) {
-	if m.app == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
-	defer cancel()
-	now := time.Now()
-	var evs []events.Event
-	for _, g := range gone {
-		if id := eventID(events.LockExpired, m.bucket, key, g); m.first(id, now) {
-			evs = append(evs, leaseEvent(events.LockExpired, id, prev, g, now))
-		}
-	}
-	evs = append(evs, leaseEvent(typ, ulid.Make().String(), rec, h, now))
-	m.appendAll(ctx, evs)
-}
-
-func leaseEvent(typ events.Type, id string, rec *record, h holder, now time.Time) events.Event {
-	return events.Event{
-		ID:        id,
-		Type:      typ,
-		Workspace: rec.Workspace,
-		Path:      rec.Path,
-		Actor:     h.Holder,
-		Lock:      &events.LockInfo{Holder: h.Holder, FencingToken: h.Fencing, Mode: string(rec.Mode)},
-		ExpiresAt: h.Expires,
-		Time:      now,
-	}
-}
-
-func (m *Manager) appendAll(ctx context.Context, evs []events.Event) {
-	for _, ev := range evs {
-		if _, err := m.app.Append(ctx, ev); err != nil {
-			m.log.Warn("append lock event", "type", ev.Type, "workspace", ev.Workspace, "path", ev.Path, "err", err)
-		}
-	}
-}
-
-// first reports whether the deterministic event id is new to this Manager
-// and records it.
-func (m *Manager) first(id string, now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.firstLocked(id, now)
 }

@@ -101,28 +101,35 @@ func openManager(t testing.TB, nc *nats.Conn, app lock.Appender, opts lock.Optio
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	m, err := lock.Open(ctx, nc, app, opts)
+	m, err := lock.Open(ctx, nc, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	t.Cleanup(func() { _ = m.Close() })
+	runManager(t, m, app)
+	return m
+}
+
+// runManager runs m with app until the test ends and waits until it is
+// ready.
+func runManager(t testing.TB, m *lock.Manager, app lock.Appender) {
+	t.Helper()
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg conc.WaitGroup
 	wg.Go(func() {
-		if err := m.Run(runCtx); err != nil {
+		if err := m.Run(runCtx, app); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
 	t.Cleanup(func() {
 		stop()
 		wg.Wait()
-		_ = m.Close()
 	})
 	select {
 	case <-m.Ready():
 	case <-time.After(waitFor):
 		t.Fatal("manager not ready")
 	}
-	return m
 }
 
 // setup starts a server and a running Manager with a recorder.
@@ -133,7 +140,7 @@ func setup(t testing.TB, opts lock.Options) (*lock.Manager, *recorder, *natsd.Se
 	return openManager(t, srv.Conn(), rec, opts), rec, srv
 }
 
-func acquire(t testing.TB, m *lock.Manager, r lock.Request) lock.Lease {
+func acquire(t testing.TB, m *lock.Manager, r events.LockRequest) events.Lease {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -144,8 +151,8 @@ func acquire(t testing.TB, m *lock.Manager, r lock.Request) lock.Lease {
 	return l
 }
 
-func req(holder, path string, mode lock.Mode, ttl time.Duration) lock.Request {
-	return lock.Request{Workspace: "docs", Path: path, Holder: holder, Mode: mode, TTL: ttl}
+func req(holder, path string, mode string, ttl time.Duration) events.LockRequest {
+	return events.LockRequest{Workspace: "docs", Path: path, Holder: holder, Mode: mode, TTL: ttl}
 }
 
 // eventually waits for cond with a deadline.

@@ -84,7 +84,16 @@ func startHub(t *testing.T, c *natstest.C, ws string, watching bool) *node {
 		t.Fatalf("ensure %s: %v", ws, err)
 	}
 	w := workspace.Workspace{Name: ws, Dir: dir}
-	n.hub, err = hub.New(hub.Options{Workspaces: []workspace.Workspace{w}, Log: j})
+	hopts := hub.Options{Workspaces: []workspace.Workspace{w}, Log: j}
+	if watching {
+		n.locks, err = lock.Open(ctx, n.nc, lock.Options{})
+		if err != nil {
+			t.Fatalf("open locks: %v", err)
+		}
+		t.Cleanup(func() { _ = n.locks.Close() })
+		hopts.Locks = n.locks
+	}
+	n.hub, err = hub.New(hopts)
 	if err != nil {
 		t.Fatalf("new hub: %v", err)
 	}
@@ -93,18 +102,12 @@ func startHub(t *testing.T, c *natstest.C, ws string, watching bool) *node {
 	run(t, "hub", n.hub.Run)
 	waits := []<-chan struct{}{n.hub.Ready()}
 	if watching {
-		n.locks, err = lock.Open(ctx, n.nc, n.hub, lock.Options{})
-		if err != nil {
-			t.Fatalf("open locks: %v", err)
-		}
-		t.Cleanup(func() { _ = n.locks.Close() })
-		n.hub.SetLocks(n.locks)
 		n.watcher, err = watch.New(watch.Options{Workspace: w, IndexPath: filepath.Join(t.TempDir(), "index.json"), Settle: 50 * time.Millisecond}, n.hub)
 		if err != nil {
 			t.Fatalf("new watcher: %v", err)
 		}
 		n.hub.SetIndex(ws, n.watcher)
-		run(t, "locks", n.locks.Run)
+		run(t, "locks", func(ctx context.Context) error { return n.locks.Run(ctx, n.hub) })
 		run(t, "watcher", n.watcher.Run)
 		waits = append(waits, n.locks.Ready(), n.watcher.Ready())
 	}
