@@ -27,7 +27,7 @@ func (m *Manager) Check(ws, path, token string, fencing uint64) (events.Lease, e
 		rec = e.rec
 	}
 	m.mu.Unlock()
-	return decide(rec, clean, token, fencing)
+	return decide(rec, clean, token, fencing, time.Now())
 }
 
 // Verify is Check against the bucket rather than the mirror: it reads the
@@ -51,19 +51,19 @@ func (m *Manager) Verify(ctx context.Context, ws, path, token string, fencing ui
 	if rec != nil {
 		m.apply(key, rev, rec, time.Now())
 	}
-	return decide(rec, clean, token, fencing)
+	return decide(rec, clean, token, fencing, time.Now())
 }
 
-// decide is Check's verdict on the record under the path's key (nil when
-// it holds no lock).
-func decide(rec *record, clean, token string, fencing uint64) (events.Lease, error) {
+// decide is Check's verdict at now on the record under the path's key
+// (nil when it holds no lock).
+func decide(rec *record, clean, token string, fencing uint64, now time.Time) (events.Lease, error) {
 	var hash string
 	if token != "" {
 		hash = hashToken(token)
 	}
 	var live []holder
 	if rec != nil {
-		live, _ = rec.split(time.Now())
+		live, _ = rec.split(now)
 	}
 	if len(live) > 0 && rec.Mode == events.LockExclusive && (token == "" || live[0].TokenHash != hash) {
 		h := live[0]

@@ -8,27 +8,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
 const waitFor = 10 * time.Second
-
-// startNATS starts an embedded server on dir, closed when the test ends.
-func startNATS(t testing.TB, dir string) *natsd.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: dir})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
-}
 
 // recorder is an Appender that keeps what it is given, dropping repeated
 // IDs as the log's dedup does.
@@ -135,7 +124,7 @@ func runManager(t testing.TB, m *lock.Manager, app lock.Appender) {
 // setup starts a server and a running Manager with a recorder.
 func setup(t testing.TB, opts lock.Options) (*lock.Manager, *recorder, *natsd.Server) {
 	t.Helper()
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	rec := newRecorder()
 	return openManager(t, srv.Conn(), rec, opts), rec, srv
 }
@@ -155,14 +144,23 @@ func req(holder, path string, mode string, ttl time.Duration) events.LockRequest
 	return events.LockRequest{Workspace: "docs", Path: path, Holder: holder, Mode: mode, TTL: ttl}
 }
 
-// eventually waits for cond with a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
+// watchers returns how many watchers the lock bucket has: one per running
+// Manager, and one more for each Acquire waiting for a holder to go.
+func watchers(t testing.TB, srv *natsd.Server) int {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	js, err := jetstream.New(srv.Conn())
+	if err != nil {
+		t.Fatal(err)
 	}
+	s, err := js.Stream(ctx, "KV_"+lock.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
 }

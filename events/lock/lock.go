@@ -160,6 +160,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Manager, error) {
 	if kept {
 		opts.Logger.Warn("the store has no room to update the lock bucket's settings; it is used as it is", "bucket", opts.Bucket)
 	}
+	return newManager(js, kv, nc, opts), nil
+}
+
+// newManager returns a Manager of the bucket kv; opts has its defaults.
+func newManager(js jetstream.JetStream, kv jetstream.KeyValue, nc *nats.Conn, opts Options) *Manager {
 	closing, stop := context.WithCancel(context.Background())
 	return &Manager{
 		js:      js,
@@ -175,7 +180,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Manager, error) {
 		kick:    make(chan struct{}, 1),
 		mirror:  map[string]*entry{},
 		emitted: map[string]time.Time{},
-	}, nil
+	}
 }
 
 // Close makes Run return and waiting Acquire calls fail with

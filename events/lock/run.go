@@ -101,12 +101,20 @@ func (m *Manager) watch(ctx context.Context, timer *time.Timer) error {
 		return err
 	}
 	defer func() { _ = w.Stop() }()
+	return m.follow(ctx, w.Updates(), timer)
+}
+
+// follow applies the updates of a watcher of the whole bucket (the current
+// entries, a nil, then the changes) to the mirror, and appends the lock
+// events that fall due, waking with timer when the next one does. It
+// returns when updates is closed or ctx is done.
+func (m *Manager) follow(ctx context.Context, updates <-chan jetstream.KeyValueEntry, timer *time.Timer) error {
 	loading := true
 	seen := map[string]bool{}
 	var top uint64
 	for {
 		select {
-		case e, ok := <-w.Updates():
+		case e, ok := <-updates:
 			if !ok {
 				return errors.New("watcher closed")
 			}
