@@ -12,7 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/webhook"
 )
 
@@ -37,7 +39,7 @@ func eventIDs(evs []events.Event) []string {
 // are already with the dispatcher (it reads ahead), yet none is posted
 // before the failing one succeeds, whatever its path.
 func TestDispatcher_FailureHoldsLaterEvents(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	opts := fastOpts()
 	opts.Schedule = []time.Duration{30 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond}
@@ -79,7 +81,7 @@ func TestDispatcher_FailureHoldsLaterEvents(t *testing.T) {
 			next++
 		}
 	}
-	eventually(t, "attempts recorded", func() bool {
+	eventstest.Eventually(t, "attempts recorded", func() bool {
 		n := 0
 		for _, d := range h.deliveries(t, w.ID) {
 			if d.Status == webhook.DeliveryPending {
@@ -102,7 +104,7 @@ func TestDispatcher_FailureHoldsLaterEvents(t *testing.T) {
 // them, although the server hands it those first.
 func TestDispatcher_PendingFromEarlierRunGoFirst(t *testing.T) {
 	defer webhook.SetAckMargin(300 * time.Millisecond)()
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	opts := fastOpts()
 	opts.Timeout = 300 * time.Millisecond // ack wait 600ms
@@ -120,7 +122,7 @@ func TestDispatcher_PendingFromEarlierRunGoFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cons jetstream.Consumer
-	eventually(t, "the webhook's consumer", func() bool {
+	eventstest.Eventually(t, "the webhook's consumer", func() bool {
 		cons, err = stream.Consumer(ctx, "webhook-"+w.ID)
 		return err == nil
 	})
@@ -157,7 +159,7 @@ func TestDispatcher_PendingFromEarlierRunGoFirst(t *testing.T) {
 // consumer; one of them delivers, in order, and when it stops the other
 // takes over at once.
 func TestDispatcher_TwoHubs(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	a := openHub(t, srv.Conn(), fastOpts(), true)
 	b := openHub(t, srv.Conn(), fastOpts(), true)
@@ -173,7 +175,7 @@ func TestDispatcher_TwoHubs(t *testing.T) {
 	rcv.waitDelivered(t, len(evs))
 	// Stopping a hub abandons an attempt in flight (delivered again later,
 	// at least once); let the last answer arrive first.
-	eventually(t, "answers of the first events", func() bool {
+	eventstest.Eventually(t, "answers of the first events", func() bool {
 		return a.d.Stats()[w.ID].Delivered+b.d.Stats()[w.ID].Delivered == uint64(len(evs))
 	})
 	a.stop() // takes its pin with it
@@ -182,7 +184,7 @@ func TestDispatcher_TwoHubs(t *testing.T) {
 	if diff := cmp.Diff(eventIDs(evs), ids(got)); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
 	}
-	eventually(t, "stats of both hubs", func() bool {
+	eventstest.Eventually(t, "stats of both hubs", func() bool {
 		sa, sb := a.d.Stats()[w.ID], b.d.Stats()[w.ID]
 		return sa.Delivered+sb.Delivered == uint64(len(evs)) && sb.Delivered >= 20
 	})

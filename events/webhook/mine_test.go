@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/webhook"
 )
 
@@ -12,7 +13,7 @@ import (
 // always ours, shows that deliveries happen meanwhile), then every event,
 // in order, once it is ours.
 func TestDispatcher_Mine(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	var mine atomic.Bool
 	var markerID atomic.Value
