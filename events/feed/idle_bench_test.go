@@ -5,6 +5,7 @@ package feed_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/feed"
 )
 
@@ -86,13 +88,9 @@ func BenchmarkFeed_IdleSubscriberMemory(b *testing.B) {
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for f.Subscribers() < n || h.Stats().Subscribers < n {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d streams open after 2 minutes", f.Subscribers(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		eventstest.Within(b, 2*time.Minute, fmt.Sprintf("%d streams open", n), func() bool {
+			return f.Subscribers() >= n && h.Stats().Subscribers >= n
+		})
 		time.Sleep(3 * heartbeat) // every stream has sent heartbeats and is idle again
 		after := liveMemory()
 		perSub := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }

@@ -120,39 +120,6 @@ func TestFeed_Changes_Errors(t *testing.T) {
 	}
 }
 
-func TestFeed_Changes_Wait(t *testing.T) {
-	fx := newFixture(t, feed.Options{})
-	fx.appendN(2)
-	base := fx.srv.URL + "/v1/workspaces/docs/changes?cursor=2"
-
-	start := time.Now()
-	var page events.Page
-	getJSON(t, base+"&wait=150ms", &page)
-	if took := time.Since(start); took < 150*time.Millisecond || len(page.Events) != 0 || page.Next != 2 {
-		t.Errorf("empty long poll: %d events, next %d after %v; want none, 2, ≥150ms", len(page.Events), page.Next, took)
-	}
-
-	done := make(chan events.Page, 1)
-	go func() {
-		var p events.Page
-		if res, err := http.Get(base + "&wait=5000"); err == nil {
-			_ = json.NewDecoder(res.Body).Decode(&p)
-			res.Body.Close()
-		}
-		done <- p
-	}()
-	time.Sleep(50 * time.Millisecond)
-	fx.appendN(1)
-	select {
-	case p := <-done:
-		if len(p.Events) != 1 || p.Events[0].Seq != 3 {
-			t.Errorf("long poll returned %+v, want event 3", p)
-		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("long poll did not return when an event arrived")
-	}
-}
-
 func TestFeed_Files(t *testing.T) {
 	fx := newFixture(t, feed.Options{})
 	write := func(rel, content string) {
