@@ -11,6 +11,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/lock"
@@ -130,18 +131,15 @@ func startHub(t *testing.T, c *natstest.C, ws string, watching bool) *node {
 // which tells that Serve's subscriptions have reached the server.
 func waitServing(t *testing.T, c *relay.Client, ws string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var err error
+	eventstest.Within(t, timeout, "the relay of "+ws+" to be served", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Files(ctx, ws, "")
-		cancel()
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, relay.ErrNoLeader) || time.Now().After(deadline) {
-			t.Fatalf("relay of %s not served: %v", ws, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer cancel()
+		_, err = c.Files(ctx, ws, "")
+		return err == nil || !errors.Is(err, relay.ErrNoLeader)
+	})
+	if err != nil {
+		t.Fatalf("relay of %s not served: %v", ws, err)
 	}
 }
 
