@@ -17,7 +17,7 @@ import (
 func TestHub_Changes(t *testing.T) {
 	for _, ringSize := range []int{4, 4096} {
 		t.Run(fmt.Sprintf("ring %d", ringSize), func(t *testing.T) {
-			log := newMemLog()
+			log := newJournal(t)
 			h := startHub(t, log, hub.Options{Ring: ringSize})
 			appendN(t, h, "docs", 10)
 			ctx := context.Background()
@@ -60,7 +60,7 @@ func TestHub_Changes(t *testing.T) {
 }
 
 func TestHub_ChangesLimits(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{Ring: 64})
 	appendN(t, h, "docs", 1100)
 	ctx := context.Background()
@@ -76,7 +76,7 @@ func TestHub_ChangesLimits(t *testing.T) {
 }
 
 func TestHub_ChangesWait(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{})
 	appendN(t, h, "docs", 2)
 	ctx := context.Background()

@@ -62,7 +62,7 @@ func TestHub_FilesAndReadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := newMemLog()
+	log := newJournal(t)
 	h, err := hub.New(hub.Options{Workspaces: []workspace.Workspace{w}, Log: log})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/hub"
+	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -18,14 +20,14 @@ var errEnough = errors.New("test: enough events")
 
 // startHub creates a hub over log for the named workspaces, runs it until
 // the test ends, and waits until it is ready.
-func startHub(t testing.TB, log *memLog, opts hub.Options, names ...string) *hub.Hub {
+func startHub(t testing.TB, log hub.Log, opts hub.Options, names ...string) *hub.Hub {
 	t.Helper()
 	h := newHub(t, log, opts, names...)
 	runHub(t, h)
 	return h
 }
 
-func newHub(t testing.TB, log *memLog, opts hub.Options, names ...string) *hub.Hub {
+func newHub(t testing.TB, log hub.Log, opts hub.Options, names ...string) *hub.Hub {
 	t.Helper()
 	if len(names) == 0 {
 		names = []string{"docs"}
@@ -106,4 +108,29 @@ func collect(ctx context.Context, h *hub.Hub, ws string, after, want uint64) ([]
 		err = nil
 	}
 	return got, err
+}
+
+// newJournal opens the log filecast runs on, the JetStream journal on an
+// embedded NATS server, with the streams of the named workspaces ("docs"
+// when none). The in-memory memLog stands in for it only where a test
+// makes the log fail, lag or forget.
+func newJournal(t testing.TB, names ...string) *journal.Journal {
+	t.Helper()
+	if len(names) == 0 {
+		names = []string{"docs"}
+	}
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	j, err := journal.Open(ctx, srv.Conn(), journal.Options{})
+	if err != nil {
+		t.Fatalf("open journal: %v", err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	for _, name := range names {
+		if err := j.Ensure(ctx, name); err != nil {
+			t.Fatalf("ensure %s: %v", name, err)
+		}
+	}
+	return j
 }

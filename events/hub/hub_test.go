@@ -17,7 +17,7 @@ import (
 )
 
 func TestHub_UnknownWorkspace(t *testing.T) {
-	h := startHub(t, newMemLog(), hub.Options{})
+	h := startHub(t, newJournal(t), hub.Options{})
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"Changes": func() error { _, err := h.Changes(ctx, "nope", 0, 0, 0); return err },
@@ -50,7 +50,7 @@ func TestHub_UnknownWorkspace(t *testing.T) {
 }
 
 func TestHub_Append(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{})
 	ctx := context.Background()
 	bad := []struct {
@@ -106,7 +106,7 @@ func TestHub_Append(t *testing.T) {
 }
 
 func TestHub_Workspaces(t *testing.T) {
-	h := startHub(t, newMemLog(), hub.Options{}, "src", "docs", "art")
+	h := startHub(t, newJournal(t, "src", "docs", "art"), hub.Options{}, "src", "docs", "art")
 	appendN(t, h, "docs", 2)
 	appendN(t, h, "src", 5)
 	ctx := context.Background()

@@ -16,7 +16,7 @@ import (
 )
 
 func TestHub_SubscribeFanOut(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{})
 	const subs, n = 8, 300
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -112,7 +112,7 @@ func firstDiff(want, got []uint64) string {
 }
 
 func TestHub_SubscribeRingMiss(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{Ring: 4})
 	appendN(t, h, "docs", 100)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -134,7 +134,7 @@ func TestHub_SubscribeRingMiss(t *testing.T) {
 }
 
 func TestHub_SubscribeAfterHead(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{})
 	appendN(t, h, "docs", 3)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -158,7 +158,7 @@ func TestHub_SubscribeAfterHead(t *testing.T) {
 }
 
 func TestHub_SubscribeSlow(t *testing.T) {
-	log := newMemLog()
+	log := newJournal(t)
 	h := startHub(t, log, hub.Options{Ring: 8, Queue: 4})
 	const n = 100
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
