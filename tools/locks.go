@@ -16,8 +16,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/lock"
+	"github.com/filecast/filecast/events/wire"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -317,7 +317,7 @@ func (t *toolset) lockFailure(sess Session, ws, p string, args LockArgs, err err
 	case errors.Is(err, events.ErrNotHolder):
 		return mcp.NewToolResultError(fmt.Sprintf("the lock_token holds no lock on %q in workspace %s: it is wrong, or the lock expired or was released. Call lock without lock_token to take the lock again, then read the file again (%s) before you write: someone else may have changed it.",
 			p, ws, rereadHint(ws, p)))
-	case errors.Is(err, lock.ErrBadRequest), errors.Is(err, feed.ErrBadRequest):
+	case errors.Is(err, lock.ErrBadRequest), errors.Is(err, wire.ErrBadRequest):
 		// The request itself is wrong, for example a refresh in another
 		// mode: say what, without the operations it went through.
 		return mcp.NewToolResultError(strings.TrimSuffix(after(err.Error(), "invalid request"), ".") + ". Nothing was changed.")

@@ -82,14 +82,6 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	s.hub, err = hub.New(hub.Options{
-		Workspaces: c.workspaces,
-		Log:        s.journal,
-		Logger:     log.With("component", "hub"),
-	})
-	if err != nil {
-		return nil, err
-	}
 	// The workspaces' streams, the lock bucket and the webhook store are
 	// independent: each is a round trip or two to JetStream (a file
 	// created and synced on a first start), so they are opened together.
@@ -106,7 +98,7 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	}
 	wg.Go(func() {
 		err := retryOpen(ctx, func(ctx context.Context) (err error) {
-			s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Replicas: s.nats.Replicas(), Logger: log.With("component", "lock")})
+			s.locks, err = lock.Open(ctx, s.nats.Conn(), lock.Options{Replicas: s.nats.Replicas(), Logger: log.With("component", "lock")})
 			return err
 		})
 		if err != nil {
@@ -134,7 +126,15 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s.hub.SetLocks(s.locks)
+	s.hub, err = hub.New(hub.Options{
+		Workspaces: c.workspaces,
+		Log:        s.journal,
+		Locks:      s.locks,
+		Logger:     log.With("component", "hub"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	if c.clustered() {
 		// The hubs of the cluster elect one watcher per workspace (run).
 		if err := s.openCluster(ctx); err != nil {
@@ -237,7 +237,7 @@ func (s *stack) run(ctx context.Context) error {
 		})
 	}
 	loop("hub", s.hub.Run)
-	loop("locks", s.locks.Run)
+	loop("locks", func(ctx context.Context) error { return s.locks.Run(ctx, s.hub) })
 	loop("webhooks", s.webhooks.Run)
 	for _, w := range s.watchers {
 		loop("watcher", w.Run)

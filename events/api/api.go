@@ -21,13 +21,13 @@
 // Writes are made as actor "api:<token name>" ("api" without tokens), or,
 // with Options.TrustActor, as the "mcp:…" actor the X-Filecast-Actor
 // header names; a lock's holder defaults to the token name ("api"). Lock errors name the
-// holder and expiry in the error body (see feed.ErrorDetail).
+// holder and expiry in the error body (see wire.ErrorDetail).
 //
 // Later routes (webhooks, the dashboard) are added with Options.Extra and
 // get the same authentication and limits.
 //
 // Access control, in the order the router applies it (every refusal is a
-// JSON error body, see feed.ErrorBody):
+// JSON error body, see wire.ErrorBody):
 //
 //   - web pages are kept out by a [Guard] before anything else: without
 //     tokens a Host that is not a loopback name answers 421
@@ -75,6 +75,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // DefaultMaxBody bounds a request body when Options.MaxBody is zero.
@@ -236,7 +237,7 @@ func (rt *router) healthz(w http.ResponseWriter, r *http.Request) {
 		probs = rt.health()
 	}
 	if len(probs) == 0 {
-		feed.WriteJSON(w, http.StatusOK, HealthBody{Status: "ok"})
+		wire.WriteJSON(w, http.StatusOK, HealthBody{Status: "ok"})
 		return
 	}
 	if rt.auth.enabled() {
@@ -257,11 +258,11 @@ func (rt *router) healthz(w http.ResponseWriter, r *http.Request) {
 		}
 		probs = shown
 		if len(probs) == 0 {
-			feed.WriteJSON(w, http.StatusOK, HealthBody{Status: "ok"})
+			wire.WriteJSON(w, http.StatusOK, HealthBody{Status: "ok"})
 			return
 		}
 	}
-	feed.WriteJSON(w, http.StatusServiceUnavailable, HealthBody{Status: "degraded", Problems: probs})
+	wire.WriteJSON(w, http.StatusServiceUnavailable, HealthBody{Status: "degraded", Problems: probs})
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -294,7 +295,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		limit = max(limit, events.MaxReadSize)
 	}
 	if r.ContentLength > limit {
-		feed.WriteError(w, &http.MaxBytesError{Limit: limit})
+		wire.WriteError(w, &http.MaxBytesError{Limit: limit})
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
@@ -322,7 +323,7 @@ func (rt *router) withinLimits(w http.ResponseWriter, r *http.Request) bool {
 		target = r.URL.RequestURI()
 	}
 	if len(target) > MaxURLLen {
-		feed.WriteErrorCode(w, http.StatusRequestURITooLong, CodeURITooLong,
+		wire.WriteErrorCode(w, http.StatusRequestURITooLong, CodeURITooLong,
 			fmt.Sprintf("the request target has %d bytes; the limit is %d", len(target), MaxURLLen))
 		return false
 	}
@@ -333,13 +334,13 @@ func (rt *router) withinLimits(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	if size > MaxHeaderBytes {
-		feed.WriteErrorCode(w, http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge,
+		wire.WriteErrorCode(w, http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge,
 			fmt.Sprintf("the request headers have %d bytes; the limit is %d", size, MaxHeaderBytes))
 		return false
 	}
 	if q := r.URL.RawQuery; q != "" {
 		if n := strings.Count(q, "&") + 1; n > MaxQueryValues {
-			feed.WriteErrorCode(w, http.StatusBadRequest, feed.CodeBadRequest,
+			wire.WriteErrorCode(w, http.StatusBadRequest, wire.CodeBadRequest,
 				fmt.Sprintf("the query has %d parameters; the limit is %d", n, MaxQueryValues))
 			return false
 		}
@@ -379,7 +380,7 @@ func (rt *router) permit(w http.ResponseWriter, r *http.Request, tok *Token, pat
 }
 
 func forbidden(w http.ResponseWriter, msg string) {
-	feed.WriteErrorCode(w, http.StatusForbidden, CodeForbidden, msg)
+	wire.WriteErrorCode(w, http.StatusForbidden, CodeForbidden, msg)
 }
 
 // patternValue returns the value of wildcard {name} of pattern in r's path,
@@ -413,10 +414,10 @@ func patternValue(pattern string, r *http.Request, name string) (value string, o
 func (rt *router) workspaces(w http.ResponseWriter, r *http.Request, tok *Token) {
 	list, err := rt.src.Workspaces(r.Context())
 	if err != nil {
-		if status, _ := feed.ErrorCode(err); status >= 500 && !feed.Degraded(err) {
+		if status, _ := wire.ErrorCode(err); status >= 500 && !wire.Degraded(err) {
 			rt.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		feed.WriteError(w, err)
+		wire.WriteError(w, err)
 		return
 	}
 	out := []events.WorkspaceInfo{}
@@ -425,7 +426,7 @@ func (rt *router) workspaces(w http.ResponseWriter, r *http.Request, tok *Token)
 			out = append(out, info)
 		}
 	}
-	feed.WriteJSON(w, http.StatusOK, feed.WorkspaceList{Workspaces: out})
+	wire.WriteJSON(w, http.StatusOK, wire.WorkspaceList{Workspaces: out})
 }
 
 // noRoute answers a request that no pattern matches with the status the
@@ -435,11 +436,11 @@ func (rt *router) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler
 	h.ServeHTTP(rec, r)
 	if rec.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", rec.header.Get("Allow"))
-		feed.WriteErrorCode(w, http.StatusMethodNotAllowed, feed.CodeMethodNotAllowed,
+		wire.WriteErrorCode(w, http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed,
 			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow")))
 		return
 	}
-	feed.WriteErrorCode(w, http.StatusNotFound, feed.CodeNoRoute, "no such route: "+r.Method+" "+r.URL.Path)
+	wire.WriteErrorCode(w, http.StatusNotFound, wire.CodeNoRoute, "no such route: "+r.Method+" "+r.URL.Path)
 }
 
 func (rt *router) recoverPanic(w http.ResponseWriter, r *http.Request) {
@@ -451,7 +452,7 @@ func (rt *router) recoverPanic(w http.ResponseWriter, r *http.Request) {
 		panic(v)
 	}
 	rt.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
-	feed.WriteErrorCode(w, http.StatusInternalServerError, feed.CodeInternal, "internal error")
+	wire.WriteErrorCode(w, http.StatusInternalServerError, wire.CodeInternal, "internal error")
 }
 
 // statusRecorder captures the status and headers of the mux's own 404 and

@@ -14,6 +14,7 @@ import (
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/feed/feedtest"
+	"github.com/filecast/filecast/events/wire"
 )
 
 func newServer(t *testing.T, opts api.Options) (*httptest.Server, *feedtest.Source) {
@@ -52,7 +53,7 @@ func errorCode(t *testing.T, res *http.Response) string {
 	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
-	var body feed.ErrorBody
+	var body wire.ErrorBody
 	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
 		t.Fatalf("decode error body: %v", err)
 	}
@@ -140,7 +141,7 @@ func TestNew_TokenInURL(t *testing.T) {
 			t.Errorf("GET %s: status %d, want 401", p, res.StatusCode)
 			continue
 		}
-		var body feed.ErrorBody
+		var body wire.ErrorBody
 		if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +229,7 @@ func TestNew_MaxBody(t *testing.T) {
 			mux.HandleFunc("POST /v1/echo", func(w http.ResponseWriter, r *http.Request) {
 				b, err := io.ReadAll(r.Body)
 				if err != nil {
-					feed.WriteError(w, err)
+					wire.WriteError(w, err)
 					return
 				}
 				_, _ = w.Write(b)

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Rate limits: requests per second with a burst of twice as many.
@@ -42,7 +42,7 @@ const (
 	MaxNameLen   = 64
 )
 
-// Error codes the router adds to the feed's (see feed.ErrorCode).
+// Error codes the router adds to the wire codes (see wire.ErrorCode).
 const (
 	CodeForbidden       = "forbidden"
 	CodeRateLimited     = "rate_limited"
@@ -249,7 +249,7 @@ func (a *authenticator) check(w http.ResponseWriter, r *http.Request, public, in
 		if q := r.URL.Query(); !inURL && (q.Has("access_token") || q.Has("token")) && r.Header.Get("Authorization") == "" {
 			msg = "a token in the URL is accepted only by the event stream (GET /v1/workspaces/{ws}/events?access_token=…), since URLs end up in logs and browser history: send Authorization: Bearer <token>"
 		}
-		feed.WriteErrorCode(w, http.StatusUnauthorized, feed.CodeUnauthorized, msg)
+		wire.WriteErrorCode(w, http.StatusUnauthorized, wire.CodeUnauthorized, msg)
 		return nil, false
 	}
 	if at.lim != nil {
@@ -303,7 +303,7 @@ func reserve(lim *rate.Limiter) (ok bool, wait time.Duration) {
 func tooMany(w http.ResponseWriter, wait time.Duration, why string) {
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	feed.WriteErrorCode(w, http.StatusTooManyRequests, CodeRateLimited,
+	wire.WriteErrorCode(w, http.StatusTooManyRequests, CodeRateLimited,
 		fmt.Sprintf("%s; retry after %d s", why, secs))
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/feed/feedtest"
+	"github.com/filecast/filecast/events/wire"
 )
 
 const secret = "0123456789abcdef" // 16 characters, the minimum
@@ -226,7 +227,7 @@ func TestNew_ScopedTokens(t *testing.T) {
 	// The listing shows a limited token only its workspaces.
 	for secret, want := range map[string][]string{full: {"docs", "src"}, ro: {"docs", "src"}, docs: {"docs"}, docsRO: {"docs"}} {
 		res := do(t, "GET", srv.URL+"/v1/workspaces", auth(secret), nil)
-		list := decode[feed.WorkspaceList](t, res)
+		list := decode[wire.WorkspaceList](t, res)
 		var got []string
 		for _, ws := range list.Workspaces {
 			got = append(got, ws.Name)
@@ -352,7 +353,7 @@ func TestNew_RequestLimits(t *testing.T) {
 				b, _ := io.ReadAll(res.Body)
 				t.Fatalf("status %d, want %d: %.300s", res.StatusCode, tt.status, b)
 			}
-			d := decode[feed.ErrorBody](t, res).Error
+			d := decode[wire.ErrorBody](t, res).Error
 			if d.Code != tt.code || !strings.Contains(d.Message, tt.msg) {
 				t.Errorf("error %+v, want code %q mentioning %q", d, tt.code, tt.msg)
 			}

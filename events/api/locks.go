@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/lock"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Headers (or the query parameters lock_token and fencing_token) of a
@@ -128,17 +128,17 @@ func (l *lockRoutes) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if errors.Is(err, lock.ErrBadRequest) {
-		feed.WriteErrorCode(w, http.StatusBadRequest, feed.CodeBadRequest, err.Error())
+		wire.WriteErrorCode(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error())
 		return
 	}
-	if status, _ := feed.ErrorCode(err); status >= 500 && !feed.Degraded(err) {
+	if status, _ := wire.ErrorCode(err); status >= 500 && !wire.Degraded(err) {
 		l.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	feed.WriteError(w, err)
+	wire.WriteError(w, err)
 }
 
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", feed.ErrBadRequest, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", wire.ErrBadRequest, fmt.Sprintf(format, args...))
 }
 
 // tokens reads the lock and fencing tokens of a write.
@@ -207,12 +207,12 @@ func (l *lockRoutes) write(w http.ResponseWriter, r *http.Request, del bool) {
 		sum := sha256.Sum256(data)
 		res.Size, res.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
 	}
-	feed.WriteJSON(w, http.StatusOK, res)
+	wire.WriteJSON(w, http.StatusOK, res)
 }
 
-// decodeBody reads a JSON request body into v (see feed.DecodeJSON).
+// decodeBody reads a JSON request body into v (see wire.DecodeJSON).
 func decodeBody(r *http.Request, v any) error {
-	err := feed.DecodeJSON(r.Body, v, feed.DecodeOptions{})
+	err := wire.DecodeJSON(r.Body, v, wire.DecodeOptions{})
 	if errors.Is(err, io.EOF) {
 		return badRequest("the body must be a JSON object")
 	}
@@ -268,7 +268,7 @@ func (l *lockRoutes) acquire(w http.ResponseWriter, r *http.Request) {
 	if req.Token != "" {
 		status = http.StatusOK
 	}
-	feed.WriteJSON(w, status, lease)
+	wire.WriteJSON(w, status, lease)
 }
 
 // refresh answers PATCH /v1/workspaces/{ws}/locks/{token} with the lease
@@ -292,7 +292,7 @@ func (l *lockRoutes) refresh(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusOK, lease)
+	wire.WriteJSON(w, http.StatusOK, lease)
 }
 
 // list answers GET /v1/workspaces/{ws}/locks.
@@ -306,7 +306,7 @@ func (l *lockRoutes) list(w http.ResponseWriter, r *http.Request) {
 	if ls == nil {
 		ls = []events.Lease{}
 	}
-	feed.WriteJSON(w, http.StatusOK, LockList{Workspace: ws, Locks: ls})
+	wire.WriteJSON(w, http.StatusOK, LockList{Workspace: ws, Locks: ls})
 }
 
 // release answers DELETE /v1/workspaces/{ws}/locks/{token}[?path=].
@@ -315,5 +315,5 @@ func (l *lockRoutes) release(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusOK, Released{Released: true})
+	wire.WriteJSON(w, http.StatusOK, Released{Released: true})
 }

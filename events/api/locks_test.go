@@ -15,6 +15,7 @@ import (
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/wire"
 )
 
 const (
@@ -55,12 +56,12 @@ func decode[T any](t *testing.T, res *http.Response) T {
 	return v
 }
 
-func errorDetail(t *testing.T, res *http.Response, status int, code string) feed.ErrorDetail {
+func errorDetail(t *testing.T, res *http.Response, status int, code string) wire.ErrorDetail {
 	t.Helper()
 	if res.StatusCode != status {
 		t.Fatalf("status %d, want %d", res.StatusCode, status)
 	}
-	d := decode[feed.ErrorBody](t, res).Error
+	d := decode[wire.ErrorBody](t, res).Error
 	if d.Code != code || d.Message == "" {
 		t.Fatalf("error %+v, want code %q with a message", d, code)
 	}

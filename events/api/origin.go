@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // CodeMisdirected is the wire code of a request whose Host names another
@@ -80,7 +80,7 @@ func (g Guard) Wrap(next http.Handler) http.Handler {
 // 421, 403, or 204 to a preflight request of an allowed site.
 func (g Guard) Check(w http.ResponseWriter, r *http.Request) bool {
 	if !g.AnyHost && overTCP(r) && r.Host != "" && !loopbackHost(r.Host) {
-		feed.WriteErrorCode(w, http.StatusMisdirectedRequest, CodeMisdirected, fmt.Sprintf(
+		wire.WriteErrorCode(w, http.StatusMisdirectedRequest, CodeMisdirected, fmt.Sprintf(
 			"this server answers only to a loopback name (localhost, 127.0.0.1, [::1]), not to Host %q: a page whose name resolves to this machine may not use it; open it by a loopback address, or serve it with --token to reach it by another name",
 			truncate(r.Host)))
 		return false

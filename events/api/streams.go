@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Stream caps: an event stream holds a connection, and so a file
@@ -107,14 +107,14 @@ func (s *StreamLimits) acquire(w http.ResponseWriter, r *http.Request, tok *Toke
 		s.mu.Unlock()
 		s.refusedTotal.Add(1)
 		w.Header().Set("Retry-After", strconv.Itoa(streamRetry))
-		feed.WriteErrorCode(w, http.StatusServiceUnavailable, CodeTooManyStreams,
+		wire.WriteErrorCode(w, http.StatusServiceUnavailable, CodeTooManyStreams,
 			fmt.Sprintf("the hub has %d event streams open, its limit (--max-streams); retry after %d s, or use GET …/changes?wait= to long-poll", s.total, streamRetry))
 		return nil, false
 	case s.perClient > 0 && s.client[key] >= s.perClient:
 		s.mu.Unlock()
 		s.refusedClient.Add(1)
 		w.Header().Set("Retry-After", strconv.Itoa(streamRetry))
-		feed.WriteErrorCode(w, http.StatusTooManyRequests, CodeTooManyStreams,
+		wire.WriteErrorCode(w, http.StatusTooManyRequests, CodeTooManyStreams,
 			fmt.Sprintf("%s has %d event streams open, the limit per client (--max-streams-per-client); close one, or retry after %d s", who, s.perClient, streamRetry))
 		return nil, false
 	}

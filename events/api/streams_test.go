@@ -3,11 +3,12 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // openStream opens an event stream and reads until the hub has sent its
@@ -55,13 +56,7 @@ func refused(t *testing.T, res *http.Response, status int) {
 // waitOpen waits until lim counts n open streams.
 func waitOpen(t *testing.T, lim *api.StreamLimits, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for lim.Stats().Open != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams open, want %d", lim.Stats().Open, n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	eventstest.Eventually(t, fmt.Sprintf("%d open streams", n), func() bool { return lim.Stats().Open == n })
 }
 
 // TestStreamLimits_PerAddress caps the streams of one client address

@@ -13,6 +13,7 @@ import (
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // TestVCS_HTTPDoors tries every route that takes a path on version-control
@@ -80,7 +81,7 @@ func TestVCS_HTTPDoors(t *testing.T) {
 			if req.method == "HEAD" {
 				continue
 			}
-			d := decode[feed.ErrorBody](t, res).Error
+			d := decode[wire.ErrorBody](t, res).Error
 			if d.Code != "vcs_internal" || !strings.Contains(d.Message, "version-control") || strings.Contains(d.Message, "secret") {
 				t.Errorf("%s %s: error %+v, want code vcs_internal saying why", req.method, req.url, d)
 			}

@@ -79,16 +79,15 @@ func become(data string, ws workspace.Workspace, rec *stacks, log *slog.Logger) 
 		if err := j.Ensure(ctx, ws.Name); err != nil {
 			return nil, err
 		}
-		h, err := hub.New(hub.Options{Workspaces: []workspace.Workspace{ws}, Log: j, Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		locks, err := lock.Open(ctx, ns.Conn(), h, lock.Options{Logger: log})
+		locks, err := lock.Open(ctx, ns.Conn(), lock.Options{Logger: log})
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { _ = locks.Close() })
-		h.SetLocks(locks)
+		h, err := hub.New(hub.Options{Workspaces: []workspace.Workspace{ws}, Log: j, Locks: locks, Logger: log})
+		if err != nil {
+			return nil, err
+		}
 		w, err := watch.New(watch.Options{
 			Workspace: ws,
 			IndexPath: filepath.Join(data, "index", ws.Name+".json"),
@@ -109,7 +108,7 @@ func become(data string, ws workspace.Workspace, rec *stacks, log *slog.Logger) 
 				errs := make([]error, 3)
 				wg.Go(func() { errs[0] = h.Run(ctx) })
 				wg.Go(func() { errs[1] = w.Run(ctx) })
-				wg.Go(func() { errs[2] = locks.Run(ctx) })
+				wg.Go(func() { errs[2] = locks.Run(ctx, h) })
 				wg.Wait()
 				for _, err := range errs {
 					if err != nil && !errors.Is(err, context.Canceled) {

@@ -35,7 +35,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 //go:embed assets
@@ -153,7 +153,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Frame-Options", "DENY")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hdr.Set("Allow", "GET, HEAD")
-		feed.WriteErrorCode(w, http.StatusMethodNotAllowed, feed.CodeMethodNotAllowed,
+		wire.WriteErrorCode(w, http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed,
 			r.Method+" is not allowed on "+r.URL.Path+"; allowed: GET, HEAD")
 		return
 	}
@@ -165,7 +165,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		a, ok := h.assets[p]
 		if !ok {
-			feed.WriteErrorCode(w, http.StatusNotFound, feed.CodeNoRoute, "no such route: "+r.Method+" "+p)
+			wire.WriteErrorCode(w, http.StatusNotFound, wire.CodeNoRoute, "no such route: "+r.Method+" "+p)
 			return
 		}
 		h.serve(w, r, a, r.URL.Query().Get("v") == a.version)
@@ -200,7 +200,7 @@ func (h *handler) serveStats(w http.ResponseWriter) {
 	body.ServerTime = time.Now().UTC()
 	b, err := json.Marshal(body)
 	if err != nil {
-		feed.WriteErrorCode(w, http.StatusInternalServerError, feed.CodeInternal, "internal error")
+		wire.WriteErrorCode(w, http.StatusInternalServerError, wire.CodeInternal, "internal error")
 		return
 	}
 	hdr := w.Header()

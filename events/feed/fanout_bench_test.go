@@ -16,6 +16,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/feed"
 )
 
@@ -85,13 +86,7 @@ func BenchmarkFeed_FanOut(b *testing.B) {
 			if b.Failed() {
 				b.FailNow()
 			}
-			deadline := time.Now().Add(time.Minute)
-			for h.Stats().Subscribers < subs {
-				if time.Now().After(deadline) {
-					b.Fatalf("%d of %d subscribed", h.Stats().Subscribers, subs)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			eventstest.Within(b, time.Minute, fmt.Sprintf("%d subscribers", subs), func() bool { return h.Stats().Subscribers >= subs })
 			batch := make([]events.Event, 64)
 			for i := range batch {
 				batch[i] = events.Event{ID: "01JDX5", Type: events.FileUpdated, Path: fmt.Sprintf("src/m%d/f%d.go", i%10, i),

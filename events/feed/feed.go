@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Defaults of [Options].
@@ -117,10 +118,10 @@ func (f *Feed) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
-	if status, _ := ErrorCode(err); status >= 500 && !Degraded(err) {
+	if status, _ := wire.ErrorCode(err); status >= 500 && !wire.Degraded(err) {
 		f.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	WriteError(w, err)
+	wire.WriteError(w, err)
 }
 
 // Workspaces answers GET /v1/workspaces with {"workspaces": [{"name", "head"}]}.
@@ -133,12 +134,7 @@ func (f *Feed) Workspaces(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []events.WorkspaceInfo{}
 	}
-	WriteJSON(w, http.StatusOK, WorkspaceList{Workspaces: list})
-}
-
-// WorkspaceList is the body of GET /v1/workspaces.
-type WorkspaceList struct {
-	Workspaces []events.WorkspaceInfo `json:"workspaces"`
+	wire.WriteJSON(w, http.StatusOK, wire.WorkspaceList{Workspaces: list})
 }
 
 // head returns the seq of the newest event of ws, or ErrUnknownWorkspace.
@@ -193,7 +189,7 @@ func (f *Feed) Changes(w http.ResponseWriter, r *http.Request) {
 	if page.Events == nil {
 		page.Events = []events.Event{}
 	}
-	WriteJSON(w, http.StatusOK, page)
+	wire.WriteJSON(w, http.StatusOK, page)
 }
 
 // beats sends the heartbeats of every open stream from one ticker: a

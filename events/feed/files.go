@@ -8,14 +8,8 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/wire"
 	"github.com/filecast/filecast/events/workspace"
-)
-
-// Headers of a file read.
-const (
-	HeaderSHA256  = "X-Filecast-Sha256"
-	HeaderVersion = "X-Filecast-Version"
-	HeaderMTime   = "X-Filecast-Mtime" // RFC 3339 with nanoseconds
 )
 
 // Files answers GET /v1/workspaces/{ws}/files?prefix= with an
@@ -39,7 +33,7 @@ func (f *Feed) Files(w http.ResponseWriter, r *http.Request) {
 	if list.Files == nil {
 		list.Files = []events.FileInfo{}
 	}
-	WriteJSON(w, http.StatusOK, list)
+	wire.WriteJSON(w, http.StatusOK, list)
 }
 
 // File answers GET /v1/workspaces/{ws}/files/{path...} with the file's
@@ -66,10 +60,10 @@ func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	etag := `"` + info.SHA256 + `"`
 	h.Set("ETag", etag)
-	h.Set(HeaderSHA256, info.SHA256)
-	h.Set(HeaderVersion, strconv.FormatUint(info.Version, 10))
+	h.Set(wire.HeaderSHA256, info.SHA256)
+	h.Set(wire.HeaderVersion, strconv.FormatUint(info.Version, 10))
 	if !info.ModTime.IsZero() {
-		h.Set(HeaderMTime, info.ModTime.UTC().Format(time.RFC3339Nano))
+		h.Set(wire.HeaderMTime, info.ModTime.UTC().Format(time.RFC3339Nano))
 		h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
 	}
 	h.Set("Cache-Control", "no-cache")

@@ -13,6 +13,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/feed/feedtest"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // fixture is a feed over an in-memory source with one workspace "docs".
@@ -160,7 +161,7 @@ func (s *rawStream) seqs(n int) []uint64 {
 }
 
 // errorBody decodes a JSON error answer and checks its status.
-func errorBody(t *testing.T, res *http.Response, status int) feed.ErrorDetail {
+func errorBody(t *testing.T, res *http.Response, status int) wire.ErrorDetail {
 	t.Helper()
 	defer res.Body.Close()
 	if res.StatusCode != status {
@@ -169,23 +170,11 @@ func errorBody(t *testing.T, res *http.Response, status int) feed.ErrorDetail {
 	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", ct)
 	}
-	var body feed.ErrorBody
+	var body wire.ErrorBody
 	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
 		t.Fatalf("decode error body: %v", err)
 	}
 	return body.Error
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func seqRange(from, to uint64) []uint64 {

@@ -1,8 +1,11 @@
+//go:build unix
+
 package feed_test
 
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,10 +15,10 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/feed"
 )
 
@@ -41,23 +44,6 @@ func liveMemory() memory {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return memory{ms.HeapAlloc, ms.StackInuse}
-}
-
-// raiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit and
-// returns the soft limit in force.
-func raiseFileLimit() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 1024
-	}
-	if rl.Cur < rl.Max {
-		raised := rl
-		raised.Cur = rl.Max
-		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
-			rl = raised
-		}
-	}
-	return int(min(rl.Cur, 1<<30))
 }
 
 // BenchmarkFeed_IdleSubscriberMemory measures the memory that one idle SSE
@@ -102,13 +88,9 @@ func BenchmarkFeed_IdleSubscriberMemory(b *testing.B) {
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for f.Subscribers() < n || h.Stats().Subscribers < n {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d streams open after 2 minutes", f.Subscribers(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		eventstest.Within(b, 2*time.Minute, fmt.Sprintf("%d streams open", n), func() bool {
+			return f.Subscribers() >= n && h.Stats().Subscribers >= n
+		})
 		time.Sleep(3 * heartbeat) // every stream has sent heartbeats and is idle again
 		after := liveMemory()
 		perSub := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Limits of the /changes query.
@@ -105,5 +106,5 @@ func badParam(name, value, why string) error {
 	if len(value) > 64 {
 		value = value[:64] + "…"
 	}
-	return &events.Error{Kind: ErrBadRequest, Value: value, Why: name + ": " + why}
+	return &events.Error{Kind: wire.ErrBadRequest, Value: value, Why: name + ": " + why}
 }

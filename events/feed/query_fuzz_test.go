@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // FuzzQuery feeds arbitrary values to the parsers of the stream and
@@ -26,7 +27,7 @@ func FuzzQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cursor, limit, wait, lastID string) {
 		rejected := func(what string, err error) {
 			t.Helper()
-			status, _ := ErrorCode(err)
+			status, _ := wire.ErrorCode(err)
 			if status < 400 || status >= 500 || err.Error() == "" {
 				t.Fatalf("%s: error %v maps to %d", what, err, status)
 			}

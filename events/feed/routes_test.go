@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 func getJSON(t *testing.T, url string, v any) *http.Response {
@@ -117,39 +117,6 @@ func TestFeed_Changes_Errors(t *testing.T) {
 		if e := errorBody(t, res, tt.status); e.Code != tt.code {
 			t.Errorf("%s: code %q, want %q (%s)", tt.path, e.Code, tt.code, e.Message)
 		}
-	}
-}
-
-func TestFeed_Changes_Wait(t *testing.T) {
-	fx := newFixture(t, feed.Options{})
-	fx.appendN(2)
-	base := fx.srv.URL + "/v1/workspaces/docs/changes?cursor=2"
-
-	start := time.Now()
-	var page events.Page
-	getJSON(t, base+"&wait=150ms", &page)
-	if took := time.Since(start); took < 150*time.Millisecond || len(page.Events) != 0 || page.Next != 2 {
-		t.Errorf("empty long poll: %d events, next %d after %v; want none, 2, ≥150ms", len(page.Events), page.Next, took)
-	}
-
-	done := make(chan events.Page, 1)
-	go func() {
-		var p events.Page
-		if res, err := http.Get(base + "&wait=5000"); err == nil {
-			_ = json.NewDecoder(res.Body).Decode(&p)
-			res.Body.Close()
-		}
-		done <- p
-	}()
-	time.Sleep(50 * time.Millisecond)
-	fx.appendN(1)
-	select {
-	case p := <-done:
-		if len(p.Events) != 1 || p.Events[0].Seq != 3 {
-			t.Errorf("long poll returned %+v, want event 3", p)
-		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("long poll did not return when an event arrived")
 	}
 }
 
@@ -269,34 +236,10 @@ func TestFeed_Workspaces(t *testing.T) {
 	fx := newFixture(t, feed.Options{})
 	fx.src.AddWorkspace("src", t.TempDir())
 	fx.appendN(3)
-	var list feed.WorkspaceList
+	var list wire.WorkspaceList
 	getJSON(t, fx.srv.URL+"/v1/workspaces", &list)
 	want := []events.WorkspaceInfo{{Name: "docs", Head: 3}, {Name: "src", Head: 0}}
 	if diff := cmp.Diff(want, list.Workspaces); diff != "" {
 		t.Errorf("workspaces (-want +got):\n%s", diff)
-	}
-}
-
-func TestErrorCode(t *testing.T) {
-	tests := []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{&events.Error{Kind: events.ErrUnknownWorkspace, Value: "x"}, 404, "unknown_workspace"},
-		{events.ErrCursorExpired, 410, "cursor_expired"},
-		{&http.MaxBytesError{Limit: 1}, 413, "too_large"},
-		{&events.Error{Kind: events.ErrWorkspaceUnavailable, Value: "docs"}, 503, "workspace_unavailable"},
-		{fmt.Errorf("write a.md: %w: the disk is full", events.ErrInsufficientStorage), 507, "insufficient_storage"},
-		{io.ErrUnexpectedEOF, 500, "internal"},
-	}
-	for _, tt := range tests {
-		status, code := feed.ErrorCode(tt.err)
-		if status != tt.status || code != tt.code {
-			t.Errorf("ErrorCode(%v) = %d %s, want %d %s", tt.err, status, code, tt.status, tt.code)
-		}
-		if back := feed.CodeError(code); code != "internal" && back == nil {
-			t.Errorf("CodeError(%q) = nil", code)
-		}
 	}
 }

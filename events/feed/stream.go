@@ -15,6 +15,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Events answers GET /v1/workspaces/{ws}/events with a Server-Sent Events
@@ -49,7 +50,7 @@ func (f *Feed) Events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.closeCtx.Err() != nil {
-		WriteErrorCode(w, http.StatusServiceUnavailable, CodeUnavailable, "the event feed is shutting down; reconnect later")
+		wire.WriteErrorCode(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "the event feed is shutting down; reconnect later")
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/feed"
 )
 
@@ -236,19 +237,18 @@ func TestFeed_Events_StalledClientIsDropped(t *testing.T) {
 			defer conn.Close()
 			_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
 			fmt.Fprintf(conn, "GET /v1/workspaces/docs/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\n\r\n")
-			waitFor(t, 5*time.Second, "the stream to open", func() bool { return fx.feed.Subscribers() == 1 })
+			eventstest.Eventually(t, "the stream to open", func() bool { return fx.feed.Subscribers() == 1 })
 
 			fx.src.Append("docs", tt.batch()...)
-			deadline := time.Now().Add(10 * time.Second)
-			for fx.feed.Subscribers() != 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("the handler of a client that never reads is still running")
+			eventstest.Eventually(t, "the handler of a client that never reads to return", func() bool {
+				if fx.feed.Subscribers() == 0 {
+					return true
 				}
 				if tt.name == "many events" {
 					fx.src.Append("docs", tt.batch()...)
 				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return false
+			})
 			// The server still serves others.
 			s := open(t, fx.srv.URL+"/v1/workspaces/docs/events", nil)
 			if s.res.StatusCode != http.StatusOK {
@@ -263,7 +263,7 @@ func TestFeed_Events_ClientGoneReleasesSubscription(t *testing.T) {
 	s := open(t, fx.srv.URL+"/v1/workspaces/docs/events", nil)
 	parseMsg(s.message())
 	s.res.Body.Close()
-	waitFor(t, 5*time.Second, "the handler to return", func() bool { return fx.feed.Subscribers() == 0 })
+	eventstest.Eventually(t, "the handler to return", func() bool { return fx.feed.Subscribers() == 0 })
 }
 
 func TestFeed_Close(t *testing.T) {
@@ -274,7 +274,7 @@ func TestFeed_Close(t *testing.T) {
 	if rest, err := io.ReadAll(s.br); err != nil {
 		t.Errorf("stream did not end after Close: %v (read %q)", err, rest)
 	}
-	waitFor(t, 5*time.Second, "the handler to return", func() bool { return fx.feed.Subscribers() == 0 })
+	eventstest.Eventually(t, "the handler to return", func() bool { return fx.feed.Subscribers() == 0 })
 	s2 := open(t, fx.srv.URL+"/v1/workspaces/docs/events", nil)
 	if e := errorBody(t, s2.res, http.StatusServiceUnavailable); e.Code != "unavailable" {
 		t.Errorf("code %q", e.Code)

@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/hub/hubtest"
 	"github.com/filecast/filecast/events/watch"
@@ -54,13 +54,13 @@ func tempFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-func inode(t *testing.T, p string) uint64 {
+func stat(t *testing.T, p string) os.FileInfo {
 	t.Helper()
 	fi, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fi.Sys().(*syscall.Stat_t).Ino
+	return fi
 }
 
 // TestHub_WriteRefusedByTheLogIsUndone has the log refuse the event of a
@@ -87,7 +87,7 @@ func TestHub_WriteRefusedByTheLogIsUndone(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, "a.txt"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ino := inode(t, filepath.Join(dir, "a.txt"))
+	before := stat(t, filepath.Join(dir, "a.txt"))
 
 	log.refuse.Store(true)
 	for _, tc := range []struct {
@@ -110,8 +110,8 @@ func TestHub_WriteRefusedByTheLogIsUndone(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "a.txt")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("a.txt mode %v, %v; want 0600", fi.Mode(), err)
 	}
-	if got := inode(t, filepath.Join(dir, "a.txt")); got != ino {
-		t.Errorf("a.txt is another file after the undo (inode %d, was %d)", got, ino)
+	if !os.SameFile(stat(t, filepath.Join(dir, "a.txt")), before) {
+		t.Errorf("a.txt is another file after the undo")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sub", "new.txt")); !os.IsNotExist(err) {
 		t.Errorf("sub/new.txt: %v; want it removed again", err)
@@ -162,7 +162,7 @@ func TestHub_FullLog(t *testing.T) {
 			t.Fatal("the store took 6 MiB with a 2 MiB limit")
 		}
 	}
-	waitFor(t, "the hub to see the log full", func() bool { return st.Hub.Room() != nil })
+	eventstest.Eventually(t, "the hub to see the log full", func() bool { return st.Hub.Room() != nil })
 	if err := st.Hub.Room(); !errors.Is(err, events.ErrInsufficientStorage) {
 		t.Fatalf("Room() = %v, want ErrInsufficientStorage", err)
 	}
@@ -213,7 +213,7 @@ func TestHub_FullLog(t *testing.T) {
 	}
 	writeDisk(t, st, "other.md", "x")
 	w := st.Watchers["docs"]
-	waitFor(t, "the changes to be held", func() bool { n, _ := w.HeldChanges(); return n == 2 })
+	eventstest.Eventually(t, "the changes to be held", func() bool { n, _ := w.HeldChanges(); return n == 2 })
 	if got := st.Head(t, "docs"); got != head {
 		t.Errorf("the log grew from %d to %d while full", head, got)
 	}
@@ -253,7 +253,7 @@ func TestHub_WorkspaceFolderMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Rename(away, dir) })
-	waitFor(t, "the workspace to be unavailable", func() bool { return len(st.Hub.Problems()) == 1 })
+	eventstest.Eventually(t, "the workspace to be unavailable", func() bool { return len(st.Hub.Problems()) == 1 })
 
 	checks := map[string]error{}
 	_, _, checks["ReadFile"] = st.Hub.ReadFile(ctx, "docs", "a.md")
@@ -279,7 +279,7 @@ func TestHub_WorkspaceFolderMissing(t *testing.T) {
 	if err := os.Rename(away, dir); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the workspace to be back", func() bool { return len(st.Hub.Problems()) == 0 })
+	eventstest.Eventually(t, "the workspace to be back", func() bool { return len(st.Hub.Problems()) == 0 })
 	if data, _, err := st.Hub.ReadFile(ctx, "docs", "a.md"); err != nil || string(data) != "a" {
 		t.Errorf("ReadFile once back = %q, %v", data, err)
 	}
@@ -338,10 +338,7 @@ type gatedRefusal struct {
 
 func (g *gatedRefusal) AppendStored(ctx context.Context, ev events.Event) (events.Event, bool, error) {
 	if g.refuse.Load() {
-		deadline := time.Now().Add(hubtest.Timeout)
-		for !g.seen(ev) && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
-		}
+		eventstest.Poll(hubtest.Timeout, func() bool { return g.seen(ev) })
 		return events.Event{}, false, fmt.Errorf("append event: %w: the server refused to store it", events.ErrInsufficientStorage)
 	}
 	return g.memLog.AppendStored(ctx, ev)
@@ -400,7 +397,7 @@ func TestHub_UndoneWriteNotReported(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "marker.txt"), []byte("m"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the marker", func() bool { head, _ := log.Head(ctx, "docs"); return head >= 1 })
+	eventstest.Eventually(t, "the marker", func() bool { head, _ := log.Head(ctx, "docs"); return head >= 1 })
 	evs, _ := log.Read(ctx, "docs", 0, 100)
 	if len(evs) != 1 || evs[0].Path != "marker.txt" {
 		t.Errorf("events %+v, want only the marker's", evs)

@@ -9,27 +9,26 @@ import (
 	"strings"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/workspace"
 )
 
-// LockManager keeps the leases on workspace paths (satisfied by *lock.Manager,
-// which appends its lock events to the hub). Its methods are safe for
-// concurrent use; Holders and Check do no I/O.
+// LockManager keeps the leases on workspace paths (satisfied by
+// *lock.Manager, whose Run appends its lock events to the hub). Its
+// methods are safe for concurrent use; Holders does no I/O.
 type LockManager interface {
 	// Acquire takes a lease, or refreshes the one of r.Token. Its lock
 	// errors are *events.LockError values, which the hub passes on as they are.
-	Acquire(ctx context.Context, r lock.Request) (lock.Lease, error)
+	Acquire(ctx context.Context, r events.LockRequest) (events.Lease, error)
 	// Release ends the lease of token on path ("" looks it up by token).
 	Release(ctx context.Context, ws, path, token string) error
-	// List returns the current leases of ws, tokens omitted.
-	List(ctx context.Context, ws string) ([]lock.Lease, error)
+	// List returns the current leases of ws, sorted by path, tokens omitted.
+	List(ctx context.Context, ws string) ([]events.Lease, error)
 	// Holders returns the current leases on a clean path, tokens omitted.
-	Holders(ws, path string) []lock.Lease
+	Holders(ws, path string) []events.Lease
 	// Verify decides, from the lock's current state, whether a write to
 	// path may go ahead; a refusal is a *events.LockError wrapping
 	// events.ErrLocked or events.ErrStale.
-	Verify(ctx context.Context, ws, path, token string, fencing uint64) (lock.Lease, error)
+	Verify(ctx context.Context, ws, path, token string, fencing uint64) (events.Lease, error)
 }
 
 // ErrNoLocks is returned by Lock, Unlock and Locks of a hub that has no
@@ -44,37 +43,14 @@ func (noLocksError) Error() string {
 
 func (noLocksError) Unwrap() error { return events.ErrClosed }
 
-type locksBox struct{ LockManager }
-
-// SetLocks gives the hub its lock manager (nil removes it). It may be
-// called before or after Run; the manager is usually opened after the hub
-// because it appends its events to it.
-func (h *Hub) SetLocks(l LockManager) {
-	if l == nil {
-		h.locks.Store(nil)
-		return
-	}
-	h.locks.Store(&locksBox{l})
-}
-
-func (h *Hub) lockManager() LockManager {
-	if b := h.locks.Load(); b != nil {
-		return b.LockManager
-	}
-	return nil
-}
-
-var (
-	_ events.Locker = (*Hub)(nil)
-	_ LockManager   = (*lock.Manager)(nil)
-)
+var _ events.Locker = (*Hub)(nil)
 
 // Lock implements [events.Locker]: it takes a lease on r.Path, or with
 // r.Token refreshes one. A path held in a conflicting mode is a
 // *events.LockError wrapping events.ErrLockConflict that names the holder
 // and expiry; a refresh with a token that holds nothing wraps
-// events.ErrNotHolder; an invalid ttl, wait, mode or holder wraps
-// lock.ErrBadRequest. A path that goes through a symbolic link leading out
+// events.ErrNotHolder; an invalid ttl, wait, mode or holder is the lock
+// manager's error (lock.ErrBadRequest). A path that goes through a symbolic link leading out
 // of the workspace is refused like a write there (events.ErrBadPath), when
 // this hub watches the workspace's folder. It blocks up to r.Wait for a
 // conflicting holder.
@@ -85,7 +61,7 @@ var (
 // work as long as the store takes them, and otherwise fail with
 // events.ErrInsufficientStorage.
 func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, error) {
-	lm := h.lockManager()
+	lm := h.locks
 	if lm == nil {
 		return events.Lease{}, ErrNoLocks
 	}
@@ -104,22 +80,14 @@ func (h *Hub) Lock(ctx context.Context, r events.LockRequest) (events.Lease, err
 			return events.Lease{}, err
 		}
 	}
-	l, err := lm.Acquire(ctx, lock.Request{
-		Workspace: r.Workspace,
-		Path:      r.Path,
-		Holder:    r.Holder,
-		Mode:      lock.Mode(r.Mode),
-		TTL:       r.TTL,
-		Wait:      r.Wait,
-		Token:     r.Token,
-	})
+	l, err := lm.Acquire(ctx, r)
 	if err != nil {
 		if errors.Is(err, events.ErrLockConflict) {
 			h.lockConflicts.Add(1)
 		}
 		return events.Lease{}, h.lockStorageError(err)
 	}
-	return lease(l), nil
+	return l, nil
 }
 
 // lockablePath refuses a path that goes through a symbolic link resolving
@@ -178,7 +146,7 @@ func (h *Hub) lockStorageError(err error) error {
 // path (an empty path finds the lease by token). A token that holds no
 // current lease there is a *events.LockError wrapping events.ErrNotHolder.
 func (h *Hub) Unlock(ctx context.Context, ws, path, token string) error {
-	lm := h.lockManager()
+	lm := h.locks
 	if lm == nil {
 		return ErrNoLocks
 	}
@@ -194,34 +162,14 @@ func (h *Hub) Unlock(ctx context.Context, ws, path, token string) error {
 // Locks implements [events.Locker]: the current leases of ws, sorted by
 // path, without tokens.
 func (h *Hub) Locks(ctx context.Context, ws string) ([]events.Lease, error) {
-	lm := h.lockManager()
+	lm := h.locks
 	if lm == nil {
 		return nil, ErrNoLocks
 	}
 	if _, err := h.state(ws); err != nil {
 		return nil, err
 	}
-	ls, err := lm.List(ctx, ws)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]events.Lease, len(ls))
-	for i, l := range ls {
-		out[i] = lease(l)
-	}
-	return out, nil
-}
-
-func lease(l lock.Lease) events.Lease {
-	return events.Lease{
-		Workspace:    l.Workspace,
-		Path:         l.Path,
-		Holder:       l.Holder,
-		Mode:         string(l.Mode),
-		Token:        l.Token,
-		FencingToken: l.FencingToken,
-		ExpiresAt:    l.ExpiresAt,
-	}
+	return lm.List(ctx, ws)
 }
 
 // annotate adds to a file event the lock held on its path (or, for a
@@ -229,7 +177,7 @@ func lease(l lock.Lease) events.Lease {
 // through Append — that is, one observed on disk — to a path someone holds
 // exclusively bypassed the lock and is flagged as a conflict.
 func (h *Hub) annotate(ev *events.Event) {
-	lm := h.lockManager()
+	lm := h.locks
 	if lm == nil || !ev.Type.IsFile() || ev.Lock != nil {
 		return
 	}
@@ -241,18 +189,18 @@ func (h *Hub) annotate(ev *events.Event) {
 		return
 	}
 	ev.Lock = lockInfo(hs[0])
-	ev.Conflict = hs[0].Mode == lock.Exclusive
+	ev.Conflict = hs[0].Mode == events.LockExclusive
 }
 
-func lockInfo(l lock.Lease) *events.LockInfo {
-	return &events.LockInfo{Holder: l.Holder, FencingToken: l.FencingToken, Mode: string(l.Mode)}
+func lockInfo(l events.Lease) *events.LockInfo {
+	return &events.LockInfo{Holder: l.Holder, FencingToken: l.FencingToken, Mode: l.Mode}
 }
 
 // checkWrite returns the lock info of the lease a write by the holder of token (and fencing
 // token) may rely on, checking the lock manager; without a manager no path
 // is locked and a token holds nothing.
 func (h *Hub) checkWrite(ctx context.Context, ws, rel, token string, fencing uint64) (*events.LockInfo, error) {
-	lm := h.lockManager()
+	lm := h.locks
 	if lm == nil {
 		if token != "" {
 			return nil, &events.LockError{Kind: events.ErrStale, Path: rel, Why: "this hub has no locks, so the lock_token holds none; write without it"}

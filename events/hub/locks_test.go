@@ -13,9 +13,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/lock"
 )
+
+var _ hub.LockManager = (*lock.Manager)(nil)
 
 func lockFor(t *testing.T, st *hubtest.Stack, holder, path, mode string, ttl time.Duration) events.Lease {
 	t.Helper()
@@ -102,7 +106,7 @@ func TestHub_WriteFileByHolder(t *testing.T) {
 	st := hubtest.Start(t, hubtest.Options{})
 	ctx := context.Background()
 	writeDisk(t, st, "dir/a.md", "old")
-	waitFor(t, "the first version in the index", func() bool {
+	eventstest.Eventually(t, "the first version in the index", func() bool {
 		fi, ok := st.Watchers["docs"].Stat("dir/a.md")
 		return ok && fi.Size == 3
 	})
@@ -145,7 +149,7 @@ func TestHub_WriteFileByHolder(t *testing.T) {
 	}
 	// And its index has the writes' versions.
 	w := st.Watchers["docs"]
-	waitFor(t, "index versions", func() bool {
+	eventstest.Eventually(t, "index versions", func() bool {
 		a, _ := w.Stat("dir/a.md")
 		b, _ := w.Stat("new/sub/b.md")
 		return a.Version == ev.Seq && a.SHA256 == ev.SHA256 && b.Version == ev2.Seq
@@ -239,7 +243,9 @@ func TestHub_WriteFileRefused(t *testing.T) {
 
 	// A lease that ran out is stale too.
 	short := lockFor(t, st, "carol#3", "c.md", "", time.Second)
-	time.Sleep(time.Until(short.ExpiresAt) + 50*time.Millisecond)
+	if ev := st.Next(t, "docs", head, events.LockExpired); ev.Path != "c.md" {
+		t.Fatalf("lock.expired of %s, want c.md", ev.Path)
+	}
 	_, err := st.Hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "c.md", Content: []byte("late"), LockToken: short.Token})
 	if !errors.Is(err, events.ErrStale) {
 		t.Errorf("write with an expired lease: %v, want ErrStale", err)

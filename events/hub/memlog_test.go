@@ -11,7 +11,9 @@ import (
 
 // memLog is an in-memory hub.Log: a slice of events per workspace with
 // seqs 1, 2, 3…, a broadcast channel for followers, optional retention
-// (drop) and injected Follow failures.
+// (drop) and injected Follow failures. Tests run on the journal
+// (newJournal) unless they make the log fail, lag or forget, hold it back
+// (gatedLog), or load it with more events than the journal takes quickly.
 type memLog struct {
 	mu         sync.Mutex
 	logs       map[string][]events.Event // kept events, oldest first

@@ -17,6 +17,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
 const waitFor = 10 * time.Second
@@ -33,11 +34,7 @@ func openConn(t testing.TB, dir string, opts journal.Options) (*journal.Journal,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: dir})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := natstest.StartWith(t, natsd.Options{StoreDir: dir})
 	j, err := journal.Open(ctx, srv.Conn(), opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -296,11 +293,7 @@ func TestJournal_RestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
 	{
-		ctx, cancel := context.WithTimeout(ctx, waitFor)
-		srv, err := natsd.Start(ctx, natsd.Options{StoreDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		srv := natstest.StartWith(t, natsd.Options{StoreDir: dir})
 		j, err := journal.Open(ctx, srv.Conn(), journal.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -310,7 +303,6 @@ func TestJournal_RestartKeepsState(t *testing.T) {
 		if err := srv.Close(); err != nil {
 			t.Fatal(err)
 		}
-		cancel()
 	}
 	j := open(t, dir, journal.Options{})
 	got, err := j.Read(ctx, "docs", 0, 10)

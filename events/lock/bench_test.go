@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
 )
 
@@ -13,7 +14,7 @@ import (
 func BenchmarkManager_Holders(b *testing.B) {
 	m, _, _ := setup(b, lock.Options{})
 	for i := range 100 {
-		acquire(b, m, req("h", fmt.Sprintf("dir/file%d.go", i), lock.Shared, time.Minute))
+		acquire(b, m, req("h", fmt.Sprintf("dir/file%d.go", i), events.LockShared, time.Minute))
 	}
 	l := acquire(b, m, req("h", "dir/hot.go", "", time.Minute))
 	b.Run("locked", func(b *testing.B) {

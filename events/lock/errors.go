@@ -38,9 +38,9 @@ var (
 // conflictError reports that path could not be locked because holders
 // (joined by ", " for a shared lock) have it in mode until expires at the
 // latest.
-func conflictError(path, holders string, mode Mode, expires time.Time) *events.LockError {
+func conflictError(path, holders string, mode string, expires time.Time) *events.LockError {
 	return &events.LockError{
-		Kind: ErrConflict, Path: path, Holder: holders, Mode: string(mode), ExpiresAt: expires,
+		Kind: ErrConflict, Path: path, Holder: holders, Mode: mode, ExpiresAt: expires,
 		Why: fmt.Sprintf("that is in %s; retry after that, or wait for it (wait_ms)", untilNow(expires)),
 	}
 }
@@ -49,7 +49,7 @@ func conflictError(path, holders string, mode Mode, expires time.Time) *events.L
 // it locked exclusively until expires.
 func lockedError(path, holder string, expires time.Time) *events.LockError {
 	return &events.LockError{
-		Kind: ErrLocked, Path: path, Holder: holder, Mode: string(Exclusive), ExpiresAt: expires,
+		Kind: ErrLocked, Path: path, Holder: holder, Mode: events.LockExclusive, ExpiresAt: expires,
 		Why: fmt.Sprintf("that is in %s; take the lock, waiting for it if needed (wait_ms), and pass its lock_token", untilNow(expires)),
 	}
 }
@@ -59,7 +59,7 @@ func lockedError(path, holder string, expires time.Time) *events.LockError {
 // expires.
 func sharedLockedError(path, holders string, expires time.Time) *events.LockError {
 	return &events.LockError{
-		Kind: ErrLocked, Path: path, Holder: holders, Mode: string(Shared), ExpiresAt: expires,
+		Kind: ErrLocked, Path: path, Holder: holders, Mode: events.LockShared, ExpiresAt: expires,
 		Why: fmt.Sprintf("a shared lock is a read lock: nobody writes while one is held, its holders included; the last one ends in %s unless refreshed. A writer releases its shared lock and takes the exclusive lock, waiting for it if needed (wait_ms)", untilNow(expires)),
 	}
 }

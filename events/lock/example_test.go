@@ -24,19 +24,19 @@ func Example() {
 		panic(err)
 	}
 	defer srv.Close()
-	m, err := lock.Open(ctx, srv.Conn(), nil, lock.Options{})
+	m, err := lock.Open(ctx, srv.Conn(), lock.Options{})
 	if err != nil {
 		panic(err)
 	}
 	defer m.Close()
 
-	a, err := m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "reports/q3.md", Holder: "claude#3f2a", TTL: time.Minute})
+	a, err := m.Acquire(ctx, events.LockRequest{Workspace: "docs", Path: "reports/q3.md", Holder: "claude#3f2a", TTL: time.Minute})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("locked by", a.Holder, a.Mode)
 
-	_, err = m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "reports/q3.md", Holder: "cursor#77c1"})
+	_, err = m.Acquire(ctx, events.LockRequest{Workspace: "docs", Path: "reports/q3.md", Holder: "cursor#77c1"})
 	if c, ok := errors.AsType[*events.LockError](err); ok {
 		fmt.Println("conflict with", c.Holder)
 	}
@@ -47,7 +47,7 @@ func Example() {
 	if err := m.Release(ctx, "docs", "reports/q3.md", a.Token); err == nil {
 		fmt.Println("released")
 	}
-	b, err := m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "reports/q3.md", Holder: "cursor#77c1"})
+	b, err := m.Acquire(ctx, events.LockRequest{Workspace: "docs", Path: "reports/q3.md", Holder: "cursor#77c1"})
 	if err != nil {
 		panic(err)
 	}

@@ -8,27 +8,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
 	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
 const waitFor = 10 * time.Second
-
-// startNATS starts an embedded server on dir, closed when the test ends.
-func startNATS(t testing.TB, dir string) *natsd.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: dir})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
-}
 
 // recorder is an Appender that keeps what it is given, dropping repeated
 // IDs as the log's dedup does.
@@ -101,39 +90,46 @@ func openManager(t testing.TB, nc *nats.Conn, app lock.Appender, opts lock.Optio
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	m, err := lock.Open(ctx, nc, app, opts)
+	m, err := lock.Open(ctx, nc, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	t.Cleanup(func() { _ = m.Close() })
+	runManager(t, m, app)
+	return m
+}
+
+// runManager runs m with app until the test ends and waits until it is
+// ready.
+func runManager(t testing.TB, m *lock.Manager, app lock.Appender) {
+	t.Helper()
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg conc.WaitGroup
 	wg.Go(func() {
-		if err := m.Run(runCtx); err != nil {
+		if err := m.Run(runCtx, app); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
 	t.Cleanup(func() {
 		stop()
 		wg.Wait()
-		_ = m.Close()
 	})
 	select {
 	case <-m.Ready():
 	case <-time.After(waitFor):
 		t.Fatal("manager not ready")
 	}
-	return m
 }
 
 // setup starts a server and a running Manager with a recorder.
 func setup(t testing.TB, opts lock.Options) (*lock.Manager, *recorder, *natsd.Server) {
 	t.Helper()
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	rec := newRecorder()
 	return openManager(t, srv.Conn(), rec, opts), rec, srv
 }
 
-func acquire(t testing.TB, m *lock.Manager, r lock.Request) lock.Lease {
+func acquire(t testing.TB, m *lock.Manager, r events.LockRequest) events.Lease {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -144,18 +140,27 @@ func acquire(t testing.TB, m *lock.Manager, r lock.Request) lock.Lease {
 	return l
 }
 
-func req(holder, path string, mode lock.Mode, ttl time.Duration) lock.Request {
-	return lock.Request{Workspace: "docs", Path: path, Holder: holder, Mode: mode, TTL: ttl}
+func req(holder, path string, mode string, ttl time.Duration) events.LockRequest {
+	return events.LockRequest{Workspace: "docs", Path: path, Holder: holder, Mode: mode, TTL: ttl}
 }
 
-// eventually waits for cond with a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
+// watchers returns how many watchers the lock bucket has: one per running
+// Manager, and one more for each Acquire waiting for a holder to go.
+func watchers(t testing.TB, srv *natsd.Server) int {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	js, err := jetstream.New(srv.Conn())
+	if err != nil {
+		t.Fatal(err)
 	}
+	s, err := js.Stream(ctx, "KV_"+lock.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
 }

@@ -1,11 +1,14 @@
 // Package lock gives agents expiring locks (leases) on workspace paths,
 // kept in a JetStream key-value bucket so that every hub sharing a NATS
-// cluster sees the same locks.
+// cluster sees the same locks. It speaks the project's vocabulary:
+// requests are [events.LockRequest], leases [events.Lease], refusals
+// *[events.LockError].
 //
-// A lock is exclusive or shared: shared locks coexist with each other, an
-// exclusive one with nothing. A shared lock is a read lock: while one is
-// held, Check and Verify refuse every write, its holders' included; an
-// exclusive lock lets only its holder write. The path need not exist. Every lease has a
+// A lock is exclusive or shared (events.LockExclusive, events.LockShared):
+// shared locks coexist with each other, an exclusive one with nothing. A
+// shared lock is a read lock: while one is held, Check and Verify refuse
+// every write, its holders' included; an exclusive lock lets only its
+// holder write. The path need not exist. Every lease has a
 // secret token (only its sha256 is stored), a TTL after which it is gone
 // even if its holder crashed, and a fencing token: the revision of the
 // bucket entry that created it. Bucket revisions are stream sequences,
@@ -19,13 +22,19 @@
 // expiry of its holders; when it runs out the server writes a delete
 // marker, which [Manager.Run] sees and reports as lock.expired.
 //
+// Every lock change is also an event, appended to the [Appender] that
+// [Manager.Run] is given (the hub). The Manager is opened without one, so
+// that the hub can be built with the Manager it needs; the events of
+// changes made before Run starts are held and appended when it does.
+//
 // A sketch:
 //
-//	m, err := lock.Open(ctx, srv.Conn(), hub, lock.Options{Logger: log})
+//	m, err := lock.Open(ctx, srv.Conn(), lock.Options{Logger: log})
 //	if err != nil { ... }
 //	defer m.Close()
-//	go m.Run(ctx) // keeps the mirror behind Holders and Check, emits expiry events
-//	l, err := m.Acquire(ctx, lock.Request{Workspace: "docs", Path: "a.md", Holder: "claude#3f2a", TTL: time.Minute})
+//	h, err := hub.New(hub.Options{Workspaces: wss, Log: j, Locks: m})
+//	go m.Run(ctx, h) // appends lock events to h; keeps the mirror behind Holders and Check
+//	l, err := m.Acquire(ctx, events.LockRequest{Workspace: "docs", Path: "a.md", Holder: "claude#3f2a", TTL: time.Minute})
 //	if c, ok := errors.AsType[*events.LockError](err); ok { fmt.Println("held by", c.Holder, "until", c.ExpiresAt) }
 //	_, err = m.Check("docs", "a.md", l.Token, l.FencingToken) // before a write
 //	err = m.Release(ctx, "docs", "a.md", l.Token)
@@ -51,16 +60,7 @@ import (
 	"github.com/filecast/filecast/events/workspace"
 )
 
-// Mode is how a path is locked.
-type Mode string
-
-// The lock modes.
-const (
-	Exclusive Mode = "exclusive"
-	Shared    Mode = "shared"
-)
-
-// Limits and defaults of a Request.
+// Limits and defaults of an events.LockRequest.
 const (
 	DefaultTTL = 60 * time.Second
 	MinTTL     = time.Second
@@ -82,38 +82,6 @@ const (
 	casRetries = 32
 )
 
-// Lease is one holder's lock on a path.
-type Lease struct {
-	Workspace string
-	Path      string
-	Holder    string
-	Mode      Mode
-	// Token is the secret that refreshes and releases the lease; it is set
-	// only in what Acquire returns to the holder.
-	Token string
-	// FencingToken is larger than every fencing token handed out before for
-	// the path; a refresh keeps it.
-	FencingToken uint64
-	ExpiresAt    time.Time
-}
-
-// Request asks for a lock, or, with Token, refreshes a lease.
-type Request struct {
-	Workspace string
-	Path      string // relative to the workspace root; may be empty when Token is set
-	Holder    string // who asks, e.g. "claude-code#3f2a"; reported to others; ignored on a refresh
-	Mode      Mode   // default Exclusive; on a refresh empty or the lease's mode
-	// TTL is the lease's time to live from now: default DefaultTTL, from
-	// MinTTL to MaxTTL, rounded up to whole seconds.
-	TTL time.Duration
-	// Wait is how long to wait for a conflicting lock to go: 0 fails at
-	// once, at most MaxWait.
-	Wait time.Duration
-	// Token, if set, refreshes the lease it belongs to instead of taking a
-	// new one.
-	Token string
-}
-
 // Options configures a Manager; zero fields take the defaults.
 type Options struct {
 	Bucket string // key-value bucket; default DefaultBucket
@@ -127,6 +95,7 @@ type Options struct {
 // Appender stores lock events; the hub satisfies it and assigns Seq.
 // Append must be safe for concurrent use. Events that several hubs may each
 // observe (lock.expired, lock.expiring) carry the same ID in every hub.
+// Run is given one.
 type Appender interface {
 	Append(ctx context.Context, ev events.Event) (events.Event, error)
 }
@@ -134,12 +103,12 @@ type Appender interface {
 // Manager takes, refreshes and releases locks, and reports their changes
 // as events. Its methods are safe for concurrent use. It does not own the
 // connection. Holders and Check read an in-memory mirror of the bucket that
-// Run keeps; without Run they see only this Manager's own changes.
+// Run keeps; without Run they see only this Manager's own changes, and
+// the events of its changes are held (up to maxHeld) until Run starts.
 type Manager struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	nc     *nats.Conn
-	app    Appender
 	opts   Options
 	log    *slog.Logger
 	bucket string
@@ -154,12 +123,14 @@ type Manager struct {
 	mu      sync.Mutex
 	mirror  map[string]*entry    // by key
 	emitted map[string]time.Time // deterministic event IDs already appended, and when
+
+	out outbox // where lock events go: Run's Appender, or held until Run starts
 }
 
 // Open creates or updates the bucket on nc, which must reach a
 // JetStream-enabled server (2.11 or later, for per-key TTLs), and returns a
-// Manager. app may be nil, in which case no events are emitted.
-func Open(ctx context.Context, nc *nats.Conn, app Appender, opts Options) (*Manager, error) {
+// Manager. The Manager appends its events to the Appender given to Run.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Manager, error) {
 	if opts.Bucket == "" {
 		opts.Bucket = DefaultBucket
 	}
@@ -189,12 +160,16 @@ func Open(ctx context.Context, nc *nats.Conn, app Appender, opts Options) (*Mana
 	if kept {
 		opts.Logger.Warn("the store has no room to update the lock bucket's settings; it is used as it is", "bucket", opts.Bucket)
 	}
+	return newManager(js, kv, nc, opts), nil
+}
+
+// newManager returns a Manager of the bucket kv; opts has its defaults.
+func newManager(js jetstream.JetStream, kv jetstream.KeyValue, nc *nats.Conn, opts Options) *Manager {
 	closing, stop := context.WithCancel(context.Background())
 	return &Manager{
 		js:      js,
 		kv:      kv,
 		nc:      nc,
-		app:     app,
 		opts:    opts,
 		log:     opts.Logger.With("component", "lock"),
 		bucket:  opts.Bucket,
@@ -205,7 +180,7 @@ func Open(ctx context.Context, nc *nats.Conn, app Appender, opts Options) (*Mana
 		kick:    make(chan struct{}, 1),
 		mirror:  map[string]*entry{},
 		emitted: map[string]time.Time{},
-	}, nil
+	}
 }
 
 // Close makes Run return and waiting Acquire calls fail with

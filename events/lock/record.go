@@ -21,7 +21,7 @@ import (
 type record struct {
 	Workspace  string    `json:"workspace"`
 	Path       string    `json:"path"`
-	Mode       Mode      `json:"mode"`
+	Mode       string    `json:"mode"`
 	KeyExpires time.Time `json:"key_expires"` // when the key's server-side TTL runs out, at the earliest
 	Holders    []holder  `json:"holders"`
 }
@@ -96,8 +96,8 @@ func find(hs []holder, hash string) int {
 	return -1
 }
 
-func (r *record) lease(h holder) Lease {
-	return Lease{
+func (r *record) lease(h holder) events.Lease {
+	return events.Lease{
 		Workspace:    r.Workspace,
 		Path:         r.Path,
 		Holder:       h.Holder,

@@ -53,17 +53,23 @@ func (m *Manager) apply(key string, rev uint64, rec *record, now time.Time) (pre
 
 // Run watches the bucket until ctx is done or the Manager is closed (it
 // then returns nil): it keeps the mirror behind Holders and Check, and
-// appends lock.expiring shortly before a lease runs out and lock.expired
-// when it has — when the server's TTL marker for the key appears, when a
-// shared holder's own expiry passes while others still hold the key, or at
-// the latest half a second after the key's TTL if the marker is late. Every
-// hub running Run reports the same events with the same IDs. Call Run once
-// per Manager; it returns an error if the connection is closed.
-func (m *Manager) Run(ctx context.Context) error {
+// appends to app the events of lock changes: lock.acquired and
+// lock.released as this Manager's callers make them (those made before Run
+// started first), lock.expiring shortly before a lease runs out and
+// lock.expired when it has — when the server's TTL marker for the key
+// appears, when a shared holder's own expiry passes while others still
+// hold the key, or at the latest half a second after the key's TTL if the
+// marker is late. Every hub running Run reports the same expiry events
+// with the same IDs. With a nil app no events are appended. app stays the
+// destination of the events after Run returns, so that a change made while
+// shutting down is still reported. Call Run once per Manager; it returns
+// an error if the connection is closed.
+func (m *Manager) Run(ctx context.Context, app Appender) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return errors.New("lock: Run is already running")
 	}
 	defer m.running.Store(false)
+	m.start(ctx, app)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(m.closing, cancel)
@@ -95,12 +101,20 @@ func (m *Manager) watch(ctx context.Context, timer *time.Timer) error {
 		return err
 	}
 	defer func() { _ = w.Stop() }()
+	return m.follow(ctx, w.Updates(), timer)
+}
+
+// follow applies the updates of a watcher of the whole bucket (the current
+// entries, a nil, then the changes) to the mirror, and appends the lock
+// events that fall due, waking with timer when the next one does. It
+// returns when updates is closed or ctx is done.
+func (m *Manager) follow(ctx context.Context, updates <-chan jetstream.KeyValueEntry, timer *time.Timer) error {
 	loading := true
 	seen := map[string]bool{}
 	var top uint64
 	for {
 		select {
-		case e, ok := <-w.Updates():
+		case e, ok := <-updates:
 			if !ok {
 				return errors.New("watcher closed")
 			}
@@ -167,7 +181,7 @@ func (m *Manager) observe(ctx context.Context, e jetstream.KeyValueEntry) {
 	}
 	now := time.Now()
 	prev, ok := m.apply(e.Key(), e.Revision(), rec, now)
-	if !ok || prev == nil || m.app == nil {
+	if !ok || prev == nil {
 		return
 	}
 	var evs []events.Event
@@ -182,7 +196,7 @@ func (m *Manager) observe(ctx context.Context, e jetstream.KeyValueEntry) {
 			evs = append(evs, leaseEvent(events.LockExpired, id, prev, h, now))
 		}
 	}
-	m.appendAll(ctx, evs)
+	m.emit(ctx, evs)
 }
 
 // sweep appends the lock.expiring and lock.expired events that are due at
@@ -233,18 +247,8 @@ func (m *Manager) sweep(ctx context.Context, now time.Time) time.Time {
 		}
 	}
 	m.mu.Unlock()
-	if m.app != nil {
-		m.appendAll(ctx, evs)
-	}
+	m.emit(ctx, evs)
 	return next
-}
-
-func (m *Manager) firstLocked(id string, now time.Time) bool {
-	if _, ok := m.emitted[id]; ok {
-		return false
-	}
-	m.emitted[id] = now
-	return true
 }
 
 func minTime(a, b time.Time) time.Time {

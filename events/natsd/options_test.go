@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
@@ -131,14 +132,9 @@ func TestStart_Cluster(t *testing.T) {
 	killed := time.Now()
 	c.Kill(connected)
 	// The stream may be electing a new leader: retry until it answers.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := tryRoundTrip(t.Context(), s.Conn(), "CL", "two", 3); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no round trip after killing node %d: %v", connected, err)
-		}
-	}
+	eventstest.Within(t, 30*time.Second, fmt.Sprintf("a round trip after killing node %d", connected), func() bool {
+		return tryRoundTrip(t.Context(), s.Conn(), "CL", "two", 3) == nil
+	})
 	t.Logf("killed node %d; served again after %v via %s", connected, time.Since(killed).Round(time.Millisecond), s.Conn().ConnectedUrl())
 	if s.Conn().ConnectedUrl() == c.URL(connected) {
 		t.Errorf("still connected to the killed node")

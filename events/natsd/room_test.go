@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd"
 )
 
@@ -46,13 +46,9 @@ func TestServer_Room(t *testing.T) {
 		if !natsd.NoRoom(refusal) {
 			t.Errorf("NoRoom(%v) = false for the server's refusal", refusal)
 		}
-		var err2 error
-		deadline := time.Now().Add(5 * time.Second)
-		for err2 = s.Room(); err2 == nil && time.Now().Before(deadline); err2 = s.Room() {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if !errors.Is(err2, natsd.ErrNoRoom) || !strings.Contains(err2.Error(), "storage limit") {
-			t.Fatalf("Room() on a full store = %v, want ErrNoRoom about the storage limit", err2)
+		eventstest.Eventually(t, "Room() to see the store full", func() bool { return s.Room() != nil })
+		if err := s.Room(); !errors.Is(err, natsd.ErrNoRoom) || !strings.Contains(err.Error(), "storage limit") {
+			t.Fatalf("Room() on a full store = %v, want ErrNoRoom about the storage limit", err)
 		}
 		sp, ok := s.Space()
 		if !ok || sp.Used < sp.Limit || sp.Limit != 1<<20 {
@@ -61,13 +57,7 @@ func TestServer_Room(t *testing.T) {
 		if err := js.DeleteStream(context.Background(), "FILLER"); err != nil {
 			t.Fatal(err)
 		}
-		deadline = time.Now().Add(5 * time.Second)
-		for s.Room() != nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err := s.Room(); err != nil {
-			t.Errorf("Room() once the store has room again = %v", err)
-		}
+		eventstest.Eventually(t, "Room() once the store has room again", func() bool { return s.Room() == nil })
 	})
 	t.Run("disk reserve", func(t *testing.T) {
 		s := start(t, natsd.Options{StoreDir: filepath.Join(t.TempDir(), "js"), MinFree: 1 << 60})

@@ -11,6 +11,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/lock"
@@ -84,7 +85,16 @@ func startHub(t *testing.T, c *natstest.C, ws string, watching bool) *node {
 		t.Fatalf("ensure %s: %v", ws, err)
 	}
 	w := workspace.Workspace{Name: ws, Dir: dir}
-	n.hub, err = hub.New(hub.Options{Workspaces: []workspace.Workspace{w}, Log: j})
+	hopts := hub.Options{Workspaces: []workspace.Workspace{w}, Log: j}
+	if watching {
+		n.locks, err = lock.Open(ctx, n.nc, lock.Options{})
+		if err != nil {
+			t.Fatalf("open locks: %v", err)
+		}
+		t.Cleanup(func() { _ = n.locks.Close() })
+		hopts.Locks = n.locks
+	}
+	n.hub, err = hub.New(hopts)
 	if err != nil {
 		t.Fatalf("new hub: %v", err)
 	}
@@ -93,18 +103,12 @@ func startHub(t *testing.T, c *natstest.C, ws string, watching bool) *node {
 	run(t, "hub", n.hub.Run)
 	waits := []<-chan struct{}{n.hub.Ready()}
 	if watching {
-		n.locks, err = lock.Open(ctx, n.nc, n.hub, lock.Options{})
-		if err != nil {
-			t.Fatalf("open locks: %v", err)
-		}
-		t.Cleanup(func() { _ = n.locks.Close() })
-		n.hub.SetLocks(n.locks)
 		n.watcher, err = watch.New(watch.Options{Workspace: w, IndexPath: filepath.Join(t.TempDir(), "index.json"), Settle: 50 * time.Millisecond}, n.hub)
 		if err != nil {
 			t.Fatalf("new watcher: %v", err)
 		}
 		n.hub.SetIndex(ws, n.watcher)
-		run(t, "locks", n.locks.Run)
+		run(t, "locks", func(ctx context.Context) error { return n.locks.Run(ctx, n.hub) })
 		run(t, "watcher", n.watcher.Run)
 		waits = append(waits, n.locks.Ready(), n.watcher.Ready())
 	}
@@ -127,18 +131,15 @@ func startHub(t *testing.T, c *natstest.C, ws string, watching bool) *node {
 // which tells that Serve's subscriptions have reached the server.
 func waitServing(t *testing.T, c *relay.Client, ws string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var err error
+	eventstest.Within(t, timeout, "the relay of "+ws+" to be served", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Files(ctx, ws, "")
-		cancel()
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, relay.ErrNoLeader) || time.Now().After(deadline) {
-			t.Fatalf("relay of %s not served: %v", ws, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer cancel()
+		_, err = c.Files(ctx, ws, "")
+		return err == nil || !errors.Is(err, relay.ErrNoLeader)
+	})
+	if err != nil {
+		t.Fatalf("relay of %s not served: %v", ws, err)
 	}
 }
 

@@ -17,9 +17,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/relay"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // twoHubs starts a one-node cluster, hub A that watches "docs" and serves
@@ -176,8 +177,8 @@ func TestHub_WriteFileThroughRelayErrors(t *testing.T) {
 			if errB.Error() != errA.Error() {
 				t.Errorf("through B the error reads\n%s\non A\n%s", errB, errA)
 			}
-			sb, cb := feed.ErrorCode(errB)
-			sa, ca := feed.ErrorCode(errA)
+			sb, cb := wire.ErrorCode(errB)
+			sa, ca := wire.ErrorCode(errA)
 			if sb != sa || cb != ca {
 				t.Errorf("HTTP answer through B %d %s, on A %d %s", sb, cb, sa, ca)
 			}
@@ -307,7 +308,7 @@ func TestClient_NoLeader(t *testing.T) {
 		if !errors.Is(err, relay.ErrNoLeader) || !errors.Is(err, nats.ErrNoResponders) || errors.Is(err, relay.ErrOutcomeUnknown) {
 			t.Errorf("err = %v; want ErrNoLeader and nats.ErrNoResponders", err)
 		}
-		if status, code := feed.ErrorCode(err); status != 503 || code != feed.CodeUnavailable {
+		if status, code := wire.ErrorCode(err); status != 503 || code != wire.CodeUnavailable {
 			t.Errorf("HTTP answer %d %s, want 503 unavailable", status, code)
 		}
 	}
@@ -380,7 +381,7 @@ func TestClient_WriteFileOutcomeUnknown(t *testing.T) {
 		if took := time.Since(start); took > 3*time.Second {
 			t.Errorf("the timeout took %v", took)
 		}
-		if status, _ := feed.ErrorCode(err); status != 503 {
+		if status, _ := wire.ErrorCode(err); status != 503 {
 			t.Errorf("HTTP status %d, want 503", status)
 		}
 	})
@@ -470,20 +471,13 @@ func TestServe_NoLoop(t *testing.T) {
 	self := relay.New(nc, relay.Options{})
 	run(t, "relay", func(ctx context.Context) error { return relay.Serve(ctx, nc, "docs", self, relay.Options{}) })
 	client := relay.New(connect(t, c), relay.Options{Timeout: 5 * time.Second})
-	deadline := time.Now().Add(timeout)
-	for {
+	eventstest.Within(t, timeout, "an answer from Serve, not \"no responders\"", func() bool {
 		_, err := client.WriteFile(context.Background(), events.WriteRequest{Workspace: "docs", Path: "a.md"})
 		if !errors.Is(err, relay.ErrNoLeader) {
 			t.Fatalf("err = %v; want ErrNoLeader", err)
 		}
-		if strings.Contains(err.Error(), "stopped watching") {
-			break // answered by Serve, not "no responders"
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never served: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return strings.Contains(err.Error(), "stopped watching")
+	})
 }
 
 func TestServe_Config(t *testing.T) {
@@ -542,15 +536,10 @@ func BenchmarkClient_WriteFile(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	client := relay.New(connect(b, c), relay.Options{})
 	req := events.WriteRequest{Workspace: "docs", Path: "notes/a.md", Content: bytes.Repeat([]byte("x"), 4096), Actor: "api:bench"}
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := client.WriteFile(ctx, req); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventstest.Within(b, timeout, "the relay to be served", func() bool {
+		_, err := client.WriteFile(ctx, req)
+		return err == nil
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Message headers of the relay protocol. See the package doc.
@@ -217,7 +217,7 @@ type result struct {
 // out so that the caller's errors.Is and errors.As see what a local call
 // would have returned.
 type wireError struct {
-	feed.ErrorDetail
+	wire.ErrorDetail
 	// Cause is no_leader, canceled or deadline_exceeded when the error
 	// is (or wraps) ErrNoLeader or a context error.
 	Cause string `json:"cause,omitempty"`
@@ -239,8 +239,8 @@ const (
 
 // newWireError describes err for the caller.
 func newWireError(err error) *wireError {
-	_, code := feed.ErrorCode(err)
-	w := &wireError{ErrorDetail: feed.ErrorDetail{Code: code, Message: err.Error()}}
+	_, code := wire.ErrorCode(err)
+	w := &wireError{ErrorDetail: wire.ErrorDetail{Code: code, Message: err.Error()}}
 	if le, ok := errors.AsType[*events.LockError](err); ok {
 		w.Path, w.Holder, w.Mode, w.Why = le.Path, le.Holder, le.Mode, le.Why
 		if !le.ExpiresAt.IsZero() {
@@ -266,7 +266,7 @@ func newWireError(err error) *wireError {
 // their fields when the original was one) and its cause.
 func (w *wireError) err() error {
 	var errs []error
-	kind := feed.CodeError(w.Code)
+	kind := wire.CodeError(w.Code)
 	switch le := w.LockError(); {
 	case le != nil:
 		errs = append(errs, le)

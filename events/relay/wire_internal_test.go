@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 func header(seq, total string) nats.Header {
@@ -99,7 +99,7 @@ func TestWireError(t *testing.T) {
 		{"no leader", fmt.Errorf("%w: gone", ErrNoLeader), []error{ErrNoLeader, events.ErrClosed}},
 		{"canceled", fmt.Errorf("write: %w", context.Canceled), []error{context.Canceled}},
 		{"deadline", fmt.Errorf("write: %w", context.DeadlineExceeded), []error{context.DeadlineExceeded}},
-		{"bad request", feed.ErrBadRequest, []error{feed.ErrBadRequest}},
+		{"bad request", wire.ErrBadRequest, []error{wire.ErrBadRequest}},
 		{"internal", errors.New("disk on fire"), nil},
 	}
 	for _, tt := range tests {
@@ -121,8 +121,8 @@ func TestWireError(t *testing.T) {
 					t.Errorf("%v is not %v", got, is)
 				}
 			}
-			s1, c1 := feed.ErrorCode(tt.err)
-			s2, c2 := feed.ErrorCode(got)
+			s1, c1 := wire.ErrorCode(tt.err)
+			s2, c2 := wire.ErrorCode(got)
 			if s1 != s2 || c1 != c2 {
 				t.Errorf("HTTP %d %s, want %d %s", s2, c2, s1, c1)
 			}

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // Defaults of [Options].
@@ -187,7 +187,7 @@ func (c *Client) get(ctx context.Context, extra time.Duration, target string, v 
 
 // Workspaces implements [events.Source].
 func (c *Client) Workspaces(ctx context.Context) ([]events.WorkspaceInfo, error) {
-	var list feed.WorkspaceList
+	var list wire.WorkspaceList
 	if err := c.get(ctx, 0, c.endpoint(nil, "v1", "workspaces"), &list); err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
@@ -260,15 +260,15 @@ func (c *Client) readFile(ctx context.Context, ws, path string) ([]byte, events.
 	if len(data) > events.MaxReadSize {
 		return nil, events.FileInfo{}, &events.Error{Kind: events.ErrTooLarge, Value: path, Why: "the hub sent more than the read limit"}
 	}
-	info := events.FileInfo{Path: path, Size: int64(len(data)), SHA256: res.Header.Get(feed.HeaderSHA256)}
-	if v := res.Header.Get(feed.HeaderVersion); v != "" {
+	info := events.FileInfo{Path: path, Size: int64(len(data)), SHA256: res.Header.Get(wire.HeaderSHA256)}
+	if v := res.Header.Get(wire.HeaderVersion); v != "" {
 		if info.Version, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return nil, events.FileInfo{}, fmt.Errorf("%w: bad %s header %q", ErrProtocol, feed.HeaderVersion, v)
+			return nil, events.FileInfo{}, fmt.Errorf("%w: bad %s header %q", ErrProtocol, wire.HeaderVersion, v)
 		}
 	}
-	if v := res.Header.Get(feed.HeaderMTime); v != "" {
+	if v := res.Header.Get(wire.HeaderMTime); v != "" {
 		if info.ModTime, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return nil, events.FileInfo{}, fmt.Errorf("%w: bad %s header %q", ErrProtocol, feed.HeaderMTime, v)
+			return nil, events.FileInfo{}, fmt.Errorf("%w: bad %s header %q", ErrProtocol, wire.HeaderMTime, v)
 		}
 	}
 	return data, info, nil
@@ -313,12 +313,12 @@ func (e *Error) Unwrap() error { return e.kind }
 // its details: errors.As finds an *events.LockError in it.
 func responseError(res *http.Response) error {
 	e := &Error{Status: res.StatusCode}
-	var body feed.ErrorBody
+	var body wire.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	if json.Unmarshal(b, &body) == nil {
 		e.Code, e.Message = body.Error.Code, body.Error.Message
 	}
-	e.kind = feed.CodeError(e.Code)
+	e.kind = wire.CodeError(e.Code)
 	if le := body.Error.LockError(); le != nil {
 		e.kind = le
 	}

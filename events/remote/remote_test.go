@@ -22,6 +22,7 @@ import (
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/feed/feedtest"
 	"github.com/filecast/filecast/events/remote"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // hub is an API server over an in-memory source, listening on addr (a
@@ -352,7 +353,7 @@ func sseHandler(bodies ...string) (http.Handler, *[]string) {
 		defer mu.Unlock()
 		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
 		if n >= len(bodies) {
-			feed.WriteError(w, &events.Error{Kind: events.ErrUnknownWorkspace, Value: "docs"})
+			wire.WriteError(w, &events.Error{Kind: events.ErrUnknownWorkspace, Value: "docs"})
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/webhook"
 )
 
@@ -108,7 +109,7 @@ func (r *fastReceiver) check(b *testing.B, ids []string) {
 }
 
 func benchSetup(b *testing.B) (*journal.Journal, *fastReceiver) {
-	srv := startNATS(b, b.TempDir())
+	srv := natstest.Start(b)
 	j := openJournal(b, srv.Conn())
 	h := openHub(b, srv.Conn(), fastOpts(), true)
 	rcv := newFastReceiver(b)

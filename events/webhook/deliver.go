@@ -214,18 +214,17 @@ func (d *Dispatcher) confirm(ctx context.Context, rec *record) error {
 			a.Error = res.err.Error()
 			a.Status = DeliveryFailed
 		}
-		retry := res.err != nil && res.retryable && try < verifyTries && try <= len(d.opts.Schedule)
-		var delay time.Duration
+		next, more := nextTry(d.opts.Schedule, try, time.Now())
+		retry := res.err != nil && res.retryable && try < verifyTries && more
 		if retry {
-			delay = jitter(d.opts.Schedule[try-1])
 			a.Status = DeliveryPending
-			a.NextAttemptAt = time.Now().Add(delay).UTC()
+			a.NextAttemptAt = next.UTC()
 		}
 		d.recordAttempt(rec.ID, a)
 		if !retry {
 			break
 		}
-		if !wait.Sleep(ctx, delay) {
+		if !wait.Sleep(ctx, time.Until(next)) {
 			return nil
 		}
 	}

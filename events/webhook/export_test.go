@@ -12,6 +12,9 @@ func ClassifyAddr(s string) string { return classify(netip.MustParseAddr(s)) }
 // VerifyAt exposes Verify with a chosen "now" to the tests.
 var VerifyAt = verify
 
+// LiveConsumer exposes the name of a webhook's consumer on the journal.
+var LiveConsumer = liveConsumer
+
 // LiveBody exposes the body of a live delivery to the tests.
 var LiveBody = liveBody
 

@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/webhook"
 )
 
 // TestRegister_RefusesForbiddenAddresses registers with AllowPrivate off.
 func TestRegister_RefusesForbiddenAddresses(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	opts := fastOpts()
 	opts.AllowPrivate = false
 	opts.Resolver = &fakeResolver{hosts: map[string]func(int) []string{
@@ -79,7 +80,7 @@ func TestRegister_RefusesForbiddenAddresses(t *testing.T) {
 // TestDispatcher_RefusesRebindingAtConnect: the name resolves to a public
 // address at registration and to loopback when the dispatcher dials it.
 func TestDispatcher_RefusesRebindingAtConnect(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	rcv := newReceiver(t)
 	_, port, _ := strings.Cut(strings.TrimPrefix(rcv.srv.URL, "http://"), ":")
 	opts := fastOpts()
@@ -112,7 +113,7 @@ func TestDispatcher_RefusesRebindingAtConnect(t *testing.T) {
 
 // TestOpen_HTTPClientKeepsGuard: a caller's client gets the guard too.
 func TestOpen_HTTPClientKeepsGuard(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	rcv := newReceiver(t)
 	_, port, _ := strings.Cut(strings.TrimPrefix(rcv.srv.URL, "http://"), ":")
 	opts := fastOpts()

@@ -19,30 +19,19 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/webhook"
+	"github.com/filecast/filecast/events/wire"
 )
 
 const waitFor = 15 * time.Second
-
-// startNATS starts an embedded server on dir, closed when the test ends.
-func startNATS(t testing.TB, dir string) *natsd.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: dir})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
-}
 
 func openJournal(t testing.TB, nc *nats.Conn) *journal.Journal {
 	t.Helper()
@@ -111,7 +100,7 @@ func (h *hub) run(t testing.TB) {
 // rawBody is a request body call sends as it is, not as JSON.
 type rawBody []byte
 
-func (h *hub) call(t testing.TB, method, path string, in, out any) (int, feed.ErrorBody) {
+func (h *hub) call(t testing.TB, method, path string, in, out any) (int, wire.ErrorBody) {
 	t.Helper()
 	var body io.Reader
 	if raw, ok := in.(rawBody); ok {
@@ -133,7 +122,7 @@ func (h *hub) call(t testing.TB, method, path string, in, out any) (int, feed.Er
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	var eb feed.ErrorBody
+	var eb wire.ErrorBody
 	if resp.StatusCode >= 400 {
 		if err := json.Unmarshal(data, &eb); err != nil {
 			t.Fatalf("%s %s: %d with a body that is not a JSON error: %s", method, path, resp.StatusCode, data)
@@ -182,7 +171,7 @@ func (h *hub) get(t testing.TB, id string) webhook.Webhook {
 func (h *hub) waitStatus(t testing.TB, id string, s webhook.Status) webhook.Webhook {
 	t.Helper()
 	var w webhook.Webhook
-	eventually(t, fmt.Sprintf("webhook %s %s", id, s), func() bool {
+	eventstest.Eventually(t, fmt.Sprintf("webhook %s %s", id, s), func() bool {
 		w = h.get(t, id)
 		return w.Status == s
 	})
@@ -416,18 +405,6 @@ func newEvent(ws, path string, typ events.Type) events.Event {
 	}
 }
 
-// eventually waits for cond with a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // fakeResolver answers lookups from a table; a function entry may answer
 // differently each time.
 type fakeResolver struct {
@@ -464,4 +441,24 @@ func fastOpts() webhook.Options {
 		AllowPrivate: true,
 		Timeout:      2 * time.Second,
 	}
+}
+
+// consumerInfo reads the state of a consumer from the server.
+func consumerInfo(t testing.TB, srv *natsd.Server, stream, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	js, err := jetstream.New(srv.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.Consumer(ctx, stream, name)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", name, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", name, err)
+	}
+	return info
 }

@@ -556,9 +556,8 @@ func (l *lane) deliver(ctx context.Context, h held) {
 	}
 	a.Error = res.err.Error()
 	l.tries = attempt
-	if attempt <= len(d.opts.Schedule) {
-		delay := jitter(d.opts.Schedule[attempt-1])
-		l.retryAt = time.Now().Add(delay)
+	if at, more := nextTry(d.opts.Schedule, attempt, time.Now()); more {
+		l.retryAt = at
 		a.Status = DeliveryPending
 		a.NextAttemptAt = l.retryAt.UTC()
 		l.saveTries(ctx, ev.ID)

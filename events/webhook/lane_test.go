@@ -17,7 +17,9 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/webhook"
 )
 
@@ -42,7 +44,7 @@ func eventIDs(evs []events.Event) []string {
 // are already with the dispatcher (it reads ahead), yet none is posted
 // before the failing one succeeds, whatever its path.
 func TestDispatcher_FailureHoldsLaterEvents(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	opts := fastOpts()
 	opts.Schedule = []time.Duration{30 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond}
@@ -84,7 +86,7 @@ func TestDispatcher_FailureHoldsLaterEvents(t *testing.T) {
 			next++
 		}
 	}
-	eventually(t, "attempts recorded", func() bool {
+	eventstest.Eventually(t, "attempts recorded", func() bool {
 		n := 0
 		for _, d := range h.deliveries(t, w.ID) {
 			if d.Status == webhook.DeliveryPending {
@@ -107,7 +109,7 @@ func TestDispatcher_FailureHoldsLaterEvents(t *testing.T) {
 // them, although the server hands it those first.
 func TestDispatcher_PendingFromEarlierRunGoFirst(t *testing.T) {
 	defer webhook.SetAckMargin(300 * time.Millisecond)()
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	opts := fastOpts()
 	opts.Timeout = 300 * time.Millisecond // ack wait 600ms
@@ -125,7 +127,7 @@ func TestDispatcher_PendingFromEarlierRunGoFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cons jetstream.Consumer
-	eventually(t, "the webhook's consumer", func() bool {
+	eventstest.Eventually(t, "the webhook's consumer", func() bool {
 		cons, err = stream.Consumer(ctx, "webhook-"+w.ID)
 		return err == nil
 	})
@@ -162,7 +164,7 @@ func TestDispatcher_PendingFromEarlierRunGoFirst(t *testing.T) {
 // consumer; one of them delivers, in order, and when it stops the other
 // takes over at once.
 func TestDispatcher_TwoHubs(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	a := openHub(t, srv.Conn(), fastOpts(), true)
 	b := openHub(t, srv.Conn(), fastOpts(), true)
@@ -178,7 +180,7 @@ func TestDispatcher_TwoHubs(t *testing.T) {
 	rcv.waitDelivered(t, len(evs))
 	// Stopping a hub abandons an attempt in flight (delivered again later,
 	// at least once); let the last answer arrive first.
-	eventually(t, "answers of the first events", func() bool {
+	eventstest.Eventually(t, "answers of the first events", func() bool {
 		return a.d.Stats()[w.ID].Delivered+b.d.Stats()[w.ID].Delivered == uint64(len(evs))
 	})
 	a.stop() // takes its pin with it
@@ -187,7 +189,7 @@ func TestDispatcher_TwoHubs(t *testing.T) {
 	if diff := cmp.Diff(eventIDs(evs), ids(got)); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
 	}
-	eventually(t, "stats of both hubs", func() bool {
+	eventstest.Eventually(t, "stats of both hubs", func() bool {
 		sa, sb := a.d.Stats()[w.ID], b.d.Stats()[w.ID]
 		return sa.Delivered+sb.Delivered == uint64(len(evs)) && sb.Delivered >= 20
 	})
@@ -327,7 +329,7 @@ func (f fnTransport) RoundTrip(r *http.Request) (*http.Response, error) { return
 // answer is in when Run is stopped counts as delivered: the next run goes
 // on after it and does not post it again.
 func TestDispatcher_AnsweredWhileStoppingIsAcknowledged(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -381,7 +383,7 @@ func TestDispatcher_AnsweredWhileStoppingIsAcknowledged(t *testing.T) {
 	}
 	h.run(t)
 	rcv.waitDelivered(t, len(want))
-	eventually(t, "the answers counted", func() bool { return h.d.Stats()[w.ID].Delivered >= uint64(len(want)) })
+	eventstest.Eventually(t, "the answers counted", func() bool { return h.d.Stats()[w.ID].Delivered >= uint64(len(want)) })
 	if diff := cmp.Diff(eventIDs(want), ids(rcv.delivered())); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
 	}

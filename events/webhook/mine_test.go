@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/webhook"
 )
 
@@ -17,7 +19,7 @@ import (
 // always ours, shows that deliveries happen meanwhile), then every event,
 // in order, once it is ours.
 func TestDispatcher_Mine(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	var mine atomic.Bool
 	var markerID atomic.Value
@@ -51,7 +53,7 @@ func TestDispatcher_Mine(t *testing.T) {
 // answered and acknowledged, not before: the endpoint, which accepted the
 // event, does not receive it a second time from the new owner.
 func TestDispatcher_MineMovesBetweenAttempts(t *testing.T) {
-	srv := startNATS(t, t.TempDir())
+	srv := natstest.Start(t)
 	j := openJournal(t, srv.Conn())
 	var aMine atomic.Bool // the webhook belongs to a, else to b
 	aMine.Store(true)
@@ -95,7 +97,7 @@ func TestDispatcher_MineMovesBetweenAttempts(t *testing.T) {
 	})
 	want := appendEvents(t, j, paths...)
 	rcv.waitDelivered(t, len(want))
-	eventually(t, "the answers counted", func() bool {
+	eventstest.Eventually(t, "the answers counted", func() bool {
 		return a.d.Stats()[w.ID].Delivered+b.d.Stats()[w.ID].Delivered >= uint64(len(want))
 	})
 	if diff := cmp.Diff(eventIDs(want), ids(rcv.delivered())); diff != "" {

@@ -7,19 +7,19 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 // maxRequestBody bounds a request body of the webhook routes.
 const maxRequestBody = 64 << 10
 
-// Wire codes of the package's errors, beside feed's.
+// Wire codes of the package's errors, beside those of package wire.
 const (
 	CodeBadURL        = "bad_url"
 	CodeURLNotAllowed = "url_not_allowed"
 	CodeNotFound      = "not_found"
 	CodeNotActive     = "not_active"
-	CodeBadRequest    = feed.CodeBadRequest
+	CodeBadRequest    = wire.CodeBadRequest
 )
 
 // Routes registers the webhook API on mux:
@@ -32,7 +32,7 @@ const (
 //	POST   /v1/webhooks/{id}/replay       ReplayRequest → 202 ReplayResult
 //	POST   /v1/webhooks/{id}/rotate       {"overlap_seconds": n}? → Webhook with the new secret
 //
-// Bodies are JSON; errors are feed's JSON error bodies. Authentication is
+// Bodies are JSON; errors are JSON error bodies (wire.ErrorBody). Authentication is
 // the caller's (the hub's router wraps mux).
 func (d *Dispatcher) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/webhooks", d.handleRegister)
@@ -55,7 +55,7 @@ func (d *Dispatcher) handleRegister(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusCreated, hook)
+	wire.WriteJSON(w, http.StatusCreated, hook)
 }
 
 func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +73,7 @@ func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		hooks = kept
 	}
-	feed.WriteJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		Webhooks []Webhook `json:"webhooks"`
 	}{hooks})
 }
@@ -84,7 +84,7 @@ func (d *Dispatcher) handleGet(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusOK, hook)
+	wire.WriteJSON(w, http.StatusOK, hook)
 }
 
 func (d *Dispatcher) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +93,7 @@ func (d *Dispatcher) handleDelete(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		ID      string `json:"id"`
 		Deleted bool   `json:"deleted"`
 	}{id, true})
@@ -114,7 +114,7 @@ func (d *Dispatcher) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		Deliveries []Delivery `json:"deliveries"`
 	}{ds})
 }
@@ -130,7 +130,7 @@ func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusAccepted, res)
+	wire.WriteJSON(w, http.StatusAccepted, res)
 }
 
 // rotateRequest is the optional body of POST /v1/webhooks/{id}/rotate.
@@ -155,21 +155,21 @@ func (d *Dispatcher) handleRotate(w http.ResponseWriter, r *http.Request) {
 		d.writeError(w, r, err)
 		return
 	}
-	feed.WriteJSON(w, http.StatusOK, hook)
+	wire.WriteJSON(w, http.StatusOK, hook)
 }
 
 // decode reads a JSON body into v, refusing unknown fields, trailing data,
-// invalid UTF-8 and bodies over maxRequestBody (see feed.DecodeJSON). An
+// invalid UTF-8 and bodies over maxRequestBody (see wire.DecodeJSON). An
 // empty body is allowed when optional.
 func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	err := feed.DecodeJSON(http.MaxBytesReader(w, r.Body, maxRequestBody), v, feed.DecodeOptions{Strict: true})
+	err := wire.DecodeJSON(http.MaxBytesReader(w, r.Body, maxRequestBody), v, wire.DecodeOptions{Strict: true})
 	switch {
 	case errors.Is(err, io.EOF) && optional:
 		return nil
 	case errors.Is(err, io.EOF):
 		return badRequest("the body must be a JSON object")
 	}
-	return err // feed.ErrBadRequest (400 bad_request) or the size limit
+	return err // wire.ErrBadRequest (400 bad_request) or the size limit
 }
 
 var errorCodes = []struct {
@@ -185,16 +185,16 @@ var errorCodes = []struct {
 }
 
 // writeError answers with err as a JSON error body: the package's own
-// sentinels first, then feed's mapping of the events sentinels.
+// sentinels first, then wire's mapping of the events sentinels.
 func (d *Dispatcher) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for _, c := range errorCodes {
 		if errors.Is(err, c.err) {
-			feed.WriteErrorCode(w, c.status, c.code, err.Error())
+			wire.WriteErrorCode(w, c.status, c.code, err.Error())
 			return
 		}
 	}
-	if status, _ := feed.ErrorCode(err); status == http.StatusInternalServerError {
+	if status, _ := wire.ErrorCode(err); status == http.StatusInternalServerError {
 		d.log.Error("webhook request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	feed.WriteError(w, err)
+	wire.WriteError(w, err)
 }

@@ -62,6 +62,17 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 	return out, nil
 }
 
+// nextTry returns when the try after the attempt-th one (counted from 1)
+// is due, that attempt having failed at now: the schedule's attempt-th
+// delay, jittered, after now. It returns false when the schedule allows no
+// more tries.
+func nextTry(schedule []time.Duration, attempt int, now time.Time) (time.Time, bool) {
+	if attempt < 1 || attempt > len(schedule) {
+		return time.Time{}, false
+	}
+	return now.Add(jitter(schedule[attempt-1])), true
+}
+
 // jitter moves d by a random amount of at most jitterFraction either way.
 func jitter(d time.Duration) time.Duration {
 	f := 1 + jitterFraction*(2*rand.Float64()-1)

@@ -111,16 +111,17 @@ func Start(t testing.TB, opts Options) *Stack {
 			t.Fatalf("hubtest: ensure %s: %v", ws.Name, err)
 		}
 	}
-	s.Hub, err = hub.New(hub.Options{Workspaces: wss, Log: s.Journal})
-	if err != nil {
-		t.Fatalf("hubtest: new hub: %v", err)
-	}
+	hopts := hub.Options{Workspaces: wss, Log: s.Journal}
 	if !opts.NoLock {
-		s.Locks, err = lock.Open(ctx, s.NATS.Conn(), s.Hub, lock.Options{})
+		s.Locks, err = lock.Open(ctx, s.NATS.Conn(), lock.Options{})
 		if err != nil {
 			t.Fatalf("hubtest: open locks: %v", err)
 		}
-		s.Hub.SetLocks(s.Locks)
+		hopts.Locks = s.Locks
+	}
+	s.Hub, err = hub.New(hopts)
+	if err != nil {
+		t.Fatalf("hubtest: new hub: %v", err)
 	}
 	var app watch.Appender = s.Hub
 	if opts.SerialAppend {
@@ -151,7 +152,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	run("hub", s.Hub.Run)
 	if s.Locks != nil {
-		run("locks", s.Locks.Run)
+		run("locks", func(ctx context.Context) error { return s.Locks.Run(ctx, s.Hub) })
 	}
 	for name, w := range s.Watchers {
 		run("watch "+name, w.Run)

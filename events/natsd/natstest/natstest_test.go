@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -68,16 +69,9 @@ func TestCluster_SurvivesNodeLoss(t *testing.T) {
 	}
 	readAll := func() {
 		t.Helper()
-		for {
-			err := checkStream(ctx, js, len(acked))
-			if err == nil {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("read back: %v", err)
-			}
-			time.Sleep(100 * time.Millisecond) // the stream is electing a leader
-		}
+		eventstest.Within(t, time.Minute, "the stream read back (its leader elected)", func() bool {
+			return checkStream(ctx, js, len(acked)) == nil
+		})
 	}
 
 	for i := range 10 {
@@ -107,13 +101,9 @@ func TestCluster_SurvivesNodeLoss(t *testing.T) {
 		t.Fatalf("%d messages acknowledged, want 30", len(acked))
 	}
 	// The restarted node catches up: wait until it is current for the stream.
-	deadline := time.Now().Add(30 * time.Second)
-	for !c.Server(victim).JetStreamIsStreamCurrent("$G", "R3") {
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted node %d is not current for the stream", victim)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the server's state
-	}
+	eventstest.Within(t, 30*time.Second, fmt.Sprintf("restarted node %d to be current for the stream", victim), func() bool {
+		return c.Server(victim).JetStreamIsStreamCurrent("$G", "R3")
+	})
 }
 
 // checkStream reads the stream and checks it holds messages 0..n-1 in order.

@@ -1,4 +1,4 @@
-package feed_test
+package wire_test
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/wire"
 )
 
 func TestDecodeJSON(t *testing.T) {
@@ -30,26 +30,26 @@ func TestDecodeJSON(t *testing.T) {
 		{"an escaped backslash before u", `{"path":"\\ud800"}`, false, body{Path: `\ud800`}, nil},
 		{"literal U+FFFD is data", "{\"path\":\"\uFFFD\"}", false, body{Path: "\uFFFD"}, nil},
 		{"unknown member", `{"path":"a","x":1}`, false, body{Path: "a"}, nil},
-		{"unknown member, strict", `{"path":"a","x":1}`, true, body{}, feed.ErrBadRequest},
+		{"unknown member, strict", `{"path":"a","x":1}`, true, body{}, wire.ErrBadRequest},
 		{"empty", "", false, body{}, io.EOF},
 		{"white space only", "  \n", false, body{}, io.EOF},
-		{"trailing garbage", `{"path":"a"} x`, false, body{}, feed.ErrBadRequest},
-		{"trailing brace", `{"path":"a"}}`, false, body{}, feed.ErrBadRequest},
-		{"trailing bracket", `{"path":"a"}]`, false, body{}, feed.ErrBadRequest},
-		{"two values", `{"path":"a"}{"path":"b"}`, false, body{}, feed.ErrBadRequest},
-		{"invalid UTF-8 in a string", "{\"path\":\"a\xffb\"}", false, body{}, feed.ErrBadRequest},
-		{"invalid UTF-8 outside strings", "{\"path\":\"a\"}\xff", false, body{}, feed.ErrBadRequest},
-		{"a lone high surrogate", `{"path":"a\ud800b"}`, false, body{}, feed.ErrBadRequest},
-		{"a lone low surrogate", `{"path":"\udc00"}`, false, body{}, feed.ErrBadRequest},
-		{"a high surrogate at the end", `{"path":"\uD83D"}`, false, body{}, feed.ErrBadRequest},
-		{"two high surrogates", `{"path":"\ud83d\ud83d"}`, false, body{}, feed.ErrBadRequest},
-		{"a lone surrogate in a member name", `{"\ud800":1}`, false, body{}, feed.ErrBadRequest},
-		{"wrong type", `{"n":"x"}`, false, body{}, feed.ErrBadRequest},
-		{"not JSON", `{`, false, body{}, feed.ErrBadRequest},
+		{"trailing garbage", `{"path":"a"} x`, false, body{}, wire.ErrBadRequest},
+		{"trailing brace", `{"path":"a"}}`, false, body{}, wire.ErrBadRequest},
+		{"trailing bracket", `{"path":"a"}]`, false, body{}, wire.ErrBadRequest},
+		{"two values", `{"path":"a"}{"path":"b"}`, false, body{}, wire.ErrBadRequest},
+		{"invalid UTF-8 in a string", "{\"path\":\"a\xffb\"}", false, body{}, wire.ErrBadRequest},
+		{"invalid UTF-8 outside strings", "{\"path\":\"a\"}\xff", false, body{}, wire.ErrBadRequest},
+		{"a lone high surrogate", `{"path":"a\ud800b"}`, false, body{}, wire.ErrBadRequest},
+		{"a lone low surrogate", `{"path":"\udc00"}`, false, body{}, wire.ErrBadRequest},
+		{"a high surrogate at the end", `{"path":"\uD83D"}`, false, body{}, wire.ErrBadRequest},
+		{"two high surrogates", `{"path":"\ud83d\ud83d"}`, false, body{}, wire.ErrBadRequest},
+		{"a lone surrogate in a member name", `{"\ud800":1}`, false, body{}, wire.ErrBadRequest},
+		{"wrong type", `{"n":"x"}`, false, body{}, wire.ErrBadRequest},
+		{"not JSON", `{`, false, body{}, wire.ErrBadRequest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var got body
-			err := feed.DecodeJSON(strings.NewReader(tt.in), &got, feed.DecodeOptions{Strict: tt.strict})
+			err := wire.DecodeJSON(strings.NewReader(tt.in), &got, wire.DecodeOptions{Strict: tt.strict})
 			if tt.err == nil {
 				if err != nil || got != tt.want {
 					t.Fatalf("DecodeJSON(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
@@ -69,11 +69,11 @@ func TestDecodeJSON_TooLarge(t *testing.T) {
 	rec := httptest.NewRecorder()
 	r := http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(`{"path":"`+strings.Repeat("a", 100)+`"}`)), 10)
 	var v map[string]string
-	err := feed.DecodeJSON(r, &v, feed.DecodeOptions{})
+	err := wire.DecodeJSON(r, &v, wire.DecodeOptions{})
 	if _, ok := errors.AsType[*http.MaxBytesError](err); !ok {
 		t.Fatalf("error = %v, want *http.MaxBytesError", err)
 	}
-	if status, _ := feed.ErrorCode(err); status != http.StatusRequestEntityTooLarge {
+	if status, _ := wire.ErrorCode(err); status != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", status)
 	}
 }
@@ -87,7 +87,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		var v any
-		err := feed.DecodeJSON(strings.NewReader(in), &v, feed.DecodeOptions{})
+		err := wire.DecodeJSON(strings.NewReader(in), &v, wire.DecodeOptions{})
 		if err != nil {
 			return
 		}

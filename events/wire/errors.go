@@ -1,8 +1,7 @@
-package feed
+package wire
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -21,9 +20,10 @@ const (
 	CodeInternal         = "internal"
 )
 
-// ErrBadRequest is the sentinel of a query parameter that is not valid,
-// such as a limit that is not a number.
-var ErrBadRequest = errors.New("feed: bad request")
+// ErrBadRequest is the sentinel of a request the hub cannot take as it
+// is: a query parameter that is not valid (a limit that is not a number),
+// or a body that is not the JSON a route expects (see [DecodeJSON]).
+var ErrBadRequest = errors.New("wire: bad request")
 
 // errorCodes maps the sentinels to their HTTP status and wire code; the
 // order matters only for errors that wrap several.
@@ -149,21 +149,4 @@ func WriteError(w http.ResponseWriter, err error) {
 // status, code and message.
 func WriteErrorCode(w http.ResponseWriter, status int, code, message string) {
 	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
-}
-
-// WriteJSON writes v as a JSON answer with status, the way every route of
-// the hub answers (no caching, no sniffing); a value that cannot be encoded
-// becomes a 500 "internal" error.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }
