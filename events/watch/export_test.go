@@ -28,7 +28,7 @@ func (w *Watcher) InjectError(ctx context.Context, err error) error {
 // folder is also marked as one that could not be watched.
 func (w *Watcher) DropWatch(ctx context.Context, rel string, poll bool) error {
 	return w.do(ctx, func(context.Context) error {
-		_ = w.st.fsw.Remove(w.ws.Abs(rel))
+		_ = w.st.kern.Remove(w.ws.Abs(rel))
 		delete(w.st.dirs, rel)
 		if poll {
 			w.st.unwatched[rel] = true
