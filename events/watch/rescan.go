@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/filecast/filecast/events"
 )
@@ -37,6 +38,9 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 			}
 			delete(found, rel)
 			continue
+		}
+		if !silent && (old == nil || old.SHA256 != e.SHA256) && w.midWrite(rel, s, e, old) {
+			continue // looked at again once quiet; the index keeps what it knows
 		}
 		switch {
 		case old == nil:
@@ -112,4 +116,27 @@ func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 		}
 	}
 	return w.reportLater(ctx, now, later)
+}
+
+// midWrite reports whether a rescan found rel being written — changed
+// while it was read, or a known file just emptied (most likely the
+// truncation that starts a rewrite) — and if so has it looked at again
+// once quiet, as a notification of the same would (see onWrite and
+// checkStat): a rescan reports no half-written file either. s is the
+// file's lstat before it was read, e what the read found, old the index
+// entry (nil for a new file).
+func (w *Watcher) midWrite(rel string, s stat, e, old *entry) bool {
+	switch {
+	case s.size != e.Size || !s.mtime.Equal(e.ModTime):
+		if old == nil {
+			w.pend(rel)
+		} else {
+			w.again(rel, w.settle)
+		}
+	case old != nil && e.Size == 0 && old.Size > 0 && time.Since(e.ModTime) < truncQuiet:
+		w.again(rel, max(truncQuiet, w.settle))
+	default:
+		return false
+	}
+	return true
 }

@@ -68,9 +68,11 @@
 // loop is busy for about a second per GiB when it is). Two more waits keep
 // half-written content out of the log: a known file truncated to empty
 // (the first step of an O_TRUNC rewrite) is looked at again after the
-// write that follows, or after Settle if it stays empty, and a file
-// written to while it was being hashed is hashed again once quiet. A file
-// written without pause is still reported about once a second.
+// write that follows, or after 250 ms if it stays empty, and a file
+// written to while it was being hashed is hashed again once quiet. A
+// rescan (after lost notifications, or of a folder renamed) judges a
+// file it finds half-written the same way. A file written without pause
+// is still reported about once a second.
 //
 // Only regular files (and symlinks to them inside the workspace) are ever
 // opened: fifos, sockets and devices are neither read, listed nor
