@@ -90,7 +90,7 @@ type bubble struct {
 // startBubble writes files (indexed silently by the very first start),
 // starts a Watcher with opts on them and waits until it is ready. It stops
 // when the test ends.
-func startBubble(t *testing.T, files map[string]string, opts watch.Options) *bubble {
+func startBubble(t *testing.T, files map[string]string, opts watch.Options, before func(*watch.Watcher)) *bubble {
 	base := t.TempDir()
 	b := &bubble{t: t, dir: filepath.Join(base, "ws"), out: filepath.Join(base, "out"), log: &memLog{}, opens: map[string]int{}, fail: map[string]int{}}
 	for _, d := range []string{b.dir, b.out} {
@@ -113,6 +113,9 @@ func startBubble(t *testing.T, files map[string]string, opts watch.Options) *bub
 		t.Fatal(err)
 	}
 	b.k, b.w = w.UseKernel(), w
+	if before != nil {
+		before(w)
+	}
 	ready := false
 	w.SetReadFault(func(path string) error {
 		b.mu.Lock()
@@ -326,16 +329,17 @@ func (b *bubble) check(want ...timed) {
 func TestWatcher_Settle(t *testing.T) {
 	big := string(bytes.Repeat([]byte("0123456789abcdef"), (2<<20)/16))
 	tests := []struct {
-		name  string
-		files map[string]string
-		run   func(b *bubble)
+		name   string
+		files  map[string]string
+		run    func(b *bubble)
+		before func(*watch.Watcher) // called before Run
 	}{
 		{"a new file written in pieces is one file.created once quiet", nil, func(b *bubble) {
 			b.create("a.txt", "hel")
 			b.at(30 * time.Millisecond)
 			b.appendTo("a.txt", "lo")
 			b.check(at(30*time.Millisecond+bubbleSettle, "file.created a.txt = hello"))
-		}},
+		}, nil},
 		{"a new file written without pause is reported after MaxSettle", nil, func(b *bubble) {
 			b.create("a.txt", "0")
 			content := "0"
@@ -345,29 +349,29 @@ func TestWatcher_Settle(t *testing.T) {
 				content += "x"
 			}
 			b.check(at(watch.MaxSettle, "file.created a.txt = "+content))
-		}},
+		}, nil},
 		{"a truncation then the write is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.truncate("a.txt", true)
 			b.at(100 * time.Millisecond)
 			b.write("a.txt", "two")
 			b.check(at(100*time.Millisecond, "file.updated a.txt = two"))
-		}},
+		}, nil},
 		{"a file left empty is reported after TruncQuiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.truncate("a.txt", true)
 			b.check(at(watch.TruncQuiet, "file.updated a.txt ="))
-		}},
+		}, nil},
 		{"a rescan that finds a file being rewritten waits for the write", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.truncate("a.txt", false) // its notification lost
 			b.k.Lost(errors.New("lost"))
 			b.at(100 * time.Millisecond)
 			b.write("a.txt", "two")
 			b.check(at(100*time.Millisecond, "file.updated a.txt = two"))
-		}},
+		}, nil},
 		{"a rescan that finds a file left empty reports it after TruncQuiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.truncate("a.txt", false)
 			b.k.Lost(errors.New("lost"))
 			b.check(at(watch.TruncQuiet, "file.updated a.txt ="))
-		}},
+		}, nil},
 		{"a rescan that finds a file written while it reads it reads it again once quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.mu.Lock()
 			b.onOpen = func(path string) {
@@ -385,7 +389,7 @@ func TestWatcher_Settle(t *testing.T) {
 			b.mu.Unlock()
 			b.k.Lost(errors.New("lost"))
 			b.check(at(bubbleSettle, "file.updated a.txt = one more"))
-		}},
+		}, nil},
 		{"a folder moved while a file in it is rewritten", map[string]string{"d/x.txt": "x"}, func(b *bubble) {
 			if err := os.Rename(b.path("d"), b.path("e")); err != nil {
 				b.t.Fatal(err)
@@ -399,35 +403,35 @@ func TestWatcher_Settle(t *testing.T) {
 				at(0, "file.moved d/x.txt -> e/x.txt = x"),
 				at(100*time.Millisecond, "file.updated e/x.txt = x2"),
 			)
-		}},
+		}, nil},
 		{"a file removed and made again within Settle is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.remove("a.txt")
 			b.at(20 * time.Millisecond)
 			b.create("a.txt", "two")
 			b.check(at(20*time.Millisecond+bubbleSettle, "file.updated a.txt = two"))
-		}},
+		}, nil},
 		{"a file removed and made again with the same content is nothing", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.remove("a.txt")
 			b.at(20 * time.Millisecond)
 			b.create("a.txt", "one")
 			b.check()
-		}},
+		}, nil},
 		{"a removed file is file.deleted once gone for Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.remove("a.txt")
 			b.check(at(bubbleSettle, "file.deleted a.txt"))
-		}},
+		}, nil},
 		{"a rename inside is file.moved at once", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.rename("a.txt", "b.txt")
 			b.check(at(0, "file.moved a.txt -> b.txt = one"))
-		}},
+		}, nil},
 		{"a file renamed out is file.deleted after PairWindow", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.rename("a.txt", "")
 			b.check(at(watch.PairWindow, "file.deleted a.txt"))
-		}},
+		}, nil},
 		{"a folder renamed out is a file.deleted per file after PairWindow", map[string]string{"d/x.txt": "x", "d/y.txt": "y"}, func(b *bubble) {
 			b.rename("d", "")
 			b.check(at(watch.PairWindow, "file.deleted d/x.txt"), at(watch.PairWindow, "file.deleted d/y.txt"))
-		}},
+		}, nil},
 		{"a big file is read once, when quiet", map[string]string{"big.bin": big}, func(b *bubble) {
 			for i := range 5 {
 				b.at(time.Duration(i) * 10 * time.Millisecond)
@@ -437,7 +441,7 @@ func TestWatcher_Settle(t *testing.T) {
 			if n := b.opened("big.bin"); n != 1 {
 				b.t.Errorf("big.bin read %d times, want once", n)
 			}
-		}},
+		}, nil},
 		{"a file that cannot be read is read again after 20, 40 and 80 ms", nil, func(b *bubble) {
 			b.failOpens("a.txt", 3)
 			b.create("a.txt", "x")
@@ -445,13 +449,29 @@ func TestWatcher_Settle(t *testing.T) {
 			if n := b.opened("a.txt"); n != 4 {
 				b.t.Errorf("a.txt opened %d times, want 4", n)
 			}
-		}},
+		}, nil},
 		{"changes held while the log is full are reported at the next poll once it has room", nil, func(b *bubble) {
 			b.log.full.Store(true)
 			b.create("a.txt", "x")
 			b.at(5 * time.Second)
 			b.log.full.Store(false)
 			b.check(at(3*watch.PollEvery, "file.created a.txt = x"))
+		}, nil},
+		{name: "a folder that cannot be watched is rescanned every PollEvery", files: map[string]string{"d/old.txt": "old"}, run: func(b *bubble) {
+			b.disk("d/a.txt", "a") // no notification: d is not watched
+			b.at(watch.PollEvery + 10*time.Millisecond)
+			b.disk("d/b.txt", "b")
+			b.check(at(watch.PollEvery, "file.created d/a.txt = a"), at(2*watch.PollEvery, "file.created d/b.txt = b"))
+			if n := b.w.Counters().Unwatched.Load(); n != 1 {
+				b.t.Errorf("%d folders counted unwatched, want 1", n)
+			}
+		}, before: func(w *watch.Watcher) {
+			w.SetAddWatch(func(name string, add func(string) error) error {
+				if filepath.Base(name) == "d" {
+					return fmt.Errorf("add watch: %w", syscall.ENOSPC)
+				}
+				return add(name)
+			})
 		}},
 		{"an announced change is taken in silently until ExpectTTL", nil, func(b *bubble) {
 			b.w.Expect("a.txt", sum("a"), false)
@@ -461,12 +481,12 @@ func TestWatcher_Settle(t *testing.T) {
 			b.at(watch.ExpectTTL + time.Second)
 			b.create("b.txt", "b")
 			b.check(at(watch.ExpectTTL+time.Second+bubbleSettle, "file.created b.txt = b"))
-		}},
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				tt.run(startBubble(t, tt.files, watch.Options{}))
+				tt.run(startBubble(t, tt.files, watch.Options{}, tt.before))
 			})
 		})
 	}
