@@ -43,9 +43,9 @@ import (
 // index alone, and with the journal as Options.Log too.
 //
 // A write truncates (or creates) the file, then writes: a writer that
-// pauses in between for Settle or longer — a loaded machine deschedules
-// it — leaves the file empty long enough for the Watcher to report that,
-// then the content. The runner measures the pause, and only after such a
+// pauses in between — a loaded machine deschedules it — for Settle (a new
+// file) or TruncQuiet (a known one) or longer leaves the file empty long
+// enough for the Watcher to report that, then the content. The runner measures the pause, and only after such a
 // pause takes the report of the empty file (and, when the write left the
 // content as it was, the report of its return) as the one change the
 // script expects; TestWatcher_Settle checks the waits themselves.
@@ -151,8 +151,16 @@ func runScript(t *testing.T, file string, withLog bool) {
 			e.stop()
 		case "write":
 			need(2)
+			// A new file may be reported once quiet for Settle; a known one
+			// (the scripts await each change before the next, so a file
+			// there before is known) left empty by a truncation, after
+			// TruncQuiet.
 			before, err := os.ReadFile(e.path(args[1]))
-			if pause := e.writeInPlace(args[1], rest(2)); pause >= settle && rest(2) != "" {
+			quiet := settle
+			if err == nil && len(before) > 0 {
+				quiet = watch.TruncQuiet
+			}
+			if pause := e.writeInPlace(args[1], rest(2)); pause >= quiet && rest(2) != "" {
 				if err == nil {
 					paused[args[1]] = sum(string(before))
 				} else {
@@ -296,4 +304,49 @@ func indexOf(s []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// TestExpected checks what the script runner passes over: only the
+// report of a file seen empty while a writer paused, and then its return.
+func TestExpected(t *testing.T) {
+	e := func(typ events.Type, path, content string) events.Event {
+		return events.Event{Type: typ, Path: path, SHA256: sum(content), Size: int64(len(content))}
+	}
+	x := func(typ events.Type, path, content string) expectation {
+		return expectation{ev: short{Type: typ, Path: path, SHA256: sum(content), Size: int64(len(content))}}
+	}
+	const c, u = events.FileCreated, events.FileUpdated
+	tests := []struct {
+		name   string
+		evs    []events.Event
+		want   []expectation
+		paused map[string]string
+		kept   []events.Event
+		used   int
+	}{
+		{"no pause: the empty file counts",
+			[]events.Event{e(u, "a", ""), e(u, "a", "two")}, []expectation{x(u, "a", "two")}, nil,
+			[]events.Event{e(u, "a", "")}, 1},
+		{"a known file seen empty",
+			[]events.Event{e(u, "a", ""), e(u, "a", "two")}, []expectation{x(u, "a", "two")}, map[string]string{"a": sum("one")},
+			[]events.Event{e(u, "a", "two")}, 2},
+		{"a new file seen empty",
+			[]events.Event{e(c, "a", ""), e(u, "a", "x")}, []expectation{x(c, "a", "x")}, map[string]string{"a": ""},
+			[]events.Event{e(c, "a", "x")}, 2},
+		{"a file seen empty, then as it was",
+			[]events.Event{e(u, "a", ""), e(u, "a", "same"), e(c, "m", "m")}, []expectation{x(c, "m", "m")}, map[string]string{"a": sum("same")},
+			[]events.Event{e(c, "m", "m")}, 3},
+		{"an empty file expected",
+			[]events.Event{e(c, "a", "")}, []expectation{x(c, "a", "")}, map[string]string{"a": ""},
+			[]events.Event{e(c, "a", "")}, 1},
+		{"another path's empty file counts",
+			[]events.Event{e(u, "b", ""), e(u, "a", "two")}, []expectation{x(u, "a", "two")}, map[string]string{"a": sum("one")},
+			[]events.Event{e(u, "b", "")}, 1},
+	}
+	for _, tt := range tests {
+		kept, used := expected(tt.evs, len(tt.want), tt.want, tt.paused)
+		if diff := cmp.Diff(tt.kept, kept); diff != "" || used != tt.used {
+			t.Errorf("%s: used %d, want %d; kept (-want +got):\n%s", tt.name, used, tt.used, diff)
+		}
+	}
 }
