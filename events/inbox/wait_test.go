@@ -92,6 +92,22 @@ func TestInbox_TakeWait(t *testing.T) {
 			}
 		})
 	})
+	t.Run("wakes for other events do not stretch the wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := newInbox(0)
+			md := subscribe(t, b, "", []string{"*.md"}, nil, false)
+			subscribe(t, b, "", []string{"*.go"}, nil, false)
+			result := takeAsync(t.Context(), b, md, 3*time.Second)
+			for i := range uint64(5) {
+				time.Sleep(time.Second / 2)
+				b.Offer(ev("docs", i+1, events.FileCreated, "a.go"))
+			}
+			res, elapsed, err := result()
+			if err != nil || elapsed != 3*time.Second || len(res.Events) != 0 {
+				t.Fatalf("%d events, err %v after %v; want none, nil after 3s", len(res.Events), err, elapsed)
+			}
+		})
+	})
 	t.Run("wakes on overflow", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := newInbox(1)

@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 )
 
@@ -33,8 +33,7 @@ func TestWatcher_BurstIndexed(t *testing.T) {
 		}
 		f.Close()
 	}
-	deadline := time.Now().Add(hubtest.Timeout)
-	for {
+	eventstest.Eventually(t, "every file's change in the index, with its seq as its version", func() bool {
 		files, seq := w.Files("")
 		changed := 0
 		seen := map[uint64]bool{}
@@ -47,12 +46,6 @@ func TestWatcher_BurstIndexed(t *testing.T) {
 				seen[f.Version] = true
 			}
 		}
-		if changed == n && seq == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d files have a version, seq %d", changed, n, seq)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return changed == n && seq == n
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,132 +12,52 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/journal"
-	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/watch"
 )
 
 var _ watch.Log = (*journal.Journal)(nil)
 
-// appendLog is an Appender that is also the Log it appends to.
-type appendLog interface {
-	watch.Appender
-	watch.Log
-}
-
-// openJournal starts an embedded NATS server with its store under data and
-// opens the journal on it; both are closed when the test ends.
-func openJournal(t testing.TB, data string) *journal.Journal {
-	t.Helper()
-	ctx := context.Background()
-	srv, err := natsd.Start(ctx, natsd.Options{StoreDir: filepath.Join(data, "jetstream")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := journal.Open(ctx, srv.Conn(), journal.Options{})
-	if err != nil {
-		_ = srv.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = j.Close()
-		_ = srv.Close()
-	})
-	return j
-}
-
-// readAll pages through every event of ws that l holds.
-func readAll(t testing.TB, l watch.Log, ws string) []events.Event {
-	t.Helper()
-	var out []events.Event
-	var after uint64
-	for {
-		evs, err := l.Read(context.Background(), ws, after, 1000)
-		if err != nil {
-			t.Fatalf("read the log: %v", err)
-		}
-		if len(evs) == 0 {
-			return out
-		}
-		out = append(out, evs...)
-		after = evs[len(evs)-1].Seq
-	}
-}
-
-// waitLog polls the log until cond holds for its events or 5 s pass.
-func waitLog(t testing.TB, l watch.Log, what string, cond func([]events.Event) bool) []events.Event {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		evs := readAll(t, l, "test")
-		if cond(evs) {
-			return evs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; events so far:\n%s", what, dump(evs))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func atLeast(n int) func([]events.Event) bool {
-	return func(evs []events.Event) bool { return len(evs) >= n }
-}
-
 // A change appended to the log just before a kill, with the index saved
 // before it, is not reported a second time at the next start.
 func TestWatcher_CrashAfterAppendBeforeSave(t *testing.T) {
-	logs := []struct {
-		name string
-		open func(*env) appendLog
-	}{
-		{"memory", func(e *env) appendLog { return e.rec }},
-		{"journal", func(e *env) appendLog { return openJournal(e.t, filepath.Join(filepath.Dir(e.index), "data")) }},
+	t.Parallel()
+	e := newEnv(t)
+	opts := watch.Options{Log: e.log}
+	e.write("a.txt", "one")
+	e.write("b.txt", "b")
+	e.start(opts) // the first start: indexed silently
+	e.stop()
+	before, err := os.ReadFile(e.index)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range logs {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			l := tt.open(e)
-			e.app = l
-			opts := watch.Options{Log: l}
-			e.write("a.txt", "one")
-			e.write("b.txt", "b")
-			e.start(opts) // the first start: indexed silently
-			e.stop()
-			before, err := os.ReadFile(e.index)
-			if err != nil {
-				t.Fatal(err)
-			}
 
-			e.start(opts)
-			e.write("a.txt", "two")
-			evs := waitLog(t, l, "a.txt updated", atLeast(1))
-			want := short{Type: events.FileUpdated, Path: "a.txt", SHA256: sum("two"), Size: 3}
-			if diff := cmp.Diff([]short{want}, shorts(evs)); diff != "" {
-				t.Fatalf("events (-want +got):\n%s", diff)
-			}
-			e.stop()
-			// As if the process had been killed before the index was saved.
-			if err := os.WriteFile(e.index, before, 0o600); err != nil {
-				t.Fatal(err)
-			}
-
-			w := e.start(opts)
-			if fi, ok := w.Stat("a.txt"); !ok || fi.SHA256 != sum("two") || fi.Version != evs[0].Seq {
-				t.Errorf("a.txt in the index = %+v, %v; want the logged content with version %d", fi, ok, evs[0].Seq)
-			}
-			e.write("m.txt", "m")
-			evs = waitLog(t, l, "the marker", atLeast(2))
-			marker := short{Type: events.FileCreated, Path: "m.txt", SHA256: sum("m"), Size: 1}
-			if diff := cmp.Diff([]short{want, marker}, shorts(evs)); diff != "" {
-				t.Errorf("events (-want +got):\n%s", diff)
-			}
-			if tt.name == "memory" {
-				e.checkIndex()
-			}
-		})
+	e.start(opts)
+	e.write("a.txt", "two")
+	evs := e.waitEvents("a.txt updated", atLeast(1))
+	want := short{Type: events.FileUpdated, Path: "a.txt", SHA256: sum("two"), Size: 3}
+	if diff := cmp.Diff([]short{want}, shorts(evs)); diff != "" {
+		t.Fatalf("events (-want +got):\n%s", diff)
 	}
+	e.stop()
+	// As if the process had been killed before the index was saved.
+	if err := os.WriteFile(e.index, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	w := e.start(opts)
+	if fi, ok := w.Stat("a.txt"); !ok || fi.SHA256 != sum("two") || fi.Version != evs[0].Seq {
+		t.Errorf("a.txt in the index = %+v, %v; want the logged content with version %d", fi, ok, evs[0].Seq)
+	}
+	e.write("m.txt", "m")
+	evs = e.waitEvents("the marker", atLeast(2))
+	marker := short{Type: events.FileCreated, Path: "m.txt", SHA256: sum("m"), Size: 1}
+	if diff := cmp.Diff([]short{want, marker}, shorts(evs)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	e.checkIndex()
 }
 
 // Without an index file, a log that holds events rebuilds the index: only
@@ -146,22 +65,22 @@ func TestWatcher_CrashAfterAppendBeforeSave(t *testing.T) {
 func TestWatcher_NoIndexButLog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	opts := watch.Options{Log: e.rec}
+	opts := watch.Options{Log: e.log}
 	e.start(opts)
 	e.write("a.txt", "a1")
 	e.write("b.txt", "b")
 	e.write("c.txt", "c")
-	e.rec.waitFor(t, "three files created", atLeast(3))
+	e.waitEvents("three files created", atLeast(3))
 	e.write("a.txt", "a2")
-	e.rec.waitFor(t, "a.txt updated", atLeast(4))
+	e.waitEvents("a.txt updated", atLeast(4))
 	if err := os.Rename(e.path("b.txt"), e.path("d.txt")); err != nil {
 		t.Fatal(err)
 	}
-	e.rec.waitFor(t, "b.txt moved", atLeast(5))
+	e.waitEvents("b.txt moved", atLeast(5))
 	if err := os.Remove(e.path("c.txt")); err != nil {
 		t.Fatal(err)
 	}
-	e.rec.waitFor(t, "c.txt deleted", atLeast(6))
+	e.waitEvents("c.txt deleted", atLeast(6))
 	e.stop()
 	if err := os.Remove(e.index); err != nil {
 		t.Fatal(err)
@@ -170,7 +89,7 @@ func TestWatcher_NoIndexButLog(t *testing.T) {
 
 	e.start(opts)
 	e.write("m.txt", "m")
-	evs := e.rec.waitFor(t, "the marker", atLeast(8))
+	evs := e.waitEvents("the marker", atLeast(8))
 	want := []short{
 		{Type: events.FileUpdated, Path: "a.txt", SHA256: sum("a3"), Size: 2},
 		{Type: events.FileCreated, Path: "m.txt", SHA256: sum("m"), Size: 1},
@@ -188,15 +107,16 @@ func TestWatcher_FirstStartWithLog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.write("a.txt", "a")
-	if _, err := e.rec.Append(context.Background(), events.Event{Type: events.LockAcquired, Workspace: "test", Path: "a.txt"}); err != nil {
+	lock := events.Event{ID: "lock-1", Type: events.LockAcquired, Workspace: "test", Path: "a.txt", Time: time.Now()}
+	if _, err := e.log.Append(context.Background(), lock); err != nil {
 		t.Fatal(err)
 	}
-	e.start(watch.Options{Log: e.rec})
+	e.start(watch.Options{Log: e.log})
 	if _, err := os.Stat(e.index); err != nil {
 		t.Errorf("index not saved by a first start: %v", err)
 	}
 	e.write("m.txt", "m")
-	evs := e.rec.waitFor(t, "the marker", atLeast(2))
+	evs := e.waitEvents("the marker", atLeast(2))
 	if got := brief(evs[1]); got.Path != "m.txt" || len(evs) != 2 {
 		t.Errorf("events %v, want the lock event and the marker", shorts(evs))
 	}
@@ -215,14 +135,14 @@ func (r readOnly) Read(ctx context.Context, ws string, after uint64, limit int) 
 func TestWatcher_CursorExpired(t *testing.T) {
 	tests := []struct {
 		name string
-		log  func(*recorder) watch.Log
+		log  func(*journal.Journal) watch.Log
 		want []short
 	}{
-		{"first held", func(r *recorder) watch.Log { return r }, []short{
+		{"first held", func(j *journal.Journal) watch.Log { return j }, []short{
 			{Type: events.FileUpdated, Path: "x.txt"},
 			{Type: events.FileCreated, Path: "y.txt"},
 		}},
-		{"no First", func(r *recorder) watch.Log { return readOnly{r} }, []short{
+		{"no First", func(j *journal.Journal) watch.Log { return readOnly{j} }, []short{
 			{Type: events.FileUpdated, Path: "x.txt"},
 			{Type: events.FileCreated, Path: "y.txt"},
 			{Type: events.FileCreated, Path: "z.txt"},
@@ -232,10 +152,10 @@ func TestWatcher_CursorExpired(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			opts := watch.Options{Log: tt.log(e.rec)}
+			opts := watch.Options{Log: tt.log(e.log)}
 			e.start(opts)
 			e.write("x.txt", "x1")
-			e.rec.waitFor(t, "x.txt", atLeast(1))
+			e.waitEvents("x.txt", atLeast(1))
 			e.stop()
 			before, err := os.ReadFile(e.index)
 			if err != nil {
@@ -243,25 +163,36 @@ func TestWatcher_CursorExpired(t *testing.T) {
 			}
 			e.start(opts)
 			e.write("y.txt", "y")
-			e.rec.waitFor(t, "y.txt", atLeast(2))
+			e.waitEvents("y.txt", atLeast(2))
 			e.write("x.txt", "x2")
-			e.rec.waitFor(t, "x.txt", atLeast(3))
+			e.waitEvents("x.txt", atLeast(3))
 			e.write("z.txt", "z")
-			e.rec.waitFor(t, "z.txt", atLeast(4))
+			e.waitEvents("z.txt", atLeast(4))
 			e.stop()
 			if err := os.WriteFile(e.index, before, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			e.rec.mu.Lock()
-			e.rec.floor = 4 // events 1-3 dropped; the index reflects only 1
-			e.rec.mu.Unlock()
+			// Retention drops events 1-3 (the index reflects only 1): the
+			// log's limit is lowered to one event, then set back.
+			ctx := t.Context()
+			if err := openJournalOn(t, e.nats, journal.Options{MaxEvents: 1}).Ensure(ctx, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.log.Ensure(ctx, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.log.Read(ctx, "test", 0, 10); !errors.Is(err, events.ErrCursorExpired) {
+				t.Fatalf("read from the start after retention: %v, want the cursor expired", err)
+			}
 
 			e.start(opts)
 			e.write("m.txt", "m")
-			n := 4 + len(tt.want) + 1
-			evs := e.rec.waitFor(t, "the marker", atLeast(n))
 			want := append(tt.want, short{Type: events.FileCreated, Path: "m.txt"})
-			if diff := cmp.Diff(want, shorts(evs[4:]), cmpopts.IgnoreFields(short{}, "SHA256", "Size")); diff != "" {
+			var evs []events.Event
+			if !eventstest.Poll(eventstest.Timeout, func() bool { evs = readAfter(t, e.log, "test", 4); return len(evs) >= len(want) }) {
+				t.Fatalf("timed out waiting for the marker; events after the restart:\n%s", dump(evs))
+			}
+			if diff := cmp.Diff(want, shorts(evs), cmpopts.IgnoreFields(short{}, "SHA256", "Size")); diff != "" {
 				t.Errorf("events after the restart (-want +got):\n%s", diff)
 			}
 		})
@@ -278,7 +209,7 @@ func (f failingLog) Read(context.Context, string, uint64, int) ([]events.Event, 
 func TestWatcher_LogReadFails(t *testing.T) {
 	e := newEnv(t)
 	down := errors.New("log unavailable")
-	w, err := watch.New(watch.Options{Workspace: e.ws, Log: failingLog{down}}, e.rec)
+	w, err := watch.New(watch.Options{Workspace: e.ws, Log: failingLog{down}}, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +241,8 @@ func BenchmarkWatcher_StartFromLog(b *testing.B) {
 			if r == rounds-1 {
 				e.write(ev.Path, content)
 			}
-			if _, err := e.rec.Append(context.Background(), ev); err != nil {
+			ev.ID = fmt.Sprintf("start-%d-%d", r, i)
+			if _, err := e.log.Append(context.Background(), ev); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -318,7 +250,7 @@ func BenchmarkWatcher_StartFromLog(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		w, err := watch.New(watch.Options{Workspace: e.ws, Log: e.rec}, e.rec)
+		w, err := watch.New(watch.Options{Workspace: e.ws, Log: e.log}, e.log)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -334,7 +266,7 @@ func BenchmarkWatcher_StartFromLog(b *testing.B) {
 		<-done
 	}
 	b.StopTimer()
-	if n := len(e.rec.events()); n != files*rounds {
+	if n := len(e.events()); n != files*rounds {
 		b.Fatalf("%d events appended at start, want none", n-files*rounds)
 	}
 }

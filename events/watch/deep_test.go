@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
@@ -56,7 +57,7 @@ func TestWatcher_DeepTree(t *testing.T) {
 	if got, _ := w.Files(""); len(got) != depth {
 		t.Fatalf("indexed %d files, want %d", len(got), depth)
 	}
-	if evs := e.rec.events(); len(evs) != 0 {
+	if evs := e.events(); len(evs) != 0 {
 		t.Fatalf("a first start reported %d events", len(evs))
 	}
 
@@ -64,7 +65,7 @@ func TestWatcher_DeepTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := deepChain(t, e.path("x"), "x", depth)
-	e.rec.waitFor(t, "a file.created for every file of the new tree", func(evs []events.Event) bool {
+	e.waitEvents("a file.created for every file of the new tree", func(evs []events.Event) bool {
 		n := 0
 		for _, ev := range evs {
 			if ev.Type == events.FileCreated {
@@ -77,7 +78,7 @@ func TestWatcher_DeepTree(t *testing.T) {
 	// longer than Settle between creating a file and writing it, which
 	// is then reported as a file.updated.
 	created := map[string]int{}
-	for _, ev := range e.rec.events() {
+	for _, ev := range e.events() {
 		switch ev.Type {
 		case events.FileCreated:
 			created[ev.Path]++
@@ -99,26 +100,26 @@ func TestWatcher_DeepTree(t *testing.T) {
 	// Move the lower half of the second tree to the top, then remove the
 	// deepest hundred levels of the first.
 	from := path.Dir(second[depth/2])
-	n := len(e.rec.events())
+	n := len(e.events())
 	if err := os.Rename(e.path(from), e.path("moved")); err != nil {
 		t.Fatal(err)
 	}
-	e.rec.waitFor(t, "a file.moved for every moved file", func(evs []events.Event) bool { return len(evs) >= n+depth/2 })
-	for _, ev := range e.rec.events()[n:] {
+	e.waitEvents("a file.moved for every moved file", func(evs []events.Event) bool { return len(evs) >= n+depth/2 })
+	for _, ev := range e.events()[n:] {
 		if ev.Type != events.FileMoved || !strings.HasPrefix(ev.OldPath, from+"/") || ev.Path != "moved"+strings.TrimPrefix(ev.OldPath, from) {
 			t.Fatalf("unexpected event %v", brief(ev))
 		}
 	}
 	cut := path.Dir(first[depth-100])
-	n = len(e.rec.events())
+	n = len(e.events())
 	if err := os.RemoveAll(e.path(cut)); err != nil {
 		t.Fatal(err)
 	}
-	e.rec.waitFor(t, "a file.deleted for every removed file", func(evs []events.Event) bool { return len(evs) >= n+100 })
-	if evs := e.rec.events(); len(evs) > n+100 {
+	e.waitEvents("a file.deleted for every removed file", func(evs []events.Event) bool { return len(evs) >= n+100 })
+	if evs := e.events(); len(evs) > n+100 {
 		t.Fatalf("%d events for 100 removed files", len(evs)-n)
 	}
-	for _, ev := range e.rec.events()[n:] {
+	for _, ev := range e.events()[n:] {
 		if ev.Type != events.FileDeleted || !strings.HasPrefix(ev.Path, cut+"/") {
 			t.Fatalf("unexpected event %v", brief(ev))
 		}
@@ -148,17 +149,15 @@ func TestWatcher_DeepTree(t *testing.T) {
 // deepChain) with its final content.
 func waitIndexed(t *testing.T, w *watch.Watcher, files []string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for i := 0; i < len(files); {
-		if f, ok := w.Stat(files[i]); ok && f.SHA256 == sum(fmt.Sprint(i)) {
-			i++
-			continue
+	next := 0
+	eventstest.Eventually(t, "every file of the new tree indexed with its content", func() bool {
+		for ; next < len(files); next++ {
+			if f, ok := w.Stat(files[next]); !ok || f.SHA256 != sum(fmt.Sprint(next)) {
+				return false
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not indexed with its content after 5s", files[i])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return true
+	})
 }
 
 // BenchmarkWatcher_DeepTree measures indexing trees of nested folders, a
@@ -206,13 +205,10 @@ func BenchmarkWatcher_DeepTree(b *testing.B) {
 				w, stop := startBench(b, root)
 				b.StartTimer()
 				files := make(b, root)
-				deadline := time.Now().Add(5 * time.Minute)
-				for got, _ := w.Files(""); len(got) < files; got, _ = w.Files("") {
-					if time.Now().After(deadline) {
-						b.Fatalf("%d files of %d indexed after 5 minutes", len(got), files)
-					}
-					time.Sleep(time.Millisecond)
-				}
+				eventstest.Within(b, 5*time.Minute, "every file indexed", func() bool {
+					got, _ := w.Files("")
+					return len(got) >= files
+				})
 				b.StopTimer()
 				stop()
 				b.StartTimer()
@@ -229,7 +225,7 @@ func startBench(b *testing.B, root string) (w *watch.Watcher, stop func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err = watch.New(watch.Options{Workspace: ws}, &recorder{})
+	w, err = watch.New(watch.Options{Workspace: ws}, &sink{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 )
 
@@ -43,7 +44,7 @@ func TestWatcher_Expect(t *testing.T) {
 	w.Expect("d.txt", sum("four"), false)
 	e.write("d.txt", "something else")
 
-	evs := e.rec.waitFor(t, "c.txt and d.txt", func(evs []events.Event) bool { return len(evs) >= 2 })
+	evs := e.waitEvents("c.txt and d.txt", func(evs []events.Event) bool { return len(evs) >= 2 })
 	got := shorts(evs)
 	want := []short{{Type: events.FileCreated, Path: "c.txt"}, {Type: events.FileCreated, Path: "d.txt"}}
 	if len(got) != 2 || got[0].Path != want[0].Path || got[1].Path != want[1].Path {
@@ -59,8 +60,7 @@ func TestWatcher_Expect(t *testing.T) {
 
 func waitStat(t *testing.T, w *watch.Watcher, rel string, ok func(events.FileInfo) bool) {
 	t.Helper()
-	e := &recorder{}
-	e.waitFor(t, rel+" in the index", func([]events.Event) bool {
+	eventstest.Eventually(t, rel+" in the index", func() bool {
 		fi, found := w.Stat(rel)
 		return found && ok(fi)
 	})
@@ -68,8 +68,7 @@ func waitStat(t *testing.T, w *watch.Watcher, rel string, ok func(events.FileInf
 
 func waitGone(t *testing.T, w *watch.Watcher, rel string) {
 	t.Helper()
-	e := &recorder{}
-	e.waitFor(t, rel+" gone from the index", func([]events.Event) bool {
+	eventstest.Eventually(t, rel+" gone from the index", func() bool {
 		_, found := w.Stat(rel)
 		return !found
 	})
@@ -88,7 +87,7 @@ func TestWatcher_AbandonAfterSeen(t *testing.T) {
 	if err := w.Poll(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	evs := e.rec.waitFor(t, "c.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
+	evs := e.waitEvents("c.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
 	if got := shorts(evs); len(got) != 1 || got[0].Type != events.FileCreated || got[0].Path != "c.txt" {
 		t.Fatalf("events %v, want c.txt created", got)
 	}
@@ -124,7 +123,7 @@ func TestWatcher_Undo(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.write("marker.txt", "m")
-	evs := e.rec.waitFor(t, "the marker", func(evs []events.Event) bool { return len(evs) >= 1 })
+	evs := e.waitEvents("the marker", func(evs []events.Event) bool { return len(evs) >= 1 })
 	if got := shorts(evs); len(got) != 1 || got[0].Path != "marker.txt" {
 		t.Fatalf("events %v, want only the marker", got)
 	}

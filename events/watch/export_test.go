@@ -1,6 +1,10 @@
 package watch
 
-import "context"
+import (
+	"context"
+
+	"github.com/fsnotify/fsnotify"
+)
 
 // Do runs f on the running watcher's goroutine and returns its error.
 func (w *Watcher) do(ctx context.Context, f func(context.Context) error) error {
@@ -28,7 +32,7 @@ func (w *Watcher) InjectError(ctx context.Context, err error) error {
 // folder is also marked as one that could not be watched.
 func (w *Watcher) DropWatch(ctx context.Context, rel string, poll bool) error {
 	return w.do(ctx, func(context.Context) error {
-		_ = w.st.fsw.Remove(w.ws.Abs(rel))
+		_ = w.st.kern.Remove(w.ws.Abs(rel))
 		delete(w.st.dirs, rel)
 		if poll {
 			w.st.unwatched[rel] = true
@@ -58,3 +62,52 @@ func SetMaxHeld(t interface{ Cleanup(func()) }, n int) {
 // Poll runs one round of the running watcher's periodic work (the folder
 // itself, paths to look at again, held changes) and returns its error.
 func (w *Watcher) Poll(ctx context.Context) error { return w.do(ctx, w.poll) }
+
+// Kernel stands in for fsnotify in a test that says itself what happened
+// (inside a testing/synctest bubble, where fsnotify's reader, blocked in a
+// system call, would keep the clock from moving). Every folder is watched
+// at once; notifications are queued, in order, until the Watcher reads
+// them.
+type Kernel struct {
+	events chan fsnotify.Event
+	errors chan error
+}
+
+// UseKernel makes the Watcher take its notifications from the returned
+// Kernel instead of fsnotify. Call it before Run.
+func (w *Watcher) UseKernel() *Kernel {
+	k := &Kernel{events: make(chan fsnotify.Event, 1<<10), errors: make(chan error, 16)}
+	w.openKernel = func() (notifier, error) {
+		return notifier{kernel: noWatches{}, events: k.events, errors: k.errors}, nil
+	}
+	return k
+}
+
+// noWatches is a kernel whose watches always succeed.
+type noWatches struct{}
+
+func (noWatches) Add(string) error    { return nil }
+func (noWatches) Remove(string) error { return nil }
+func (noWatches) Close() error        { return nil }
+
+// Created, Wrote, Removed and Renamed notify that this happened at the
+// absolute path.
+func (k *Kernel) Created(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Create} }
+func (k *Kernel) Wrote(path string)   { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Write} }
+func (k *Kernel) Removed(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Remove} }
+func (k *Kernel) Renamed(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Rename} }
+
+// Lost reports err as fsnotify reports a failure: notifications may have
+// been lost.
+func (k *Kernel) Lost(err error) { k.errors <- err }
+
+// Timing constants, for tests that check when things happen.
+const (
+	MaxSettle  = maxSettle
+	TruncQuiet = truncQuiet
+	BigQuiet   = bigQuiet
+	PairWindow = pairWindow
+	PollEvery  = pollEvery
+	RetryFirst = retryFirst
+	ExpectTTL  = expectTTL
+)

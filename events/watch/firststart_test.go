@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 )
 
@@ -22,16 +23,13 @@ func TestWatcher_FirstStartReportsChangesSince(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.write("sub/rewritten.md", "first")
-	// File timestamps come from the kernel's coarse clock: leave a few of
-	// its ticks between the files there before and Since.
-	time.Sleep(50 * time.Millisecond)
-	since := time.Now().Add(-10 * time.Millisecond)
+	since := fileClockTick(t, e.out)
 	e.write("new.md", "after the start")
 	e.write("sub/rewritten.md", "second")
 
 	e.start(watch.Options{Since: since})
 	want := []string{"file.created new.md", "file.created sub/rewritten.md"}
-	got := e.rec.events()
+	got := e.events()
 	var kinds []string
 	for _, ev := range got {
 		kinds = append(kinds, string(ev.Type)+" "+ev.Path)
@@ -46,8 +44,8 @@ func TestWatcher_FirstStartReportsChangesSince(t *testing.T) {
 
 	e.stop()
 	e.start(watch.Options{Since: since})
-	if n := len(e.rec.events()); n != len(want) {
-		t.Fatalf("a restart reported %d more events: %s", n-len(want), dump(e.rec.events()[len(want):]))
+	if n := len(e.events()); n != len(want) {
+		t.Fatalf("a restart reported %d more events: %s", n-len(want), dump(e.events()[len(want):]))
 	}
 	e.checkIndex()
 }
@@ -57,11 +55,11 @@ func TestWatcher_FirstStartSilentWithoutSince(t *testing.T) {
 	e := newEnv(t)
 	e.write("a.md", "a")
 	e.start(watch.Options{})
-	if evs := e.rec.events(); len(evs) != 0 {
+	if evs := e.events(); len(evs) != 0 {
 		t.Fatalf("first start reported %s", dump(evs))
 	}
 	e.write("b.md", "b")
-	e.rec.waitFor(t, "b.md created", func(evs []events.Event) bool {
+	e.waitEvents("b.md created", func(evs []events.Event) bool {
 		return len(evs) == 1 && evs[0].Type == events.FileCreated && evs[0].Path == "b.md"
 	})
 }
@@ -92,7 +90,32 @@ func TestWatcher_ScanIndexesNestedTree(t *testing.T) {
 	}
 	e.checkIndex()
 	e.write("a/b/late.txt", "late")
-	e.rec.waitFor(t, "a/b/late.txt created", func(evs []events.Event) bool {
+	e.waitEvents("a/b/late.txt created", func(evs []events.Event) bool {
 		return len(evs) == 1 && evs[0].Path == "a/b/late.txt"
 	})
+}
+
+// fileClockTick returns a time of the clock that stamps files (the
+// kernel's coarse clock, behind time.Now by up to a tick) later than every
+// file written so far: it writes a file in dir until its mtime moves on.
+func fileClockTick(t *testing.T, dir string) time.Time {
+	t.Helper()
+	probe := func() time.Time {
+		p := filepath.Join(dir, "clock-probe")
+		if err := os.WriteFile(p, []byte("tick"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime()
+	}
+	first := probe() // no earlier than any file written so far
+	var next time.Time
+	eventstest.Eventually(t, "the file clock to tick", func() bool {
+		next = probe()
+		return next.After(first)
+	})
+	return next
 }

@@ -5,105 +5,26 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
+	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
-
-// recorder is an Appender that keeps every event and numbers them, and a
-// watch.Log over them. Events before floor count as dropped by retention.
-type recorder struct {
-	mu    sync.Mutex
-	evs   []events.Event
-	fail  error
-	floor uint64
-	reads int // Read calls
-}
-
-var _ watch.Log = (*recorder)(nil)
-
-// Read returns the recorded events after after, like journal.Read.
-func (r *recorder) Read(ctx context.Context, ws string, after uint64, limit int) ([]events.Event, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reads++
-	last := uint64(len(r.evs))
-	if after+1 < r.floor && after < last {
-		return nil, fmt.Errorf("read: %w", events.ErrCursorExpired)
-	}
-	var out []events.Event
-	for _, ev := range r.evs[min(after, last):] {
-		if len(out) == limit {
-			break
-		}
-		if ev.Workspace == ws {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
-}
-
-// First returns the seq of the oldest event held, 0 if none.
-func (r *recorder) First(context.Context, string) (uint64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.evs) == 0 || r.floor > uint64(len(r.evs)) {
-		return 0, nil
-	}
-	return max(r.floor, 1), nil
-}
-
-func (r *recorder) Append(ctx context.Context, ev events.Event) (events.Event, error) {
-	if err := ctx.Err(); err != nil {
-		return ev, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail != nil {
-		return ev, r.fail
-	}
-	ev.Seq = uint64(len(r.evs) + 1)
-	r.evs = append(r.evs, ev)
-	return ev, nil
-}
-
-func (r *recorder) events() []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]events.Event(nil), r.evs...)
-}
-
-// waitFor polls until cond holds for the recorded events or 5 s pass.
-func (r *recorder) waitFor(t testing.TB, what string, cond func([]events.Event) bool) []events.Event {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		evs := r.events()
-		if cond(evs) {
-			return evs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; events so far:\n%s", what, dump(evs))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func dump(evs []events.Event) string {
 	var b strings.Builder
@@ -148,14 +69,17 @@ type run struct {
 	done   chan error
 }
 
+// env is a workspace folder, its index file and its log: the journal on
+// an embedded NATS server, as filecast runs them.
 type env struct {
 	t     testing.TB
 	root  string // the workspace folder
 	out   string // a folder outside the workspace, same file system
 	index string
 	ws    workspace.Workspace
-	rec   *recorder
-	app   watch.Appender // nil means rec
+	nats  *natsd.Server
+	log   *journal.Journal
+	app   watch.Appender // nil means log
 	cur   *run
 	// before, when set, is called with each new Watcher before it runs.
 	before func(w *watch.Watcher)
@@ -164,7 +88,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	base := t.TempDir()
-	e := &env{t: t, root: filepath.Join(base, "ws"), out: filepath.Join(base, "out"), index: filepath.Join(base, "state", "index.json"), rec: &recorder{}}
+	e := &env{t: t, root: filepath.Join(base, "ws"), out: filepath.Join(base, "out"), index: filepath.Join(base, "state", "index.json")}
 	for _, d := range []string{e.root, e.out} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -179,8 +103,72 @@ func newEnv(t testing.TB) *env {
 	if e.out, err = filepath.EvalSymlinks(e.out); err != nil {
 		t.Fatal(err)
 	}
+	e.nats = natstest.Start(t)
+	e.log = openJournalOn(t, e.nats, journal.Options{})
 	t.Cleanup(e.stop)
 	return e
+}
+
+// openJournalOn opens a journal on srv; it is closed when the test ends.
+func openJournalOn(t testing.TB, srv *natsd.Server, opts journal.Options) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(context.Background(), srv.Conn(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+// events returns every event of the workspace in the log.
+func (e *env) events() []events.Event {
+	e.t.Helper()
+	return readAll(e.t, e.log, e.ws.Name)
+}
+
+// waitEvents waits until cond holds for the events in the log and returns
+// them.
+func (e *env) waitEvents(what string, cond func([]events.Event) bool) []events.Event {
+	e.t.Helper()
+	return waitLog(e.t, e.log, what, cond)
+}
+
+// readAll pages through every event of ws that l holds.
+func readAll(t testing.TB, l watch.Log, ws string) []events.Event {
+	t.Helper()
+	return readAfter(t, l, ws, 0)
+}
+
+// readAfter pages through the events of ws that l holds after seq after.
+func readAfter(t testing.TB, l watch.Log, ws string, after uint64) []events.Event {
+	t.Helper()
+	var out []events.Event
+	for {
+		evs, err := l.Read(context.Background(), ws, after, 1000)
+		if err != nil {
+			t.Fatalf("read the log: %v", err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		out = append(out, evs...)
+		after = evs[len(evs)-1].Seq
+	}
+}
+
+// waitLog waits until cond holds for the events of the workspace "test"
+// in l, and returns them.
+func waitLog(t testing.TB, l watch.Log, what string, cond func([]events.Event) bool) []events.Event {
+	t.Helper()
+	var evs []events.Event
+	if !eventstest.Poll(eventstest.Timeout, func() bool { evs = readAll(t, l, "test"); return cond(evs) }) {
+		t.Fatalf("timed out waiting for %s; events so far:\n%s", what, dump(evs))
+	}
+	return evs
+}
+
+func atLeast(n int) func([]events.Event) bool {
+	return func(evs []events.Event) bool { return len(evs) >= n }
 }
 
 // start runs a new Watcher on the same index and waits until it is ready.
@@ -199,7 +187,7 @@ func (e *env) start(opts watch.Options) *watch.Watcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	var app watch.Appender = e.rec
+	var app watch.Appender = e.log
 	if e.app != nil {
 		app = e.app
 	}
@@ -219,7 +207,7 @@ func (e *env) start(opts watch.Options) *watch.Watcher {
 	case err := <-r.done:
 		e.cur = nil
 		e.t.Fatalf("Run returned before Ready: %v", err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventstest.Timeout):
 		e.t.Fatal("watcher not ready after 10s")
 	}
 	return w
@@ -238,7 +226,7 @@ func (e *env) stop() {
 		if !errors.Is(err, context.Canceled) {
 			e.t.Errorf("Run returned %v, want context.Canceled", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventstest.Timeout):
 		e.t.Error("Run did not return 10s after cancel")
 	}
 }
@@ -250,11 +238,47 @@ func (e *env) path(p string) string {
 	return filepath.Join(e.root, filepath.FromSlash(p))
 }
 
+// write gives a file its content at once, as a save by rename does: the
+// content is written to a file outside the workspace, then renamed onto
+// p, so that the Watcher never sees it half-written. (The scripts write
+// in place: see writeInPlace.)
 func (e *env) write(p, content string) {
 	e.t.Helper()
-	if err := os.WriteFile(e.path(p), []byte(content), 0o644); err != nil {
+	f, err := os.CreateTemp(e.out, ".write-*")
+	if err == nil {
+		_, err = f.WriteString(content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(f.Name(), 0o644)
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), e.path(p))
+		}
+	}
+	if err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// writeInPlace writes a file as os.WriteFile does — truncated (or
+// created), then written — and returns how long the file stayed empty
+// at most: a Watcher that reads it meanwhile may see it so.
+func (e *env) writeInPlace(p, content string) time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	f, err := os.OpenFile(e.path(p), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err == nil {
+		_, err = f.WriteString(content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return time.Since(start)
 }
 
 // checkIndex compares the running Watcher's listing with the folder as it
@@ -268,7 +292,7 @@ func (e *env) checkIndex() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	evs := e.rec.events()
+	evs := e.events()
 	version := map[string]uint64{}
 	for _, ev := range evs {
 		version[ev.Path] = ev.Seq
@@ -314,28 +338,32 @@ func (e *env) checkIndex() {
 	}
 	sort.Slice(want, func(i, j int) bool { return want[i].Path < want[j].Path })
 	// The index is updated just after Append returns: allow it a moment.
-	deadline := time.Now().Add(time.Second)
-	for {
-		got, cursor := e.cur.w.Files("")
+	var diff string
+	var cursor uint64
+	n := uint64(len(evs))
+	eventstest.Poll(eventstest.Timeout, func() bool {
+		var got []events.FileInfo
+		got, cursor = e.cur.w.Files("")
 		for i := range got {
 			got[i].ModTime = time.Time{}
 		}
-		diff := cmp.Diff(want, got)
-		n := uint64(len(evs))
-		if diff == "" && cursor == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			if diff != "" {
-				e.t.Errorf("Files(\"\") does not match the folder (-want +got):\n%s", diff)
-			}
-			if cursor != n {
-				e.t.Errorf("Files cursor = %d, want %d (the last event's seq)", cursor, n)
-			}
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+		diff = cmp.Diff(want, got)
+		return diff == "" && cursor == n
+	})
+	if diff != "" {
+		e.t.Errorf("Files(\"\") does not match the folder (-want +got):\n%s", diff)
 	}
+	if cursor != n {
+		e.t.Errorf("Files cursor = %d, want %d (the last event's seq)", cursor, n)
+	}
+}
+
+// sink is an Appender that numbers events and keeps none, for benchmarks.
+type sink struct{ seq atomic.Uint64 }
+
+func (s *sink) Append(_ context.Context, ev events.Event) (events.Event, error) {
+	ev.Seq = s.seq.Add(1)
+	return ev, nil
 }
 
 type testWriter struct{ t testing.TB }

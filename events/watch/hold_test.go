@@ -6,18 +6,19 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 )
 
-// fullLog is a recorder whose log refuses every event for want of room
-// while full is set, and says so through Room, as the hub does.
+// fullLog is a log that refuses every event for want of room while full
+// is set, and says so through Room, as the hub does: a fault put in front
+// of the journal.
 type fullLog struct {
-	*recorder
+	watch.Appender
 	full    atomic.Bool
 	refused atomic.Int64 // appends refused
 }
@@ -27,7 +28,7 @@ func (f *fullLog) Append(ctx context.Context, ev events.Event) (events.Event, er
 		f.refused.Add(1)
 		return ev, fmt.Errorf("append: %w: the disk is full", events.ErrInsufficientStorage)
 	}
-	return f.recorder.Append(ctx, ev)
+	return f.Appender.Append(ctx, ev)
 }
 
 func (f *fullLog) Room() error {
@@ -46,7 +47,7 @@ func TestWatcher_HoldsChangesWhileTheLogIsFull(t *testing.T) {
 	e.write("hot.txt", "0")
 	e.write("doomed.txt", "d")
 	e.write("same.txt", "same")
-	log := &fullLog{recorder: e.rec}
+	log := &fullLog{Appender: e.log}
 	e.app = log
 	w := e.start(watch.Options{})
 
@@ -64,11 +65,11 @@ func TestWatcher_HoldsChangesWhileTheLogIsFull(t *testing.T) {
 	}
 	e.write("same.txt", "other")
 	e.write("same.txt", "same")
-	waitCond(t, "the changes to be held", func() bool {
+	eventstest.Eventually(t, "the changes to be held", func() bool {
 		n, _ := w.HeldChanges()
 		return n >= 3 // hot, new, doomed (brief and same may be held too)
 	})
-	if evs := e.rec.events(); len(evs) != 0 {
+	if evs := e.events(); len(evs) != 0 {
 		t.Fatalf("events reported while the log is full:\n%s", dump(evs))
 	}
 	if files, _ := w.Files(""); len(files) != 3 {
@@ -76,7 +77,7 @@ func TestWatcher_HoldsChangesWhileTheLogIsFull(t *testing.T) {
 	}
 
 	log.full.Store(false)
-	evs := e.rec.waitFor(t, "the held changes", func(evs []events.Event) bool { return len(evs) >= 3 })
+	evs := e.waitEvents("the held changes", func(evs []events.Event) bool { return len(evs) >= 3 })
 	want := []string{"file.created new.txt", "file.deleted doomed.txt", "file.updated hot.txt"}
 	if diff := cmp.Diff(want, sortedShorts(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -93,7 +94,7 @@ func TestWatcher_HoldsChangesWhileTheLogIsFull(t *testing.T) {
 
 	// Reported as usual again.
 	e.write("hot.txt", "201")
-	e.rec.waitFor(t, "a change once the log has room", func(evs []events.Event) bool { return len(evs) == len(want)+1 })
+	e.waitEvents("a change once the log has room", func(evs []events.Event) bool { return len(evs) == len(want)+1 })
 }
 
 // TestWatcher_HeldBeyondTheBound holds more paths than it may one by one:
@@ -102,7 +103,7 @@ func TestWatcher_HeldBeyondTheBound(t *testing.T) {
 	watch.SetMaxHeld(t, 5)
 	e := newEnv(t)
 	e.write("old.txt", "old")
-	log := &fullLog{recorder: e.rec}
+	log := &fullLog{Appender: e.log}
 	e.app = log
 	w := e.start(watch.Options{})
 
@@ -113,26 +114,14 @@ func TestWatcher_HeldBeyondTheBound(t *testing.T) {
 	if err := os.Remove(e.path("old.txt")); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "a rescan to be pending", func() bool {
+	eventstest.Eventually(t, "a rescan to be pending", func() bool {
 		_, rescan := w.HeldChanges()
 		return rescan
 	})
 	log.full.Store(false)
-	evs := e.rec.waitFor(t, "every held change", func(evs []events.Event) bool { return len(evs) >= 13 })
+	evs := e.waitEvents("every held change", func(evs []events.Event) bool { return len(evs) >= 13 })
 	if len(evs) != 13 {
 		t.Errorf("%d events, want 13:\n%s", len(evs), dump(evs))
 	}
 	e.checkIndex()
-}
-
-// waitCond polls cond until it holds or 10 s pass.
-func waitCond(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

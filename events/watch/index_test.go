@@ -81,22 +81,3 @@ func TestStat_SameAs(t *testing.T) {
 		t.Error("sameAs(nil) = true")
 	}
 }
-
-func TestUnder(t *testing.T) {
-	tests := []struct {
-		rel, prefix string
-		want        bool
-	}{
-		{"a/b", "", true},
-		{"a/b", "a", true},
-		{"a", "a", true},
-		{"ab/c", "a", false},
-		{"a", "a/b", false},
-		{"b/a", "a", false},
-	}
-	for _, tt := range tests {
-		if got := under(tt.rel, tt.prefix); got != tt.want {
-			t.Errorf("under(%q, %q) = %v, want %v", tt.rel, tt.prefix, got, tt.want)
-		}
-	}
-}

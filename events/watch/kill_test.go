@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -17,6 +18,10 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
+	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
@@ -39,7 +44,8 @@ func startKillWatcher(t testing.TB, ctx context.Context, data, dir string) (*wat
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := openJournal(t, data)
+	srv := natstest.StartWith(t, natsd.Options{StoreDir: filepath.Join(data, "jetstream")})
+	j := openJournalOn(t, srv, journal.Options{})
 	w, err := watch.New(watch.Options{
 		Workspace: ws,
 		IndexPath: filepath.Join(data, "index", "test.json"),
@@ -55,18 +61,19 @@ func startKillWatcher(t testing.TB, ctx context.Context, data, dir string) (*wat
 	case <-w.Ready():
 	case err := <-done:
 		t.Fatalf("Run returned before Ready: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("watcher not ready after 15s")
+	case <-time.After(eventstest.Timeout):
+		t.Fatal("watcher not ready in time")
 	}
 	return w, j, done
 }
 
-// runKillChild watches until it is killed (or a minute passes).
+// runKillChild watches until it is killed, or its parent goes (its
+// stdin closes).
 func runKillChild(t *testing.T, spec string) {
 	data, dir, _ := strings.Cut(spec, "|")
 	startKillWatcher(t, context.Background(), data, dir)
 	fmt.Println("ready")
-	time.Sleep(time.Minute)
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	os.Exit(3)
 }
 
@@ -112,6 +119,11 @@ func killNine(t *testing.T, loseIndex bool) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWatcher_KillNine$")
 	cmd.Env = append(os.Environ(), killChildEnv+"="+data+"|"+dir)
 	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // the child's lifeline: closed when this process exits
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -136,13 +148,14 @@ func killNine(t *testing.T, loseIndex bool) {
 		if !ok {
 			t.Fatal("the child exited before it was ready")
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the child was not ready after 15s")
+	case <-time.After(eventstest.Timeout):
+		t.Fatal("the child was not ready in time")
 	}
 
 	// A burst the child watches: every file rewritten ten times, a new
-	// file every twentieth write, paced so that the watcher keeps up and
-	// several index saves happen before the kill.
+	// file every twentieth write, paced (a millisecond between writes, not
+	// a wait for anything) so that the watcher keeps up and several index
+	// saves happen before the kill.
 	started := time.Now()
 	for i := range killBefore {
 		write(fmt.Sprintf("f%03d", i%killFiles), fmt.Sprintf("write %d", i))

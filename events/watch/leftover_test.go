@@ -58,7 +58,7 @@ func TestWatcher_RemovesLeftoverTempFiles(t *testing.T) {
 	}
 	// The one look-alike that is not hidden is a user's file like any
 	// other: new since the last start, so reported.
-	evs := e.rec.waitFor(t, "the user's file", func(evs []events.Event) bool { return len(evs) >= 1 })
+	evs := e.waitEvents("the user's file", func(evs []events.Event) bool { return len(evs) >= 1 })
 	if diff := cmp.Diff([]string{"file.created a.txt.filecast-0123456789abcdef.tmp"}, sortedShorts(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}

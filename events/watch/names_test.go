@@ -27,7 +27,7 @@ func TestWatcher_UnreportableNames(t *testing.T) {
 	}
 	e.write("dir\xfe/inside.txt", "x")
 	e.write("good.txt", "ok")
-	got := e.rec.waitFor(t, "good.txt", func(evs []events.Event) bool { return len(evs) > 0 })
+	got := e.waitEvents("good.txt", func(evs []events.Event) bool { return len(evs) > 0 })
 	if len(got) != 1 || got[0].Path != "good.txt" {
 		t.Fatalf("events %s, want only good.txt", dump(got))
 	}

@@ -92,7 +92,7 @@ func (w *Watcher) retryLater(rel string, err error, silent bool) {
 	}
 	d := retryFirst << min(r.attempt, 16)
 	r.deadline = time.Now().Add(min(d, limit))
-	w.due(r.deadline)
+	st.due(r.deadline)
 }
 
 // retryDue reads again the paths whose retry delay has passed, in path
@@ -104,7 +104,7 @@ func (w *Watcher) retryDue(ctx context.Context, now time.Time) error {
 	var due []string
 	for p, r := range st.retries {
 		if now.Before(r.deadline) {
-			w.due(r.deadline)
+			st.due(r.deadline)
 		} else {
 			due = append(due, p)
 		}

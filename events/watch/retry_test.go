@@ -11,9 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 )
 
@@ -95,18 +95,6 @@ func (f *faults) failed(path string) int {
 	return f.hits[path]
 }
 
-// waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // TestWatcher_RetriesWithoutDescriptors reports files that could not be
 // opened for want of descriptors once they can be, says so in the log
 // once (not per file) and again when descriptors are back, and counts
@@ -123,9 +111,9 @@ func TestWatcher_RetriesWithoutDescriptors(t *testing.T) {
 	}
 	e.write("a.txt", "alpha")
 	e.write("b.txt", "beta")
-	e.rec.waitFor(t, "both files reported", func(evs []events.Event) bool { return len(evs) == 2 })
+	e.waitEvents("both files reported", func(evs []events.Event) bool { return len(evs) == 2 })
 	got := map[string]string{}
-	for _, ev := range e.rec.events() {
+	for _, ev := range e.events() {
 		if ev.Type != events.FileCreated {
 			t.Fatalf("unexpected %v", brief(ev))
 		}
@@ -143,8 +131,8 @@ func TestWatcher_RetriesWithoutDescriptors(t *testing.T) {
 	if n := c.DescriptorRetries.Load(); n < 8 || c.ReadRetries.Load() < n {
 		t.Fatalf("counted %d retries for want of descriptors (%d in all), want at least 8", n, c.ReadRetries.Load())
 	}
-	waitUntil(t, "no path waiting to be read again", func() bool { return c.Retrying.Load() == 0 })
-	waitUntil(t, "the log to say descriptors are back", func() bool { return logs.count("INFO", "available again") == 1 })
+	eventstest.Eventually(t, "no path waiting to be read again", func() bool { return c.Retrying.Load() == 0 })
+	eventstest.Eventually(t, "the log to say descriptors are back", func() bool { return logs.count("INFO", "available again") == 1 })
 	if n := logs.count("WARN", "out of file descriptors"); n != 1 {
 		t.Fatalf("%d warnings about descriptors, want 1", n)
 	}
@@ -173,7 +161,7 @@ func TestWatcher_RetriesFolderListing(t *testing.T) {
 	}
 	e.write("sub/x.txt", "x")
 	e.write("sub/y.txt", "y")
-	e.rec.waitFor(t, "the files of the new folder", func(evs []events.Event) bool { return len(evs) == 2 })
+	e.waitEvents("the files of the new folder", func(evs []events.Event) bool { return len(evs) == 2 })
 	if n := f.failed(e.path("sub")); n != 3 {
 		t.Fatalf("the folder failed to list %d times, want 3", n)
 	}
@@ -189,7 +177,7 @@ func TestWatcher_RetriesFolderListing(t *testing.T) {
 	if err := w.InjectError(ctx, errors.New("lost")); err != nil {
 		t.Fatal(err)
 	}
-	evs := e.rec.waitFor(t, "keep/a.txt updated", func(evs []events.Event) bool { return len(evs) == 3 })
+	evs := e.waitEvents("keep/a.txt updated", func(evs []events.Event) bool { return len(evs) == 3 })
 	if got := brief(evs[2]); got.Type != events.FileUpdated || got.Path != "keep/a.txt" || got.SHA256 != sum("two") {
 		t.Fatalf("third event %v", got)
 	}
@@ -209,7 +197,7 @@ func TestWatcher_RetriesOtherErrors(t *testing.T) {
 	w := e.start(watch.Options{Logger: slog.New(logs)})
 	f.set(e.path("c.txt"), 3, syscall.EIO)
 	e.write("c.txt", "gamma")
-	e.rec.waitFor(t, "c.txt reported", func(evs []events.Event) bool { return len(evs) == 1 && evs[0].SHA256 == sum("gamma") })
+	e.waitEvents("c.txt reported", func(evs []events.Event) bool { return len(evs) == 1 && evs[0].SHA256 == sum("gamma") })
 	if n := logs.count("WARN", "cannot read a path", "c.txt"); n != 1 {
 		t.Fatalf("%d warnings for c.txt, want 1", n)
 	}
@@ -228,11 +216,11 @@ func TestWatcher_FirstStartRetry(t *testing.T) {
 	f.set(e.path("old.txt"), 3, syscall.EMFILE)
 	e.before = func(w *watch.Watcher) { w.SetReadFault(f.open) }
 	w := e.start(watch.Options{})
-	waitUntil(t, "old.txt indexed", func() bool {
+	eventstest.Eventually(t, "old.txt indexed", func() bool {
 		fi, ok := w.Stat("old.txt")
 		return ok && fi.SHA256 == sum("was here")
 	})
-	if evs := e.rec.events(); len(evs) != 0 {
+	if evs := e.events(); len(evs) != 0 {
 		t.Fatalf("a first start reported %s", dump(evs))
 	}
 }
@@ -272,10 +260,17 @@ func TestWatcher_WatchLimit(t *testing.T) {
 	}
 	// Changes in folders beyond the limit are found by the periodic
 	// rescans, which fail to add the watches again without a warning.
+	// (Poll runs the periodic round at once; TestWatcher_Settle checks
+	// that it runs every PollEvery.)
 	failures := c.WatchFailures.Load()
 	e.write("d29/new.txt", "new")
-	e.rec.waitFor(t, "a file in an unwatched folder", func(evs []events.Event) bool { return len(evs) == 1 })
-	waitUntil(t, "another rescan", func() bool { return c.WatchFailures.Load() >= failures+dirs+1-allowed })
+	if err := w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEvents("a file in an unwatched folder", func(evs []events.Event) bool { return len(evs) == 1 })
+	if n := c.WatchFailures.Load(); n < failures+dirs+1-allowed {
+		t.Fatalf("%d watch failures after a rescan, want at least %d", n, failures+dirs+1-allowed)
+	}
 	if n := logs.count("WARN", "fs.inotify.max_user_watches", "sysctl"); n != 1 {
 		t.Fatalf("%d warnings about the watch limit, want 1", n)
 	}
@@ -286,10 +281,17 @@ func TestWatcher_WatchLimit(t *testing.T) {
 	mu.Lock()
 	limited = false
 	mu.Unlock()
-	waitUntil(t, "every folder watched", func() bool { return c.Unwatched.Load() == 0 })
-	waitUntil(t, "the log to say so", func() bool { return logs.count("INFO", "every folder is watched again") == 1 })
+	if err := w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Unwatched.Load(); n != 0 {
+		t.Fatalf("%d folders unwatched after a rescan with no limit", n)
+	}
+	if n := logs.count("INFO", "every folder is watched again"); n != 1 {
+		t.Fatalf("%d messages that every folder is watched again, want 1", n)
+	}
 	e.write("d00/later.txt", "later")
-	e.rec.waitFor(t, "a file in a folder watched again", func(evs []events.Event) bool { return len(evs) == 2 })
+	e.waitEvents("a file in a folder watched again", func(evs []events.Event) bool { return len(evs) == 2 })
 	e.checkIndex()
 }
 

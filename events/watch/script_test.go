@@ -22,7 +22,7 @@ import (
 //	# a comment
 //	start                 start a Watcher (same index file every time) and wait until it is ready
 //	stop                  stop it; Run must return context.Canceled
-//	write PATH [TEXT…]    os.WriteFile (TEXT is the rest of the line)
+//	write PATH [TEXT…]    write in place, as os.WriteFile does (TEXT is the rest of the line)
 //	append PATH TEXT…     append to a file
 //	touch PATH            set the mtime to a second later, content unchanged
 //	mkdir PATH            os.MkdirAll
@@ -34,13 +34,21 @@ import (
 //
 // Paths are relative to the workspace; $OUT/… names a folder outside it on
 // the same file system. Operations run back to back, as a fast script
-// would. A run of expect lines is awaited (5 s at most) and compared with
-// exactly as many next events, sorted by path (events for one path keep
-// their order): a missing event times out, an unexpected one shows up in
-// its place. At the end, a marker file proves nothing more was emitted,
-// and the index must match the folder, with each file's version the seq of
-// its last event. Every script runs twice: with the persisted index alone,
-// and with the recorded events as Options.Log.
+// would. A run of expect lines is awaited and compared with exactly as
+// many next events, sorted by path (events for one path keep their
+// order): a missing event times out, an unexpected one shows up in its
+// place. At the end, a marker file proves nothing more was emitted, and
+// the index must match the folder, with each file's version the seq of its
+// last event. Every script runs twice on the journal: with the persisted
+// index alone, and with the journal as Options.Log too.
+//
+// A write truncates (or creates) the file, then writes: a writer that
+// pauses in between — a loaded machine deschedules it — for Settle (a new
+// file) or TruncQuiet (a known one) or longer leaves the file empty long
+// enough for the Watcher to report that, then the content. The runner measures the pause, and only after such a
+// pause takes the report of the empty file (and, when the write left the
+// content as it was, the report of its return) as the one change the
+// script expects; TestWatcher_Settle checks the waits themselves.
 func TestWatcher_Scripts(t *testing.T) {
 	scripts, err := filepath.Glob(filepath.Join("..", "..", "testdata", "watch", "*.txt"))
 	if err != nil {
@@ -73,20 +81,30 @@ func runScript(t *testing.T, file string, withLog bool) {
 	e := newEnv(t)
 	var opts watch.Options
 	if withLog {
-		opts.Log = e.rec
+		opts.Log = e.log
 	}
+	const settle = 50 * time.Millisecond
+	opts.Settle = settle
 	seen := 0 // events already compared
 	var want []expectation
+	paused := map[string]string{} // path → sha256 before a write that paused (see above); "" when new
 	check := func() {
 		t.Helper()
 		if len(want) == 0 {
 			return
 		}
-		n := seen + len(want)
-		evs := e.rec.waitFor(t, fmt.Sprintf("%d events (line %d)", len(want), want[0].line), func(evs []events.Event) bool { return len(evs) >= n })
+		var kept []events.Event
+		used := 0
+		evs := e.waitEvents(fmt.Sprintf("%d events (line %d)", len(want), want[0].line), func(evs []events.Event) bool {
+			kept, used = expected(evs[seen:], len(want), want, paused)
+			return len(kept) == len(want)
+		})
+		if skipped := evs[seen : seen+used]; used > len(kept) {
+			t.Logf("before line %d: a writer paused, the Watcher saw the file empty:\n%s", want[0].line, dump(skipped))
+		}
 		got := make([]short, 0, len(want))
 		exp := make([]short, 0, len(want))
-		for i, ev := range evs[seen:n] {
+		for i, ev := range kept {
 			got = append(got, brief(ev))
 			exp = append(exp, want[i].ev)
 		}
@@ -102,8 +120,9 @@ func runScript(t *testing.T, file string, withLog bool) {
 		if diff := cmp.Diff(exp, got); diff != "" {
 			t.Fatalf("events before line %d differ (-want +got):\n%s\nall events:\n%s", want[len(want)-1].line+1, diff, dump(evs))
 		}
-		seen = n
+		seen += used
 		want = want[:0]
+		clear(paused)
 	}
 	sc := bufio.NewScanner(f)
 	line := 0
@@ -132,7 +151,22 @@ func runScript(t *testing.T, file string, withLog bool) {
 			e.stop()
 		case "write":
 			need(2)
-			e.write(args[1], rest(2))
+			// A new file may be reported once quiet for Settle; a known one
+			// (the scripts await each change before the next, so a file
+			// there before is known) left empty by a truncation, after
+			// TruncQuiet.
+			before, err := os.ReadFile(e.path(args[1]))
+			quiet := settle
+			if err == nil && len(before) > 0 {
+				quiet = watch.TruncQuiet
+			}
+			if pause := e.writeInPlace(args[1], rest(2)); pause >= quiet && rest(2) != "" {
+				if err == nil {
+					paused[args[1]] = sum(string(before))
+				} else {
+					paused[args[1]] = ""
+				}
+			}
 		case "append":
 			need(3)
 			a, err := os.OpenFile(e.path(args[1]), os.O_APPEND|os.O_WRONLY, 0)
@@ -201,6 +235,42 @@ func runScript(t *testing.T, file string, withLog bool) {
 	}
 }
 
+// expected takes from evs the next n events the script expects (want),
+// and returns them and how many of evs it went through. It passes over,
+// for a path whose write paused (paused), the report of the file empty —
+// unless the script expects it empty — and after it the report of the
+// file as it was before the write; the report that follows the first of
+// a new file is then the file.created.
+func expected(evs []events.Event, n int, want []expectation, paused map[string]string) (kept []events.Event, used int) {
+	wantsEmpty := map[string]bool{}
+	for _, x := range want {
+		if x.ev.SHA256 == sum("") {
+			wantsEmpty[x.ev.Path] = true
+		}
+	}
+	emptied := map[string]events.Type{} // paths reported empty, and how
+	for i, ev := range evs {
+		if len(kept) == n {
+			return kept, i
+		}
+		before, ok := paused[ev.Path]
+		switch typ, was := emptied[ev.Path]; {
+		case !ok || ev.Type == events.FileDeleted || ev.Type == events.FileMoved:
+		case !was && ev.SHA256 == sum("") && !wantsEmpty[ev.Path]:
+			emptied[ev.Path] = ev.Type
+			continue
+		case was && before != "" && ev.SHA256 == before:
+			delete(emptied, ev.Path)
+			continue // back as it was: no change
+		case was && typ == events.FileCreated && ev.Type == events.FileUpdated:
+			ev.Type = events.FileCreated
+			delete(emptied, ev.Path)
+		}
+		kept = append(kept, ev)
+	}
+	return kept, len(evs)
+}
+
 func parseExpect(t *testing.T, line int, args []string) expectation {
 	t.Helper()
 	x := expectation{line: line}
@@ -234,4 +304,49 @@ func indexOf(s []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// TestExpected checks what the script runner passes over: only the
+// report of a file seen empty while a writer paused, and then its return.
+func TestExpected(t *testing.T) {
+	e := func(typ events.Type, path, content string) events.Event {
+		return events.Event{Type: typ, Path: path, SHA256: sum(content), Size: int64(len(content))}
+	}
+	x := func(typ events.Type, path, content string) expectation {
+		return expectation{ev: short{Type: typ, Path: path, SHA256: sum(content), Size: int64(len(content))}}
+	}
+	const c, u = events.FileCreated, events.FileUpdated
+	tests := []struct {
+		name   string
+		evs    []events.Event
+		want   []expectation
+		paused map[string]string
+		kept   []events.Event
+		used   int
+	}{
+		{"no pause: the empty file counts",
+			[]events.Event{e(u, "a", ""), e(u, "a", "two")}, []expectation{x(u, "a", "two")}, nil,
+			[]events.Event{e(u, "a", "")}, 1},
+		{"a known file seen empty",
+			[]events.Event{e(u, "a", ""), e(u, "a", "two")}, []expectation{x(u, "a", "two")}, map[string]string{"a": sum("one")},
+			[]events.Event{e(u, "a", "two")}, 2},
+		{"a new file seen empty",
+			[]events.Event{e(c, "a", ""), e(u, "a", "x")}, []expectation{x(c, "a", "x")}, map[string]string{"a": ""},
+			[]events.Event{e(c, "a", "x")}, 2},
+		{"a file seen empty, then as it was",
+			[]events.Event{e(u, "a", ""), e(u, "a", "same"), e(c, "m", "m")}, []expectation{x(c, "m", "m")}, map[string]string{"a": sum("same")},
+			[]events.Event{e(c, "m", "m")}, 3},
+		{"an empty file expected",
+			[]events.Event{e(c, "a", "")}, []expectation{x(c, "a", "")}, map[string]string{"a": ""},
+			[]events.Event{e(c, "a", "")}, 1},
+		{"another path's empty file counts",
+			[]events.Event{e(u, "b", ""), e(u, "a", "two")}, []expectation{x(u, "a", "two")}, map[string]string{"a": sum("one")},
+			[]events.Event{e(u, "b", "")}, 1},
+	}
+	for _, tt := range tests {
+		kept, used := expected(tt.evs, len(tt.want), tt.want, tt.paused)
+		if diff := cmp.Diff(tt.kept, kept); diff != "" || used != tt.used {
+			t.Errorf("%s: used %d, want %d; kept (-want +got):\n%s", tt.name, used, tt.used, diff)
+		}
+	}
 }

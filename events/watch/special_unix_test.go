@@ -32,12 +32,12 @@ func TestWatcher_SpecialFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.write("after.txt", "regular")
-	e.rec.waitFor(t, "after.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
+	e.waitEvents("after.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
 	if err := w.InjectError(t.Context(), errors.New("lost")); err != nil {
 		t.Fatal(err)
 	}
 	e.write("last.txt", "regular too")
-	evs := e.rec.waitFor(t, "last.txt", func(evs []events.Event) bool { return len(evs) >= 2 })
+	evs := e.waitEvents("last.txt", func(evs []events.Event) bool { return len(evs) >= 2 })
 	if got := fmt.Sprint(brief(evs[0]), ", ", brief(evs[1])); len(evs) != 2 || got != "file.created after.txt, file.created last.txt" {
 		t.Fatalf("events:\n%s", dump(evs))
 	}

@@ -46,8 +46,7 @@ func BenchmarkWatcher_StartupIndex(b *testing.B) {
 	}
 	files := float64(dirs * perDir)
 	start := func(index string) time.Duration {
-		rec := &recorder{}
-		w, err := watch.New(watch.Options{Workspace: ws, IndexPath: index}, rec)
+		w, err := watch.New(watch.Options{Workspace: ws, IndexPath: index}, &sink{})
 		if err != nil {
 			b.Fatal(err)
 		}

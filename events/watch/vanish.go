@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // A workspace folder may go away while it is watched: removed (rm -rf),
@@ -58,17 +56,17 @@ func (w *Watcher) firstSync(ctx context.Context, first bool) error {
 	return w.sync(ctx, "", first)
 }
 
-// outside handles a notification about a path that is not under the
-// folder: the folder itself, or (while it is missing) an entry of its
-// parent.
-func (w *Watcher) outside(ctx context.Context, ev fsnotify.Event) error {
-	if ev.Name != w.ws.Dir {
+// outside handles a notification (o at abs) about a path that is not
+// under the folder: the folder itself, or (while it is missing) an entry
+// of its parent.
+func (w *Watcher) outside(ctx context.Context, abs string, o op) error {
+	if abs != w.ws.Dir {
 		return nil
 	}
 	switch {
-	case w.st.root.gone && ev.Op&fsnotify.Create != 0:
+	case w.st.root.gone && o.has(opCreate):
 		return w.checkRoot(ctx)
-	case !w.st.root.gone && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0:
+	case !w.st.root.gone && o.has(opRemove|opRename):
 		return w.vanished(ctx)
 	}
 	return nil
@@ -125,12 +123,7 @@ func (w *Watcher) vanished(ctx context.Context) error {
 // watches its parent for its return.
 func (w *Watcher) gone() {
 	st := w.st
-	clear(st.creates)
-	clear(st.updates)
-	clear(st.deletes)
-	for p := range st.renames {
-		w.dropRename(p)
-	}
+	st.forget("")
 	w.unwatch("")
 	st.root.gone = true
 	now := time.Now()
@@ -146,7 +139,7 @@ func (w *Watcher) watchParent() {
 	if parent == w.ws.Dir {
 		return
 	}
-	if err := w.st.fsw.Add(parent); err == nil {
+	if err := w.st.kern.Add(parent); err == nil {
 		w.st.root.parent = parent
 	}
 }
@@ -156,7 +149,7 @@ func (w *Watcher) watchParent() {
 func (w *Watcher) reappeared(ctx context.Context) error {
 	st := w.st
 	if st.root.parent != "" {
-		_ = st.fsw.Remove(st.root.parent)
+		_ = st.kern.Remove(st.root.parent)
 		st.root.parent = ""
 	}
 	st.root.gone = false

@@ -1,31 +1,26 @@
 package watch_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 )
 
 // waitMissing waits until the watcher says whether the folder is missing.
 func waitMissing(t *testing.T, w *watch.Watcher, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, missing := w.Missing(); missing == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Missing() stayed %v for 10s", !want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventstest.Eventually(t, fmt.Sprintf("Missing() = %v", want), func() bool {
+		_, missing := w.Missing()
+		return missing == want
+	})
 }
 
 // sortedShorts is the sorted short form of events.
@@ -78,7 +73,7 @@ func TestWatcher_RootMovedAwayAndBack(t *testing.T) {
 	}
 	waitMissing(t, w, false)
 	want := []string{"file.created new.txt", "file.deleted gone.txt", "file.updated edit.txt", "file.updated sub/deep.txt"}
-	evs := e.rec.waitFor(t, "the changes made while the folder was away", func(evs []events.Event) bool { return len(evs) >= len(want) })
+	evs := e.waitEvents("the changes made while the folder was away", func(evs []events.Event) bool { return len(evs) >= len(want) })
 	if diff := cmp.Diff(want, sortedShorts(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -86,7 +81,7 @@ func TestWatcher_RootMovedAwayAndBack(t *testing.T) {
 
 	// Watched again: a change now is reported as usual.
 	e.write("sub/deep.txt", "deepest")
-	e.rec.waitFor(t, "a change after the return", func(evs []events.Event) bool { return len(evs) == len(want)+1 })
+	e.waitEvents("a change after the return", func(evs []events.Event) bool { return len(evs) == len(want)+1 })
 	e.checkIndex()
 }
 
@@ -102,7 +97,7 @@ func TestWatcher_RootRemovedAndRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMissing(t, w, true)
-	e.rec.waitFor(t, "the removals", func(evs []events.Event) bool { return len(evs) == 2 })
+	e.waitEvents("the removals", func(evs []events.Event) bool { return len(evs) == 2 })
 
 	// A new folder with its files appears at once (made elsewhere and
 	// moved into place, so that no file is seen half-written).
@@ -119,7 +114,7 @@ func TestWatcher_RootRemovedAndRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMissing(t, w, false)
-	evs := e.rec.waitFor(t, "the files of the new folder", func(evs []events.Event) bool { return len(evs) == 4 })
+	evs := e.waitEvents("the files of the new folder", func(evs []events.Event) bool { return len(evs) == 4 })
 	want := []string{"file.created a.txt", "file.created c.txt", "file.deleted a.txt", "file.deleted b.txt"}
 	if diff := cmp.Diff(want, sortedShorts(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -155,7 +150,7 @@ func TestWatcher_RootMissingAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMissing(t, w, false)
-	evs := e.rec.waitFor(t, "the change made while it was missing", func(evs []events.Event) bool { return len(evs) == 1 })
+	evs := e.waitEvents("the change made while it was missing", func(evs []events.Event) bool { return len(evs) == 1 })
 	if diff := cmp.Diff([]string{"file.updated b.txt"}, sortedShorts(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}

@@ -68,9 +68,11 @@
 // loop is busy for about a second per GiB when it is). Two more waits keep
 // half-written content out of the log: a known file truncated to empty
 // (the first step of an O_TRUNC rewrite) is looked at again after the
-// write that follows, or after Settle if it stays empty, and a file
-// written to while it was being hashed is hashed again once quiet. A file
-// written without pause is still reported about once a second.
+// write that follows, or after 250 ms if it stays empty, and a file
+// written to while it was being hashed is hashed again once quiet. A
+// rescan (after lost notifications, or of a folder renamed) judges a
+// file it finds half-written the same way. A file written without pause
+// is still reported about once a second.
 //
 // Only regular files (and symlinks to them inside the workspace) are ever
 // opened: fifos, sockets and devices are neither read, listed nor
@@ -146,10 +148,11 @@ var (
 const DefaultSettle = 5 * time.Millisecond
 
 const (
-	pairWindow    = 50 * time.Millisecond // a Rename with no matching Create within it is a deletion
-	bigFile       = 1 << 20               // writes to files at least this big are hashed once quiet
-	bigQuiet      = 50 * time.Millisecond // how quiet a big file must be before it is hashed
-	maxSettle     = time.Second           // a new file written to without pause is reported after this
+	pairWindow    = 50 * time.Millisecond  // a Rename with no matching Create within it is a deletion
+	bigFile       = 1 << 20                // writes to files at least this big are hashed once quiet
+	bigQuiet      = 50 * time.Millisecond  // how quiet a big file must be before it is hashed
+	truncQuiet    = 250 * time.Millisecond // how long a known file emptied by a truncation may stay empty before that is reported
+	maxSettle     = time.Second            // a new file written to without pause is reported after this
 	saveEvery     = 500 * time.Millisecond
 	saveMax       = 5 * time.Second // saves wait for a burst to end, at most this long
 	pollEvery     = 2 * time.Second // rescans of folders that could not be watched
@@ -179,24 +182,25 @@ type Options struct {
 // Watcher watches one workspace and keeps its index. Files and Stat are
 // safe for concurrent use at any time; Run must be called once.
 type Watcher struct {
-	badNames  warned
-	ws        workspace.Workspace
-	ignore    *workspace.Ignorer
-	app       Appender
-	batch     BatchAppender // app, when it is one
-	logr      Log
-	path      string
-	settle    time.Duration
-	log       *slog.Logger
-	progress  io.Writer
-	since     time.Time
-	ready     chan struct{}
-	started   atomic.Bool
-	inject    chan func(context.Context) error                // test hooks run on Run's goroutine; see export_test.go
-	addHook   func(name string, add func(string) error) error // test hook: adds a watch instead of fsnotify; see export_test.go
-	readFault func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
-	counters  *Counters
-	leftover  func(name string) bool
+	badNames   warned
+	ws         workspace.Workspace
+	ignore     *workspace.Ignorer
+	app        Appender
+	batch      BatchAppender // app, when it is one
+	logr       Log
+	path       string
+	settle     time.Duration
+	log        *slog.Logger
+	progress   io.Writer
+	since      time.Time
+	ready      chan struct{}
+	started    atomic.Bool
+	inject     chan func(context.Context) error                // test hooks run on Run's goroutine; see export_test.go
+	addHook    func(name string, add func(string) error) error // test hook: adds a watch instead of fsnotify; see export_test.go
+	openKernel func() (notifier, error)                        // test hook: notifications from elsewhere than fsnotify; see export_test.go
+	readFault  func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
+	counters   *Counters
+	leftover   func(name string) bool
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree

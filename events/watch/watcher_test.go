@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
@@ -32,8 +33,8 @@ func TestNew_Errors(t *testing.T) {
 		want error
 	}{
 		{"no appender", watch.Options{Workspace: e.ws}, nil, watch.ErrNoAppender},
-		{"index inside the workspace", watch.Options{Workspace: e.ws, IndexPath: filepath.Join(e.root, "state", "index.json")}, e.rec, watch.ErrIndexInWorkspace},
-		{"relative folder", watch.Options{Workspace: workspace.Workspace{Name: "x", Dir: "rel"}}, e.rec, nil},
+		{"index inside the workspace", watch.Options{Workspace: e.ws, IndexPath: filepath.Join(e.root, "state", "index.json")}, e.log, watch.ErrIndexInWorkspace},
+		{"relative folder", watch.Options{Workspace: workspace.Workspace{Name: "x", Dir: "rel"}}, e.log, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,8 +118,8 @@ func TestWatcher_FilesAndStat(t *testing.T) {
 	}
 
 	e.write("docs/z.md", "zzz")
-	evs := e.rec.waitFor(t, "file.updated docs/z.md", func(evs []events.Event) bool { return len(evs) == 1 })
-	e.rec.waitFor(t, "the index to apply it", func([]events.Event) bool { _, c := w.Files(""); return c == evs[0].Seq })
+	evs := e.waitEvents("file.updated docs/z.md", func(evs []events.Event) bool { return len(evs) == 1 })
+	eventstest.Eventually(t, "the index to apply it", func() bool { _, c := w.Files(""); return c == evs[0].Seq })
 	fi, _ = w.Stat("docs/z.md")
 	if fi.Version != evs[0].Seq || fi.SHA256 != sum("zzz") || fi.Size != 3 {
 		t.Errorf("after update Stat = %+v, want version %d and the new content", fi, evs[0].Seq)
@@ -148,7 +149,7 @@ func TestWatcher_IndexPersisted(t *testing.T) {
 	// Saved while running, too, within about half a second of a change.
 	e.start(watch.Options{})
 	e.write("b.txt", "b")
-	e.rec.waitFor(t, "b.txt saved", func([]events.Event) bool {
+	eventstest.Eventually(t, "b.txt saved", func() bool {
 		data, _ := os.ReadFile(e.index)
 		return bytes.Contains(data, []byte(`"b.txt"`))
 	})
@@ -168,7 +169,7 @@ func TestWatcher_CorruptIndexIndexesSilently(t *testing.T) {
 		t.Error("a.txt not indexed")
 	}
 	e.write("m.txt", "m")
-	evs := e.rec.waitFor(t, "marker", func(evs []events.Event) bool { return len(evs) >= 1 })
+	evs := e.waitEvents("marker", func(evs []events.Event) bool { return len(evs) >= 1 })
 	if evs[0].Path != "m.txt" {
 		t.Errorf("first event = %v, want the marker", brief(evs[0]))
 	}
@@ -177,8 +178,7 @@ func TestWatcher_CorruptIndexIndexesSilently(t *testing.T) {
 func TestWatcher_AppendFailureStopsRun(t *testing.T) {
 	e := newEnv(t)
 	fail := errors.New("log is full")
-	e.rec.fail = fail
-	w, err := watch.New(watch.Options{Workspace: e.ws, Settle: time.Millisecond}, e.rec)
+	w, err := watch.New(watch.Options{Workspace: e.ws, Settle: time.Millisecond}, failing{fail})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestWatcher_AppendFailureStopsRun(t *testing.T) {
 		if !errors.Is(err, fail) {
 			t.Errorf("Run = %v, want the Append error", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(eventstest.Timeout):
 		t.Fatal("Run did not return after Append failed")
 	}
 }
@@ -232,13 +232,13 @@ func TestWatcher_OverflowRescans(t *testing.T) {
 		{Type: events.FileCreated, Path: "d/created.txt"},
 		{Type: events.FileDeleted, Path: "d/gone.txt"},
 	}
-	evs := e.rec.waitFor(t, "rescan events", func(evs []events.Event) bool { return len(evs) >= len(want) })
+	evs := e.waitEvents("rescan events", func(evs []events.Event) bool { return len(evs) >= len(want) })
 	if diff := cmp.Diff(want, shorts(evs), cmpopts.IgnoreFields(short{}, "SHA256", "Size")); diff != "" {
 		t.Errorf("rescan events (-want +got):\n%s", diff)
 	}
 	// The folder is watched again.
 	e.write("d/after.txt", "after")
-	evs = e.rec.waitFor(t, "d/after.txt", func(evs []events.Event) bool { return len(evs) > len(want) })
+	evs = e.waitEvents("d/after.txt", func(evs []events.Event) bool { return len(evs) > len(want) })
 	if got := brief(evs[len(want)]); got.Path != "d/after.txt" || got.Type != events.FileCreated {
 		t.Errorf("after the rescan got %v, want file.created d/after.txt", got)
 	}
@@ -258,7 +258,12 @@ func TestWatcher_UnwatchedFolderIsPolled(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.write("d/a.txt", "a")
-	evs := e.rec.waitFor(t, "d/a.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
+	// The periodic round, now (TestWatcher_Settle checks that it runs
+	// every PollEvery).
+	if err := w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.waitEvents("d/a.txt", func(evs []events.Event) bool { return len(evs) >= 1 })
 	if got := brief(evs[0]); got.Path != "d/a.txt" || got.Type != events.FileCreated {
 		t.Errorf("got %v, want file.created d/a.txt", got)
 	}
@@ -272,14 +277,23 @@ func TestWatcher_BigFile(t *testing.T) {
 	}
 	e.start(watch.Options{})
 	big[0] = 'X'
-	if err := os.WriteFile(e.path("big.bin"), big, 0o644); err != nil {
+	// Written over in place, without a truncation (see TestWatcher_Settle
+	// for that).
+	f, err := os.OpenFile(e.path("big.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	h := sha256.Sum256(big)
 	want := short{Type: events.FileUpdated, Path: "big.bin", SHA256: hex.EncodeToString(h[:]), Size: int64(len(big))}
-	evs := e.rec.waitFor(t, "big.bin updated", func(evs []events.Event) bool { return len(evs) >= 1 })
+	evs := e.waitEvents("big.bin updated", func(evs []events.Event) bool { return len(evs) >= 1 })
 	e.write("m.txt", "m")
-	evs = e.rec.waitFor(t, "marker", func(evs []events.Event) bool { return len(evs) >= 2 })
+	evs = e.waitEvents("marker", func(evs []events.Event) bool { return len(evs) >= 2 })
 	if diff := cmp.Diff([]short{want, {Type: events.FileCreated, Path: "m.txt", SHA256: sum("m"), Size: 1}}, shorts(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -368,6 +382,11 @@ func BenchmarkWatcher_WriteToEvent(b *testing.B) {
 		}
 	}
 }
+
+// failing is an Appender whose log fails every append.
+type failing struct{ err error }
+
+func (f failing) Append(_ context.Context, ev events.Event) (events.Event, error) { return ev, f.err }
 
 type chanAppender struct {
 	seq uint64

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -64,7 +65,7 @@ func TestWorkspace_ReadFile_Special(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventstest.Timeout):
 		t.Fatal("ReadFile of a fifo blocked")
 	}
 	if data, _, err := ws.ReadFile("ok.txt", 1<<20); err != nil || string(data) != "fine" {

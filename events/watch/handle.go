@@ -1,0 +1,337 @@
+package watch
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/filecast/filecast/events"
+)
+
+// What a notification means: handle turns each one into a change of the
+// index and an event, now or once the path has settled (see pending.go);
+// expire acts on what has settled. Everything here runs on Run's
+// goroutine.
+
+// handle turns one notification — o happened at the absolute path abs —
+// into index changes and events.
+func (w *Watcher) handle(ctx context.Context, abs string, o op) error {
+	rel, ok := w.rel(abs)
+	if !ok {
+		return w.outside(ctx, abs, o)
+	}
+	if w.st.root.gone {
+		return nil // from before the folder went; compared when it is back
+	}
+	switch {
+	case o.has(opCreate):
+		return w.onCreate(ctx, rel)
+	case o.has(opWrite):
+		return w.onWrite(ctx, rel)
+	case o.has(opRemove):
+		return w.onRemove(ctx, rel)
+	case o.has(opRename):
+		w.onRename(rel)
+	}
+	return nil
+}
+
+// known returns the index entry of rel, after appending a queued event
+// that touches it.
+func (w *Watcher) known(rel string) *entry {
+	if w.st != nil && w.st.busy[rel] {
+		w.flushLater()
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.files[rel]
+}
+
+// onCreate handles a path that appeared: a folder is watched and walked
+// (or is the other end of a folder's rename), a file is the other end of
+// a rename, replaces a removed one, is saved by rename onto a known one,
+// or is new and settles first.
+func (w *Watcher) onCreate(ctx context.Context, rel string) error {
+	st := w.st
+	_, replaced := st.deletes[rel]
+	delete(st.deletes, rel)
+	s := w.lstat(rel)
+	switch s.kind {
+	case kindNone:
+		return nil // gone already (a later event says so), or not indexed
+	case kindDir:
+		if w.ignored(rel, true) {
+			return nil
+		}
+		if w.known(rel) != nil {
+			if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
+				return err
+			}
+		}
+		if old, ok := st.renamedFrom(s.id, true, rel); ok {
+			return w.moveDir(ctx, old, rel)
+		}
+		return w.newDir(rel)
+	}
+	if w.ignored(rel, false) {
+		return nil
+	}
+	if _, ok := st.dirs[rel]; ok {
+		if err := w.deleteTree(ctx, rel); err != nil {
+			return err
+		}
+	}
+	if old, ok := st.renamedFrom(s.id, false, rel); ok {
+		st.dropRename(old)
+		e, err := w.hash(s)
+		if err != nil {
+			// It moved on again already, or cannot be read now (it is
+			// then read again and reported as created): the old name is
+			// gone for good.
+			if transient(err) {
+				w.retryLater(rel, err, false)
+			}
+			return w.emit(ctx, events.FileDeleted, old, "", nil)
+		}
+		return w.emit(ctx, events.FileMoved, rel, old, e)
+	}
+	if _, ok := st.renames[rel]; ok || replaced {
+		// Renamed away or removed, and replaced (an editor's
+		// backup-and-write save, git checkout): settle, then compare with
+		// what the index holds.
+		st.dropRename(rel)
+		w.pend(rel)
+		return nil
+	}
+	if w.known(rel) != nil {
+		// A rename onto a known file: a save by rename.
+		return w.check(ctx, rel, true)
+	}
+	w.pend(rel)
+	return nil
+}
+
+// pend delays a new file until it has been quiet for the settle time.
+func (w *Watcher) pend(rel string) { w.st.wait(w.st.creates, rel, w.settle, time.Now()) }
+
+// again has a known file looked at again once it has been quiet for d.
+func (w *Watcher) again(rel string, d time.Duration) { w.st.wait(w.st.updates, rel, d, time.Now()) }
+
+// onWrite handles a file written to: a known one is compared with the
+// index at once (unless it is big or just emptied: then once quiet), a new
+// one settles again.
+
+func (w *Watcher) onWrite(ctx context.Context, rel string) error {
+	if _, ok := w.st.creates[rel]; ok {
+		w.pend(rel)
+		return nil
+	}
+	old := w.known(rel)
+	if old == nil {
+		// A file whose creation was missed.
+		return w.onCreate(ctx, rel)
+	}
+	s := w.lstat(rel)
+	switch {
+	case s.kind == kindFile && s.size >= bigFile:
+		// Hash a big file once it is quiet, not on every write.
+		w.again(rel, max(bigQuiet, w.settle))
+		return nil
+	case s.kind == kindFile && s.size == 0 && old.Size > 0:
+		// Most likely the truncation that starts a rewrite (O_TRUNC): wait
+		// for the write that follows rather than report an empty file,
+		// unless the file stays empty for truncQuiet (a loaded machine can
+		// deschedule a writer between its truncate and its write).
+		w.again(rel, max(truncQuiet, w.settle))
+		return nil
+	}
+	delete(w.st.updates, rel)
+	return w.checkStat(ctx, rel, s, true)
+}
+
+// onRemove handles a path removed: a folder's files are deleted, a known
+// file once its path has stayed gone.
+func (w *Watcher) onRemove(ctx context.Context, rel string) error {
+	st := w.st
+	delete(st.creates, rel)
+	delete(st.updates, rel)
+	st.dropRename(rel)
+	if _, ok := st.dirs[rel]; ok {
+		return w.deleteTree(ctx, rel)
+	}
+	if w.known(rel) != nil {
+		// Reported once the path has stayed gone for the settle time, so
+		// that a file replaced by delete and create (git checkout, some
+		// editors' saves) is one file.updated, or nothing when its content
+		// is the same.
+		st.wait(st.deletes, rel, w.settle, time.Now())
+		return nil
+	}
+	w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
+	return nil
+}
+
+// settleDelete reports a removed file whose path stayed gone, or compares
+// what is there now with the index when the path is back.
+func (w *Watcher) settleDelete(ctx context.Context, rel string) error {
+	if s := w.lstat(rel); s.exists {
+		return w.checkStat(ctx, rel, s, true)
+	}
+	if w.known(rel) == nil {
+		return nil
+	}
+	return w.emit(ctx, events.FileDeleted, rel, "", nil)
+}
+
+// settleDeletes reports at once the removed files under prefix that are
+// still waiting, before the folder itself moves or goes.
+func (w *Watcher) settleDeletes(ctx context.Context, prefix string) error {
+	var due []string
+	for p := range w.st.deletes {
+		if under(p, prefix) {
+			due = append(due, p)
+		}
+	}
+	slices.Sort(due)
+	for _, p := range due {
+		delete(w.st.deletes, p)
+		if err := w.settleDelete(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onRename handles a path renamed away: it waits for the notification of
+// its new name (see settling.renamed).
+func (w *Watcher) onRename(rel string) {
+	st := w.st
+	delete(st.creates, rel) // a new file renamed away before it settled: its Create tells where
+	delete(st.updates, rel)
+	if e := w.known(rel); e != nil {
+		st.renamed(rel, fileID{e.Dev, e.Ino}, false, time.Now())
+	} else if id, ok := st.dirs[rel]; ok {
+		st.renamed(rel, id, true, time.Now())
+	}
+}
+
+// check compares a file with the index and reports a change: created
+// when the index does not hold it, else updated when its sha256 differs.
+// When mayWait and the file was written to while it was read, it looks
+// again once the file is quiet.
+func (w *Watcher) check(ctx context.Context, rel string, mayWait bool) error {
+	return w.checkStat(ctx, rel, w.lstat(rel), mayWait)
+}
+
+// checkStat is check with the file's lstat just taken.
+func (w *Watcher) checkStat(ctx context.Context, rel string, s stat, mayWait bool) error {
+	old := w.known(rel)
+	switch {
+	case s.kind == kindDir:
+		if old != nil {
+			if err := w.emit(ctx, events.FileDeleted, rel, "", nil); err != nil {
+				return err
+			}
+		}
+		return w.newDir(rel)
+	case s.kind == kindNone && s.exists && old != nil:
+		// Now something that is not indexed, such as a link out of the workspace.
+		return w.emit(ctx, events.FileDeleted, rel, "", nil)
+	case s.kind == kindNone:
+		return nil // removed (its Remove event reports it), or never indexed
+	}
+	e, err := w.hash(s)
+	if err != nil {
+		if transient(err) {
+			w.retryLater(rel, err, false)
+		}
+		return nil
+	}
+	if s2 := w.lstat(rel); mayWait && (s2.size != e.Size || !s2.mtime.Equal(e.ModTime)) {
+		// Written to while it was read: look again once it is quiet
+		// rather than report a half-written file.
+		w.again(rel, w.settle)
+		return nil
+	}
+	if old != nil && e.SHA256 == old.SHA256 {
+		if done, _ := w.fulfil(events.FileUpdated, rel, e); done {
+			return nil // the hub's change, already in the index by Applied
+		}
+		e.Version = old.Version
+		w.mu.Lock()
+		w.put(rel, e)
+		w.mu.Unlock()
+		return nil
+	}
+	typ := events.FileUpdated
+	if old == nil {
+		typ = events.FileCreated
+	}
+	return w.emit(ctx, typ, rel, "", e)
+}
+
+// newDir watches a folder that appeared and everything under it; the files
+// in it are new and wait to settle like any new file.
+func (w *Watcher) newDir(rel string) error {
+	w.walk(rel, func(f string, _ stat) {
+		if w.known(f) == nil {
+			w.pend(f)
+		}
+	})
+	return nil
+}
+
+// expire acts on every deadline that has passed: renames with no Create
+// are deletions, settled new files are created, quiet big files hashed.
+func (w *Watcher) expire(ctx context.Context, now time.Time) error {
+	st := w.st
+	due := st.expired(now)
+	for _, p := range due.renames {
+		pr := st.renames[p]
+		if pr == nil {
+			continue // handled as part of a folder
+		}
+		st.dropRename(p)
+		var err error
+		if pr.dir {
+			err = w.deleteTree(ctx, p)
+		} else if w.known(p) != nil {
+			err = w.emit(ctx, events.FileDeleted, p, "", nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range due.deletes {
+		if _, ok := st.deletes[p]; !ok {
+			continue
+		}
+		delete(st.deletes, p)
+		if err := w.settleDelete(ctx, p); err != nil {
+			return err
+		}
+	}
+	for _, p := range due.creates {
+		if _, ok := st.creates[p]; !ok {
+			continue
+		}
+		delete(st.creates, p)
+		if err := w.check(ctx, p, true); err != nil {
+			return err
+		}
+	}
+	for _, p := range due.updates {
+		pu := st.updates[p]
+		if pu == nil {
+			continue
+		}
+		delete(st.updates, p)
+		if err := w.check(ctx, p, now.Before(pu.first.Add(maxSettle))); err != nil {
+			return err
+		}
+		if np := st.updates[p]; np != nil {
+			np.first = pu.first // still bounded by when it started waiting
+		}
+	}
+	return w.retryDue(ctx, now)
+}
