@@ -62,7 +62,6 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/inbox"
-	"github.com/filecast/filecast/internal/wait"
 	"github.com/filecast/filecast/resources"
 	"github.com/filecast/filecast/tools"
 )
@@ -332,7 +331,7 @@ func (s *Server) workspacesWithRetry(ctx context.Context) ([]events.WorkspaceInf
 			return nil, fmt.Errorf("list workspaces: %w", err)
 		}
 		s.log.Warn("list workspaces failed; retrying", "err", err, "in", delay)
-		if !wait.Sleep(ctx, delay) {
+		if !sleep(ctx, delay) {
 			return nil, fmt.Errorf("list workspaces: %w", err)
 		}
 		delay = min(delay*2, maxBackoff)
@@ -366,7 +365,7 @@ func (s *Server) follow(ctx context.Context, ws string, after uint64) {
 		} else {
 			s.log.Warn("event subscription ended; resubscribing", "workspace", ws, "after", after, "err", err, "in", delay)
 		}
-		if !wait.Sleep(ctx, delay) {
+		if !sleep(ctx, delay) {
 			return
 		}
 		delay = min(delay*2, maxBackoff)
@@ -519,4 +518,16 @@ func holder(name string) string {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
 	return name + "#" + hex.EncodeToString(b[:])
+}
+
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/filecast/filecast/bench"
+	"github.com/filecast/filecast/cmd/filecast/internal/bench"
 )
 
 // benchCmd is "filecast bench": the end-to-end benchmark scenarios.

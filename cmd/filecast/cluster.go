@@ -15,7 +15,6 @@ import (
 	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/relay"
 	"github.com/filecast/filecast/events/workspace"
-	"github.com/filecast/filecast/internal/wait"
 )
 
 // leaderBucket is the KV bucket of the workspace watch elections.
@@ -72,7 +71,7 @@ func (s *stack) watchElected(ctx context.Context, ws workspace.Workspace) error 
 			return nil
 		}
 		s.log.Warn("watch term ended; campaigning again", "workspace", ws.Name, "hub", s.cfg.hubID, "err", err)
-		if !wait.Sleep(ctx, termPause) {
+		if !sleepCtx(ctx, termPause) {
 			return nil
 		}
 	}

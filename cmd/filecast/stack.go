@@ -28,7 +28,6 @@ import (
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
-	"github.com/filecast/filecast/internal/wait"
 	"github.com/filecast/filecast/server"
 )
 
@@ -198,7 +197,7 @@ func retryOpen(ctx context.Context, open func(context.Context) error) error {
 		if err == nil || ctx.Err() != nil || attempt == openTries || !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		if !wait.Sleep(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond) {
+		if !sleepCtx(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond) {
 			return err
 		}
 	}
@@ -428,4 +427,15 @@ func startingUntil(ready *atomic.Bool, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 // File names inside the data folder.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/filecast/filecast/bench"
+	"github.com/filecast/filecast/cmd/filecast/internal/bench"
 )
 
 // binary is the filecast binary built once for the tests.
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "filecast")
-	cmd := exec.Command("go", "build", "-o", binary, "../cmd/filecast")
+	cmd := exec.Command("go", "build", "-o", binary, "../..")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build filecast:", err)
