@@ -338,37 +338,33 @@ func (s *Server) workspacesWithRetry(ctx context.Context) ([]events.WorkspaceInf
 	}
 }
 
-// follow subscribes to one workspace for as long as ctx lasts.
+// follow routes the events of one workspace for as long as ctx lasts.
+// events.Follow resumes the subscription after the last event routed
+// whenever it ends; when the log has dropped events this process never
+// routed, routing continues from the log's head (sessions resume by cursor
+// and see the expiry).
 func (s *Server) follow(ctx context.Context, ws string, after uint64) {
-	delay := 100 * time.Millisecond
 	for {
-		err := s.src.Subscribe(ctx, ws, after, func(ev events.Event) error {
+		err := events.Follow(ctx, s.src, ws, after, func(ev events.Event) error {
 			s.route(ev)
-			after = ev.Seq
-			delay = 100 * time.Millisecond
 			return nil
-		})
+		}, events.FollowOptions{Logger: s.log})
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, events.ErrCursorExpired) {
-			// The log dropped events this process never routed: start again
-			// at the head. Sessions resume by cursor and see the expiry.
-			s.log.Error("event subscription fell behind the log; continuing from its head", "workspace", ws, "after", after)
-			if wss, werr := s.src.Workspaces(ctx); werr == nil {
-				for _, w := range wss {
-					if w.Name == ws {
-						after = w.Head
-					}
-				}
+		s.log.Error("event subscription fell behind the log; continuing from its head", "workspace", ws, "after", s.Heads()[ws], "err", err)
+		wss, err := s.src.Workspaces(ctx)
+		if err != nil {
+			if !sleep(ctx, time.Second) {
+				return
 			}
-		} else {
-			s.log.Warn("event subscription ended; resubscribing", "workspace", ws, "after", after, "err", err, "in", delay)
+			continue
 		}
-		if !sleep(ctx, delay) {
-			return
+		for _, w := range wss {
+			if w.Name == ws {
+				after = w.Head
+			}
 		}
-		delay = min(delay*2, maxBackoff)
 	}
 }
 

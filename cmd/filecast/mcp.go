@@ -124,7 +124,7 @@ func (c *mcpCmd) run(ctx context.Context, e *env) error {
 	case c.hubURL != "" && len(c.stack.roots) > 0:
 		return errors.New("mcp: give either --root (embedded hub) or --hub URL, not both")
 	case c.hubURL != "":
-		rc, err := remote.New(c.hubURL, remote.Options{Token: hubToken, Logger: log.With("component", "remote")})
+		rc, err := remote.New(c.hubURL, remote.Options{Token: hubToken})
 		if err != nil {
 			return err
 		}

@@ -67,7 +67,6 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 		Connect: func(socket string) (daemon.Backend, error) {
 			return remote.New("http://filecast", remote.Options{
 				HTTPClient: &http.Client{Transport: daemon.Transport(socket)},
-				Logger:     log.With("component", "remote"),
 				SendActor:  true,
 			})
 		},
