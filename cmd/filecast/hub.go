@@ -13,28 +13,28 @@ import (
 	"github.com/filecast/filecast/events/workspace"
 )
 
-// maxHeaderBytes bounds the request headers the HTTP servers read.
-const maxHeaderBytes = api.MaxHeaderBytes
-
-// hubCmd is "filecast hub": watch workspaces and serve their events over HTTP.
-type hubCmd struct {
+// hubConfig is "filecast hub": watch workspaces and serve their events over HTTP.
+type hubConfig struct {
 	stack     stackConfig
-	logs      logConfig
+	process   processConfig
 	listen    string
-	tokens    tokenConfig
-	origins   listFlag
+	tokenArgs tokenConfig
+	originArg listFlag
 	streams   int // --max-streams
 	perClient int // --max-streams-per-client
+
+	tokens  []api.Token // set by Validate
+	origins []string
 }
 
-func (c *hubCmd) flags(fs *flag.FlagSet) {
+func (c *hubConfig) flags(fs *flag.FlagSet) {
 	c.stack.flags(fs)
-	c.logs.flags(fs)
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address to serve the API on; a non-loopback address needs --token")
+	c.process.flags(fs)
+	fs.StringVar(&c.listen, "listen", defaultListen, "HTTP address to serve the API on; a non-loopback address needs --token")
 	fs.IntVar(&c.streams, "max-streams", api.DefaultMaxStreams, "event streams (SSE) open at once, beyond which a new one gets 503; lowered to (open file limit - 256) / 2 when that is smaller; 0: no cap")
 	fs.IntVar(&c.perClient, "max-streams-per-client", api.DefaultMaxStreamsPerClient, "event streams open at once per token, or per client address without one, beyond which a new one gets 429; 0: no cap")
-	c.tokens.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
-	fs.Var(&c.origins, "allow-origin", "a site (e.g. https://app.example) whose pages may call the API besides loopback ones and the hub's own origin; they get CORS headers (repeatable)")
+	c.tokenArgs.flags(fs, "a bearer token clients must send, as [NAME=]SECRET[,ro][,ws=NAME+NAME][,rate=N] (repeatable; see Tokens above)")
+	fs.Var(&c.originArg, "allow-origin", "a site (e.g. https://app.example) whose pages may call the API besides loopback ones and the hub's own origin; they get CORS headers (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: filecast hub --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token SPEC]… [--token-file PATH] [--allow-origin SITE]…
 
@@ -74,40 +74,42 @@ Flags:
 	}
 }
 
-func (c *hubCmd) run(ctx context.Context, e *env) error {
-	log, err := c.logs.logger(e.stderr)
-	if err != nil {
+// Validate checks the flags.
+func (c *hubConfig) Validate(e *env) (err error) {
+	if err := c.process.Validate(e.stderr); err != nil {
 		return err
 	}
-	stopProfile, err := c.logs.profile()
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
 	if len(c.stack.roots) == 0 {
 		return errors.New("hub: give at least one --root DIR to watch")
 	}
 	if c.streams < 0 || c.perClient < 0 {
 		return errors.New("--max-streams and --max-streams-per-client must be 0 (no cap) or more")
 	}
-	c.stack.streams = streamCaps(log, c.streams, c.perClient, fileLimit(log))
-	if err := c.stack.validate(e); err != nil {
+	if err := c.stack.Validate(e); err != nil {
 		return err
 	}
-	tokens, err := c.tokens.tokens(log)
+	if c.tokens, err = c.tokenArgs.tokens(c.process.log); err != nil {
+		return err
+	}
+	if err := servesTokenWorkspaces(c.tokens, c.stack.workspaces); err != nil {
+		return err
+	}
+	if err := api.CheckListen(c.listen, c.tokens); err != nil {
+		return err
+	}
+	c.origins, err = parseOrigins(c.originArg)
+	return err
+}
+
+// Run serves the hub until ctx is done.
+func (c *hubConfig) Run(ctx context.Context, e *env) error {
+	log := c.process.log
+	limit, stopProfile, err := c.process.start()
 	if err != nil {
 		return err
 	}
-	if err := servesTokenWorkspaces(tokens, c.stack.workspaces); err != nil {
-		return err
-	}
-	if err := api.CheckListen(c.listen, tokens); err != nil {
-		return err
-	}
-	origins, err := parseOrigins(c.origins)
-	if err != nil {
-		return err
-	}
+	defer stopProfile()
+	c.stack.streams = streamCaps(log, c.streams, c.perClient, limit)
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.listen, err)
@@ -116,7 +118,7 @@ func (c *hubCmd) run(ctx context.Context, e *env) error {
 
 	o := newOwned()
 	serve := func(ctx context.Context, st *stack) error {
-		h := st.handler(tokens, origins, &o.ready, false)
+		h := st.handler(c.tokens, c.origins, &o.ready, false)
 		return runAll(ctx,
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
 			func(ctx context.Context) error {

@@ -13,8 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
 
+	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/remote"
 )
@@ -44,7 +45,7 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 		// actor of the MCP session that made them.
 		h := st.handler(nil, nil, &o.ready, true)
 		return &daemon.Owner{
-			Backend: st.gate(),
+			Backend: st.gate,
 			Handler: h,
 			Run: func(ctx context.Context) error {
 				loops := []func(context.Context) error{st.run, func(ctx context.Context) error {
@@ -78,21 +79,26 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 // runAll runs every loop until ctx is done or one fails, which stops the
 // others; it returns the first failure.
 func runAll(ctx context.Context, loops ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg conc.WaitGroup
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	for _, loop := range loops {
-		wg.Go(func() {
+		p.Go(func(ctx context.Context) error {
 			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				cancel(err)
+				return err
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	return p.Wait()
+}
+
+// named prefixes the error of loop with its name.
+func named(name string, loop func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := loop(ctx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts the server down,
@@ -103,7 +109,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    api.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	return runAll(ctx,

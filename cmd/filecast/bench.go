@@ -11,16 +11,17 @@ import (
 	"github.com/filecast/filecast/cmd/filecast/internal/bench"
 )
 
-// benchCmd is "filecast bench": the end-to-end benchmark scenarios.
-type benchCmd struct {
+// benchConfig is "filecast bench": the end-to-end benchmark scenarios.
+type benchConfig struct {
 	cfg      bench.Config
 	scenario string
 	runs     int
 	verbose  bool
 	fs       *flag.FlagSet
+	given    map[string]bool // the flags given; set by Validate
 }
 
-func (c *benchCmd) flags(fs *flag.FlagSet) {
+func (c *benchConfig) flags(fs *flag.FlagSet) {
 	c.fs = fs
 	fs.StringVar(&c.scenario, "scenario", "latency", "what to measure: "+strings.Join(bench.Scenarios, ", ")+", or all")
 	fs.IntVar(&c.cfg.Sessions, "sessions", 1, "MCP sessions, each subscribed and long-polling list_changes (with --stdio: one filecast mcp process each, sharing one hub)")
@@ -57,7 +58,8 @@ Flags:
 	}
 }
 
-func (c *benchCmd) run(ctx context.Context, e *env) error {
+// Validate checks the flags and finds this binary.
+func (c *benchConfig) Validate(e *env) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -66,13 +68,16 @@ func (c *benchCmd) run(ctx context.Context, e *env) error {
 	if c.verbose {
 		c.cfg.Log = e.stderr
 	}
-	if c.runs < 1 {
-		c.runs = 1
-	}
-	given := map[string]bool{}
+	c.runs = max(c.runs, 1)
+	c.given = map[string]bool{}
 	if c.fs != nil {
-		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		c.fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
 	}
+	return nil
+}
+
+// Run runs the scenarios and prints their tables.
+func (c *benchConfig) Run(ctx context.Context, e *env) error {
 	scenarios := []string{c.scenario}
 	if c.scenario == "all" {
 		scenarios = bench.Scenarios
@@ -80,10 +85,10 @@ func (c *benchCmd) run(ctx context.Context, e *env) error {
 	for _, s := range scenarios {
 		cfg := c.cfg
 		// Defaults that differ by scenario apply unless the flag was given.
-		if !given["files"] && (s == "startup" || s == "throughput") {
+		if !c.given["files"] && (s == "startup" || s == "throughput") {
 			cfg.Files = 0
 		}
-		if !given["rate"] && s == "throughput" {
+		if !c.given["rate"] && s == "throughput" {
 			cfg.Rate = 0
 		}
 		var results []bench.Result
