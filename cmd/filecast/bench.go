@@ -35,25 +35,7 @@ func (c *benchConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.verbose, "v", false, "copy the filecast processes' stderr to this stderr and print every run")
 	fs.Var((*listFlag)(&c.cfg.Flags), "mcp-flag", "pass this flag to the filecast process under test (repeatable; the hub in remote and webhooks, every mcp process with --stdio --sessions N), e.g. --mcp-flag=--cpuprofile=cpu.out")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast bench [--scenario NAME|all] [--sessions N] [--rate R] [--duration D] [--stdio] [--dir DIR] [--runs N]
-
-Starts this binary as its users do and measures it end to end, beside a
-bare fsnotify watcher measured in the same run; prints one table per
-scenario (p50/p90/p99/max, rates, CPU per event, peak RSS):
-
-  latency     write → list_changes and → notifications/resources/updated (embedded hub)
-  remote      the same through "filecast hub" and "filecast mcp --hub"
-  throughput  --changes writes as fast as possible, complete and in order in every session
-  startup     spawn → initialize and → complete index on --files files; spawn → initialize on 10 files
-  checkout    git checkout changing --changes files, paged by a session (needs git)
-  webhooks    signed deliveries to a local receiver: latency at --rate, deliveries/s in a burst
-
-Examples:
-  filecast bench --scenario latency --stdio --sessions 50 --dir /dev/shm
-  filecast bench --scenario all --dir /dev/shm --runs 3
-
-Flags:
-`)
+		fmt.Fprint(fs.Output(), help("bench"), "Flags:\n")
 		fs.PrintDefaults()
 	}
 }

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,24 +38,6 @@ func main() {
 // already been printed with the usage.
 var errUsage = errors.New("usage")
 
-const usage = `filecast — real-time file events for AI agents
-
-Usage:
-  filecast mcp   [--root [NAME=]DIR]… [--hub URL] [--token T] [--http ADDR] [--data DIR]
-  filecast hub   --root [NAME=]DIR… [--listen ADDR] [--data DIR] [--nats URL] [--token T]
-  filecast tail  [--hub URL] [--path GLOB]… [--type TYPE]… [--since CURSOR] [--json]
-  filecast bench [--sessions N] [--rate R] [--duration D] [--stdio]
-  filecast version
-
-Examples:
-  filecast mcp --root ~/project                 # MCP over stdio, hub embedded in-process
-  filecast mcp --http 127.0.0.1:8090 --root .   # MCP streamable HTTP at /mcp
-  filecast hub --root docs=~/docs --listen 127.0.0.1:8080
-  filecast mcp --hub http://127.0.0.1:8080      # events from a running hub
-
-Run "filecast <command> --help" for the flags of a command.
-`
-
 // command is one subcommand: its config registers its flags, Validate
 // checks them (and resolves what they leave to defaults), Run runs.
 type command interface {
@@ -72,7 +55,7 @@ type env struct {
 
 func run(ctx context.Context, args []string, e *env) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		fmt.Fprint(e.stderr, help("filecast"))
 		return errUsage
 	}
 	var cmd command
@@ -89,10 +72,10 @@ func run(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintln(e.stdout, "filecast", version())
 		return nil
 	case "help", "-h", "--help", "-help":
-		fmt.Fprint(e.stdout, usage)
+		fmt.Fprint(e.stdout, help("filecast"))
 		return nil
 	default:
-		fmt.Fprintf(e.stderr, "filecast: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(e.stderr, "filecast: unknown command %q\n\n%s", args[0], help("filecast"))
 		return errUsage
 	}
 	fs := flag.NewFlagSet("filecast "+args[0], flag.ContinueOnError)
@@ -134,3 +117,17 @@ var processStart = time.Now()
 // is built, after an agent's first call among them. Files written in the
 // last few milliseconds before the process started are reported too.
 const clockTick = 10 * time.Millisecond
+
+// helpTexts are the texts of --help, one file per command in help/.
+//
+//go:embed help/*.txt
+var helpTexts embed.FS
+
+// help returns the text of help/name.txt.
+func help(name string) string {
+	b, err := helpTexts.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic(err) // embedded: cannot fail for the names used here
+	}
+	return string(b)
+}

@@ -42,30 +42,7 @@ func (c *mcpConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.originArg, "allow-origin", "with --http: a site (e.g. https://app.example) whose pages may call the MCP endpoint besides loopback ones and its own origin (repeatable)")
 	fs.IntVar(&c.capacity, "buffer", inbox.DefaultCapacity, "events buffered per MCP session before it is told it overflowed")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast mcp [--root [NAME=]DIR]… [--hub URL] [--token T]… [--token-file PATH] [--http ADDR] [--data DIR]
-
-Serves the MCP tools subscribe, unsubscribe and list_changes and every file
-as a resource filecast://<workspace>/<path>. Over stdio by default: stdout
-carries only MCP messages, logs go to stderr.
-
-Over HTTP (--http ADDR) the endpoint is ADDR/mcp. Without --token it may
-only listen on a loopback address and answers only to loopback Host names
-(421 otherwise: DNS rebinding); with tokens every request needs
-"Authorization: Bearer SECRET" (401 otherwise) and each token has its rate
-limit (429 with Retry-After). Requests from other sites' pages are refused
-by their Origin (403; --allow-origin adds sites). The --token SPEC is
-the hub's (see filecast hub --help) without ro and ws=, which only the hub
-enforces: here every token may use every workspace. With --hub, send the
-hub's token with --hub-token (or, without --http, with --token).
-
-Examples:
-  filecast mcp --root ~/project                      # hub embedded in this process
-  filecast mcp --http 127.0.0.1:8090 --root ~/project
-  filecast mcp --http :8090 --token-file ~/.config/filecast/tokens --root ~/project
-  filecast mcp --hub http://127.0.0.1:8080 --token $HUB_SECRET
-
-Flags:
-`)
+		fmt.Fprint(fs.Output(), help("mcp"), "Flags:\n")
 		fs.PrintDefaults()
 	}
 }
@@ -128,7 +105,7 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 		// Every "filecast mcp" on one data folder shares one hub: the first
 		// owns it, the others connect over its unix socket and take over
 		// when it exits.
-		sh, err := sharedHub(&c.stack, log, e.stderr, newOwned(), nil, servesAll(&c.stack))
+		sh, err := sharedHub(&c.stack, log, e.stderr, nil, servesAll(&c.stack))
 		if err != nil {
 			return err
 		}
@@ -188,7 +165,7 @@ func (c *mcpConfig) rootsHub(wss []workspace.Workspace) (roots.Hub, error) {
 	if sc.workspaces, err = sc.outside(wss); err != nil {
 		return nil, err
 	}
-	return sharedHub(&sc, c.process.log, nil, newOwned(), nil, servesAll(&sc))
+	return sharedHub(&sc, c.process.log, nil, nil, servesAll(&sc))
 }
 
 // resolveTokens sorts out what --token means: with --http, the tokens the

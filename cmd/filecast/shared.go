@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sourcegraph/conc/pool"
@@ -20,19 +19,12 @@ import (
 	"github.com/filecast/filecast/events/remote"
 )
 
-// owned is the part of a data folder's hub that only its owner has.
-type owned struct {
-	stack *stack
-	ready atomic.Bool   // the initial index is complete
-	done  chan struct{} // closed when ready is set
-}
-
 // sharedHub returns the one hub of the data folder c.data: this process
 // becomes its owner (starting the embedded stack and serving it on the
 // folder's unix socket) or connects to the process that owns it. serve, if
 // set, runs beside the owner's stack (e.g. the TCP API of "filecast hub").
 // check vets an owner found running.
-func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
+func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
 	serve func(ctx context.Context, st *stack) error,
 	check func(ctx context.Context, b daemon.Backend) error) (*daemon.Shared, error) {
 	become := func(ctx context.Context) (*daemon.Owner, error) {
@@ -40,26 +32,19 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 		if err != nil {
 			return nil, err
 		}
-		o.stack = st
-		// The socket is this user's alone: writes through it keep the
-		// actor of the MCP session that made them.
-		h := st.handler(nil, nil, &o.ready, true)
+		run := st.run
+		if serve != nil {
+			run = func(ctx context.Context) error {
+				return runAll(ctx, st.run, func(ctx context.Context) error { return serve(ctx, st) })
+			}
+		}
 		return &daemon.Owner{
 			Backend: st.gate,
-			Handler: h,
-			Run: func(ctx context.Context) error {
-				loops := []func(context.Context) error{st.run, func(ctx context.Context) error {
-					if st.waitReady(ctx) == nil && o.ready.CompareAndSwap(false, true) {
-						close(o.done)
-					}
-					return nil
-				}}
-				if serve != nil {
-					loops = append(loops, func(ctx context.Context) error { return serve(ctx, st) })
-				}
-				return runAll(ctx, loops...)
-			},
-			Close: st.close,
+			// The socket is this user's alone: writes through it keep the
+			// actor of the MCP session that made them.
+			Handler: st.handler(nil, nil, true),
+			Run:     run,
+			Close:   st.close,
 		}, nil
 	}
 	return daemon.NewShared(daemon.Options{
@@ -128,8 +113,6 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 			return nil
 		})
 }
-
-func newOwned() *owned { return &owned{done: make(chan struct{})} }
 
 // servesAll is the check of "filecast mcp --root": the running owner must
 // serve every workspace this process was asked for.

@@ -51,10 +51,12 @@ type stack struct {
 	progress io.Writer
 	opened   time.Time
 	counters watch.Counters // shared by every watcher of the stack
+	ready    atomic.Bool    // the initial index is complete: set by run
+	indexed  chan struct{}  // closed when ready is set
 }
 
 func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress io.Writer) (_ *stack, err error) {
-	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now()}
+	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now(), indexed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -184,7 +186,14 @@ func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 // run blocks until ctx is done or a loop fails; every loop has stopped
 // when it returns.
 func (s *stack) run(ctx context.Context) error {
-	loops := []func(context.Context) error{named("hub", s.hub.Run), named("locks", s.locks.Run), named("webhooks", s.webhooks.Run)}
+	loops := []func(context.Context) error{named("hub", s.hub.Run), named("locks", s.locks.Run), named("webhooks", s.webhooks.Run),
+		func(ctx context.Context) error {
+			if s.waitReady(ctx) == nil {
+				s.ready.Store(true)
+				close(s.indexed)
+			}
+			return nil
+		}}
 	for _, w := range s.watchers {
 		loops = append(loops, named("watcher", w.Run))
 	}
@@ -265,7 +274,7 @@ func (s *stack) serving() {
 // other sites than origins are kept out (api.Guard). With trustActor (the
 // unix socket only) a write keeps the actor it names: the MCP session of a
 // process that joined the shared hub.
-func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool, trustActor bool) http.Handler {
+func (s *stack) handler(tokens []api.Token, origins []string, trustActor bool) http.Handler {
 	h := api.New(s.gate, s.feed, api.Options{
 		Tokens:         tokens,
 		AllowedOrigins: origins,
@@ -281,7 +290,7 @@ func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool
 			mux.Handle("GET /dashboard/", s.dash)
 		},
 	})
-	return startingUntil(ready, h)
+	return startingUntil(&s.ready, h)
 }
 
 func (s *stack) names() []string {

@@ -40,18 +40,7 @@ func (c *tailConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON Lines (one event per line) instead of text")
 	fs.StringVar(&c.color, "color", "auto", "colour the text output: auto, always or never")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast tail [--hub URL] [--path GLOB]… [--type TYPE]… [--since CURSOR] [--json]
-
-Prints one line per event of a running hub: time, type, path, size, actor and
-lock. Follows live until interrupted; --since replays first.
-
-Examples:
-  filecast tail
-  filecast tail --path 'src/**/*.go' --type updated --type moved
-  filecast tail --since docs:0 --json | jq .path
-
-Flags:
-`)
+		fmt.Fprint(fs.Output(), help("tail"), "Flags:\n")
 		fs.PrintDefaults()
 	}
 }

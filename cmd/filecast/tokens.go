@@ -11,21 +11,6 @@ import (
 	"github.com/filecast/filecast/events/api"
 )
 
-// tokenHelp documents the token flags in the usage of hub and mcp.
-const tokenHelp = `Tokens (--token SPEC, repeatable, or --token-file PATH with one SPEC a line,
-# comments; a file keeps secrets out of the process list):
-  SPEC = [NAME=]SECRET[,OPTION]…
-  OPTION = ro                   read-only: GET only, no writes, locks or webhook changes
-         | ws=NAME[+NAME]…      only these workspaces (and no webhooks or metrics)
-         | rate=N               N requests per second, burst 2N (default 100)
-  SECRET has at least 16 characters, no spaces or commas; a secret that
-  contains '=' needs a NAME. NAME (default token1, token2, …) is the actor
-  "api:NAME" of writes and the default lock holder. Clients send
-  "Authorization: Bearer SECRET". Without tokens only a loopback address is
-  served. Over the rate: 429 with Retry-After.
-  Example: --token ci=$(openssl rand -hex 32) --token bot=S3cretS3cretS3cret,ws=docs+src,ro,rate=10
-`
-
 // tokenConfig is the --token and --token-file flags of a server.
 type tokenConfig struct {
 	specs listFlag
