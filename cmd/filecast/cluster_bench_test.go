@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -58,7 +59,7 @@ func benchHubs(b *testing.B, n int) {
 		hubs[i] = startBenchHub(b, cl.URLs(), root, fmt.Sprintf("hub-%c", 'a'+i))
 	}
 	var watcher *clusterHub
-	waitWithin(b, "one hub to watch w", 20*time.Second, func() bool {
+	eventstest.Within(b, 20*time.Second, "one hub to watch w", func() bool {
 		watcher = nil
 		for _, h := range hubs {
 			if watches(h) {
@@ -227,7 +228,7 @@ func startBenchHub(tb testing.TB, urls, root, id string) *clusterHub {
 			tb.Logf("%s stderr:\n%s", id, p.stderr.String())
 		}
 	})
-	waitWithin(tb, id+" to be ready", 20*time.Second, func() bool {
+	eventstest.Within(tb, 20*time.Second, id+" to be ready", func() bool {
 		resp, err := http.Get(h.base + "/healthz")
 		if err != nil {
 			return false

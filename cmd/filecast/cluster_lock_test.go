@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -172,7 +173,7 @@ func TestCluster_LockFencingAcrossFailures(t *testing.T) {
 		if code, text := put(h, "by b through "+h.id, l2, l2.FencingToken); code != http.StatusOK {
 			t.Errorf("PUT by the new holder through %s: %d %s", h.id, code, text)
 			// How long the hub goes on refusing the current holder.
-			waitWithin(t, "the current holder's write through "+h.id, 40*time.Second, func() bool {
+			eventstest.Within(t, 40*time.Second, "the current holder's write through "+h.id, func() bool {
 				code, _ := put(h, "by b through "+h.id, l2, l2.FencingToken)
 				return code == http.StatusOK
 			})
@@ -220,7 +221,7 @@ func TestCluster_LockFencingAcrossFailures(t *testing.T) {
 	if code, text := put(b, "final", l4, l4.FencingToken); code != http.StatusOK {
 		t.Fatalf("PUT by the last holder through %s: %d %s", b.id, code, text)
 	}
-	waitCond(t, "the last write in the log", func() bool {
+	eventstest.Eventually(t, "the last write in the log", func() bool {
 		evs := eventsFor(logOf(t, b.base), "doc.txt")
 		return len(evs) > 0 && evs[len(evs)-1].Actor != "" && evs[len(evs)-1].SHA256 == sha256Hex("final")
 	})

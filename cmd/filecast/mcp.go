@@ -94,7 +94,7 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 		defer ln.Close()
 	}
 	var src events.Source
-	var hub func(ctx context.Context) error // what runs beside the MCP server
+	var hub func(ctx context.Context) error // what runs beside the MCP server, if anything
 	var rs *roots.Roots
 	switch {
 	case c.hubURL != "":
@@ -109,11 +109,11 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		src, hub = sh, sh.Run
+		src, hub = sh, named("hub", sh.Run)
 	default:
 		// A host that shares its roots needs no flags: watch those.
 		rs = roots.New(roots.Options{Start: c.rootsHub, Logger: log.With("component", "roots")})
-		src, hub = rs, rs.Run
+		src, hub = rs, named("roots", rs.Run)
 	}
 	srv, err := server.New(src, server.Options{
 		Name:     "filecast",
@@ -132,20 +132,20 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 	// are indexed: the handshake waits only for the hub to be reachable
 	// (to know the log's heads), and the calls that need the index wait
 	// for it (hub.Gate).
-	loops := []func(context.Context) error{srv.Run}
+	loops := []func(context.Context) error{named("mcp", srv.Run)}
 	if hub != nil {
 		loops = append(loops, hub)
 	}
 	if ln == nil {
 		loops = append(loops, func(ctx context.Context) error {
 			if err := srv.ServeStdio(ctx, e.stdin, e.stdout); err != nil {
-				return err
+				return fmt.Errorf("stdio: %w", err)
 			}
 			return errHostLeft
 		})
 	} else {
 		h := api.NewGuard(c.tokens, c.origins).Wrap(api.RequireToken(c.tokens, srv.HTTPHandler()))
-		loops = append(loops, func(ctx context.Context) error { return serveHTTP(ctx, ln, h) })
+		loops = append(loops, named("http", func(ctx context.Context) error { return serveHTTP(ctx, ln, h) }))
 		log.Info("mcp ready", "url", "http://"+ln.Addr().String()+"/mcp", "tokens", len(c.tokens))
 	}
 	if err := runAll(ctx, loops...); !errors.Is(err, errHostLeft) {

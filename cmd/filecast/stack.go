@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
 
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/dashboard"
@@ -94,25 +93,26 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	// created and synced on a first start), so they are opened together.
 	// Nothing is appended to the hub before its streams exist: the lock
 	// manager appends only once it runs.
-	errs := make([]error, len(c.workspaces)+2)
-	var wg conc.WaitGroup
-	for i, ws := range c.workspaces {
-		wg.Go(func() {
+	p := pool.New().WithErrors()
+	for _, ws := range c.workspaces {
+		p.Go(func() error {
 			if err := natsd.RetryOpen(ctx, func(ctx context.Context) error { return s.journal.Ensure(ctx, ws.Name) }); err != nil {
-				errs[i] = fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
+				return fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
 			}
+			return nil
 		})
 	}
-	wg.Go(func() {
+	p.Go(func() error {
 		err := natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
 			s.locks, err = lock.Open(ctx, s.nats.Conn(), s.hub, lock.Options{Replicas: s.nats.Replicas(), Logger: log.With("component", "lock")})
 			return err
 		})
 		if err != nil {
-			errs[len(errs)-2] = fmt.Errorf("open locks: %w", err)
+			return fmt.Errorf("open locks: %w", err)
 		}
+		return nil
 	})
-	wg.Go(func() {
+	p.Go(func() error {
 		err := natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
 			s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
 				Schedule:     c.webhookSchedule,
@@ -126,11 +126,11 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 			return err
 		})
 		if err != nil {
-			errs[len(errs)-1] = fmt.Errorf("open webhooks: %w", err)
+			return fmt.Errorf("open webhooks: %w", err)
 		}
+		return nil
 	})
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := p.Wait(); err != nil {
 		return nil, err
 	}
 	s.hub.SetLocks(s.locks)

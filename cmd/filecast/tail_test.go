@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // TestTail follows a hub as a process: --since replays, then live events,
@@ -19,7 +21,7 @@ func TestTail(t *testing.T) {
 	base := "http://" + addr
 	waitHTTP(t, base+"/healthz")
 	writeFile(t, filepath.Join(root, "before.md"), "replayed")
-	waitCond(t, "before.md in the log", func() bool {
+	eventstest.Eventually(t, "before.md in the log", func() bool {
 		var p struct {
 			Events []wsEvent `json:"events"`
 		}
@@ -111,6 +113,6 @@ func startTail(t *testing.T, args ...string) <-chan string {
 			t.Logf("tail stderr: %s", stderr.String())
 		}
 	})
-	waitCond(t, "tail to start following", func() bool { return strings.Contains(stderr.String(), "following") })
+	eventstest.Eventually(t, "tail to start following", func() bool { return strings.Contains(stderr.String(), "following") })
 	return lines
 }
