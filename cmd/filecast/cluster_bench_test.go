@@ -339,24 +339,21 @@ func setPhase(subs []*benchSub, p *benchPhase) {
 // or fails after d.
 func waitPhase(tb testing.TB, subs []*benchSub, p *benchPhase, d time.Duration) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		var counts []string
-		complete := true
+	var counts []string
+	complete := func() bool {
+		counts = counts[:0]
+		done := true
 		for _, s := range subs {
 			s.mu.Lock()
 			c := s.count
 			s.mu.Unlock()
-			complete = complete && c == p.n
+			done = done && c == p.n
 			counts = append(counts, fmt.Sprintf("%s %d", s.hub.id, c))
 		}
-		if complete {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: after %s the streams have %s of %d events", p.name, d, strings.Join(counts, ", "), p.n)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return done
+	}
+	if !eventstest.Poll(d, complete) {
+		tb.Fatalf("%s: after %s the streams have %s of %d events", p.name, d, strings.Join(counts, ", "), p.n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/cmd/filecast/internal/bench"
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // binary is the filecast binary built once for the tests.
@@ -95,11 +96,9 @@ func TestRun(t *testing.T) {
 			}
 			// Every goroutine Run started has ended (an exiting HTTP
 			// connection may take a moment).
-			for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					buf := make([]byte, 1<<20)
-					t.Fatalf("%d goroutines after Run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				}
+			if !eventstest.Poll(2*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines after Run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 			}
 			var out strings.Builder
 			res.Print(&out)
