@@ -34,7 +34,11 @@ type FollowOptions struct {
 	Logger *slog.Logger
 }
 
-// Follow is the one place a subscription is resumed. It calls fn with
+// Follow is the one place a subscription is resumed. Only the consumer
+// knows which event it last accepted, and the layers a subscription goes
+// through (a remote hub's stream, the owner of a data folder, the hub on
+// an MCP host's roots) each see only their own way of failing, so they
+// pass events on and Follow, above them all, resumes. It calls fn with
 // every event of ws after after, in seq order and once each, through as
 // many subscriptions of src as it takes: a Source passes events on until
 // its subscription ends (a hub restarted, a connection lost, the owner of

@@ -2,7 +2,8 @@
 // tools and the resources of package resources on an mcp-go server, keeps
 // one event buffer (events/inbox) per MCP session, and routes every event
 // of an events.Source to those buffers and to the resource notifications
-// of the sessions that subscribed.
+// of the sessions that subscribed, following each workspace with
+// events.Follow (which resumes after the last event routed).
 //
 //	srv, err := server.New(src, server.Options{Name: "filecast", Version: v, Logger: log})
 //	if err != nil { ... }
