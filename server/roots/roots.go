@@ -169,6 +169,11 @@ func (r *Roots) Run(ctx context.Context) error {
 		wg.Go(func() { done <- h.Run(hctx) }) // ended by stop()
 		select {
 		case <-h.Ready():
+		case err := <-done: // failed before it could be called
+			stop, done = nil, nil
+			r.log.Error("cannot watch the host's roots", "roots", dirs, "err", err)
+			r.set(nil, err)
+			continue
 		case <-ctx.Done():
 			return nil
 		}

@@ -263,3 +263,27 @@ func appendTo(t *testing.T, h *hub.Hub, ws, path string) {
 }
 
 func mkdir(d string) error { return os.MkdirAll(d, 0o755) }
+
+// broken is a hub that fails as it starts: a fault to inject.
+type broken struct{ roots.Hub }
+
+var errBroken = errors.New("test: the data folder is owned by a hub on other roots")
+
+func (broken) Run(context.Context) error { return errBroken }
+func (broken) Ready() <-chan struct{}    { return nil }
+
+// TestRoots_HubFailsToStart: a hub that fails before it can be called
+// makes every call say why, rather than wait.
+func TestRoots_HubFailsToStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "alpha")
+	if err := mkdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	h := &host{}
+	h.set(dir)
+	r := roots.New(roots.Options{Start: func([]workspace.Workspace) (roots.Hub, error) { return broken{}, nil }})
+	connect(t, r, h)
+	if _, err := r.Workspaces(t.Context()); !errors.Is(err, errBroken) {
+		t.Fatalf("Workspaces = %v, want the hub's failure", err)
+	}
+}
