@@ -16,9 +16,9 @@ func TestImportDirection(t *testing.T) {
 	}
 	const mod = "github.com/filecast/filecast/"
 	owners := map[string][]string{
-		"github.com/mark3labs/mcp-go":         {"server", "tools", "resources", "bench", "cmd/filecast"},
+		"github.com/mark3labs/mcp-go":         {"server", "tools", "resources", "cmd/filecast"},
 		"github.com/nats-io/nats-server":      {"events/natsd"},
-		"github.com/fsnotify/fsnotify":        {"events/watch", "bench"},
+		"github.com/fsnotify/fsnotify":        {"events/watch", "cmd/filecast/internal/bench"},
 		"github.com/prometheus/client_golang": {"events/metrics"},
 		"github.com/tmaxmax/go-sse":           {"events/feed", "events/remote"},
 		"github.com/nats-io/nats.go":          {"events/natsd", "events/journal", "events/lock", "events/leader", "events/relay", "events/webhook", "cmd/filecast"},

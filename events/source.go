@@ -50,8 +50,11 @@ type Source interface {
 	// then live ones, with no gap and no duplicate. It blocks until ctx is
 	// done (returning ctx.Err()), fn returns an error (returned as is), or
 	// the subscription fails; it returns ErrCursorExpired at once when the
-	// log no longer holds the events right after after. fn runs on the
-	// caller's goroutine-owned loop: it must not block for long.
+	// log no longer holds the events right after after. A failed
+	// subscription (a lost connection, a hub that went away) is not
+	// resumed by the Source: the caller subscribes again after the last
+	// event it got, which Follow does. fn runs on the caller's
+	// goroutine-owned loop: it must not block for long.
 	Subscribe(ctx context.Context, ws string, after uint64, fn func(Event) error) error
 
 	// Changes returns up to limit events of ws after after. When none is

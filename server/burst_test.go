@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/resources"
 	"github.com/filecast/filecast/server"
 )
@@ -66,7 +67,7 @@ func TestServer_BurstSlowClient(t *testing.T) {
 		}
 		lastSeq[p] = src.Append("docs", typ, p).Seq
 	}
-	eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == total })
+	eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == total })
 
 	// Every event reaches list_changes.
 	seen := map[string]bool{}
@@ -96,7 +97,7 @@ func TestServer_BurstSlowClient(t *testing.T) {
 	}
 
 	// Every URI's last change is followed by a notification for it.
-	eventually(t, "a notification after each URI's last change", func() bool {
+	eventstest.Eventually(t, "a notification after each URI's last change", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for uri, m := range mark {
@@ -106,7 +107,7 @@ func TestServer_BurstSlowClient(t *testing.T) {
 		}
 		return len(mark) == files
 	})
-	eventually(t, "list_changed", func() bool { return n.count(mcp.MethodNotificationResourcesListChanged) >= 1 })
+	eventstest.Eventually(t, "list_changed", func() bool { return n.count(mcp.MethodNotificationResourcesListChanged) >= 1 })
 	st := h.srv.Stats()
 	if st.Dropped != 0 {
 		t.Errorf("dropped %d notifications", st.Dropped)

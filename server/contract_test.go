@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 	"github.com/filecast/filecast/server"
 	"github.com/filecast/filecast/tools"
@@ -167,7 +168,7 @@ func (c *contract) head() uint64 {
 func (c *contract) sync() {
 	c.t.Helper()
 	head := c.st.Head(c.t, "docs")
-	eventually(c.t, "routing", func() bool { return c.srv.Heads().For("docs") >= head })
+	eventstest.Eventually(c.t, "routing", func() bool { return c.srv.Heads().For("docs") >= head })
 	for c.head() < head {
 		page, err := c.st.Hub.Changes(context.Background(), "docs", c.head(), 1000, 0)
 		if err != nil {
@@ -284,7 +285,7 @@ func (c *contract) write(cl *client.Client, who string) {
 func (c *contract) onDisk(change func()) {
 	before := c.st.Head(c.t, "docs")
 	change()
-	eventually(c.t, "the watcher's event", func() bool { return c.st.Head(c.t, "docs") > before })
+	eventstest.Eventually(c.t, "the watcher's event", func() bool { return c.st.Head(c.t, "docs") > before })
 	c.sync()
 }
 

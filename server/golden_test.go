@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 	"github.com/filecast/filecast/server"
 )
@@ -305,7 +306,7 @@ func replay(t *testing.T, file string) {
 	norm := newNormaliser()
 	settle := func() {
 		head := st.Head(t, "docs")
-		eventually(t, "routing", func() bool { return srv.Heads().For("docs") >= head })
+		eventstest.Eventually(t, "routing", func() bool { return srv.Heads().For("docs") >= head })
 	}
 	initialized := false
 	initialize := func() {
@@ -349,7 +350,7 @@ func replay(t *testing.T, file string) {
 				abs := st.Path("docs", rest)
 				must(t, os.MkdirAll(filepath.Dir(abs), 0o755))
 				must(t, os.WriteFile(abs, f.data, 0o644))
-				eventually(t, "the watcher's event", func() bool { return st.Head(t, "docs") > before })
+				eventstest.Eventually(t, "the watcher's event", func() bool { return st.Head(t, "docs") > before })
 			case "symlink":
 				must(t, os.Symlink(strings.TrimSpace(string(f.data)), st.Path("docs", rest)))
 			case "lock":

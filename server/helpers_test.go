@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -107,16 +106,19 @@ func (n *notes) count(method string) int {
 	return c
 }
 
-// eventually waits for cond with a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// reached returns a channel told (without blocking) each time a call of
+// tool reaches s, before its handler runs.
+func reached(s *server.Server, tool string) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.MCPServer().GetHooks().AddBeforeCallTool(func(_ context.Context, _ any, req *mcp.CallToolRequest) {
+		if req.Params.Name == tool {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	})
+	return ch
 }
 
 type clientOpts struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/resources"
 	"github.com/filecast/filecast/server"
 )
@@ -67,8 +68,8 @@ func notifyDuringPosts(t testing.TB, files int) (missed int) {
 			time.Sleep(time.Millisecond) // let pings interleave with the flow
 		}
 	}
-	eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == uint64(files) })
-	eventually(t, "notifications written to the session", func() bool { return h.srv.Stats().Notified >= int64(files) })
+	eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == uint64(files) })
+	eventstest.Eventually(t, "notifications written to the session", func() bool { return h.srv.Stats().Notified >= int64(files) })
 
 	missing := func() int {
 		got := map[string]bool{}
@@ -83,9 +84,6 @@ func notifyDuringPosts(t testing.TB, files int) (missed int) {
 		}
 		return m
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for missing() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventstest.Poll(2*time.Second, func() bool { return missing() == 0 })
 	return missing()
 }

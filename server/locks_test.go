@@ -20,6 +20,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/workspace"
 	"github.com/filecast/filecast/server"
 	"github.com/filecast/filecast/tools"
@@ -172,7 +173,7 @@ func TestServer_LockContention(t *testing.T) {
 
 	// b waits; a unlocks; b gets it.
 	waiting := callAsync(b, "lock", map[string]any{"path": "notes/new.md", "wait_ms": 20000})
-	eventually(t, "b waiting", func() bool { return lk.Waiters() == 1 })
+	eventstest.Eventually(t, "b waiting", func() bool { return lk.Waiters() == 1 })
 	if r := decode[tools.UnlockResult](t, call(t, a, "unlock", map[string]any{"path": "notes/new.md", "lock_token": la.LockToken})); !r.Released {
 		t.Error("released = false")
 	}
@@ -381,7 +382,7 @@ func TestServer_SessionEndReleasesLocks(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "stdio session's lock released", func() bool { return len(lk.Held("docs", "d.md")) == 0 })
+		eventstest.Eventually(t, "stdio session's lock released", func() bool { return len(lk.Held("docs", "d.md")) == 0 })
 		decode[tools.LockResult](t, call(t, b, "lock", map[string]any{"path": "d.md"}))
 	})
 }
@@ -401,7 +402,7 @@ func TestServer_LockHolderIsInboxHolder(t *testing.T) {
 	// The lock manager warns the holder before its lock runs out.
 	last := h.src.AppendEvent(events.Event{Type: events.LockExpiring, Workspace: "docs", Path: "a.md", Actor: la.Holder,
 		Lock: &events.LockInfo{Holder: la.Holder, FencingToken: la.FencingToken, Mode: la.Mode}})
-	eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == last.Seq })
+	eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == last.Seq })
 
 	if d := cmp.Diff([]string{"file.created b.md", "lock.expiring a.md"}, paths(listChanges(t, a, nil).Events)); d != "" {
 		t.Errorf("holder's session (-want +got):\n%s", d)

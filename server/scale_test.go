@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,12 +36,7 @@ func TestServer_ThousandHTTPSessions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 1,000 sessions")
 	}
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
-		raised := rl
-		raised.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised)
-	}
+	raiseFileLimit()
 	h := start(t, server.Options{}, "docs")
 	ts := httptest.NewServer(h.srv.HTTPHandler())
 	t.Cleanup(ts.Close)

@@ -2,7 +2,8 @@
 // tools and the resources of package resources on an mcp-go server, keeps
 // one event buffer (events/inbox) per MCP session, and routes every event
 // of an events.Source to those buffers and to the resource notifications
-// of the sessions that subscribed.
+// of the sessions that subscribed, following each workspace with
+// events.Follow (which resumes after the last event routed).
 //
 //	srv, err := server.New(src, server.Options{Name: "filecast", Version: v, Logger: log})
 //	if err != nil { ... }
@@ -62,7 +63,6 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/inbox"
-	"github.com/filecast/filecast/internal/wait"
 	"github.com/filecast/filecast/resources"
 	"github.com/filecast/filecast/tools"
 )
@@ -332,44 +332,40 @@ func (s *Server) workspacesWithRetry(ctx context.Context) ([]events.WorkspaceInf
 			return nil, fmt.Errorf("list workspaces: %w", err)
 		}
 		s.log.Warn("list workspaces failed; retrying", "err", err, "in", delay)
-		if !wait.Sleep(ctx, delay) {
+		if !sleep(ctx, delay) {
 			return nil, fmt.Errorf("list workspaces: %w", err)
 		}
 		delay = min(delay*2, maxBackoff)
 	}
 }
 
-// follow subscribes to one workspace for as long as ctx lasts.
+// follow routes the events of one workspace for as long as ctx lasts.
+// events.Follow resumes the subscription after the last event routed
+// whenever it ends; when the log has dropped events this process never
+// routed, routing continues from the log's head (sessions resume by cursor
+// and see the expiry).
 func (s *Server) follow(ctx context.Context, ws string, after uint64) {
-	delay := 100 * time.Millisecond
 	for {
-		err := s.src.Subscribe(ctx, ws, after, func(ev events.Event) error {
+		err := events.Follow(ctx, s.src, ws, after, func(ev events.Event) error {
 			s.route(ev)
-			after = ev.Seq
-			delay = 100 * time.Millisecond
 			return nil
-		})
+		}, events.FollowOptions{Logger: s.log})
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, events.ErrCursorExpired) {
-			// The log dropped events this process never routed: start again
-			// at the head. Sessions resume by cursor and see the expiry.
-			s.log.Error("event subscription fell behind the log; continuing from its head", "workspace", ws, "after", after)
-			if wss, werr := s.src.Workspaces(ctx); werr == nil {
-				for _, w := range wss {
-					if w.Name == ws {
-						after = w.Head
-					}
-				}
+		s.log.Error("event subscription fell behind the log; continuing from its head", "workspace", ws, "after", s.Heads()[ws], "err", err)
+		wss, err := s.src.Workspaces(ctx)
+		if err != nil {
+			if !sleep(ctx, time.Second) {
+				return
 			}
-		} else {
-			s.log.Warn("event subscription ended; resubscribing", "workspace", ws, "after", after, "err", err, "in", delay)
+			continue
 		}
-		if !wait.Sleep(ctx, delay) {
-			return
+		for _, w := range wss {
+			if w.Name == ws {
+				after = w.Head
+			}
 		}
-		delay = min(delay*2, maxBackoff)
 	}
 }
 
@@ -519,4 +515,16 @@ func holder(name string) string {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
 	return name + "#" + hex.EncodeToString(b[:])
+}
+
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/server"
 	"github.com/filecast/filecast/tools"
 )
@@ -47,7 +48,7 @@ func TestServer_SubscribeAndListChanges(t *testing.T) {
 	h.src.Append("docs", events.FileDeleted, "reports/old.md")     // type does not match
 	h.src.Append("src", events.FileUpdated, "reports/a.md")        // workspace does not match
 	h.src.Append("docs", events.FileUpdated, "reports/2024/q4.md") // matches
-	eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == 4 && h.srv.Heads().For("src") == 1 })
+	eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == 4 && h.srv.Heads().For("src") == 1 })
 
 	got := listChanges(t, c, map[string]any{"subscription_id": sub.SubscriptionID})
 	want := []string{"file.created reports/q3.md", "file.updated reports/2024/q4.md"}
@@ -73,9 +74,10 @@ func TestServer_SubscribeAndListChanges(t *testing.T) {
 		}
 	})
 
+	polling := reached(h.srv, "list_changes")
 	t.Run("long poll returns when an event arrives", func(t *testing.T) {
 		go func() {
-			time.Sleep(100 * time.Millisecond)
+			<-polling
 			h.src.Append("docs", events.FileUpdated, "reports/q3.md")
 		}()
 		began := time.Now()
@@ -90,8 +92,9 @@ func TestServer_SubscribeAndListChanges(t *testing.T) {
 
 	t.Run("long poll by cursor returns when an event arrives", func(t *testing.T) {
 		head := listChanges(t, c, map[string]any{"subscription_id": sub.SubscriptionID}).Cursor
+		<-polling // that call's
 		go func() {
-			time.Sleep(100 * time.Millisecond)
+			<-polling
 			h.src.Append("docs", events.FileCreated, "notes.txt") // not matching
 			h.src.Append("docs", events.FileCreated, "reports/new.md")
 		}()
@@ -102,7 +105,7 @@ func TestServer_SubscribeAndListChanges(t *testing.T) {
 	})
 
 	t.Run("empty result returns the head", func(t *testing.T) {
-		eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == 7 })
+		eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == 7 })
 		listChanges(t, c, nil) // drain
 		got := listChanges(t, c, nil)
 		if len(got.Events) != 0 || got.Cursor != "docs:7,src:1" {
@@ -266,7 +269,7 @@ func TestServer_ResourceNotifications(t *testing.T) {
 	h.src.Append("docs", events.FileUpdated, "b.md") // not subscribed
 	h.src.Append("src", events.FileUpdated, "x/y.go")
 	h.src.Append("src", events.FileMoved, "z.go", "x/old.go")
-	eventually(t, "notifications", func() bool { return len(n.updated()) >= 4 && n.count(mcp.MethodNotificationResourcesListChanged) >= 1 })
+	eventstest.Eventually(t, "notifications", func() bool { return len(n.updated()) >= 4 && n.count(mcp.MethodNotificationResourcesListChanged) >= 1 })
 	got := n.updated()
 	slices.Sort(got)
 	want := []string{"filecast://docs/a.md", "filecast://src/x/old.go", "filecast://src/x/y.go", "filecast://src/z.go"}
@@ -280,7 +283,7 @@ func TestServer_ResourceNotifications(t *testing.T) {
 	}
 	h.src.Append("src", events.FileUpdated, "x/y.go")
 	h.src.Append("docs", events.FileUpdated, "a.md")
-	eventually(t, "notification", func() bool { return len(n.updated()) >= 5 })
+	eventstest.Eventually(t, "notification", func() bool { return len(n.updated()) >= 5 })
 	if last := n.updated()[4]; last != "filecast://docs/a.md" {
 		t.Errorf("after unsubscribe got %s", last)
 	}
@@ -292,7 +295,7 @@ func TestServer_HTTPSessions(t *testing.T) {
 	t.Cleanup(ts.Close)
 	a, an := httpClient(t, ts, clientOpts{name: "alice"})
 	b, _ := httpClient(t, ts, clientOpts{name: "bob"})
-	eventually(t, "two sessions", func() bool { return h.srv.Sessions() == 2 })
+	eventstest.Eventually(t, "two sessions", func() bool { return h.srv.Sessions() == 2 })
 
 	subA := decode[tools.SubscribeResult](t, call(t, a, "subscribe", map[string]any{"paths": []string{"*.md"}}))
 	decode[tools.SubscribeResult](t, call(t, b, "subscribe", map[string]any{"paths": []string{"*.go"}}))
@@ -301,7 +304,7 @@ func TestServer_HTTPSessions(t *testing.T) {
 	}
 	h.src.Append("docs", events.FileCreated, "a.md")
 	h.src.Append("docs", events.FileCreated, "b.go")
-	eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == 2 })
+	eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == 2 })
 
 	if d := cmp.Diff([]string{"file.created a.md"}, paths(listChanges(t, a, nil).Events)); d != "" {
 		t.Errorf("alice (-want +got):\n%s", d)
@@ -309,7 +312,7 @@ func TestServer_HTTPSessions(t *testing.T) {
 	if d := cmp.Diff([]string{"file.created b.go"}, paths(listChanges(t, b, nil).Events)); d != "" {
 		t.Errorf("bob (-want +got):\n%s", d)
 	}
-	eventually(t, "alice's notifications", func() bool {
+	eventstest.Eventually(t, "alice's notifications", func() bool {
 		return len(an.updated()) >= 2 && an.count(mcp.MethodNotificationResourcesListChanged) >= 1
 	})
 
@@ -344,11 +347,11 @@ func TestServer_ListenStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	eventually(t, "listen stream", func() bool { return h.srv.Stats().Listens == 1 })
+	eventstest.Eventually(t, "listen stream", func() bool { return h.srv.Stats().Listens == 1 })
 	h.src.Append("docs", events.FileUpdated, "reports/a.md")
 	h.src.Append("docs", events.FileUpdated, "other.md")
 	h.src.Append("docs", events.FileCreated, "reports/b.md")
-	eventually(t, "notifications", func() bool {
+	eventstest.Eventually(t, "notifications", func() bool {
 		return len(n.updated()) >= 2 && n.count(mcp.MethodNotificationResourcesListChanged) >= 1
 	})
 	if d := cmp.Diff([]string{"filecast://docs/reports/a.md", "filecast://docs/reports/b.md"}, n.updated()); d != "" {
@@ -365,7 +368,7 @@ func TestServer_ListenStream(t *testing.T) {
 		t.Errorf("stateless cursor read: %v", paths(got.Events))
 	}
 	stop()
-	eventually(t, "listen stream closed", func() bool { return h.srv.Stats().Listens == 0 })
+	eventstest.Eventually(t, "listen stream closed", func() bool { return h.srv.Stats().Listens == 0 })
 	select {
 	case err := <-errs:
 		t.Errorf("listen: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 	"github.com/filecast/filecast/server"
 	"github.com/filecast/filecast/tools"
@@ -183,9 +184,9 @@ func TestWire_NoUntaggedListChangedUnder2026(t *testing.T) {
 			listChanges(t, c, nil) // the session is up
 			h.src.Append("docs", events.FileCreated, "a.md")
 			marker := h.src.Append("docs", events.FileCreated, "b.md")
-			eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == marker.Seq })
+			eventstest.Eventually(t, "routing", func() bool { return h.srv.Heads().For("docs") == marker.Seq })
 			if !modern {
-				eventually(t, "list_changed of a legacy session", func() bool {
+				eventstest.Eventually(t, "list_changed of a legacy session", func() bool {
 					return n.count(mcp.MethodNotificationResourcesListChanged) > 0
 				})
 				return

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -58,7 +59,7 @@ func benchHubs(b *testing.B, n int) {
 		hubs[i] = startBenchHub(b, cl.URLs(), root, fmt.Sprintf("hub-%c", 'a'+i))
 	}
 	var watcher *clusterHub
-	waitWithin(b, "one hub to watch w", 20*time.Second, func() bool {
+	eventstest.Within(b, 20*time.Second, "one hub to watch w", func() bool {
 		watcher = nil
 		for _, h := range hubs {
 			if watches(h) {
@@ -227,7 +228,7 @@ func startBenchHub(tb testing.TB, urls, root, id string) *clusterHub {
 			tb.Logf("%s stderr:\n%s", id, p.stderr.String())
 		}
 	})
-	waitWithin(tb, id+" to be ready", 20*time.Second, func() bool {
+	eventstest.Within(tb, 20*time.Second, id+" to be ready", func() bool {
 		resp, err := http.Get(h.base + "/healthz")
 		if err != nil {
 			return false
@@ -338,24 +339,21 @@ func setPhase(subs []*benchSub, p *benchPhase) {
 // or fails after d.
 func waitPhase(tb testing.TB, subs []*benchSub, p *benchPhase, d time.Duration) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		var counts []string
-		complete := true
+	var counts []string
+	complete := func() bool {
+		counts = counts[:0]
+		done := true
 		for _, s := range subs {
 			s.mu.Lock()
 			c := s.count
 			s.mu.Unlock()
-			complete = complete && c == p.n
+			done = done && c == p.n
 			counts = append(counts, fmt.Sprintf("%s %d", s.hub.id, c))
 		}
-		if complete {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: after %s the streams have %s of %d events", p.name, d, strings.Join(counts, ", "), p.n)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return done
+	}
+	if !eventstest.Poll(d, complete) {
+		tb.Fatalf("%s: after %s the streams have %s of %d events", p.name, d, strings.Join(counts, ", "), p.n)
 	}
 }
 

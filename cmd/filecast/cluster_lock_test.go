@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -172,7 +173,7 @@ func TestCluster_LockFencingAcrossFailures(t *testing.T) {
 		if code, text := put(h, "by b through "+h.id, l2, l2.FencingToken); code != http.StatusOK {
 			t.Errorf("PUT by the new holder through %s: %d %s", h.id, code, text)
 			// How long the hub goes on refusing the current holder.
-			waitWithin(t, "the current holder's write through "+h.id, 40*time.Second, func() bool {
+			eventstest.Within(t, 40*time.Second, "the current holder's write through "+h.id, func() bool {
 				code, _ := put(h, "by b through "+h.id, l2, l2.FencingToken)
 				return code == http.StatusOK
 			})
@@ -197,7 +198,8 @@ func TestCluster_LockFencingAcrossFailures(t *testing.T) {
 		t.Fatalf("fencing token %d after the node came back, %d before: not larger", l3.FencingToken, l2.FencingToken)
 	}
 
-	// Kill A while it holds a 2 s lock: B gets it when it expires.
+	// Kill A while it holds a 2 s lock: B, waiting up to 15 s, gets it
+	// when it expires.
 	if err := a.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -206,9 +208,6 @@ func TestCluster_LockFencingAcrossFailures(t *testing.T) {
 	l4, waited := acquire(b, "agent-b", 30, 15000)
 	if l4.FencingToken <= l3.FencingToken {
 		t.Fatalf("fencing token %d after the dead hub's lock expired, %d before: not larger", l4.FencingToken, l3.FencingToken)
-	}
-	if since := time.Since(killed); since > 2*time.Second+5*time.Second {
-		t.Errorf("the dead hub's 2 s lock was taken %s after the kill", since.Round(time.Millisecond))
 	}
 	// The dead hub's lease is no more: locked (someone else holds the lock)
 	// or stale, never written.
@@ -220,7 +219,7 @@ func TestCluster_LockFencingAcrossFailures(t *testing.T) {
 	if code, text := put(b, "final", l4, l4.FencingToken); code != http.StatusOK {
 		t.Fatalf("PUT by the last holder through %s: %d %s", b.id, code, text)
 	}
-	waitCond(t, "the last write in the log", func() bool {
+	eventstest.Eventually(t, "the last write in the log", func() bool {
 		evs := eventsFor(logOf(t, b.base), "doc.txt")
 		return len(evs) > 0 && evs[len(evs)-1].Actor != "" && evs[len(evs)-1].SHA256 == sha256Hex("final")
 	})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -50,7 +51,7 @@ func startClusterHubs(t *testing.T, urls, root string, n int) []*clusterHub {
 func watching(t *testing.T, hubs []*clusterHub) *clusterHub {
 	t.Helper()
 	var w *clusterHub
-	waitCond(t, "one hub to watch w", func() bool {
+	eventstest.Eventually(t, "one hub to watch w", func() bool {
 		w = nil
 		n := 0
 		for _, h := range hubs {
@@ -105,7 +106,7 @@ func logOf(t *testing.T, base string) []wsEvent {
 func converge(t *testing.T, base, root string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitCond(t, "the log to describe every file", func() bool {
+	eventstest.Eventually(t, "the log to describe every file", func() bool {
 		last, _ := lastContents(logOf(t, base))
 		return len(stale(t, root, last)) == 0
 	})
@@ -250,7 +251,7 @@ func TestCluster_HubsShareWorkspaces(t *testing.T) {
 
 	// A change on disk is one event, served by both hubs with one seq.
 	writeFile(t, filepath.Join(root, "a.txt"), "one")
-	waitCond(t, "a.txt on both hubs", func() bool {
+	eventstest.Eventually(t, "a.txt on both hubs", func() bool {
 		return len(eventsFor(logOf(t, hubs[0].base), "a.txt")) > 0 && len(eventsFor(logOf(t, hubs[1].base), "a.txt")) > 0
 	})
 	if got, _ := agent.collect(nil, 1); len(got) != 1 || got[0].Path != "a.txt" || got[0].Seq != eventsFor(logOf(t, w.base), "a.txt")[0].Seq {
@@ -275,7 +276,7 @@ func TestCluster_HubsShareWorkspaces(t *testing.T) {
 		t.Fatalf("write through the other hub: %d %s", code, body)
 	}
 	writeFile(t, filepath.Join(root, "marker.txt"), "after b.txt")
-	waitCond(t, "marker.txt", func() bool { return len(eventsFor(logOf(t, other.base), "marker.txt")) > 0 })
+	eventstest.Eventually(t, "marker.txt", func() bool { return len(eventsFor(logOf(t, other.base), "marker.txt")) > 0 })
 	log := logOf(t, other.base)
 	if b := eventsFor(log, "b.txt"); len(b) != 1 || !strings.HasPrefix(b[0].Actor, "api") {
 		t.Fatalf("b.txt events = %v, want one by the API", b)
@@ -286,7 +287,7 @@ func TestCluster_HubsShareWorkspaces(t *testing.T) {
 
 	// Kill the watching hub in the middle of a burst.
 	done := burst(t, root, 1500, 20)
-	time.Sleep(300 * time.Millisecond) // mid-burst; the checks do not depend on the moment
+	eventstest.Eventually(t, "the burst under way", func() bool { return writes.Load() >= 200 })
 	killed := time.Now()
 	if err := w.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -306,7 +307,7 @@ func TestCluster_HubsShareWorkspaces(t *testing.T) {
 	if next == hubs[1] {
 		alive, dead = taps[1], taps[0]
 	}
-	waitCond(t, "the survivor's stream to catch up", func() bool {
+	eventstest.Eventually(t, "the survivor's stream to catch up", func() bool {
 		evs := alive.events()
 		return len(evs) > 0 && seqOf(t, evs[len(evs)-1]) == log[len(log)-1].Seq
 	})
@@ -314,7 +315,7 @@ func TestCluster_HubsShareWorkspaces(t *testing.T) {
 	<-dead.closed
 	got := dead.events()
 	resumed := tapSSE(t, next.base, got[len(got)-1].id)
-	waitCond(t, "the resumed stream to catch up", func() bool {
+	eventstest.Eventually(t, "the resumed stream to catch up", func() bool {
 		evs := resumed.events()
 		return len(evs) > 0 && seqOf(t, evs[len(evs)-1]) == log[len(log)-1].Seq
 	})
@@ -331,7 +332,7 @@ func TestCluster_NATSNodeKilled(t *testing.T) {
 	hubs := startClusterHubs(t, cl.URLs(), root, 2)
 	watching(t, hubs)
 	done := burst(t, root, 1500, 20)
-	time.Sleep(300 * time.Millisecond)
+	eventstest.Eventually(t, "the burst under way", func() bool { return writes.Load() >= 200 })
 	victim := cl.MetaLeader()
 	cl.Kill(victim)
 	t.Logf("NATS node %d (the meta leader) killed after %d writes", victim, writes.Load())
@@ -351,7 +352,7 @@ func TestCluster_NATSNodeKilled(t *testing.T) {
 	}
 	cl.Restart(victim)
 	writeFile(t, filepath.Join(root, "after.txt"), "node back")
-	waitCond(t, "after.txt", func() bool { return len(eventsFor(logOf(t, hubs[1].base), "after.txt")) == 1 })
+	eventstest.Eventually(t, "after.txt", func() bool { return len(eventsFor(logOf(t, hubs[1].base), "after.txt")) == 1 })
 	t.Logf("1500 writes over 20 files, a NATS node killed: %d events on both hubs, the same seqs, none lost or repeated", n)
 }
 
@@ -373,7 +374,7 @@ func TestCluster_HubsStartTogether(t *testing.T) {
 	t.Logf("3 hubs started together, all ready in %s", time.Since(start).Round(time.Millisecond))
 	writeFile(t, filepath.Join(root, "a.txt"), "one")
 	for _, b := range bases {
-		waitCond(t, "a.txt on "+b, func() bool { return len(eventsFor(logOf(t, b), "a.txt")) == 1 })
+		eventstest.Eventually(t, "a.txt on "+b, func() bool { return len(eventsFor(logOf(t, b), "a.txt")) == 1 })
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
@@ -37,19 +38,6 @@ func startClusterHubsWith(t *testing.T, urls, root string, n int, extra ...strin
 		waitHTTP(t, h.base+"/healthz") // one after the other, as startClusterHubs
 	}
 	return hubs
-}
-
-// waitWithin is waitCond with a deadline of its own, for conditions that
-// take longer than waitCond's (a webhook consumer moving to another hub).
-func waitWithin(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // hookDelivery is one event a webhook endpoint accepted.
@@ -334,7 +322,7 @@ func TestCluster_WebhooksOnceAcrossHubs(t *testing.T) {
 	for i, id := range ids {
 		// Registered through one hub, the webhook is active on the other.
 		other := hubs[(i+1)%len(hubs)]
-		waitCond(t, id+" to be active", func() bool {
+		eventstest.Eventually(t, id+" to be active", func() bool {
 			var h struct {
 				Status string `json:"status"`
 			}
@@ -349,10 +337,10 @@ func TestCluster_WebhooksOnceAcrossHubs(t *testing.T) {
 	// Phase 1: both hubs alive.
 	start := time.Now()
 	writeMany(t, root, "one", firstWrites)
-	waitCond(t, "the first writes in the log", func() bool { return createdUnder(logOf(t, hubs[0].base), "one") == firstWrites })
+	eventstest.Eventually(t, "the first writes in the log", func() bool { return createdUnder(logOf(t, hubs[0].base), "one") == firstWrites })
 	want := eventsAfter(logOf(t, hubs[0].base), head)
 	for i, s := range sinks {
-		waitWithin(t, fmt.Sprintf("webhook %d to receive %d events", i, len(want)), 30*time.Second, func() bool { return s.covers(want) })
+		eventstest.Within(t, 30*time.Second, fmt.Sprintf("webhook %d to receive %d events", i, len(want)), func() bool { return s.covers(want) })
 	}
 	t.Logf("%d writes: %d events delivered to each of 3 webhooks in %s", firstWrites, len(want), time.Since(start).Round(time.Millisecond))
 	for i, s := range sinks {
@@ -376,9 +364,7 @@ func TestCluster_WebhooksOnceAcrossHubs(t *testing.T) {
 		}
 		return true
 	}
-	for deadline := time.Now().Add(5 * time.Second); !counted() && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventstest.Poll(5*time.Second, counted)
 	for i := range hubs {
 		for _, id := range ids {
 			total[i] += byHub[i][id]
@@ -413,14 +399,14 @@ func TestCluster_WebhooksOnceAcrossHubs(t *testing.T) {
 	<-victim.proc.done
 	killed := time.Now()
 	writeMany(t, root, "two", laterWrites)
-	waitCond(t, "the later writes in the survivor's log", func() bool {
+	eventstest.Eventually(t, "the later writes in the survivor's log", func() bool {
 		return createdUnder(logOf(t, survivor.base), "two") == laterWrites
 	})
 	want = eventsAfter(logOf(t, survivor.base), head)
 	for i, s := range sinks {
 		// A webhook the killed hub was delivering moves to the survivor
 		// when the consumer's pin times out.
-		waitWithin(t, fmt.Sprintf("webhook %d to receive %d events from %s", i, len(want), survivor.id), 90*time.Second, func() bool { return s.covers(want) })
+		eventstest.Within(t, 90*time.Second, fmt.Sprintf("webhook %d to receive %d events from %s", i, len(want), survivor.id), func() bool { return s.covers(want) })
 	}
 	t.Logf("%s (%d deliveries) killed; %d more writes: every webhook complete %s after the kill",
 		victim.id, total[hubIndex(hubs, victim)], laterWrites, time.Since(killed).Round(time.Millisecond))

@@ -14,10 +14,17 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/feed"
+	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
 )
+
+// defaultListen is the hub's address unless --listen says otherwise.
+const defaultListen = "127.0.0.1:8080"
 
 // listFlag is a flag that may be repeated.
 type listFlag []string
@@ -38,49 +45,56 @@ func parseOrigins(l listFlag) ([]string, error) {
 	return out, nil
 }
 
-// logConfig is the logging flags every command has.
-type logConfig struct {
+// processConfig is the flags of a long-running command's process: its
+// logs and profile.
+type processConfig struct {
 	level      string
 	format     string
 	cpuProfile string
+
+	log *slog.Logger // set by Validate
 }
 
-func (c *logConfig) flags(fs *flag.FlagSet) {
+func (c *processConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.format, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof format) to this file until the process exits")
 }
 
-// profile starts the CPU profile --cpuprofile asks for; the returned
-// function stops it and closes the file.
-func (c *logConfig) profile() (stop func(), err error) {
-	if c.cpuProfile == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(c.cpuProfile)
-	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-func (c *logConfig) logger(w io.Writer) (*slog.Logger, error) {
+// Validate makes the logger, writing to w.
+func (c *processConfig) Validate(w io.Writer) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch c.format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		c.log = slog.New(slog.NewTextHandler(w, opts))
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		c.log = slog.New(slog.NewJSONHandler(w, opts))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", c.format)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
+	return nil
+}
+
+// start raises the open file limit (see fileLimit), which it returns, and
+// starts the CPU profile --cpuprofile asks for; stop ends the profile.
+func (c *processConfig) start() (limit uint64, stop func(), err error) {
+	limit = fileLimit(c.log)
+	if c.cpuProfile == "" {
+		return limit, func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return 0, nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return 0, nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return limit, func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // stackConfig is the flags of an embedded hub: the workspaces, where state
@@ -89,7 +103,7 @@ type stackConfig struct {
 	roots     listFlag
 	ignores   listFlag
 	data      string
-	nats      natsd.Options // --nats and the connection flags; StoreDir set by validate
+	nats      natsd.Options // --nats and the connection flags; StoreDir set by Validate
 	hubID     string        // this hub's name in workspace watch elections (--hub-id)
 	leaderTTL time.Duration // how long a dead hub keeps the watch of a workspace (--leader-ttl)
 	maxAge    time.Duration
@@ -104,7 +118,7 @@ type stackConfig struct {
 
 	minFree sizeFlag // --min-free: space the embedded log keeps free on its disk
 
-	workspaces []workspace.Workspace // set by validate
+	workspaces []workspace.Workspace // set by Validate
 	ignorer    *workspace.Ignorer
 
 	streams *api.StreamLimits // the caps of the HTTP API's event streams; nil: none
@@ -121,16 +135,108 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats.TLSKey, "nats-tls-key", "", "with --nats: PEM key of --nats-tls-cert")
 	fs.IntVar(&c.nats.Replicas, "replicas", 1, "with --nats: copies of the event log, locks and webhook queues (1, 3 or 5)")
 	fs.StringVar(&c.hubID, "hub-id", "", "with --nats: this hub's name among the hubs of the cluster; default HOST:PID")
-	fs.DurationVar(&c.leaderTTL, "leader-ttl", 5*time.Second, "with --nats: how long a workspace stays unwatched after the hub watching it dies, before another takes over")
-	fs.DurationVar(&c.maxAge, "retention-age", 7*24*time.Hour, "keep events in the log this long")
-	fs.Int64Var(&c.maxEvents, "retention-events", 1_000_000, "keep at most this many events per workspace")
-	fs.DurationVar(&c.settle, "settle", 5*time.Millisecond, "how long a new or removed file must be quiet before file.created or file.deleted is reported (a file removed and created again within it is one file.updated)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeat comments on the hub's event streams")
+	fs.DurationVar(&c.leaderTTL, "leader-ttl", leader.DefaultTTL, "with --nats: how long a workspace stays unwatched after the hub watching it dies, before another takes over")
+	fs.DurationVar(&c.maxAge, "retention-age", journal.DefaultMaxAge, "keep events in the log this long")
+	fs.Int64Var(&c.maxEvents, "retention-events", journal.DefaultMaxEvents, "keep at most this many events per workspace")
+	fs.DurationVar(&c.settle, "settle", watch.DefaultSettle, "how long a new or removed file must be quiet before file.created or file.deleted is reported (a file removed and created again within it is one file.updated)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", feed.DefaultHeartbeat, "interval of SSE heartbeat comments on the hub's event streams")
 	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
-	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", 5*24*time.Hour, "disable a webhook whose every delivery has failed for this long")
+	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", webhook.DefaultDisableAfter, "disable a webhook whose every delivery has failed for this long")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "allow webhook URLs on loopback, private and link-local addresses")
 	c.minFree = natsd.DefaultMinFree
 	fs.Var(&c.minFree, "min-free", "space to keep free on the disk of --data (e.g. 64MiB, 1GB; 0 turns the check off): below it writes are refused (507) and changes on disk held until space is freed; the embedded log only")
+}
+
+// Validate checks the flags and resolves the workspaces and data folder.
+func (c *stackConfig) Validate(e *env) error {
+	var wss []workspace.Workspace
+	seen := map[string]string{}
+	for _, r := range c.roots {
+		ws, err := workspace.Parse(r)
+		if err != nil {
+			return fmt.Errorf("--root %s: %w", r, err)
+		}
+		if prev, dup := seen[ws.Name]; dup {
+			return fmt.Errorf("--root: two workspaces named %q (%s and %s); name them with NAME=DIR", ws.Name, prev, ws.Dir)
+		}
+		seen[ws.Name] = ws.Dir
+		wss = append(wss, ws)
+	}
+	ig, err := workspace.NewIgnorer(c.ignores)
+	if err != nil {
+		return fmt.Errorf("--ignore: %w", err)
+	}
+	c.ignorer = ig
+	if c.data == "" {
+		c.data = defaultDataDir(e.getenv)
+		if c.data == "" {
+			return errors.New("cannot find a state folder: set --data, XDG_STATE_HOME or HOME")
+		}
+	}
+	abs, err := filepath.Abs(c.data)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	c.data = abs
+	if c.workspaces, err = c.outside(wss); err != nil {
+		return err
+	}
+	if c.maxAge <= 0 || c.maxEvents <= 0 {
+		return errors.New("--retention-age and --retention-events must be positive")
+	}
+	if c.heartbeat < time.Second {
+		return errors.New("--heartbeat must be at least 1s")
+	}
+	if c.webhookSchedule, err = webhook.ParseSchedule(c.webhookScheduleText); err != nil {
+		return fmt.Errorf("--webhook-schedule: %w", err)
+	}
+	if c.webhookDisableAfter <= 0 {
+		return errors.New("--webhook-disable-after must be positive")
+	}
+	if c.settle < 0 || c.settle > 10*time.Second {
+		return errors.New("--settle must be between 0 and 10s")
+	}
+	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
+	c.nats.MinFree = int64(c.minFree)
+	if c.minFree == 0 {
+		c.nats.MinFree = -1 // off
+	}
+	if err := c.nats.Validate(); err != nil {
+		return err
+	}
+	if c.leaderTTL < time.Second || c.leaderTTL > time.Minute {
+		return errors.New("--leader-ttl must be between 1s and 1m")
+	}
+	if c.hubID == "" {
+		host, _ := os.Hostname()
+		c.hubID = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	return nil
+}
+
+// outside returns wss if the data folder lies outside every one of them.
+func (c *stackConfig) outside(wss []workspace.Workspace) ([]workspace.Workspace, error) {
+	for _, ws := range wss {
+		if rel, err := filepath.Rel(ws.Dir, c.data); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("--data %s is inside workspace %s; state must live outside every workspace", c.data, ws.Name)
+		}
+	}
+	return wss, nil
+}
+
+// clustered reports whether the hub shares an external NATS cluster with
+// other hubs: then one hub per workspace watches its folder.
+func (c *stackConfig) clustered() bool { return c.nats.URL != "" }
+
+// defaultDataDir is $XDG_STATE_HOME/filecast, else ~/.local/state/filecast.
+func defaultDataDir(getenv func(string) string) string {
+	if x := getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "filecast")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "state", "filecast")
+	}
+	return ""
 }
 
 // sizeFlag is a byte count given as 1048576, 512KiB, 64MiB, 1GB, …
@@ -163,187 +269,4 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size: give bytes, or a number with KB, MB, GB, KiB, MiB or GiB", v)
 	}
 	return int64(x * mult), nil
-}
-
-// validate checks the flags and resolves the workspaces and data folder.
-func (c *stackConfig) validate(e *env) error {
-	seen := map[string]string{}
-	for _, r := range c.roots {
-		ws, err := workspace.Parse(r)
-		if err != nil {
-			return fmt.Errorf("--root %s: %w", r, err)
-		}
-		if prev, dup := seen[ws.Name]; dup {
-			return fmt.Errorf("--root: two workspaces named %q (%s and %s); name them with NAME=DIR", ws.Name, prev, ws.Dir)
-		}
-		seen[ws.Name] = ws.Dir
-		c.workspaces = append(c.workspaces, ws)
-	}
-	ig, err := workspace.NewIgnorer(c.ignores)
-	if err != nil {
-		return fmt.Errorf("--ignore: %w", err)
-	}
-	c.ignorer = ig
-	if c.data == "" {
-		c.data = defaultDataDir(e.getenv)
-		if c.data == "" {
-			return errors.New("cannot find a state folder: set --data, XDG_STATE_HOME or HOME")
-		}
-	}
-	abs, err := filepath.Abs(c.data)
-	if err != nil {
-		return fmt.Errorf("--data: %w", err)
-	}
-	c.data = abs
-	for _, ws := range c.workspaces {
-		if rel, err := filepath.Rel(ws.Dir, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("--data %s is inside workspace %s; state must live outside every workspace", abs, ws.Name)
-		}
-	}
-	if c.maxAge <= 0 || c.maxEvents <= 0 {
-		return errors.New("--retention-age and --retention-events must be positive")
-	}
-	if c.heartbeat < time.Second {
-		return errors.New("--heartbeat must be at least 1s")
-	}
-	sched, err := webhook.ParseSchedule(c.webhookScheduleText)
-	if err != nil {
-		return fmt.Errorf("--webhook-schedule: %w", err)
-	}
-	c.webhookSchedule = sched
-	if c.webhookDisableAfter <= 0 {
-		return errors.New("--webhook-disable-after must be positive")
-	}
-	if c.settle < 0 || c.settle > 10*time.Second {
-		return errors.New("--settle must be between 0 and 10s")
-	}
-	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
-	c.nats.MinFree = int64(c.minFree)
-	if c.minFree == 0 {
-		c.nats.MinFree = -1 // off
-	}
-	if err := c.nats.Validate(); err != nil {
-		return err
-	}
-	if c.leaderTTL < time.Second || c.leaderTTL > time.Minute {
-		return errors.New("--leader-ttl must be between 1s and 1m")
-	}
-	if c.hubID == "" {
-		host, _ := os.Hostname()
-		c.hubID = fmt.Sprintf("%s:%d", host, os.Getpid())
-	}
-	return nil
-}
-
-// clustered reports whether the hub shares an external NATS cluster with
-// other hubs: then one hub per workspace watches its folder.
-func (c *stackConfig) clustered() bool { return c.nats.URL != "" }
-
-// defaultDataDir is $XDG_STATE_HOME/filecast, else ~/.local/state/filecast.
-func defaultDataDir(getenv func(string) string) string {
-	if x := getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
-		return filepath.Join(x, "filecast")
-	}
-	if h := getenv("HOME"); h != "" {
-		return filepath.Join(h, ".local", "state", "filecast")
-	}
-	return ""
-}
-
-// tokenHelp documents the token flags in the usage of hub and mcp.
-const tokenHelp = `Tokens (--token SPEC, repeatable, or --token-file PATH with one SPEC a line,
-# comments; a file keeps secrets out of the process list):
-  SPEC = [NAME=]SECRET[,OPTION]…
-  OPTION = ro                   read-only: GET only, no writes, locks or webhook changes
-         | ws=NAME[+NAME]…      only these workspaces (and no webhooks or metrics)
-         | rate=N               N requests per second, burst 2N (default 100)
-  SECRET has at least 16 characters, no spaces or commas; a secret that
-  contains '=' needs a NAME. NAME (default token1, token2, …) is the actor
-  "api:NAME" of writes and the default lock holder. Clients send
-  "Authorization: Bearer SECRET". Without tokens only a loopback address is
-  served. Over the rate: 429 with Retry-After.
-  Example: --token ci=$(openssl rand -hex 32) --token bot=S3cretS3cretS3cret,ws=docs+src,ro,rate=10
-`
-
-// tokenConfig is the --token and --token-file flags of a server.
-type tokenConfig struct {
-	specs listFlag
-	file  string
-}
-
-func (c *tokenConfig) flags(fs *flag.FlagSet, usage string) {
-	fs.Var(&c.specs, "token", usage)
-	fs.StringVar(&c.file, "token-file", "", "read --token specs from this file, one a line; # starts a comment")
-}
-
-// given reports whether any token flag was used.
-func (c *tokenConfig) given() bool { return len(c.specs) > 0 || c.file != "" }
-
-// maxTokenFile bounds a --token-file.
-const maxTokenFile = 1 << 20
-
-// tokens parses the specs of --token, then those of --token-file; a token
-// without a name is named token<N> after its position. It warns on log
-// when the file can be read by others.
-func (c *tokenConfig) tokens(log *slog.Logger) ([]api.Token, error) {
-	var specs []tokenSpec
-	for _, v := range c.specs {
-		specs = append(specs, tokenSpec{"--token", v})
-	}
-	if c.file != "" {
-		f, err := os.Open(c.file)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %w", err)
-		}
-		defer f.Close()
-		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("the token file can be read by other users; chmod 600 it", "path", c.file, "mode", fi.Mode().Perm().String())
-		}
-		b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %w", err)
-		}
-		if len(b) > maxTokenFile {
-			return nil, fmt.Errorf("--token-file %s: larger than %d bytes", c.file, maxTokenFile)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			specs = append(specs, tokenSpec{fmt.Sprintf("--token-file %s:%d", c.file, i+1), line})
-		}
-		if len(specs) == len(c.specs) {
-			return nil, fmt.Errorf("--token-file %s: no tokens in it", c.file)
-		}
-	}
-	return parseTokens(specs)
-}
-
-// tokenSpec is a token spec and where it was given, for errors.
-type tokenSpec struct{ where, text string }
-
-// parseTokens parses token specs; names and secrets must be unique.
-func parseTokens(specs []tokenSpec) ([]api.Token, error) {
-	var out []api.Token
-	names, secrets := map[string]bool{}, map[string]bool{}
-	for i, s := range specs {
-		where := s.where
-		t, err := api.ParseToken(s.text)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		if t.Name == "" {
-			t.Name = fmt.Sprintf("token%d", i+1)
-		}
-		switch {
-		case names[t.Name]:
-			return nil, fmt.Errorf("%s: two tokens named %q; give each its own NAME=", where, t.Name)
-		case secrets[t.Secret]:
-			return nil, fmt.Errorf("%s: token %q has the secret of another token", where, t.Name)
-		}
-		names[t.Name], secrets[t.Secret] = true, true
-		out = append(out, t)
-	}
-	return out, nil
 }

@@ -1,121 +1,17 @@
+//go:build unix
+
 package main_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
-
-// burst writes n changes over files files in root, in the background.
-func burst(t *testing.T, root string, n, files int) (done <-chan struct{}) {
-	t.Helper()
-	writes.Store(0)
-	ch := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(ch)
-		for i := range n {
-			p := filepath.Join(root, fmt.Sprintf("d%d/f%03d.txt", i%7, i%files))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Error(err)
-				return
-			}
-			if err := os.WriteFile(p, []byte(fmt.Sprintf("change %d", i)), 0o644); err != nil {
-				t.Error(err)
-				return
-			}
-			writes.Add(1)
-			if i%3 == 0 {
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}()
-	t.Cleanup(wg.Wait)
-	return ch
-}
-
-// writes counts the changes burst made so far.
-var writes atomic.Int64
-
-// checkLog reads the whole log of workspace w and checks it against the
-// folder: ids and seqs are unique, every file's last event matches its
-// content, and no change is reported twice in a row.
-func checkLog(t *testing.T, base, root string) int {
-	t.Helper()
-	all := logOf(t, base)
-	ids := map[string]bool{}
-	var prev uint64
-	for _, e := range all {
-		if ids[e.ID] || e.Seq <= prev {
-			t.Fatalf("event %s seq %d repeated or out of order", e.ID, e.Seq)
-		}
-		ids[e.ID], prev = true, e.Seq
-	}
-	last, dups := lastContents(all)
-	if dups > 0 {
-		t.Errorf("%d changes reported twice", dups)
-	}
-	for _, rel := range stale(t, root, last) {
-		t.Errorf("%s: the log's last event does not describe its content", rel)
-	}
-	return len(all)
-}
-
-// lastContents returns the sha256 the log's last file event gives each
-// file that exists, and how many events repeat the content before them.
-func lastContents(evs []wsEvent) (last map[string]string, dups int) {
-	last = map[string]string{}
-	for _, e := range evs {
-		switch {
-		case !strings.HasPrefix(e.Type, "file."):
-			// lock events describe no content
-		case e.Type == "file.deleted":
-			delete(last, e.Path)
-		default:
-			if last[e.Path] == e.SHA256 {
-				dups++
-			}
-			last[e.Path] = e.SHA256
-		}
-	}
-	return last, dups
-}
-
-// stale lists the files under root whose content is not the one last
-// gives them.
-func stale(t *testing.T, root string, last map[string]string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if sum := sha256.Sum256(b); last[filepath.ToSlash(rel)] != hex.EncodeToString(sum[:]) {
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // TestCrash_HubKilledMidBurst kills the hub with SIGKILL in the middle of a
 // burst of file changes and restarts it: the log holds every change once.
@@ -127,7 +23,7 @@ func TestCrash_HubKilledMidBurst(t *testing.T) {
 	waitHTTP(t, base+"/healthz")
 
 	done := burst(t, root, 3000, 20)
-	time.Sleep(300 * time.Millisecond) // mid-burst; the checks do not depend on the moment
+	eventstest.Eventually(t, "the burst under way", func() bool { return writes.Load() >= 300 })
 	if err := hub.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +46,7 @@ func TestCrash_MCPKilledMidBurst(t *testing.T) {
 	var first changes
 	a.mustCall("list_changes", map[string]any{"wait_ms": 10}, &first)
 	done := burst(t, root, 2000, 80)
-	time.Sleep(200 * time.Millisecond)
+	eventstest.Eventually(t, "the burst under way", func() bool { return writes.Load() >= 200 })
 	pid := readPID(t, data)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -180,24 +76,52 @@ func TestCrash_MCPKilledMidBurst(t *testing.T) {
 	t.Logf("2000 writes, mcp killed mid-burst: %d events read by cursor, none twice", len(seen))
 }
 
-// settle waits until the log stops growing.
-func settle(t *testing.T, base string) {
+// TestLocks_OwnerKilled kills the process that owns the shared hub: the
+// other takes over, keeps receiving events, and the dead agent's lock ends
+// with its TTL.
+func TestLocks_OwnerKilled(t *testing.T) {
+	root, data := t.TempDir(), t.TempDir()
+	a := startStdio(t, legacyVersion, "--root", "w="+root, "--data", data)
+	b := startStdio(t, legacyVersion, "--root", "w="+root, "--data", data)
+	var la lockResult
+	a.mustCall("lock", map[string]any{"path": "x.txt", "ttl_seconds": 2}, &la)
+	writeFile(t, filepath.Join(root, "before.txt"), "1")
+	got, _ := b.collect(nil, 1)
+	if len(got) != 1 || got[0].Path != "before.txt" {
+		t.Fatalf("before the kill: %v", kinds(got))
+	}
+
+	pid := readPID(t, data)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill owner %d: %v", pid, err)
+	}
+	writeFile(t, filepath.Join(root, "after.txt"), "2")
+	got, _ = b.collect(nil, 1)
+	if len(got) != 1 || got[0].Path != "after.txt" {
+		t.Fatalf("after the owner was killed: %v", kinds(got))
+	}
+	if readPID(t, data) == pid {
+		t.Fatal("nobody took over the hub")
+	}
+	// The dead agent's lock is held until its 2s TTL runs out, well
+	// within the 10s b waits for it.
+	var lb lockResult
+	b.mustCall("lock", map[string]any{"path": "x.txt", "wait_ms": 10000}, &lb)
+	if lb.FencingToken <= la.FencingToken {
+		t.Fatalf("fencing token %d after %d", lb.FencingToken, la.FencingToken)
+	}
+}
+
+func readPID(t *testing.T, data string) int {
 	t.Helper()
-	var last uint64
-	stable := 0
-	waitCond(t, "the log to settle", func() bool {
-		var page struct {
-			Workspaces []struct {
-				Head uint64 `json:"head"`
-			} `json:"workspaces"`
+	var pid int
+	eventstest.Eventually(t, "an owner's PID file", func() bool {
+		b, err := os.ReadFile(filepath.Join(data, "PID"))
+		if err != nil {
+			return false
 		}
-		getJSON(t, base+"/v1/workspaces", &page)
-		head := page.Workspaces[0].Head
-		if head == last {
-			stable++
-		} else {
-			stable, last = 0, head
-		}
-		return stable >= 30 // 300 ms without a new event
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && syscall.Kill(pid, 0) == nil
 	})
+	return pid
 }

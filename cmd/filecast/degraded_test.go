@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
 )
 
@@ -95,7 +96,7 @@ func TestHub_WorkspaceFolderRemoved(t *testing.T) {
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "healthz to name the workspace", func() bool {
+	eventstest.Eventually(t, "healthz to name the workspace", func() bool {
 		status, probs := health(t, url)
 		return status == 503 && slices.Equal(probs, []string{"workspace_unavailable:docs"})
 	})
@@ -132,7 +133,7 @@ func TestHub_WorkspaceFolderRemoved(t *testing.T) {
 	if err := os.Rename(staging, root); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
+	eventstest.Eventually(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
 	want := []string{"file.deleted a.txt", "file.deleted b.txt", "file.created a.txt", "file.created c.txt"}
 	var got []string
 	for len(got) < len(want) {
@@ -233,7 +234,7 @@ func TestHub_FullDisk(t *testing.T) {
 	head := uint64(len(changesAfter(t, url, "docs", 0)))
 
 	filler := fill(t, data)
-	waitCond(t, "healthz to report the full log", func() bool {
+	eventstest.Eventually(t, "healthz to report the full log", func() bool {
 		status, probs := health(t, url)
 		return status == 503 && slices.Equal(probs, []string{"insufficient_storage"})
 	})
@@ -288,7 +289,7 @@ func TestHub_FullDisk(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, "b.txt")); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the changes to be held", func() bool { return hasMetric(t, url, `filecast_held_changes{workspace="docs"} 3`) })
+	eventstest.Eventually(t, "the changes to be held", func() bool { return hasMetric(t, url, `filecast_held_changes{workspace="docs"} 3`) })
 	if n := uint64(len(changesAfter(t, url, "docs", 0))); n != head {
 		t.Errorf("the log went from %d to %d events while full", head, n)
 	}
@@ -302,7 +303,7 @@ func TestHub_FullDisk(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the held changes", func() bool { return len(changesAfter(t, url, "docs", head)) >= 3 })
+	eventstest.Eventually(t, "the held changes", func() bool { return len(changesAfter(t, url, "docs", head)) >= 3 })
 	evs := changesAfter(t, url, "docs", head)
 	got := map[string]wsEvent{}
 	var prev uint64
@@ -328,7 +329,7 @@ func TestHub_FullDisk(t *testing.T) {
 	if len(evs) != 3 {
 		t.Errorf("%d events, want 3: %v", len(evs), evs)
 	}
-	waitCond(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
+	eventstest.Eventually(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
 	if status, body := do(t, "PUT", url+"/v1/workspaces/docs/files/a.txt", "written"); status != 200 {
 		t.Errorf("PUT once there is room: %d %s", status, body)
 	}
@@ -338,7 +339,7 @@ func TestHub_FullDisk(t *testing.T) {
 	filler = fill(t, data)
 	writeFile(t, filepath.Join(root, "while-down.txt"), "x")
 	startProc(t, args...)
-	waitCond(t, "the hub to serve on a full disk, and say so", func() bool {
+	eventstest.Eventually(t, "the hub to serve on a full disk, and say so", func() bool {
 		resp, err := http.Get(url + "/healthz")
 		if err != nil {
 			return false
@@ -353,7 +354,7 @@ func TestHub_FullDisk(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the change made while the hub was down", func() bool {
+	eventstest.Eventually(t, "the change made while the hub was down", func() bool {
 		for _, e := range changesAfter(t, url, "docs", 0) {
 			if e.Path == "while-down.txt" {
 				return true
@@ -361,7 +362,7 @@ func TestHub_FullDisk(t *testing.T) {
 		}
 		return false
 	})
-	waitCond(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
+	eventstest.Eventually(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
 }
 
 // TestHub_KilledMidWriteLeavesNoTempFile kills the hub (SIGKILL) while a

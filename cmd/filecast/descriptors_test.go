@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // startLimited starts "filecast ARGS" with its open file limit (soft and
@@ -68,7 +70,7 @@ func TestFileLimit_Raised(t *testing.T) {
 			}
 			p := startLimits(t, 100, 1000, args...)
 			limits := fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid)
-			waitCond(t, "the limit raised and the warning", func() bool {
+			eventstest.Eventually(t, "the limit raised and the warning", func() bool {
 				b, err := os.ReadFile(limits)
 				return err == nil && regexp.MustCompile(`Max open files\s+1000\s+1000`).Match(b) &&
 					strings.Contains(p.stderr.String(), "the open file limit is low")
@@ -205,9 +207,9 @@ func TestHub_DescriptorsRunOut(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	waitCond(t, "the hub out of descriptors", func() bool { return openFDs(t, pid) >= limit })
+	eventstest.Eventually(t, "the hub out of descriptors", func() bool { return openFDs(t, pid) >= limit })
 	writeFile(t, filepath.Join(root, "probe.txt"), "written while out of descriptors")
-	waitCond(t, "the hub to say it is out of descriptors", func() bool {
+	eventstest.Eventually(t, "the hub to say it is out of descriptors", func() bool {
 		return strings.Contains(p.stderr.String(), "out of file descriptors")
 	})
 	select {
@@ -231,7 +233,7 @@ func TestHub_DescriptorsRunOut(t *testing.T) {
 	if n := metric(t, base, `filecast_watch_read_retries_total{reason="descriptors"}`, nil); n < 1 {
 		t.Fatalf("read retries for want of descriptors = %v", n)
 	}
-	waitCond(t, "the hub to say descriptors are back", func() bool {
+	eventstest.Eventually(t, "the hub to say descriptors are back", func() bool {
 		return strings.Contains(p.stderr.String(), "file descriptors are available again")
 	})
 	if n := strings.Count(p.stderr.String(), "out of file descriptors"); n != 1 {
@@ -328,7 +330,7 @@ func TestHub_FIFO(t *testing.T) {
 		}
 	}
 	// The hub closes each connection once it has answered.
-	waitCond(t, "the hub's descriptors back to where they were", func() bool { return openFDs(t, pid) <= before })
+	eventstest.Eventually(t, "the hub's descriptors back to where they were", func() bool { return openFDs(t, pid) <= before })
 
 	writeFile(t, filepath.Join(root, "after.txt"), "x")
 	ev := stream.next(t, 10*time.Second)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mark3labs/mcp-go/client"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // TestMCPHTTP_SessionsAreSeparate connects two agents over streamable HTTP:
@@ -77,7 +79,7 @@ func TestMCPHTTP_OriginChecked(t *testing.T) {
 // waitMCP waits until the HTTP MCP endpoint accepts connections.
 func waitMCP(t *testing.T, url string) {
 	t.Helper()
-	waitCond(t, url, func() bool {
+	eventstest.Eventually(t, url, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
 			return false

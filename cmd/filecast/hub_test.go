@@ -13,18 +13,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-func waitCond(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+	"github.com/filecast/filecast/events/eventstest"
+)
 
 func getJSON(t *testing.T, url string, out any) int {
 	t.Helper()
@@ -69,7 +60,7 @@ func TestHub_HTTPAPI(t *testing.T) {
 		t.Fatalf("content type %q", ct)
 	}
 	writeFile(t, filepath.Join(root, "skip.txt"), "x")
-	waitCond(t, "skip.txt in the log", func() bool {
+	eventstest.Eventually(t, "skip.txt in the log", func() bool {
 		var p struct {
 			Events []wsEvent `json:"events"`
 		}
@@ -116,7 +107,7 @@ func TestHub_HTTPAPI(t *testing.T) {
 	}
 	// The listing is consistent with its cursor; once that cursor covers
 	// a.md's event (seq 2), a.md must be listed.
-	waitCond(t, "a listing at cursor 2", func() bool {
+	eventstest.Eventually(t, "a listing at cursor 2", func() bool {
 		getJSON(t, base+"/v1/workspaces/docs/files", &listing)
 		return listing.Cursor >= 2
 	})
@@ -214,7 +205,7 @@ func TestHub_Metrics(t *testing.T) {
 	startProc(t, "hub", "--root", "w="+root, "--listen", addr, "--data", t.TempDir())
 	waitHTTP(t, "http://"+addr+"/healthz")
 	writeFile(t, filepath.Join(root, "a.txt"), "x")
-	waitCond(t, "a metric for the created file", func() bool {
+	eventstest.Eventually(t, "a metric for the created file", func() bool {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return false

@@ -11,6 +11,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // hostRoots is an MCP host's list of roots, which it can change.
@@ -72,7 +74,7 @@ func TestMCPStdio_RootsFromHost(t *testing.T) {
 
 	// The first call waits for the hub on the host's roots.
 	a.mustCall("subscribe", map[string]any{"paths": []string{"*.md"}}, nil)
-	waitCond(t, "the roots to be watched", func() bool { return len(stderrLines(stderr, "watching the host's roots")) > 0 })
+	eventstest.Eventually(t, "the roots to be watched", func() bool { return len(stderrLines(stderr, "watching the host's roots")) > 0 })
 	writeFile(t, filepath.Join(one, "a.md"), "in alpha")
 	got, _ := a.collect(nil, 1)
 	if diff := cmp.Diff([]string{"file.created a.md"}, kinds(got)); diff != "" {
@@ -86,7 +88,7 @@ func TestMCPStdio_RootsFromHost(t *testing.T) {
 	if err := c.RootListChanges(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the new root to be followed", func() bool { return len(stderrLines(stderr, "following a new workspace")) > 0 })
+	eventstest.Eventually(t, "the new root to be followed", func() bool { return len(stderrLines(stderr, "following a new workspace")) > 0 })
 	writeFile(t, filepath.Join(two, "b.md"), "in beta")
 	writeFile(t, filepath.Join(one, "c.md"), "in alpha again")
 	got, _ = a.collect(nil, 2)

@@ -10,28 +10,21 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
 
+	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/remote"
 )
-
-// owned is the part of a data folder's hub that only its owner has.
-type owned struct {
-	stack *stack
-	ready atomic.Bool   // the initial index is complete
-	done  chan struct{} // closed when ready is set
-}
 
 // sharedHub returns the one hub of the data folder c.data: this process
 // becomes its owner (starting the embedded stack and serving it on the
 // folder's unix socket) or connects to the process that owns it. serve, if
 // set, runs beside the owner's stack (e.g. the TCP API of "filecast hub").
 // check vets an owner found running.
-func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
+func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
 	serve func(ctx context.Context, st *stack) error,
 	check func(ctx context.Context, b daemon.Backend) error) (*daemon.Shared, error) {
 	become := func(ctx context.Context) (*daemon.Owner, error) {
@@ -39,26 +32,19 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 		if err != nil {
 			return nil, err
 		}
-		o.stack = st
-		// The socket is this user's alone: writes through it keep the
-		// actor of the MCP session that made them.
-		h := st.handler(nil, nil, &o.ready, true)
+		run := st.run
+		if serve != nil {
+			run = func(ctx context.Context) error {
+				return runAll(ctx, st.run, func(ctx context.Context) error { return serve(ctx, st) })
+			}
+		}
 		return &daemon.Owner{
-			Backend: st.gate(),
-			Handler: h,
-			Run: func(ctx context.Context) error {
-				loops := []func(context.Context) error{st.run, func(ctx context.Context) error {
-					if st.waitReady(ctx) == nil && o.ready.CompareAndSwap(false, true) {
-						close(o.done)
-					}
-					return nil
-				}}
-				if serve != nil {
-					loops = append(loops, func(ctx context.Context) error { return serve(ctx, st) })
-				}
-				return runAll(ctx, loops...)
-			},
-			Close: st.close,
+			Backend: st.gate,
+			// The socket is this user's alone: writes through it keep the
+			// actor of the MCP session that made them.
+			Handler: st.handler(nil, nil, true),
+			Run:     run,
+			Close:   st.close,
 		}, nil
 	}
 	return daemon.NewShared(daemon.Options{
@@ -67,7 +53,6 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 		Connect: func(socket string) (daemon.Backend, error) {
 			return remote.New("http://filecast", remote.Options{
 				HTTPClient: &http.Client{Transport: daemon.Transport(socket)},
-				Logger:     log.With("component", "remote"),
 				SendActor:  true,
 			})
 		},
@@ -79,21 +64,26 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer, o *owned,
 // runAll runs every loop until ctx is done or one fails, which stops the
 // others; it returns the first failure.
 func runAll(ctx context.Context, loops ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg conc.WaitGroup
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	for _, loop := range loops {
-		wg.Go(func() {
+		p.Go(func(ctx context.Context) error {
 			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				cancel(err)
+				return err
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	return p.Wait()
+}
+
+// named prefixes the error of loop with its name.
+func named(name string, loop func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := loop(ctx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts the server down,
@@ -104,7 +94,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    api.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	return runAll(ctx,
@@ -123,8 +113,6 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 			return nil
 		})
 }
-
-func newOwned() *owned { return &owned{done: make(chan struct{})} }
 
 // servesAll is the check of "filecast mcp --root": the running owner must
 // serve every workspace this process was asked for.

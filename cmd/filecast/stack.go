@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
 
-	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
-	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/dashboard"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
@@ -28,7 +24,6 @@ import (
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
-	"github.com/filecast/filecast/internal/wait"
 	"github.com/filecast/filecast/server"
 )
 
@@ -42,6 +37,7 @@ type stack struct {
 	nats     *natsd.Server
 	journal  *journal.Journal
 	hub      *hub.Hub
+	gate     *hub.Gate // the hub as its clients see it while the first index is built
 	locks    *lock.Manager
 	webhooks *webhook.Dispatcher
 	watchers []*watch.Watcher
@@ -50,14 +46,16 @@ type stack struct {
 	dash     http.Handler
 	log      *slog.Logger
 	elector  *leader.Elector // the workspace watch elections of a cluster; nil otherwise
-	members  *members        // the live hubs of a cluster, over which webhooks spread; nil otherwise
+	members  *leader.Members // the live hubs of a cluster, over which webhooks spread; nil otherwise
 	progress io.Writer
 	opened   time.Time
 	counters watch.Counters // shared by every watcher of the stack
+	ready    atomic.Bool    // the initial index is complete: set by run
+	indexed  chan struct{}  // closed when ready is set
 }
 
 func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress io.Writer) (_ *stack, err error) {
-	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now()}
+	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now(), indexed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -87,26 +85,27 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	// created and synced on a first start), so they are opened together.
 	// Nothing is appended to the hub before its streams exist: the lock
 	// manager appends only once it runs.
-	errs := make([]error, len(c.workspaces)+2)
-	var wg conc.WaitGroup
-	for i, ws := range c.workspaces {
-		wg.Go(func() {
-			if err := retryOpen(ctx, func(ctx context.Context) error { return s.journal.Ensure(ctx, ws.Name) }); err != nil {
-				errs[i] = fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
+	p := pool.New().WithErrors()
+	for _, ws := range c.workspaces {
+		p.Go(func() error {
+			if err := natsd.RetryOpen(ctx, func(ctx context.Context) error { return s.journal.Ensure(ctx, ws.Name) }); err != nil {
+				return fmt.Errorf("open log of workspace %s: %w", ws.Name, err)
 			}
+			return nil
 		})
 	}
-	wg.Go(func() {
-		err := retryOpen(ctx, func(ctx context.Context) (err error) {
+	p.Go(func() error {
+		err := natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
 			s.locks, err = lock.Open(ctx, s.nats.Conn(), lock.Options{Replicas: s.nats.Replicas(), Logger: log.With("component", "lock")})
 			return err
 		})
 		if err != nil {
-			errs[len(errs)-2] = fmt.Errorf("open locks: %w", err)
+			return fmt.Errorf("open locks: %w", err)
 		}
+		return nil
 	})
-	wg.Go(func() {
-		err := retryOpen(ctx, func(ctx context.Context) (err error) {
+	p.Go(func() error {
+		err := natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
 			s.webhooks, err = webhook.Open(ctx, s.nats.Conn(), webhook.Options{
 				Schedule:     c.webhookSchedule,
 				DisableAfter: c.webhookDisableAfter,
@@ -119,11 +118,11 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 			return err
 		})
 		if err != nil {
-			errs[len(errs)-1] = fmt.Errorf("open webhooks: %w", err)
+			return fmt.Errorf("open webhooks: %w", err)
 		}
+		return nil
 	})
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := p.Wait(); err != nil {
 		return nil, err
 	}
 	s.hub, err = hub.New(hub.Options{
@@ -160,7 +159,7 @@ func (s *stack) webhookMine() func(string) bool {
 	if !s.cfg.clustered() {
 		return nil
 	}
-	return func(id string) bool { return s.members == nil || s.members.mine(id) }
+	return func(id string) bool { return s.members == nil || s.members.Mine(id) }
 }
 
 // newWatcher makes the watcher of ws, appending to the hub.
@@ -184,77 +183,31 @@ func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 	return w, nil
 }
 
-// retryOpen runs open (which creates or checks streams and buckets) with a
-// bound per attempt (openTry, doubling), again after a short random pause when it
-// timed out: on a JetStream cluster, hubs starting together create the
-// same streams at once, and the server may then leave every one of those
-// requests unanswered (nats-server#3677); once a stream exists, the next
-// attempt finds it. Other errors, and the last attempt's, are returned.
-func retryOpen(ctx context.Context, open func(context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, min(openTry<<(attempt-1), openTryMax))
-		err := open(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || attempt == openTries || !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if !wait.Sleep(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond) {
-			return err
-		}
-	}
-}
-
-const (
-	openTry    = time.Second // the first attempt's bound, doubled for each next one up to openTryMax
-	openTryMax = 5 * time.Second
-	openTries  = 8
-)
-
-// processStart is when this process started, as near as Go lets a
-// program know: before main, after the packages it imports are set up.
-var processStart = time.Now()
-
-// clockTick bounds how far behind the real time a file's ctime may be:
-// the kernel stamps files from a clock that advances once per scheduler
-// tick (1 to 10 ms), unless the file system has fine-grained timestamps.
-// A first start reports the files changed at or after processStart less
-// clockTick (watch.Options.Since): the changes made while the first index
-// is built, after an agent's first call among them. Files written in the
-// last few milliseconds before the process started are reported too.
-const clockTick = 10 * time.Millisecond
-
 // run blocks until ctx is done or a loop fails; every loop has stopped
 // when it returns.
 func (s *stack) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg conc.WaitGroup
-	loop := func(name string, f func(context.Context) error) {
-		wg.Go(func() {
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				cancel(fmt.Errorf("%s: %w", name, err))
+	loops := []func(context.Context) error{named("hub", s.hub.Run), named("locks", func(ctx context.Context) error { return s.locks.Run(ctx, s.hub) }), named("webhooks", s.webhooks.Run),
+		func(ctx context.Context) error {
+			if s.waitReady(ctx) == nil {
+				s.ready.Store(true)
+				close(s.indexed)
 			}
-		})
-	}
-	loop("hub", s.hub.Run)
-	loop("locks", func(ctx context.Context) error { return s.locks.Run(ctx, s.hub) })
-	loop("webhooks", s.webhooks.Run)
+			return nil
+		}}
 	for _, w := range s.watchers {
-		loop("watcher", w.Run)
+		loops = append(loops, named("watcher", w.Run))
 	}
 	if s.members != nil {
-		loop("members", s.members.run)
+		loops = append(loops, named("members", s.members.Run))
 	}
 	if s.elector != nil {
 		for _, ws := range s.cfg.workspaces {
-			loop("watch "+ws.Name, func(ctx context.Context) error { return s.watchElected(ctx, ws) })
+			loops = append(loops, named("watch "+ws.Name, func(ctx context.Context) error {
+				return s.elector.RunTerms(ctx, leader.Key(ws.Name), s.cfg.hubID, func(ctx context.Context) error { return s.watchTerm(ctx, ws) })
+			}))
 		}
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return runAll(ctx, loops...)
 }
 
 // waitReady returns when every watcher has indexed its workspace and the
@@ -277,67 +230,6 @@ func (s *stack) waitReady(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// indexGate is the hub as its clients see it (this process's MCP server,
-// the other processes on the data folder's socket, the HTTP API) while the
-// first index of a workspace is being built: the calls whose answer
-// depends on the index wait for it, bounded by their context. They are a
-// listing (resources/list), a read (its version comes from the index) and
-// a page of changes after a cursor (the changes made while filecast was
-// not running are still being appended: a page read earlier would look
-// complete without them). Everything else is served at once, the live
-// event stream included, so that no change made meanwhile is missed.
-type indexGate struct {
-	daemon.Backend
-	ready map[string]<-chan struct{} // by workspace
-}
-
-func (s *stack) gate() indexGate {
-	g := indexGate{Backend: s.hub, ready: map[string]<-chan struct{}{}}
-	for i, w := range s.watchers {
-		g.ready[s.cfg.workspaces[i].Name] = w.Ready()
-	}
-	return g
-}
-
-// wait returns once ws is indexed (at once for a workspace it does not
-// know: the hub answers that), or ctx's error.
-func (g indexGate) wait(ctx context.Context, ws string) error {
-	ready, ok := g.ready[ws]
-	if !ok {
-		return nil
-	}
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for the index of %s: %w", ws, ctx.Err())
-	}
-}
-
-// Files implements events.Source once ws is indexed.
-func (g indexGate) Files(ctx context.Context, ws, prefix string) (events.Listing, error) {
-	if err := g.wait(ctx, ws); err != nil {
-		return events.Listing{}, err
-	}
-	return g.Backend.Files(ctx, ws, prefix)
-}
-
-// ReadFile implements events.Source once ws is indexed.
-func (g indexGate) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
-	if err := g.wait(ctx, ws); err != nil {
-		return nil, events.FileInfo{}, err
-	}
-	return g.Backend.ReadFile(ctx, ws, path)
-}
-
-// Changes implements events.Source once ws is indexed.
-func (g indexGate) Changes(ctx context.Context, ws string, after uint64, limit int, wait time.Duration) (events.Page, error) {
-	if err := g.wait(ctx, ws); err != nil {
-		return events.Page{}, err
-	}
-	return g.Backend.Changes(ctx, ws, after, limit, wait)
 }
 
 func (s *stack) close() {
@@ -363,7 +255,12 @@ func (s *stack) close() {
 // (its SSE streams, its encoding cache, its subscriber count), one metrics
 // registry and one dashboard.
 func (s *stack) serving() {
-	s.feed = feed.New(s.gate(), feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
+	ready := map[string]<-chan struct{}{}
+	for i, w := range s.watchers {
+		ready[s.cfg.workspaces[i].Name] = w.Ready()
+	}
+	s.gate = hub.NewGate(s.hub, ready)
+	s.feed = feed.New(s.gate, feed.Options{Heartbeat: s.cfg.heartbeat, Logger: s.log.With("component", "feed")})
 	s.metrics = s.newMetrics(s.feed)
 	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
 		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version(),
@@ -377,8 +274,8 @@ func (s *stack) serving() {
 // other sites than origins are kept out (api.Guard). With trustActor (the
 // unix socket only) a write keeps the actor it names: the MCP session of a
 // process that joined the shared hub.
-func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool, trustActor bool) http.Handler {
-	h := api.New(s.gate(), s.feed, api.Options{
+func (s *stack) handler(tokens []api.Token, origins []string, trustActor bool) http.Handler {
+	h := api.New(s.gate, s.feed, api.Options{
 		Tokens:         tokens,
 		AllowedOrigins: origins,
 		TrustActor:     trustActor,
@@ -393,7 +290,7 @@ func (s *stack) handler(tokens []api.Token, origins []string, ready *atomic.Bool
 			mux.Handle("GET /dashboard/", s.dash)
 		},
 	})
-	return startingUntil(ready, h)
+	return startingUntil(&s.ready, h)
 }
 
 func (s *stack) names() []string {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,14 +11,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sourcegraph/conc"
-
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/remote"
 )
 
-// tailCmd is "filecast tail": print a hub's events as they happen.
-type tailCmd struct {
+// tailConfig is "filecast tail": print a hub's events as they happen.
+type tailConfig struct {
 	hubURL string
 	token  string
 	paths  listFlag
@@ -28,10 +25,13 @@ type tailCmd struct {
 	since  string
 	asJSON bool
 	color  string
+
+	filter events.Filter // set by Validate
+	cursor events.Cursor
 }
 
-func (c *tailCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.hubURL, "hub", "http://127.0.0.1:8080", "the hub to follow")
+func (c *tailConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.hubURL, "hub", "http://"+defaultListen, "the hub to follow")
 	fs.StringVar(&c.token, "token", "", "bearer token for the hub")
 	fs.Var(&c.paths, "path", "only paths matching this glob (repeatable)")
 	fs.Var(&c.types, "type", "only this event type: created, updated, deleted, moved, locked, unlocked or a full type like file.created (repeatable; default all)")
@@ -40,40 +40,32 @@ func (c *tailCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON Lines (one event per line) instead of text")
 	fs.StringVar(&c.color, "color", "auto", "colour the text output: auto, always or never")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast tail [--hub URL] [--path GLOB]… [--type TYPE]… [--since CURSOR] [--json]
-
-Prints one line per event of a running hub: time, type, path, size, actor and
-lock. Follows live until interrupted; --since replays first.
-
-Examples:
-  filecast tail
-  filecast tail --path 'src/**/*.go' --type updated --type moved
-  filecast tail --since docs:0 --json | jq .path
-
-Flags:
-`)
+		fmt.Fprint(fs.Output(), help("tail"), "Flags:\n")
 		fs.PrintDefaults()
 	}
 }
 
-func (c *tailCmd) run(ctx context.Context, e *env) error {
+// Validate checks the flags.
+func (c *tailConfig) Validate(*env) (err error) {
 	types := []string(c.types)
 	if len(types) == 0 {
 		types = []string{"created", "updated", "deleted", "moved", "locked", "unlocked"}
 	}
-	filter, err := events.NewFilter("", c.paths, types)
-	if err != nil {
+	if c.filter, err = events.NewFilter("", c.paths, types); err != nil {
 		return err
 	}
-	since, err := events.ParseCursor(c.since)
-	if err != nil {
+	if c.cursor, err = events.ParseCursor(c.since); err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
 	switch c.color {
 	case "auto", "always", "never":
-	default:
-		return fmt.Errorf("--color %q: want auto, always or never", c.color)
+		return nil
 	}
+	return fmt.Errorf("--color %q: want auto, always or never", c.color)
+}
+
+// Run follows the hub until ctx is done.
+func (c *tailConfig) Run(ctx context.Context, e *env) error {
 	rc, err := remote.New(c.hubURL, remote.Options{Token: c.token})
 	if err != nil {
 		return err
@@ -83,44 +75,31 @@ func (c *tailCmd) run(ctx context.Context, e *env) error {
 		return fmt.Errorf("reach hub %s: %w", c.hubURL, err)
 	}
 	var names []string
+	var loops []func(context.Context) error
+	p := &printer{w: e.stdout, json: c.asJSON, color: c.color == "always" || (c.color == "auto" && isTerminal(e.stdout))}
 	for _, w := range infos {
-		if len(c.wss) == 0 || slices.Contains(c.wss, w.Name) {
-			names = append(names, w.Name)
+		if len(c.wss) > 0 && !slices.Contains(c.wss, w.Name) {
+			continue
 		}
+		names = append(names, w.Name)
+		after := w.Head
+		if c.since != "" {
+			after = c.cursor.For(w.Name)
+		}
+		loops = append(loops, named("follow "+w.Name, func(ctx context.Context) error {
+			return events.Follow(ctx, rc, w.Name, after, func(ev events.Event) error {
+				if c.filter.Match(ev) {
+					return p.print(ev)
+				}
+				return nil
+			}, events.FollowOptions{Final: remote.Permanent})
+		}))
 	}
 	if len(names) == 0 {
 		return fmt.Errorf("no workspace to follow (the hub serves %d)", len(infos))
 	}
 	fmt.Fprintf(e.stderr, "filecast tail: following %s (%s)\n", c.hubURL, strings.Join(names, ", "))
-	p := &printer{w: e.stdout, json: c.asJSON, color: c.color == "always" || (c.color == "auto" && isTerminal(e.stdout))}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg conc.WaitGroup
-	for _, w := range infos {
-		if !slices.Contains(names, w.Name) {
-			continue
-		}
-		after := w.Head
-		if c.since != "" {
-			after = since.For(w.Name)
-		}
-		wg.Go(func() {
-			err := rc.Subscribe(ctx, w.Name, after, func(ev events.Event) error {
-				if filter.Match(ev) {
-					return p.print(ev)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, context.Canceled) {
-				cancel(fmt.Errorf("follow %s: %w", w.Name, err))
-			}
-		})
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return runAll(ctx, loops...)
 }
 
 // printer writes events one line each; it is shared by the followers of

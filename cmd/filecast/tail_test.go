@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // TestTail follows a hub as a process: --since replays, then live events,
@@ -19,7 +21,7 @@ func TestTail(t *testing.T) {
 	base := "http://" + addr
 	waitHTTP(t, base+"/healthz")
 	writeFile(t, filepath.Join(root, "before.md"), "replayed")
-	waitCond(t, "before.md in the log", func() bool {
+	eventstest.Eventually(t, "before.md in the log", func() bool {
 		var p struct {
 			Events []wsEvent `json:"events"`
 		}
@@ -61,6 +63,44 @@ func TestTail(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("tail printed nothing")
+	}
+}
+
+// TestTail_HubRestart: tail follows a hub across its restart, printing
+// what changed while it was down, once.
+func TestTail_HubRestart(t *testing.T) {
+	root, data := t.TempDir(), t.TempDir()
+	addr := freeAddr(t)
+	hub := startProc(t, "hub", "--root", "docs="+root, "--listen", addr, "--data", data)
+	base := "http://" + addr
+	waitHTTP(t, base+"/healthz")
+	lines := startTail(t, "--hub", base, "--since", "docs:0", "--json")
+	next := func() string {
+		t.Helper()
+		select {
+		case l := <-lines:
+			var ev wsEvent
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("not a JSON line: %q", l)
+			}
+			return ev.String()
+		case <-time.After(eventstest.Timeout):
+			t.Fatal("tail printed nothing")
+			return ""
+		}
+	}
+	writeFile(t, filepath.Join(root, "one.md"), "1")
+	if got := next(); got != "file.created one.md" {
+		t.Fatalf("before the restart: %s", got)
+	}
+	hub.stop(t)
+	writeFile(t, filepath.Join(root, "two.md"), "2") // while the hub is down
+	startProc(t, "hub", "--root", "docs="+root, "--listen", addr, "--data", data)
+	waitHTTP(t, base+"/healthz")
+	writeFile(t, filepath.Join(root, "three.md"), "3")
+	got := []string{next(), next()}
+	if strings.Join(got, ";") != "file.created two.md;file.created three.md" {
+		t.Fatalf("after the restart tail printed %v", got)
 	}
 }
 
@@ -111,6 +151,6 @@ func startTail(t *testing.T, args ...string) <-chan string {
 			t.Logf("tail stderr: %s", stderr.String())
 		}
 	})
-	waitCond(t, "tail to start following", func() bool { return strings.Contains(stderr.String(), "following") })
+	eventstest.Eventually(t, "tail to start following", func() bool { return strings.Contains(stderr.String(), "following") })
 	return lines
 }

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // receiver is a webhook endpoint that checks every signature itself, the
@@ -101,7 +102,7 @@ func TestWebhook_ReceiverDownAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the webhook to be verified", func() bool {
+	eventstest.Eventually(t, "the webhook to be verified", func() bool {
 		var h struct {
 			Status string `json:"status"`
 		}
@@ -110,13 +111,19 @@ func TestWebhook_ReceiverDownAndBack(t *testing.T) {
 	})
 
 	writeFile(t, filepath.Join(root, "1.md"), "one")
-	waitCond(t, "1.md delivered", func() bool { return len(rc.got()) == 1 })
+	eventstest.Eventually(t, "1.md delivered", func() bool { return len(rc.got()) == 1 })
 
 	_ = srv.Close() // the receiver goes down
 	writeFile(t, filepath.Join(root, "2.md"), "two")
 	writeFile(t, filepath.Join(root, "skip.txt"), "filtered out")
 	writeFile(t, filepath.Join(root, "3.md"), "three")
-	time.Sleep(300 * time.Millisecond) // a few failed tries; delivery does not depend on it
+	eventstest.Eventually(t, "deliveries to fail while the receiver is down", func() bool {
+		var h struct {
+			FailingSince string `json:"failing_since"`
+		}
+		getJSON(t, base+"/v1/webhooks/"+hook.ID, &h)
+		return h.FailingSince != ""
+	})
 
 	ln, err = net.Listen("tcp", rcAddr) // back, on the same address
 	if err != nil {
@@ -125,7 +132,7 @@ func TestWebhook_ReceiverDownAndBack(t *testing.T) {
 	srv = &http.Server{Handler: rc}
 	go srv.Serve(ln)
 	t.Cleanup(func() { _ = srv.Close() })
-	waitCond(t, "every event delivered", func() bool { return len(rc.got()) == 3 })
+	eventstest.Eventually(t, "every event delivered", func() bool { return len(rc.got()) == 3 })
 	if got := strings.Join(rc.got(), ","); got != "1.md,2.md,3.md" {
 		t.Fatalf("delivered %s, want 1.md,2.md,3.md in order", got)
 	}

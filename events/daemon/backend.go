@@ -3,62 +3,51 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/filecast/filecast/events"
 )
 
-// Subscribe implements [events.Source] across changes of owner: it
-// subscribes on the current backend and, when that subscription fails
-// because the owner went away (any error but ctx's, fn's,
-// events.ErrCursorExpired and events.ErrUnknownWorkspace), waits for the
-// next backend and subscribes again after the last seq fn accepted. fn
-// never sees a seq twice or out of order. An error of a backend that is
-// still current after a short grace is returned. Subscribe blocks until
-// ctx is done, fn fails, or Run has returned (ErrStopped).
+// Subscribe implements [events.Source] on the current backend, waiting
+// for one (bounded by ctx): it passes the backend's events on, and ends
+// when that subscription does, or with an error wrapping ErrOwnerGone the
+// moment the backend stops being current (its owner went away, or this
+// process took over). It does not resume: the caller subscribes again
+// after the last event it got ([events.Follow] does), and lands on the
+// next backend, from whose log the events after that one come. Once Run
+// has returned it fails with ErrStopped.
 func (s *Shared) Subscribe(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
-	last := after
+	t, err := s.await(ctx, 0, nil)
+	if err != nil {
+		return err
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(t.ctx, cancel)()
 	var fnErr error
-	deliver := func(ev events.Event) error {
-		if ev.Seq <= last {
-			return nil
-		}
+	err = t.b.Subscribe(bctx, ws, after, func(ev events.Event) error {
 		if err := fn(ev); err != nil {
 			fnErr = err
 			return err
 		}
-		last = ev.Seq
 		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case t.ctx.Err() != nil:
+		s.mu.Lock()
+		stopped := s.stopped
+		s.mu.Unlock()
+		if stopped {
+			return ErrStopped
+		}
+		return fmt.Errorf("subscribe to %s: %w", ws, ErrOwnerGone)
 	}
-	var (
-		minGen  uint64
-		prev    *term
-		prevErr error
-	)
-	for {
-		t, err := s.await(ctx, minGen, prev)
-		if err != nil {
-			return err
-		}
-		if t == prev {
-			return prevErr // the owner is still there: it was not a lost owner
-		}
-		bctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(t.ctx, cancel)
-		err = t.b.Subscribe(bctx, ws, last, deliver)
-		stop()
-		cancel()
-		switch {
-		case fnErr != nil:
-			return fnErr
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, events.ErrCursorExpired), errors.Is(err, events.ErrUnknownWorkspace):
-			return err
-		}
-		s.log.Debug("subscription interrupted; resuming on the next backend", "workspace", ws, "after", last, "err", err)
-		minGen, prev, prevErr = t.gen+1, stale(t), err
-	}
+	return err
 }
 
 // stale returns t if it is still current, for await's grace.

@@ -50,9 +50,9 @@ func ExampleShared() {
 	case <-ctx.Done():
 		return
 	}
-	// The subscription survives a change of owner, without a gap or a duplicate.
-	_ = sh.Subscribe(ctx, "docs", 0, func(ev events.Event) error {
+	// Followed across changes of owner, without a gap or a duplicate.
+	_ = events.Follow(ctx, sh, "docs", 0, func(ev events.Event) error {
 		fmt.Println(ev.Seq, ev.Type, ev.Path)
 		return nil
-	})
+	}, events.FollowOptions{})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
@@ -123,20 +124,31 @@ func become(data string, ws workspace.Workspace, rec *stacks, log *slog.Logger) 
 }
 
 // connect is the Options.Connect that cmd/filecast uses: a remote client
-// whose transport dials the socket.
-func connect(log *slog.Logger) func(string) (daemon.Backend, error) {
+// whose transport dials the socket. sent, if set, is told of every request
+// the client sends.
+func connect(sent func(*http.Request)) func(string) (daemon.Backend, error) {
 	return func(socket string) (daemon.Backend, error) {
-		c, err := remote.New("http://filecast", remote.Options{
-			HTTPClient: &http.Client{Transport: daemon.Transport(socket)},
-			Logger:     log,
-			MinBackoff: 20 * time.Millisecond,
-			MaxBackoff: 200 * time.Millisecond,
-		})
+		var rt http.RoundTripper = daemon.Transport(socket)
+		if sent != nil {
+			rt = observed{rt, sent}
+		}
+		c, err := remote.New("http://filecast", remote.Options{HTTPClient: &http.Client{Transport: rt}})
 		if err != nil {
 			return nil, err
 		}
 		return c, nil
 	}
+}
+
+// observed is a RoundTripper that reports each request as it goes out.
+type observed struct {
+	http.RoundTripper
+	sent func(*http.Request)
+}
+
+func (o observed) RoundTrip(r *http.Request) (*http.Response, error) {
+	o.sent(r)
+	return o.RoundTripper.RoundTrip(r)
 }
 
 // env is one data folder and workspace shared by a test's processes.
@@ -145,6 +157,7 @@ type env struct {
 	ws   workspace.Workspace
 	hubs *stacks
 	log  *slog.Logger
+	sent func(*http.Request) // told of the requests clients send, if set
 }
 
 func newEnv(t testing.TB) *env {
@@ -174,7 +187,7 @@ func (e *env) options(name string) daemon.Options {
 	return daemon.Options{
 		Dir:     e.data,
 		Become:  become(e.data, e.ws, e.hubs, log),
-		Connect: connect(log),
+		Connect: connect(e.sent),
 		Logger:  log,
 	}
 }
@@ -233,18 +246,6 @@ func (p *process) ready(t *testing.T) {
 	}
 }
 
-// eventually fails t unless cond holds within d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // appendN appends n events through h and returns the last seq.
 func appendN(ctx context.Context, h *hub.Hub, from, n int) (uint64, error) {
 	var last uint64
@@ -258,7 +259,8 @@ func appendN(ctx context.Context, h *hub.Hub, from, n int) (uint64, error) {
 	return last, nil
 }
 
-// collector subscribes and records every delivered seq.
+// collector follows the workspace (events.Follow, as the MCP server
+// does) and records every delivered seq.
 type collector struct {
 	mu   sync.Mutex
 	seqs []uint64
@@ -268,12 +270,12 @@ type collector struct {
 func subscribe(ctx context.Context, src events.Source, after uint64) *collector {
 	c := &collector{err: make(chan error, 1)}
 	go func() {
-		c.err <- src.Subscribe(ctx, wsName, after, func(ev events.Event) error {
+		c.err <- events.Follow(ctx, src, wsName, after, func(ev events.Event) error {
 			c.mu.Lock()
 			c.seqs = append(c.seqs, ev.Seq)
 			c.mu.Unlock()
 			return nil
-		})
+		}, events.FollowOptions{})
 	}()
 	return c
 }
@@ -287,20 +289,15 @@ func (c *collector) got() []uint64 {
 // waitFor waits until the last delivered seq is at least seq.
 func (c *collector) waitFor(t *testing.T, seq uint64, d time.Duration) {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		got := c.got()
-		if len(got) > 0 && got[len(got)-1] >= seq {
-			return
-		}
+	eventstest.Within(t, d, fmt.Sprintf("seq %d delivered", seq), func() bool {
 		select {
 		case err := <-c.err:
-			t.Fatalf("Subscribe returned %v after %v", err, got)
-		case <-deadline:
-			t.Fatalf("seq %d not delivered within %v; got %v", seq, d, got)
-		case <-time.After(10 * time.Millisecond):
+			t.Fatalf("the follower returned %v after %v", err, c.got())
+		default:
 		}
-	}
+		got := c.got()
+		return len(got) > 0 && got[len(got)-1] >= seq
+	})
 }
 
 func seqs(from, to uint64) []uint64 {

@@ -16,7 +16,9 @@
 // owner is starting, so dial again. Clients keep a request open to the
 // owner and race for the flock the moment it goes away; the winner opens
 // the log and the locks (they live in the data folder) and the others
-// connect to it. Subscriptions resume after the last delivered seq:
+// connect to it. Calls are retried on the next owner where that is safe;
+// a subscription ends with its owner, and events.Follow resumes it on the
+// next one after the last delivered seq:
 //
 //	sh, err := daemon.NewShared(daemon.Options{
 //		Dir:     dataDir,
@@ -25,7 +27,7 @@
 //	})
 //	go sh.Run(ctx) // owned by the caller; returns when ctx is done
 //	<-sh.Ready()
-//	err = sh.Subscribe(ctx, "docs", cursor, fn) // survives a change of owner
+//	err = events.Follow(ctx, sh, "docs", cursor, fn, events.FollowOptions{}) // across changes of owner
 //
 // Unix sockets are limited to about 100 bytes of path, so the data folder's
 // path must stay below about 90 bytes.

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // childEnv makes the test binary run as the owning process of
@@ -149,7 +150,7 @@ func TestShared_OwnerKilled(t *testing.T) {
 	_ = cmd.Wait()
 	killed := time.Now()
 
-	eventually(t, 10*time.Second, "parent takes over from the killed owner", p.IsOwner)
+	eventstest.Within(t, 10*time.Second, "parent takes over from the killed owner", p.IsOwner)
 	t.Logf("takeover %v after the kill", time.Since(killed))
 	h := e.hubs.last()
 	if h == nil {

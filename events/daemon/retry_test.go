@@ -216,10 +216,16 @@ func TestShared_RetryRules(t *testing.T) {
 	})
 	t.Run("Subscribe/cursor expired", func(t *testing.T) {
 		f.fail("Subscribe", &events.Error{Kind: events.ErrCursorExpired, Value: "3"})
-		start := time.Now()
 		err := client.Subscribe(ctx, wsName, 3, func(events.Event) error { return nil })
-		if !errors.Is(err, events.ErrCursorExpired) || time.Since(start) > 200*time.Millisecond {
-			t.Fatalf("Subscribe = %v after %v; want ErrCursorExpired at once", err, time.Since(start))
+		if !errors.Is(err, events.ErrCursorExpired) || f.count("Subscribe") != 1 {
+			t.Fatalf("Subscribe = %v after %d tries; want ErrCursorExpired after 1", err, f.count("Subscribe"))
+		}
+	})
+	t.Run("Subscribe/lost", func(t *testing.T) {
+		f.fail("Subscribe", reset)
+		err := client.Subscribe(ctx, wsName, 3, func(events.Event) error { return nil })
+		if !errors.Is(err, syscall.ECONNRESET) || f.count("Subscribe") != 1 {
+			t.Fatalf("Subscribe = %v after %d tries; want the lost connection after 1: the caller resumes", err, f.count("Subscribe"))
 		}
 	})
 	t.Run("Subscribe/ctx", func(t *testing.T) {
@@ -243,10 +249,11 @@ func TestShared_RetryRules(t *testing.T) {
 	}
 }
 
-// TestShared_SubscribeResumesOnNewOwner checks the guard of Subscribe: a
-// subscription resumes on the next owner after the last seq delivered,
-// and nothing is delivered twice even if a backend replays.
-func TestShared_SubscribeResumesOnNewOwner(t *testing.T) {
+// TestShared_SubscribeEndsWithItsOwner: a subscription passes the events
+// of the current backend on and ends with ErrOwnerGone when the owner
+// goes; events.Follow then resumes on the next owner after the last seq
+// delivered, and nothing is delivered twice even if a backend replays.
+func TestShared_SubscribeEndsWithItsOwner(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	owner := start(t, daemon.Options{
 		Dir:     dir,
@@ -267,21 +274,23 @@ func TestShared_SubscribeResumesOnNewOwner(t *testing.T) {
 	defer cancel()
 	stopAt := errors.New("enough")
 	var got []uint64
-	done := make(chan error, 1)
-	go func() {
-		done <- client.Subscribe(ctx, wsName, 0, func(ev events.Event) error {
-			got = append(got, ev.Seq)
-			if ev.Seq == 3 {
-				owner.cancel()
-			}
-			if ev.Seq == 5 {
-				return stopAt
-			}
-			return nil
-		})
-	}()
-	if err := <-done; !errors.Is(err, stopAt) {
-		t.Fatalf("Subscribe = %v, want fn's error", err)
+	var ends []error // how each of the client's subscriptions ended
+	src := endings{client, &ends}
+	err := events.Follow(ctx, src, wsName, 0, func(ev events.Event) error {
+		got = append(got, ev.Seq)
+		if ev.Seq == 3 {
+			owner.cancel()
+		}
+		if ev.Seq == 5 {
+			return stopAt
+		}
+		return nil
+	}, events.FollowOptions{})
+	if !errors.Is(err, stopAt) {
+		t.Fatalf("Follow = %v, want fn's error", err)
+	}
+	if len(ends) != 2 || !errors.Is(ends[0], daemon.ErrOwnerGone) {
+		t.Fatalf("subscriptions ended with %v, want ErrOwnerGone, then fn's error", ends)
 	}
 	if diff := cmp.Diff([]uint64{1, 2, 3, 4, 5}, got); diff != "" {
 		t.Fatalf("delivered (-want +got):\n%s", diff)
@@ -292,6 +301,18 @@ func TestShared_SubscribeResumesOnNewOwner(t *testing.T) {
 	if !client.IsOwner() {
 		t.Fatal("the client did not take over")
 	}
+}
+
+// endings records how each subscription of a Source ended.
+type endings struct {
+	events.Source
+	errs *[]error
+}
+
+func (e endings) Subscribe(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
+	err := e.Source.Subscribe(ctx, ws, after, fn)
+	*e.errs = append(*e.errs, err)
+	return err
 }
 
 // TestShared_WaitsForBackend checks that calls made before Run has a

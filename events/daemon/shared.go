@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 // File names inside the data folder.
@@ -55,6 +55,9 @@ var (
 	// ErrOwnerStopped reports an owner stack whose Run returned before it
 	// was asked to stop.
 	ErrOwnerStopped = errors.New("daemon: the hub stopped on its own")
+	// ErrOwnerGone ends a subscription whose backend stopped being
+	// current: subscribe again to continue on the next one.
+	ErrOwnerGone = errors.New("daemon: the hub's owner changed")
 )
 
 // Backend is what a process needs of a hub, local or remote.
@@ -111,7 +114,8 @@ const DefaultBusyTimeout = 30 * time.Second
 // uses the folder: the first one to take the flock owns the hub and serves
 // it on a unix socket, the others connect to it, and when the owner goes
 // away one of them takes over. Every [events.Source] and [events.Locker]
-// method delegates to the current backend and survives a change of owner
+// method delegates to the current backend; the calls survive a change of
+// owner where a retry is safe, and a subscription ends with its owner
 // (see the methods' docs). Its methods are safe for concurrent use; Run
 // must be called once, and the other methods wait for a backend (bounded
 // by their ctx) until Run provides one.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 func TestShared_TakeoverKeepsSubscription(t *testing.T) {
@@ -37,6 +39,15 @@ func TestShared_TakeoverKeepsSubscription(t *testing.T) {
 		t.Fatalf("socket mode = %v, want a socket with 0600", fi.Mode())
 	}
 
+	polling := make(chan struct{}, 1) // a long poll went out to the owner
+	e.sent = func(r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/changes") && r.URL.Query().Get("wait") != "" {
+			select {
+			case polling <- struct{}{}:
+			default:
+			}
+		}
+	}
 	b := start(t, e.options("b"))
 	b.ready(t)
 	if b.IsOwner() {
@@ -52,7 +63,7 @@ func TestShared_TakeoverKeepsSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	var base uint64 // events before the test's own: the lock's
-	eventually(t, 5*time.Second, "lock.acquired logged", func() bool {
+	eventstest.Within(t, 5*time.Second, "lock.acquired logged", func() bool {
 		wss, err := b.Workspaces(ctx)
 		if err == nil && len(wss) == 1 {
 			base = wss[0].Head
@@ -76,7 +87,11 @@ func TestShared_TakeoverKeepsSubscription(t *testing.T) {
 		p, err := b.Changes(ctx, wsName, base+5, 10, 15*time.Second)
 		polled <- result{p, err}
 	}()
-	time.Sleep(100 * time.Millisecond) // let the poll reach the owner
+	select {
+	case <-polling:
+	case <-ctx.Done():
+		t.Fatal("the long poll never went out")
+	}
 
 	if err := a.stop(t); err != nil {
 		t.Fatalf("owner's Run = %v", err)
@@ -88,7 +103,7 @@ func TestShared_TakeoverKeepsSubscription(t *testing.T) {
 		t.Fatalf("Workspaces after Run returned = %v, want ErrStopped", err)
 	}
 	took := time.Now()
-	eventually(t, 5*time.Second, "second process takes over", b.IsOwner)
+	eventstest.Within(t, 5*time.Second, "second process takes over", b.IsOwner)
 	t.Logf("takeover in %v", time.Since(took))
 	second := e.hubs.last()
 	if second == first {

@@ -37,8 +37,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/internal/wait"
 	"github.com/filecast/filecast/events/natsd"
-	"github.com/filecast/filecast/internal/wait"
 )
 
 // Sentinel errors of the package; match them with errors.Is.

@@ -39,6 +39,15 @@
 //	err = e.Run(ctx, leader.Key(workspace), hubID, func(ctx context.Context) error {
 //		return watcher.Run(ctx) // until ctx is cancelled: leadership lost or ctx done
 //	})
+//
+// RunTerms keeps a candidate standing through terms that fail (each term
+// a fresh watcher). [Members] is the other half of sharing work among
+// hubs: where an election gives one key to one hub, Members spreads many
+// items (webhooks) over every live hub, by rendezvous hashing:
+//
+//	m, err := leader.OpenMembers(ctx, js, "", hubID, replicas)
+//	go m.Run(ctx) // keeps this hub's key alive; lists the others
+//	if m.Mine(webhookID) { deliver(...) }
 package leader
 
 import (
@@ -57,7 +66,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
 
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 // Sentinel errors of the package; match them with errors.Is.

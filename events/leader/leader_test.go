@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/natsd/natstest"
@@ -23,6 +24,10 @@ import (
 const (
 	ttl     = 2 * time.Second
 	waitFor = 30 * time.Second // generous: loaded machines, -race
+	// longTTL is a lease that outlasts waitFor, even from a renewal a
+	// third of it earlier: a successor that leads within waitFor under it
+	// leads through a release, not through the lease running out.
+	longTTL = 2 * waitFor
 )
 
 // term is one run of a lead function.
@@ -109,17 +114,12 @@ func (r *recorder) check(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond until it holds or the deadline passes.
+// waitUntil waits until cond holds, within waitFor, and returns how long
+// that took (for the logs).
 func waitUntil(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, waitFor)
-		}
-		time.Sleep(10 * time.Millisecond) // polling
-	}
+	eventstest.Within(t, waitFor, what, cond)
 	return time.Since(start)
 }
 
@@ -175,7 +175,7 @@ func cluster(t *testing.T) env {
 	}}
 }
 
-func elector(t *testing.T, nc *nats.Conn, replicas int) *leader.Elector {
+func elector(t *testing.T, nc *nats.Conn, replicas int, ttl time.Duration) *leader.Elector {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -193,11 +193,12 @@ func elector(t *testing.T, nc *nats.Conn, replicas int) *leader.Elector {
 // group owns the candidates of a test; wait stops them all and waits.
 type group struct {
 	wg      *conc.WaitGroup
+	ttl     time.Duration // of the candidates' electors
 	mu      sync.Mutex
 	cancels []context.CancelFunc
 }
 
-func newGroup() *group { return &group{wg: conc.NewWaitGroup()} }
+func newGroup() *group { return &group{wg: conc.NewWaitGroup(), ttl: ttl} }
 
 func (g *group) wait() {
 	g.mu.Lock()
@@ -217,7 +218,7 @@ func (g *group) start(t *testing.T, en env, key, id string, lead func(context.Co
 // startOn runs a candidate on nc.
 func (g *group) startOn(t *testing.T, nc *nats.Conn, replicas int, key, id string, lead func(context.Context) error) *candidate {
 	t.Helper()
-	c := &candidate{id: id, nc: nc, e: elector(t, nc, replicas), done: make(chan error, 1)}
+	c := &candidate{id: id, nc: nc, e: elector(t, nc, replicas, g.ttl), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(t.Context())
 	c.cancel = cancel
 	g.mu.Lock()
@@ -328,18 +329,23 @@ func TestElector_OneLeader(t *testing.T) {
 			c.stop(t)
 		}
 		r.check(t)
-		if _, err := cs[0].e.Leader(t.Context(), "ws"); !errors.Is(err, leader.ErrNoLeader) {
-			t.Errorf("Leader() after every Run stopped: err = %v, want ErrNoLeader", err)
-		}
+		// On a cluster, Leader may read a replica that has not applied
+		// the release yet: it says so soon after.
+		waitUntil(t, "no leader once every Run stopped", func() bool {
+			_, err := cs[0].e.Leader(t.Context(), "ws")
+			return errors.Is(err, leader.ErrNoLeader)
+		})
 	})
 }
 
 // TestElector_CancelHandsOver stops the leader: it releases the key and
-// another candidate leads at once, long before the TTL.
+// another candidate leads at once: under a lease that outlasts the wait,
+// only the release explains a successor.
 func TestElector_CancelHandsOver(t *testing.T) {
 	forEnv(t, func(t *testing.T, en env) {
 		r := newRecorder()
 		g := newGroup()
+		g.ttl = longTTL
 		defer g.wait()
 		cs := map[string]*candidate{}
 		for i := range 3 {
@@ -350,17 +356,14 @@ func TestElector_CancelHandsOver(t *testing.T) {
 		stopped := time.Now()
 		cs[first].stop(t)
 		var next string
-		took := waitUntil(t, "a successor", func() bool {
+		waitUntil(t, "a successor", func() bool {
 			ls := r.leaders()
 			if len(ls) == 1 && ls[0] != first {
 				next = ls[0]
 			}
 			return next != ""
 		})
-		t.Logf("%s: %s released; %s leads after %v (TTL %v)", en.name, first, next, time.Since(stopped).Round(time.Millisecond), ttl)
-		if took > ttl/2 {
-			t.Errorf("handover took %v, want well under the TTL %v", took, ttl)
-		}
+		t.Logf("%s: %s released; %s leads after %v (TTL %v)", en.name, first, next, time.Since(stopped).Round(time.Millisecond), longTTL)
 		r.check(t)
 	})
 }
@@ -393,13 +396,7 @@ func TestElector_CrashedLeaderReplaced(t *testing.T) {
 			return next != ""
 		})
 		t.Logf("%s: %s crashed; %s leads after %v (TTL %v)", en.name, first, next, took.Round(time.Millisecond), ttl)
-		if took > 2*ttl+time.Second {
-			t.Errorf("takeover took %v, want about the TTL %v", took, ttl)
-		}
-		if took < ttl-ttl/3-100*time.Millisecond {
-			t.Errorf("takeover after %v, before the dead leader's lease could run out (TTL %v)", took, ttl)
-		}
-		r.check(t)
+		r.check(t) // the successor began after the crashed leader's term ended
 	})
 }
 
@@ -479,6 +476,7 @@ func TestElector_KeyRemoved(t *testing.T) {
 	en := embedded(t)
 	r := newRecorder()
 	g := newGroup()
+	g.ttl = 2 * longTTL // renewals, which would notice too, come further apart than the wait
 	defer g.wait()
 	c := g.start(t, en, "ws", "hub0", r.lead("hub0"))
 	waitLeader(t, r)
@@ -490,18 +488,11 @@ func TestElector_KeyRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	purged := time.Now()
 	if err := kv.Purge(t.Context(), "ws"); err != nil {
 		t.Fatal(err)
 	}
 	took := waitUntil(t, "a second term", func() bool { return r.count() == 2 && len(r.leaders()) == 1 })
 	t.Logf("key purged; stepped down and won again within %v", took.Round(time.Millisecond))
-	r.mu.Lock()
-	ended := r.terms[0].end.Sub(purged)
-	r.mu.Unlock()
-	if ended > ttl/3 {
-		t.Errorf("first term ended %v after the purge, want before the next renewal (%v)", ended, ttl/3)
-	}
 	r.check(t)
 }
 
@@ -512,6 +503,7 @@ func TestElector_RapidHandovers(t *testing.T) {
 	forEnv(t, func(t *testing.T, en env) {
 		r := newRecorder()
 		g := newGroup()
+		g.ttl = longTTL // every handover is a release
 		defer g.wait()
 		cs := map[string]*candidate{}
 		for i := range 3 {
@@ -549,7 +541,7 @@ func TestElector_RapidHandovers(t *testing.T) {
 // nil gives the key up and campaigns again, an error ends Run with it.
 func TestElector_LeadReturns(t *testing.T) {
 	en := embedded(t)
-	e := elector(t, en.connect(t), 1)
+	e := elector(t, en.connect(t), 1, ttl)
 	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	boom := errors.New("boom")
@@ -576,7 +568,7 @@ func TestElector_LeadReturns(t *testing.T) {
 // Run's caller.
 func TestElector_LeadPanics(t *testing.T) {
 	en := embedded(t)
-	e := elector(t, en.connect(t), 1)
+	e := elector(t, en.connect(t), 1, ttl)
 	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
 	var recovered any
@@ -603,7 +595,7 @@ func TestElector_StepsDownWhenUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	e := elector(t, srv.Conn(), 1)
+	e := elector(t, srv.Conn(), 1, ttl)
 	type result struct {
 		cause error
 		at    time.Time
@@ -631,19 +623,15 @@ func TestElector_StepsDownWhenUnreachable(t *testing.T) {
 	}
 	recv("first term")
 	c.Kill(0)
-	// The server answered its last renewal before Kill returned, so the
-	// key lives until at least then + TTL; the leader must have stepped
-	// down by then + TTL - TTL/4, give or take scheduling.
+	// Renewals fail: the local lease runs out (when, exactly, is
+	// TestElector_LeaseBound's) and the leader steps down while the node
+	// is still down.
 	killed := time.Now()
 	select {
 	case res := <-ended:
-		took := res.at.Sub(killed)
-		t.Logf("stepped down %v after the node died (TTL %v), cause %v", took.Round(time.Millisecond), ttl, res.cause)
+		t.Logf("stepped down %v after the node died (TTL %v), cause %v", res.at.Sub(killed).Round(time.Millisecond), ttl, res.cause)
 		if !errors.Is(res.cause, leader.ErrLost) {
 			t.Errorf("cause = %v, want ErrLost", res.cause)
-		}
-		if took > ttl-ttl/4+200*time.Millisecond {
-			t.Errorf("stepped down %v after the node died, later than TTL - TTL/4", took)
 		}
 	case <-time.After(waitFor):
 		t.Fatal("lead not cancelled while the bucket is unreachable")

@@ -1,14 +1,15 @@
 // Package remote is an [events.Source] that reaches a hub over HTTP: the
 // JSON routes for listings, pages and reads, and the hub's Server-Sent
-// Events stream for subscriptions, parsed with go-sse and resumed by
-// Last-Event-ID after every disconnection.
+// Events stream for subscriptions, parsed with go-sse. A subscription is
+// one stream, started after a cursor with Last-Event-ID; when it breaks,
+// [events.Follow] subscribes again after the last event delivered.
 //
 //	c, err := remote.New("http://hub:8080", remote.Options{Token: tok})
 //	if err != nil { ... }
-//	err = c.Subscribe(ctx, "docs", cursor, func(ev events.Event) error {
+//	err = events.Follow(ctx, c, "docs", cursor, func(ev events.Event) error {
 //		fmt.Println(ev.Seq, ev.Type, ev.Path)
 //		return nil
-//	})
+//	}, events.FollowOptions{Final: remote.Permanent})
 //
 // Errors the hub reports keep their meaning: errors.Is(err,
 // events.ErrCursorExpired) and the other events sentinels work on them.
@@ -20,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,15 +33,13 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultMinBackoff = 100 * time.Millisecond
-	DefaultMaxBackoff = 5 * time.Second
 	// DefaultTimeout bounds a JSON request (beyond a Changes wait) when the
 	// HTTP client has no timeout of its own.
 	DefaultTimeout = 30 * time.Second
 )
 
 // idleTimeout is how long a stream may stay silent (the hub sends a
-// heartbeat every 15s by default) before the client reconnects.
+// heartbeat every 15s by default) before it counts as lost.
 const idleTimeout = 60 * time.Second
 
 // maxEventSize bounds one event on the stream.
@@ -52,6 +50,10 @@ const maxEventSize = 1 << 20
 var (
 	ErrUnauthorized = errors.New("remote: the hub refused the token (401); pass the hub's --token")
 	ErrProtocol     = errors.New("remote: the hub sent something that is not a filecast event stream")
+	// ErrStreamLost reports an event stream that broke or ended after the
+	// hub answered: the caller subscribes again after the last event it
+	// got ([events.Follow] does), and the hub replays from there.
+	ErrStreamLost = errors.New("remote: the event stream was lost")
 )
 
 // Options configures a [Client]; the zero value means the defaults.
@@ -62,12 +64,6 @@ type Options struct {
 	// Timeout, if any, applies to JSON requests on top of a Changes wait
 	// and never to event streams.
 	HTTPClient *http.Client
-	// Logger receives the client's logs; nil discards them.
-	Logger *slog.Logger
-	// MinBackoff and MaxBackoff bound the delay before reconnecting a
-	// stream; it doubles after every failed try, with jitter. Defaults
-	// 100ms and 5s.
-	MinBackoff, MaxBackoff time.Duration
 	// SendActor sends the Actor of a WriteRequest in the X-Filecast-Actor
 	// header. A hub records it only on a listener that trusts its clients
 	// (the data folder's unix socket); others record the token's name.
@@ -80,8 +76,6 @@ type Client struct {
 	token     string
 	http      *http.Client
 	timeout   time.Duration
-	log       *slog.Logger
-	min, max  time.Duration
 	sendActor bool
 }
 
@@ -102,7 +96,7 @@ func New(baseURL string, opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
-	c := &Client{base: u, token: opts.Token, min: opts.MinBackoff, max: opts.MaxBackoff, timeout: DefaultTimeout, sendActor: opts.SendActor}
+	c := &Client{base: u, token: opts.Token, timeout: DefaultTimeout, sendActor: opts.SendActor}
 	hc := http.Client{}
 	if opts.HTTPClient != nil {
 		hc = *opts.HTTPClient
@@ -112,18 +106,6 @@ func New(baseURL string, opts Options) (*Client, error) {
 		hc.Timeout = 0 // it would cut event streams and long polls
 	}
 	c.http = &hc
-	if c.min <= 0 {
-		c.min = DefaultMinBackoff
-	}
-	if c.max <= 0 {
-		c.max = DefaultMaxBackoff
-	}
-	c.max = max(c.max, c.min)
-	c.log = opts.Logger
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	c.log = c.log.With("component", "remote", "hub", u.Redacted())
 	return c, nil
 }
 

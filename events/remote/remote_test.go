@@ -67,9 +67,6 @@ func newSource(t testing.TB) (*feedtest.Source, string) {
 
 func newClient(t *testing.T, url string, opts remote.Options) *remote.Client {
 	t.Helper()
-	if opts.MinBackoff == 0 {
-		opts.MinBackoff, opts.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
-	}
 	c, err := remote.New(url, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -93,28 +90,35 @@ func createdN(n int) []events.Event {
 	return created(paths...)
 }
 
-// subscription runs Subscribe in the background and collects its events.
+// subscription follows a workspace in the background (events.Follow
+// over the client, as the MCP server and filecast tail do) and collects
+// its events.
 type subscription struct {
-	events chan events.Event
-	done   chan error
-	cancel context.CancelFunc
+	events  chan events.Event
+	done    chan error
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed once the follower returned
 }
 
 func subscribe(t *testing.T, c *remote.Client, ws string, after uint64) *subscription {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	s := &subscription{events: make(chan events.Event, 10000), done: make(chan error, 1), cancel: cancel}
+	s := &subscription{events: make(chan events.Event, 10000), done: make(chan error, 1), cancel: cancel, stopped: make(chan struct{})}
 	go func() {
-		s.done <- c.Subscribe(ctx, ws, after, func(ev events.Event) error {
+		defer close(s.stopped)
+		s.done <- events.Follow(ctx, c, ws, after, func(ev events.Event) error {
 			s.events <- ev
 			return nil
-		})
+		}, events.FollowOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Final: remote.Permanent})
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-	})
+	t.Cleanup(s.stop)
 	return s
+}
+
+// stop ends the follower and waits for it.
+func (s *subscription) stop() {
+	s.cancel()
+	<-s.stopped
 }
 
 // take receives n events within the deadline.
@@ -255,17 +259,16 @@ func TestClient_ChangesWaitOutlastsClientTimeout(t *testing.T) {
 	src, _ := newSource(t)
 	h := startHub(t, src, "")
 	c := newClient(t, h.srv.URL, remote.Options{HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		src.Append("docs", created("late.md")...)
-	}()
-	start := time.Now()
+	// The event comes after the client's timeout: a request cut by it
+	// would fail, or return without the event.
+	late := time.AfterFunc(300*time.Millisecond, func() { src.Append("docs", created("late.md")...) })
+	defer late.Stop()
 	page, err := c.Changes(context.Background(), "docs", 0, 10, 5*time.Second)
 	if err != nil {
 		t.Fatalf("Changes: %v", err)
 	}
-	if len(page.Events) != 1 || page.Events[0].Path != "late.md" || time.Since(start) < 250*time.Millisecond {
-		t.Errorf("got %+v after %v", page, time.Since(start))
+	if len(page.Events) != 1 || page.Events[0].Path != "late.md" {
+		t.Errorf("got %+v, want late.md", page)
 	}
 }
 
@@ -306,8 +309,9 @@ func TestClient_Subscribe_NewlineInPath(t *testing.T) {
 }
 
 // TestClient_Subscribe_SurvivesRestart stops the hub mid-stream and starts a
-// new one on the same address; the subscriber gets every event once, in
-// order, including those appended while the hub was down.
+// new one on the same address; a follower (events.Follow over the client,
+// resuming with Last-Event-ID) gets every event once, in order, including
+// those appended while the hub was down.
 func TestClient_Subscribe_SurvivesRestart(t *testing.T) {
 	src, _ := newSource(t)
 	h1 := startHub(t, src, "")
@@ -334,10 +338,29 @@ func TestClient_Subscribe_SurvivesRestart(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmpEvents); diff != "" {
 		t.Errorf("events across restarts (-want +got):\n%s", diff)
 	}
-	select {
-	case ev := <-sub.events:
-		t.Errorf("extra event %d", ev.Seq)
-	case <-time.After(100 * time.Millisecond):
+	sub.stop()
+	if len(sub.events) > 0 {
+		t.Errorf("%d extra events", len(sub.events))
+	}
+}
+
+// TestClient_Subscribe_EndsWithTheStream: Subscribe is one stream; when
+// the hub ends it, Subscribe returns ErrStreamLost after the events it
+// carried, without connecting again.
+func TestClient_Subscribe_EndsWithTheStream(t *testing.T) {
+	handler, lastIDs := sseHandler(sseEvent(3) + sseEvent(4))
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	var got []uint64
+	err := newClient(t, srv.URL, remote.Options{}).Subscribe(context.Background(), "docs", 2, func(ev events.Event) error {
+		got = append(got, ev.Seq)
+		return nil
+	})
+	if !errors.Is(err, remote.ErrStreamLost) || remote.Permanent(err) {
+		t.Errorf("Subscribe = %v, want ErrStreamLost, not permanent", err)
+	}
+	if !cmp.Equal(got, []uint64{3, 4}) || !cmp.Equal(*lastIDs, []string{"2"}) {
+		t.Errorf("delivered %v over Last-Event-IDs %q, want [3 4] over one stream after 2", got, *lastIDs)
 	}
 }
 
@@ -379,10 +402,10 @@ func TestClient_Subscribe_SkipsReplayedEvents(t *testing.T) {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	var got []uint64
-	err := newClient(t, srv.URL, remote.Options{}).Subscribe(context.Background(), "docs", 0, func(ev events.Event) error {
+	err := events.Follow(context.Background(), newClient(t, srv.URL, remote.Options{}), "docs", 0, func(ev events.Event) error {
 		got = append(got, ev.Seq)
 		return nil
-	})
+	}, events.FollowOptions{MinBackoff: time.Millisecond, Final: remote.Permanent})
 	if !errors.Is(err, events.ErrUnknownWorkspace) {
 		t.Errorf("Subscribe = %v", err)
 	}

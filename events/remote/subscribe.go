@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -19,8 +18,8 @@ import (
 )
 
 var (
-	errIdle  = errors.New("remote: the event stream stayed silent too long")
-	errEnded = errors.New("remote: the event stream ended")
+	errIdle  = fmt.Errorf("%w: it stayed silent too long", ErrStreamLost)
+	errEnded = fmt.Errorf("%w: the hub ended it", ErrStreamLost)
 )
 
 // fnError carries an error of the subscriber's callback, returned as is.
@@ -28,48 +27,32 @@ type fnError struct{ err error }
 
 func (e fnError) Error() string { return e.err.Error() }
 
-// Subscribe implements [events.Source]. It streams the events of ws after
-// after from the hub and calls fn with each, in seq order and once each:
-// when the connection drops (the hub restarts, the network fails) it
-// reconnects with exponential backoff and jitter between MinBackoff and
-// MaxBackoff, resuming with Last-Event-ID from the last event delivered,
-// until ctx is done. It returns at once — without retrying — an error
-// wrapping events.ErrCursorExpired or events.ErrUnknownWorkspace when the
-// hub answers so, ErrUnauthorized when the hub refuses the token, and
-// ErrProtocol when the answer is not a filecast event stream. fn runs on
-// the caller's goroutine.
+// Subscribe implements [events.Source] over one event stream: it streams
+// the events of ws after after from the hub (sending after as
+// Last-Event-ID) and calls fn with each, in seq order and once each, until
+// ctx is done, fn fails (its error returned as is) or the stream ends. It
+// does not reconnect: a stream that breaks or ends returns an error
+// wrapping ErrStreamLost, and a hub that cannot be reached the dial's
+// error; [events.Follow] subscribes again after the last event delivered.
+// The hub's refusals keep their meaning: errors.Is works with
+// events.ErrCursorExpired, events.ErrUnknownWorkspace, ErrUnauthorized
+// and ErrProtocol (see [Permanent]). fn runs on the caller's goroutine.
 func (c *Client) Subscribe(ctx context.Context, ws string, after uint64, fn func(events.Event) error) error {
-	last := after
-	delay := c.min
-	for {
-		progressed, err := c.stream(ctx, ws, &last, fn)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if fe, ok := errors.AsType[fnError](err); ok {
-			return fe.err
-		}
-		if permanent(err) {
-			return fmt.Errorf("subscribe to %s: %w", ws, err)
-		}
-		if progressed {
-			delay = c.min
-		}
-		wait := min(delay+rand.N(delay/2+1), c.max)
-		delay = min(2*delay, c.max)
-		c.log.Debug("event stream lost; reconnecting", "workspace", ws, "after", last, "in", wait, "err", err)
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
+	err := c.stream(ctx, ws, after, fn)
+	if fe, ok := errors.AsType[fnError](err); ok {
+		return fe.err
 	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("subscribe to %s: %w", ws, err)
 }
 
-// permanent reports whether reconnecting cannot help.
-func permanent(err error) bool {
+// Permanent reports whether subscribing again cannot help after err, an
+// error of Subscribe: the hub refused the token, the workspace or the
+// request (a 4xx answer other than 408 and 429), or it does not speak the
+// protocol. For [events.FollowOptions].Final.
+func Permanent(err error) bool {
 	if errors.Is(err, ErrProtocol) || errors.Is(err, ErrUnauthorized) {
 		return true
 	}
@@ -79,28 +62,27 @@ func permanent(err error) bool {
 	return false
 }
 
-// stream runs one connection, delivering new events and advancing *last.
-// progressed reports that the hub answered with a stream.
-func (c *Client) stream(ctx context.Context, ws string, last *uint64, fn func(events.Event) error) (progressed bool, err error) {
+// stream runs one connection, delivering the events after last.
+func (c *Client) stream(ctx context.Context, ws string, last uint64, fn func(events.Event) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := c.newRequest(ctx, c.endpoint(nil, "v1", "workspaces", ws, "events"))
 	if err != nil {
-		return false, err
+		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	req.Header.Set("Last-Event-ID", strconv.FormatUint(*last, 10))
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(last, 10))
 	res, err := c.http.Do(req)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return false, responseError(res)
+		return responseError(res)
 	}
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt != "text/event-stream" {
-		return false, fmt.Errorf("%w: content type %q", ErrProtocol, res.Header.Get("Content-Type"))
+		return fmt.Errorf("%w: content type %q", ErrProtocol, res.Header.Get("Content-Type"))
 	}
 	idle := time.AfterFunc(idleTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
@@ -109,36 +91,35 @@ func (c *Client) stream(ctx context.Context, ws string, last *uint64, fn func(ev
 	for msg, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxEventSize}) {
 		if err != nil {
 			if errors.Is(err, bufio.ErrTooLong) {
-				return progressed, fmt.Errorf("%w: an event is larger than %d bytes", ErrProtocol, maxEventSize)
+				return fmt.Errorf("%w: an event is larger than %d bytes", ErrProtocol, maxEventSize)
 			}
 			if cause := context.Cause(ctx); cause != nil {
-				return progressed, cause
+				return cause
 			}
-			return progressed, err
+			return fmt.Errorf("%w: %v", ErrStreamLost, err)
 		}
-		progressed = true
 		if msg.Data == "" {
 			continue // a position marker or a retry hint
 		}
 		ev, err := decodeEvent(msg)
 		if err != nil {
-			return progressed, err
+			return err
 		}
-		if ev.Seq <= *last {
-			continue // replayed after a reconnection
+		if ev.Seq <= last {
+			continue // the hub replayed more than asked
 		}
 		if ev.Workspace == "" {
 			ev.Workspace = ws
 		}
 		if err := fn(ev); err != nil {
-			return progressed, fnError{err}
+			return fnError{err}
 		}
-		*last = ev.Seq
+		last = ev.Seq
 	}
 	if cause := context.Cause(ctx); cause != nil {
-		return progressed, cause
+		return cause
 	}
-	return progressed, errEnded
+	return errEnded
 }
 
 // decodeEvent reads one stream message: id is the seq, data the event JSON.

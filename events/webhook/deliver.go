@@ -18,7 +18,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 const (

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/filecast/filecast/events/internal/wait"
 	"github.com/filecast/filecast/events/journal"
-	"github.com/filecast/filecast/internal/wait"
 )
 
 // How a webhook's consumer is read. The server hands a lane up to window

@@ -10,7 +10,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 const (

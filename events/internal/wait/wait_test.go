@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 func TestSleep(t *testing.T) {

@@ -8,19 +8,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/filecast/filecast/bench"
+	"github.com/filecast/filecast/cmd/filecast/internal/bench"
 )
 
-// benchCmd is "filecast bench": the end-to-end benchmark scenarios.
-type benchCmd struct {
+// benchConfig is "filecast bench": the end-to-end benchmark scenarios.
+type benchConfig struct {
 	cfg      bench.Config
 	scenario string
 	runs     int
 	verbose  bool
 	fs       *flag.FlagSet
+	given    map[string]bool // the flags given; set by Validate
 }
 
-func (c *benchCmd) flags(fs *flag.FlagSet) {
+func (c *benchConfig) flags(fs *flag.FlagSet) {
 	c.fs = fs
 	fs.StringVar(&c.scenario, "scenario", "latency", "what to measure: "+strings.Join(bench.Scenarios, ", ")+", or all")
 	fs.IntVar(&c.cfg.Sessions, "sessions", 1, "MCP sessions, each subscribed and long-polling list_changes (with --stdio: one filecast mcp process each, sharing one hub)")
@@ -34,30 +35,13 @@ func (c *benchCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.verbose, "v", false, "copy the filecast processes' stderr to this stderr and print every run")
 	fs.Var((*listFlag)(&c.cfg.Flags), "mcp-flag", "pass this flag to the filecast process under test (repeatable; the hub in remote and webhooks, every mcp process with --stdio --sessions N), e.g. --mcp-flag=--cpuprofile=cpu.out")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: filecast bench [--scenario NAME|all] [--sessions N] [--rate R] [--duration D] [--stdio] [--dir DIR] [--runs N]
-
-Starts this binary as its users do and measures it end to end, beside a
-bare fsnotify watcher measured in the same run; prints one table per
-scenario (p50/p90/p99/max, rates, CPU per event, peak RSS):
-
-  latency     write → list_changes and → notifications/resources/updated (embedded hub)
-  remote      the same through "filecast hub" and "filecast mcp --hub"
-  throughput  --changes writes as fast as possible, complete and in order in every session
-  startup     spawn → initialize and → complete index on --files files; spawn → initialize on 10 files
-  checkout    git checkout changing --changes files, paged by a session (needs git)
-  webhooks    signed deliveries to a local receiver: latency at --rate, deliveries/s in a burst
-
-Examples:
-  filecast bench --scenario latency --stdio --sessions 50 --dir /dev/shm
-  filecast bench --scenario all --dir /dev/shm --runs 3
-
-Flags:
-`)
+		fmt.Fprint(fs.Output(), help("bench"), "Flags:\n")
 		fs.PrintDefaults()
 	}
 }
 
-func (c *benchCmd) run(ctx context.Context, e *env) error {
+// Validate checks the flags and finds this binary.
+func (c *benchConfig) Validate(e *env) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -66,13 +50,16 @@ func (c *benchCmd) run(ctx context.Context, e *env) error {
 	if c.verbose {
 		c.cfg.Log = e.stderr
 	}
-	if c.runs < 1 {
-		c.runs = 1
-	}
-	given := map[string]bool{}
+	c.runs = max(c.runs, 1)
+	c.given = map[string]bool{}
 	if c.fs != nil {
-		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		c.fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
 	}
+	return nil
+}
+
+// Run runs the scenarios and prints their tables.
+func (c *benchConfig) Run(ctx context.Context, e *env) error {
 	scenarios := []string{c.scenario}
 	if c.scenario == "all" {
 		scenarios = bench.Scenarios
@@ -80,10 +67,10 @@ func (c *benchCmd) run(ctx context.Context, e *env) error {
 	for _, s := range scenarios {
 		cfg := c.cfg
 		// Defaults that differ by scenario apply unless the flag was given.
-		if !given["files"] && (s == "startup" || s == "throughput") {
+		if !c.given["files"] && (s == "startup" || s == "throughput") {
 			cfg.Files = 0
 		}
-		if !given["rate"] && s == "throughput" {
+		if !c.given["rate"] && s == "throughput" {
 			cfg.Rate = 0
 		}
 		var results []bench.Result

@@ -14,7 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/filecast/filecast/bench"
+	"github.com/filecast/filecast/cmd/filecast/internal/bench"
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // binary is the filecast binary built once for the tests.
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "filecast")
-	cmd := exec.Command("go", "build", "-o", binary, "../cmd/filecast")
+	cmd := exec.Command("go", "build", "-o", binary, "../..")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build filecast:", err)
@@ -95,11 +96,9 @@ func TestRun(t *testing.T) {
 			}
 			// Every goroutine Run started has ended (an exiting HTTP
 			// connection may take a moment).
-			for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					buf := make([]byte, 1<<20)
-					t.Fatalf("%d goroutines after Run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				}
+			if !eventstest.Poll(2*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines after Run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 			}
 			var out strings.Builder
 			res.Print(&out)

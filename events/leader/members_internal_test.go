@@ -1,4 +1,4 @@
-package main
+package leader
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 )
 
 // view is a hub's members list without a bucket behind it.
-func view(self string, live ...string) *members { return &members{self: self, live: live} }
+func view(self string, live ...string) *Members { return &Members{self: self, live: live} }
 
 // TestMembers_Mine checks the rendezvous spread of webhooks: every webhook
 // belongs to exactly one of the hubs that share a view, the hubs get
@@ -19,7 +19,7 @@ func TestMembers_Mine(t *testing.T) {
 		id := fmt.Sprintf("wh_%04d", i)
 		n := 0
 		for _, h := range hubs {
-			if view(h, hubs...).mine(id) {
+			if view(h, hubs...).Mine(id) {
 				owner[id] = h
 				n++
 			}
@@ -38,7 +38,7 @@ func TestMembers_Mine(t *testing.T) {
 	for id, was := range owner {
 		now := ""
 		for _, h := range left {
-			if view(h, left...).mine(id) {
+			if view(h, left...).Mine(id) {
 				now = h
 			}
 		}
@@ -49,7 +49,7 @@ func TestMembers_Mine(t *testing.T) {
 			t.Fatalf("%s belongs to no hub after hub-b left", id)
 		}
 	}
-	if !view("solo", "solo").mine("wh_x") {
+	if !view("solo", "solo").Mine("wh_x") {
 		t.Error("a hub alone does not own a webhook")
 	}
 }
