@@ -70,9 +70,9 @@ const (
 
 // Defaults of Options.
 const (
-	// DefaultMaxBytes bounds the stream: about 15,000 source files of
-	// 6.5 KiB compress into 64 MiB; 512 MiB keeps a compressed copy of a
-	// workspace of some 120,000 such files.
+	// DefaultMaxBytes bounds the stream. Source files take about 3.7 KiB
+	// each on disk (6.5 KiB compressed by 1.8), so 512 MiB keeps the text
+	// files of a workspace of some 140,000 of them.
 	DefaultMaxBytes = 512 << 20
 	// DefaultMaxFileSize is the largest content stored.
 	DefaultMaxFileSize = 1 << 20

@@ -411,11 +411,11 @@ func TestStore_QueueFull(t *testing.T) {
 	gate := make(chan struct{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }
-	t.Cleanup(release)
 	s := open(t, srv.Conn(), content.Options{
 		QueueBytes: 64 << 10,
 		Room:       func() error { <-gate; return nil },
 	})
+	t.Cleanup(release) // before Close, which waits for the writers
 	var queued []string
 	dropped := false
 	for i := range 100 {
