@@ -24,12 +24,20 @@
 // ErrNotStored for a content that was never stored, was dropped, or was too
 // large to store.
 //
+// A write costs the embedded server about 25 µs of CPU per content, plus
+// S2 at some hundreds of MB/s: about 80 µs for a 6.5 KiB source file on a
+// small shared machine, against 5 µs to hash it. Filling the store as a
+// workspace is first indexed is best done after the index is ready, by a
+// background pass that waits for room (Put), so that readiness is not
+// delayed; a change seen live is handed over with Offer, which never
+// waits.
+//
 // A sketch, in the hub:
 //
 //	st, err := content.Open(ctx, srv.Conn(), content.Options{Replicas: srv.Replicas(), MaxAge: logAge, Room: srv.Room})
 //	if err != nil { ... }
 //	defer st.Close()
-//	// indexing: every text file up to st.MaxFileSize(), waiting for room
+//	// after the first index: every text file up to st.MaxFileSize(), waiting for room
 //	err = st.Put(ctx, sha, data)
 //	// a change seen by the watcher: never wait
 //	st.Offer(newSHA, data)
