@@ -123,10 +123,25 @@ func Unified(old, new []byte, opts Options) Result {
 	head := lineStart(old, commonPrefix(old, new))
 	tail := lineAlignedSuffix(old, new, head)
 	start := backLines(old, head, ctx)
-	oldStop := len(old) - tail
-	extra := forwardLines(old[oldStop:], ctx)
-	oldStop += extra
-	newStop := len(new) - tail + extra
+	oldStop, newStop := len(old)-tail, len(new)-tail
+	budget := opts.maxBytes()
+
+	// Lines only added (a created file) or only removed (an emptied one)
+	// past the bound: the lines past it cannot be shown, so they are
+	// counted, not compared.
+	added, deleted, cut := 0, 0, false
+	switch oldCore, newCore := old[head:oldStop], new[head:newStop]; {
+	case len(oldCore) == 0 && len(newCore) > budget:
+		added, cut = countLines(newCore), true
+		newStop = head + lineEnd(newCore, budget)
+	case len(newCore) == 0 && len(oldCore) > budget:
+		deleted, cut = countLines(oldCore), true
+		oldStop = head + lineEnd(oldCore, budget)
+	default:
+		extra := forwardLines(old[oldStop:], ctx)
+		oldStop += extra
+		newStop += extra
+	}
 
 	a := splitLines(old[start:oldStop])
 	b := splitLines(new[start:newStop])
@@ -136,10 +151,35 @@ func Unified(old, new []byte, opts Options) Result {
 		b:      b,
 		base:   bytes.Count(old[:start], newline),
 		ctx:    ctx,
-		budget: opts.maxBytes(),
+		budget: budget,
 		crlf:   crlfOnly(old[start:oldStop], new[start:newStop]),
 	}
-	return w.write(d.blocks(), opts.OldName, opts.NewName)
+	r := w.write(d.blocks(), opts.OldName, opts.NewName)
+	if cut {
+		r.Added, r.Deleted, r.Truncated = added, deleted, true
+	}
+	return r
+}
+
+// countLines counts the lines of buf, a last one without "\n" included.
+func countLines(buf []byte) int {
+	n := bytes.Count(buf, newline)
+	if len(buf) > 0 && buf[len(buf)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
+// lineEnd returns the end of the line that holds byte n-1 of buf.
+func lineEnd(buf []byte, n int) int {
+	if n <= 0 {
+		return 0
+	}
+	nl := bytes.IndexByte(buf[n-1:], '\n')
+	if nl < 0 {
+		return len(buf)
+	}
+	return n + nl
 }
 
 var newline = []byte{'\n'}
