@@ -97,9 +97,10 @@ type Result struct {
 	// versions are equal, or when not even the first changed line fits
 	// in Options.MaxBytes (then Truncated is set).
 	Text string
-	// Truncated is set when hunks or lines were left out to keep Text
+	// Truncated is set when changed lines were left out to keep Text
 	// within Options.MaxBytes. Text then ends at a line boundary, and the
-	// header of a hunk cut short counts only the lines shown.
+	// header of a hunk cut short counts only the lines shown. (The last
+	// hunk may also lose some of its trailing context to the bound.)
 	Truncated bool
 	// Added and Deleted count the lines added and removed by the whole
 	// diff, those left out of Text included.
