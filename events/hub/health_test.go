@@ -239,6 +239,68 @@ func TestHub_FullLog(t *testing.T) {
 	}
 }
 
+// TestHub_FullLogHoldsLockEvents lets a lease run out while JetStream's
+// storage limit is reached: its lock.expired cannot be appended then, and
+// is held (not dropped) until the log has room; then it is appended, once,
+// in order with the lock events held with it.
+func TestHub_FullLogHoldsLockEvents(t *testing.T) {
+	st := hubtest.Start(t, hubtest.Options{MaxStore: 2 << 20, MinFree: -1})
+	ctx := context.Background()
+	short := lockFor(t, st, "alice#1", "short.md", events.LockExclusive, time.Second)
+	lockFor(t, st, "bob#2", "long.md", events.LockExclusive, time.Minute)
+	head := st.Head(t, "docs")
+
+	js, err := jetstream.New(st.NATS.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILLER", Subjects: []string{"filler"}}); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		if _, err := js.Publish(ctx, "filler", chunk); err != nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the store took 6 MiB with a 2 MiB limit")
+		}
+	}
+	eventstest.Eventually(t, "the hub to see the log full", func() bool { return st.Hub.Room() != nil })
+	eventstest.Eventually(t, "the expiry to be held", func() bool { return st.Locks.HeldEvents() > 0 })
+	if got := st.Head(t, "docs"); got != head {
+		t.Fatalf("the log grew from %d to %d while full", head, got)
+	}
+
+	if err := js.DeleteStream(ctx, "FILLER"); err != nil {
+		t.Fatal(err)
+	}
+	expired := st.Next(t, "docs", head, events.LockExpired)
+	if expired.Path != "short.md" || expired.Lock == nil || expired.Lock.FencingToken != short.FencingToken {
+		t.Errorf("lock.expired = %+v, want the lease on short.md", expired)
+	}
+	eventstest.Eventually(t, "nothing to be held", func() bool { return st.Locks.HeldEvents() == 0 })
+	page, err := st.Hub.Changes(ctx, "docs", head, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range page.Events {
+		if ev.Type == events.LockExpired {
+			n++
+		}
+		if ev.Path == "long.md" {
+			t.Errorf("an event of the lock still held: %+v", ev)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d lock.expired events, want 1: %+v", n, page.Events)
+	}
+	if _, err := st.Hub.Lock(ctx, events.LockRequest{Workspace: "docs", Path: "new.md", Holder: "carol#3"}); err != nil {
+		t.Errorf("Lock once the log has room: %v", err)
+	}
+}
+
 // TestHub_WorkspaceFolderMissing removes a workspace's folder: reads,
 // writes, listings and new locks fail with ErrWorkspaceUnavailable while
 // the log is still served, and all works again once the folder is back.
