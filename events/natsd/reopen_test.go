@@ -187,3 +187,21 @@ func TestServer_StaysBrokenWhileTheDiskIsFull(t *testing.T) {
 		t.Error("the store was opened again on a full disk")
 	}
 }
+
+// TestServer_RestartsStoppedJetStream stops JetStream the way the server
+// does after some store errors: Room says so, and the server starts it
+// again by itself, with what the store held.
+func TestServer_RestartsStoppedJetStream(t *testing.T) {
+	s := start(t, natsd.Options{StoreDir: t.TempDir(), MinFree: -1})
+	seq := roundTrip(t, s.Conn(), "KEEP", "one")
+	if err := s.NATSServer().ShutdownJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Room(); !errors.Is(err, natsd.ErrNoRoom) {
+		t.Errorf("Room() with JetStream stopped = %v, want ErrNoRoom", err)
+	}
+	eventstest.Eventually(t, "JetStream to start again", func() bool { return s.Reopened() == 1 && s.Room() == nil })
+	if got := roundTrip(t, s.Conn(), "KEEP", "two"); got != seq+1 {
+		t.Errorf("seq after the restart = %d, want %d", got, seq+1)
+	}
+}

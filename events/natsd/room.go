@@ -94,10 +94,15 @@ func (r *roomCheck) sawError(msg string) {
 	}
 	if strings.Contains(msg, "no space left on device") || strings.Contains(msg, "disk quota exceeded") {
 		r.failed.CompareAndSwap(nil, &msg)
-		select {
-		case r.broken <- struct{}{}:
-		default:
-		}
+		r.signalBroken()
+	}
+}
+
+// signalBroken wakes Server.mend.
+func (r *roomCheck) signalBroken() {
+	select {
+	case r.broken <- struct{}{}:
+	default:
 	}
 }
 
@@ -125,6 +130,7 @@ func (r *roomCheck) measure() (Space, error) {
 		return sp, errReopening
 	}
 	if !r.ns.JetStreamEnabled() {
+		r.signalBroken() // stopped by the server itself
 		return sp, fmt.Errorf("%w: JetStream stopped after a store error; it starts again by itself once the disk of the data folder has %s free", ErrNoRoom, size(max(r.minFree, reopenFree)))
 	}
 	if info, err := r.ns.Jsz(&server.JSzOptions{}); err == nil && info != nil {
