@@ -19,6 +19,7 @@ import (
 	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/natsd/natstest"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
@@ -237,6 +238,108 @@ func TestHub_FullLog(t *testing.T) {
 	if _, err := st.Hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "a.md", Content: []byte("after")}); err != nil {
 		t.Errorf("WriteFile once the log has room: %v", err)
 	}
+}
+
+// TestHub_FullLogHoldsLockEvents lets a lease run out while JetStream's
+// storage limit is reached: its lock.expired cannot be appended then, and
+// is held (not dropped) until the log has room; then it is appended, once,
+// in order with the lock events held with it.
+func TestHub_FullLogHoldsLockEvents(t *testing.T) {
+	st := hubtest.Start(t, hubtest.Options{MaxStore: 2 << 20, MinFree: -1})
+	ctx := context.Background()
+	short := lockFor(t, st, "alice#1", "short.md", events.LockExclusive, time.Second)
+	lockFor(t, st, "bob#2", "long.md", events.LockExclusive, time.Minute)
+	head := st.Head(t, "docs")
+
+	js, err := jetstream.New(st.NATS.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILLER", Subjects: []string{"filler"}}); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		if _, err := js.Publish(ctx, "filler", chunk); err != nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the store took 6 MiB with a 2 MiB limit")
+		}
+	}
+	eventstest.Eventually(t, "the hub to see the log full", func() bool { return st.Hub.Room() != nil })
+	eventstest.Eventually(t, "the expiry to be held", func() bool { return st.Locks.HeldEvents() > 0 })
+	if got := st.Head(t, "docs"); got != head {
+		t.Fatalf("the log grew from %d to %d while full", head, got)
+	}
+
+	if err := js.DeleteStream(ctx, "FILLER"); err != nil {
+		t.Fatal(err)
+	}
+	expired := st.Next(t, "docs", head, events.LockExpired)
+	if expired.Path != "short.md" || expired.Lock == nil || expired.Lock.FencingToken != short.FencingToken {
+		t.Errorf("lock.expired = %+v, want the lease on short.md", expired)
+	}
+	eventstest.Eventually(t, "nothing to be held", func() bool { return st.Locks.HeldEvents() == 0 })
+	page, err := st.Hub.Changes(ctx, "docs", head, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range page.Events {
+		if ev.Type == events.LockExpired {
+			n++
+		}
+		if ev.Path == "long.md" {
+			t.Errorf("an event of the lock still held: %+v", ev)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d lock.expired events, want 1: %+v", n, page.Events)
+	}
+	if _, err := st.Hub.Lock(ctx, events.LockRequest{Workspace: "docs", Path: "new.md", Holder: "carol#3"}); err != nil {
+		t.Errorf("Lock once the log has room: %v", err)
+	}
+}
+
+// TestHub_LowDiskHoldsLockRelease leaves less than the reserve free on the
+// disk of the store (a small tmpfs): the log refuses events, but the lock
+// bucket still takes writes, so a lock is released; its lock.released is
+// held and appended once space is freed.
+func TestHub_LowDiskHoldsLockRelease(t *testing.T) {
+	disk := natstest.SmallDisk(t, "32m")
+	st := hubtest.Start(t, hubtest.Options{Data: disk, MinFree: 4 << 20})
+	ctx := context.Background()
+	l := lockFor(t, st, "alice#1", "a.md", events.LockExclusive, time.Minute)
+	head := st.Head(t, "docs")
+
+	spare := filepath.Join(disk, "spare")
+	if err := os.WriteFile(spare, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	filler := natstest.Fill(t, disk)
+	if err := os.Remove(spare); err != nil {
+		t.Fatal(err)
+	}
+	eventstest.Eventually(t, "the hub to see the log full", func() bool { return st.Hub.Room() != nil })
+	if err := st.Hub.Unlock(ctx, "docs", "a.md", l.Token); err != nil {
+		t.Fatalf("Unlock with 1 MiB free: %v", err)
+	}
+	if n := st.Locks.HeldEvents(); n != 1 {
+		t.Errorf("HeldEvents() = %d after the release, want 1", n)
+	}
+	if got := st.Head(t, "docs"); got != head {
+		t.Errorf("the log grew from %d to %d while full", head, got)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	released := st.Next(t, "docs", head, events.LockReleased)
+	if released.Path != "a.md" || released.Lock == nil || released.Lock.FencingToken != l.FencingToken {
+		t.Errorf("lock.released = %+v, want the lease on a.md", released)
+	}
+	eventstest.Eventually(t, "nothing to be held", func() bool { return st.Locks.HeldEvents() == 0 })
 }
 
 // TestHub_WorkspaceFolderMissing removes a workspace's folder: reads,

@@ -12,7 +12,8 @@ type Log interface {
 	// Append stores ev and returns it with Seq assigned.
 	Append(ctx context.Context, ev events.Event) (events.Event, error)
 	// Read returns up to limit events of ws with seq greater than after,
-	// in order; events.ErrCursorExpired when retention dropped some of them.
+	// in order; events.ErrCursorExpired when retention dropped some of
+	// them. An empty result means the log holds none after after.
 	Read(ctx context.Context, ws string, after uint64, limit int) ([]events.Event, error)
 	// Head returns the seq of the newest event of ws, 0 if none.
 	Head(ctx context.Context, ws string) (uint64, error)

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub"
+	"github.com/filecast/filecast/events/journal"
+	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
 func TestHub_SubscribeFanOut(t *testing.T) {
@@ -346,5 +349,63 @@ func TestHub_FollowRetries(t *testing.T) {
 	}
 	if n := log.followCalls(); n < 2 {
 		t.Errorf("Follow called %d times, want a retry", n)
+	}
+}
+
+// TestHub_SubscribeThroughSeqsWithoutEvent runs a hub on a log some of
+// whose seqs hold no event (as a write the store failed for want of space
+// leaves them), its head among them: a subscriber from the start gets
+// every event, then the live ones, and is not told that events expired.
+func TestHub_SubscribeThroughSeqsWithoutEvent(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	j, err := journal.Open(ctx, srv.Conn(), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	for i := range 3 {
+		ev := fileEvent("docs", i)
+		ev.ID = fmt.Sprint("before-", i)
+		if _, err := j.Append(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js, err := jetstream.New(srv.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, journal.StreamName("docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{1, 3} {
+		if err := stream.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := startHub(t, j, hub.Options{})
+	done := make(chan struct{})
+	var got []uint64
+	go func() {
+		defer close(done)
+		got, err = collect(ctx, h, "docs", 0, 4)
+	}()
+	eventstest.Eventually(t, "the subscriber to be live", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("Subscribe from 0 returned early: %v", err)
+		default:
+		}
+		return h.Stats().Subscribers == 1
+	})
+	appendN(t, h, "docs", 1)
+	<-done
+	if err != nil {
+		t.Fatalf("Subscribe from 0: %v", err)
+	}
+	if diff := cmp.Diff([]uint64{2, 4}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

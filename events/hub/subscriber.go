@@ -172,8 +172,12 @@ func (h *Hub) attach(ctx context.Context, st *wsState, last uint64, deliver func
 			return nil, nil, fmt.Errorf("read %s after %d: %w", st.w.Name, last, err)
 		}
 		if len(page) == 0 {
-			return nil, nil, fmt.Errorf("read %s after %d: the log returned nothing though events up to %d were appended: %w",
-				st.w.Name, last, floor, events.ErrCursorExpired)
+			// The log holds nothing after last, and dropped nothing
+			// either (it would have said so): the seqs up to floor hold
+			// no event (a write the store failed for want of space
+			// leaves such seqs behind).
+			last = max(last, floor)
+			continue
 		}
 		for i := range page {
 			if err := deliver(&page[i]); err != nil {

@@ -87,12 +87,12 @@ func (j *Journal) follow(ctx context.Context, ws string, after uint64, skip func
 	}
 	// Fail at once rather than at the next append when the events right
 	// after the cursor are gone.
-	st, _, err := j.state(ctx, ws)
+	info, err := j.info(ctx, ws)
 	if err != nil {
 		return err
 	}
-	if expired(after, st.FirstSeq, st.LastSeq) {
-		return cursorExpired(ws, after, st.FirstSeq)
+	if info != nil && dropped(after, info) {
+		return cursorExpired(ws, after, info.State.FirstSeq)
 	}
 	cctx, ccancel := withTimeout(ctx)
 	cons, err := j.js.OrderedConsumer(cctx, StreamName(ws), orderedConfig(after))
@@ -122,7 +122,15 @@ func (j *Journal) follow(ctx context.Context, ws string, after uint64, skip func
 			continue // already delivered; cannot happen with an ordered consumer
 		}
 		if seq != last+1 {
-			return cursorExpired(ws, last, seq)
+			// Retention dropped the events after last, or these seqs
+			// never held one (see dropped).
+			info, err := j.info(ctx, ws)
+			if err != nil {
+				return err
+			}
+			if info == nil || dropped(last, info) {
+				return cursorExpired(ws, last, seq)
+			}
 		}
 		if skip != nil && skip(seq) {
 			last = seq

@@ -239,7 +239,12 @@ func (j *Journal) ensure(ctx context.Context, ws string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	_, kept, err := natsd.CreateOrUpdateStream(ctx, j.js, j.streamConfig(ws))
+	cfg := j.streamConfig(ws)
+	if s, err := j.js.Stream(ctx, cfg.Name); err == nil && mayHaveDropped(s.CachedInfo()) {
+		// Keep it known across a change of limits (see mayHaveDropped).
+		cfg.Metadata[metaDropped] = "true"
+	}
+	_, kept, err := natsd.CreateOrUpdateStream(ctx, j.js, cfg)
 	if err != nil {
 		return fmt.Errorf("workspace %q: %w", ws, err)
 	}
@@ -460,23 +465,33 @@ func roundTrips(ev events.Event) bool {
 // state returns the stream state of ws; ok is false when the stream does
 // not exist yet.
 func (j *Journal) state(ctx context.Context, ws string) (st jetstream.StreamState, ok bool, err error) {
+	info, err := j.info(ctx, ws)
+	if err != nil || info == nil {
+		return st, false, err
+	}
+	return info.State, true, nil
+}
+
+// info returns the stream info of ws, nil when the stream does not exist
+// yet.
+func (j *Journal) info(ctx context.Context, ws string) (*jetstream.StreamInfo, error) {
 	if j.closed() {
-		return st, false, events.ErrClosed
+		return nil, events.ErrClosed
 	}
 	if err := checkWorkspace(ws); err != nil {
-		return st, false, err
+		return nil, err
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	s, err := j.js.Stream(ctx, StreamName(ws))
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		j.forget(ws)
-		return st, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return st, false, err
+		return nil, err
 	}
-	return s.CachedInfo().State, true, nil
+	return s.CachedInfo(), nil
 }
 
 // Head returns the seq of the newest event of ws, 0 if there was none. It
@@ -500,12 +515,6 @@ func (j *Journal) First(ctx context.Context, ws string) (uint64, error) {
 		return 0, nil
 	}
 	return st.FirstSeq, nil
-}
-
-// expired reports whether a reader after the cursor has lost events: the
-// ones right after it are no longer held although later ones were written.
-func expired(after, first, last uint64) bool {
-	return after+1 < first && after < last
 }
 
 func cursorExpired(ws string, after, first uint64) error {

@@ -19,8 +19,11 @@ import (
 // order, each with Seq set. It returns at once with what the log holds: an
 // empty result (and no error) when after is at or past the head or ws has
 // no log yet. When retention has dropped the events right after after, it
-// returns an error matching events.ErrCursorExpired. A limit <= 0 means
-// DefaultReadLimit; at most MaxReadLimit events are returned.
+// returns an error matching events.ErrCursorExpired; seqs that never held
+// an event (a write the store failed for want of space leaves some) are
+// skipped without one. An empty result means the log holds nothing after
+// after. A limit <= 0 means DefaultReadLimit; at most MaxReadLimit events
+// are returned.
 func (j *Journal) Read(ctx context.Context, ws string, after uint64, limit int) ([]events.Event, error) {
 	evs, err := j.read(ctx, ws, after, limit)
 	if err != nil {
@@ -83,20 +86,24 @@ func (j *Journal) read(ctx context.Context, ws string, after uint64, limit int) 
 	if len(evs) > limit {
 		evs = evs[:limit]
 	}
-	if len(evs) == 0 {
+	if len(evs) == 0 || evs[0].Seq > after+1 {
 		// Empty because after is at the head, or because everything after
-		// it has been dropped? Only the stream state tells.
-		st, ok, err := j.state(ctx, ws)
-		if err != nil || !ok {
-			return nil, err
+		// it has been dropped? Something missing right after after because
+		// it was dropped, or because those seqs never held an event? Only
+		// the stream tells.
+		info, err := j.info(ctx, ws)
+		if err != nil || info == nil {
+			return evs, err
 		}
-		if expired(after, st.FirstSeq, st.LastSeq) {
-			return nil, cursorExpired(ws, after, st.FirstSeq)
+		if dropped(after, info) {
+			return nil, cursorExpired(ws, after, info.State.FirstSeq)
 		}
-		return nil, nil
-	}
-	if first := evs[0].Seq; expired(after, first, evs[len(evs)-1].Seq) {
-		return nil, cursorExpired(ws, after, first)
+		if st := info.State; len(evs) == 0 && st.Msgs > 0 && st.LastSeq > after {
+			// A replica answered the direct get, and has not caught up
+			// with the stream's leader, which holds events after after:
+			// read them from the leader.
+			return j.consumerRead(ctx, ws, after, limit)
+		}
 	}
 	return evs, nil
 }

@@ -104,7 +104,8 @@ type Appender interface {
 // as events. Its methods are safe for concurrent use. It does not own the
 // connection. Holders and Check read an in-memory mirror of the bucket that
 // Run keeps; without Run they see only this Manager's own changes, and
-// the events of its changes are held (up to maxHeld) until Run starts.
+// the events of its changes are held (up to maxHeld) until Run starts, as
+// they are while Run's Appender has no room for them.
 type Manager struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
@@ -124,7 +125,7 @@ type Manager struct {
 	mirror  map[string]*entry    // by key
 	emitted map[string]time.Time // deterministic event IDs already appended, and when
 
-	out outbox // where lock events go: Run's Appender, or held until Run starts
+	out outbox // where lock events go: Run's Appender, or held until it can take them
 }
 
 // Open creates or updates the bucket on nc, which must reach a

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
 )
@@ -60,7 +61,10 @@ func (m *Manager) apply(key string, rev uint64, rec *record, now time.Time) (pre
 // appears, when a shared holder's own expiry passes while others still
 // hold the key, or at the latest half a second after the key's TTL if the
 // marker is late. Every hub running Run reports the same expiry events
-// with the same IDs. With a nil app no events are appended. app stays the
+// with the same IDs. Events app refuses for want of room (its log full:
+// events.ErrInsufficientStorage) are held, with every later one, and
+// appended in order once it has room (when app has a Room method, once it
+// says so). With a nil app no events are appended. app stays the
 // destination of the events after Run returns, so that a change made while
 // shutting down is still reported. Call Run once per Manager; it returns
 // an error if the connection is closed.
@@ -70,10 +74,17 @@ func (m *Manager) Run(ctx context.Context, app Appender) error {
 	}
 	defer m.running.Store(false)
 	m.start(ctx, app)
+	runCtx := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	stop := context.AfterFunc(m.closing, cancel)
 	defer stop()
+	var wg conc.WaitGroup
+	wg.Go(func() { m.deliverHeld(ctx) })
+	defer func() {
+		cancel()
+		wg.Wait()
+		m.flushHeld(runCtx)
+	}()
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

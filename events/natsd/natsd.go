@@ -20,7 +20,8 @@
 // callers, before they store anything, whether the disk still has
 // Options.MinFree free (and JetStream its room), so that writers stop
 // before the disk is full — a JetStream store that fails a write for want
-// of space refuses every later one until it is opened again. NoRoom
+// of space refuses every later one until it is opened again, which the
+// Server does by itself, in process, once the disk has room. NoRoom
 // recognises a server's refusals for want of room, and
 // CreateOrUpdateStream and CreateOrUpdateKeyValue open what exists when a
 // full disk refuses to rewrite their settings, so that a process starts on
@@ -58,6 +59,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sourcegraph/conc"
 )
 
 // Sentinel errors of the package; match them with errors.Is.
@@ -260,6 +262,10 @@ type Server struct {
 	log      *slog.Logger
 	room     roomCheck // the embedded store's room; see Room
 
+	jsConfig server.JetStreamConfig // what the embedded JetStream was started with; see reopen
+	stopMend context.CancelFunc     // stops mend; nil when external
+	mending  conc.WaitGroup
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -328,6 +334,12 @@ func (s *Server) startEmbedded(opts Options) error {
 		return fmt.Errorf("connect in-process: %w", err)
 	}
 	s.nc = nc
+	if ns.JetStreamEnabled() {
+		s.jsConfig = jetStreamConfig(ns, storeDir)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopMend = cancel
+		s.mending.Go(func() { s.mend(ctx) })
+	}
 	return nil
 }
 
@@ -428,6 +440,10 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) close() error {
+	if s.stopMend != nil {
+		s.stopMend()
+		s.mending.Wait()
+	}
 	if s.nc != nil {
 		if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			s.nc.Close()

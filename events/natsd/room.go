@@ -41,10 +41,11 @@ func (s *Server) Space() (sp Space, ok bool) {
 // otherwise an error wrapping ErrNoRoom that says why: JetStream's storage
 // limit is reached, the disk has less than Options.MinFree free, or the
 // store failed a write for want of space (it then refuses every later one
-// until filecast is restarted). Callers ask before they store anything, so
-// that the store never fills the disk to the last byte. It measures at
-// most every quarter of a second and is safe for concurrent use. It is
-// always nil for an external server: its refusals come with its answers.
+// until it is opened again, which the Server does by itself once the disk
+// has room). Callers ask before they store anything, so that the store
+// never fills the disk to the last byte. It measures at most every quarter
+// of a second and is safe for concurrent use. It is always nil for an
+// external server: its refusals come with its answers.
 func (s *Server) Room() error {
 	if s.ns == nil {
 		return nil
@@ -63,7 +64,10 @@ type roomCheck struct {
 	mu   sync.Mutex // serialises measures
 	last atomic.Pointer[measure]
 
-	failed atomic.Pointer[string] // a write the store failed for want of space
+	failed    atomic.Pointer[string] // a write the store failed for want of space
+	broken    chan struct{}          // signalled when failed is set; see Server.mend
+	reopening atomic.Bool            // the store is being opened again
+	reopened  atomic.Int64           // times it was
 }
 
 // measure is one look at the store's room.
@@ -78,16 +82,27 @@ func (r *roomCheck) init(ns *server.Server, dir string, minFree int64) {
 		minFree = DefaultMinFree
 	}
 	r.ns, r.dir, r.minFree = ns, dir, max(minFree, 0)
+	r.broken = make(chan struct{}, 1)
 }
 
 // sawError is told every error the server logs; one that says the disk is
-// full means the store will refuse every later write.
+// full means the store will refuse every later write until it is opened
+// again.
 func (r *roomCheck) sawError(msg string) {
 	if r == nil || r.ns == nil {
 		return
 	}
 	if strings.Contains(msg, "no space left on device") || strings.Contains(msg, "disk quota exceeded") {
 		r.failed.CompareAndSwap(nil, &msg)
+		r.signalBroken()
+	}
+}
+
+// signalBroken wakes Server.mend.
+func (r *roomCheck) signalBroken() {
+	select {
+	case r.broken <- struct{}{}:
+	default:
 	}
 }
 
@@ -111,15 +126,19 @@ func (r *roomCheck) measure() (Space, error) {
 	if free, ok := diskFree(r.dir); ok {
 		sp.Free = free
 	}
+	if r.reopening.Load() {
+		return sp, errReopening
+	}
 	if !r.ns.JetStreamEnabled() {
-		return sp, fmt.Errorf("%w: JetStream stopped after a store error; restart filecast once the disk of the data folder has room", ErrNoRoom)
+		r.signalBroken() // stopped by the server itself
+		return sp, fmt.Errorf("%w: JetStream stopped after a store error; it starts again by itself once the disk of the data folder has %s free", ErrNoRoom, size(max(r.minFree, reopenFree)))
 	}
 	if info, err := r.ns.Jsz(&server.JSzOptions{}); err == nil && info != nil {
 		sp.Used, sp.Limit = int64(info.Store), info.Config.MaxStore //nolint:gosec // usage fits in int64
 	}
 	switch {
 	case r.failed.Load() != nil:
-		return sp, fmt.Errorf("%w: the store failed a write because the disk was full, and refuses every later one; restart filecast once the disk of the data folder has room", ErrNoRoom)
+		return sp, fmt.Errorf("%w: the store failed a write because the disk was full, and refuses every later one until it is opened again, which happens by itself once the disk of the data folder has %s free; free some space", ErrNoRoom, size(max(r.minFree, reopenFree)))
 	case sp.Limit > 0 && sp.Used >= sp.Limit:
 		return sp, fmt.Errorf("%w: its storage limit is reached (%s of %s used); free space on the disk of the data folder, or let retention drop old events", ErrNoRoom, size(sp.Used), size(sp.Limit))
 	case r.minFree > 0 && sp.Free >= 0 && sp.Free < r.minFree:
