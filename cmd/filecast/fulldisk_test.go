@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // sseLog reads an SSE stream in the background and keeps its events.
@@ -102,7 +104,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the webhook to be verified", func() bool {
+	eventstest.Eventually(t, "the webhook to be verified", func() bool {
 		var h struct {
 			Status string `json:"status"`
 		}
@@ -125,7 +127,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	if status, body := do(t, "PUT", url+"/v1/workspaces/docs/files/c.txt", "c"); status != 200 {
 		t.Fatalf("PUT: %d %s", status, body)
 	}
-	waitCond(t, "the SSE stream to be live", func() bool { return len(stream.events()) == 1 })
+	eventstest.Eventually(t, "the SSE stream to be live", func() bool { return len(stream.events()) == 1 })
 
 	// The disk fills. The store knows nothing of it until a write fails:
 	// files are made in the workspace, one at a time, until one's event
@@ -139,7 +141,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 		name := fmt.Sprintf("probe-%03d.txt", len(probes))
 		writeFile(t, filepath.Join(root, name), name)
 		probes = append(probes, name)
-		waitCond(t, name+" stored or the log full", func() bool {
+		eventstest.Eventually(t, name+" stored or the log full", func() bool {
 			for _, e := range changesAfter(t, url, "docs", 0) {
 				if e.Path == name {
 					return true
@@ -167,7 +169,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, "b.txt")); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the changes to be held", func() bool {
+	eventstest.Eventually(t, "the changes to be held", func() bool {
 		return hasMetric(t, url, `filecast_held_changes{workspace="docs"} 3`) || hasMetric(t, url, `filecast_held_changes{workspace="docs"} 4`)
 	})
 	if n := len(changesAfter(t, url, "docs", 0)); n != len(before) {
@@ -178,10 +180,10 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
+	eventstest.Eventually(t, "healthz 200", func() bool { status, _ := health(t, url); return status == 200 })
 	want := append(slices.Clone(probes), "hot.txt", "d.txt", "b.txt")
 	var all []wsEvent
-	waitCond(t, "every change in the log", func() bool {
+	eventstest.Eventually(t, "every change in the log", func() bool {
 		all = fileEvents(changesAfter(t, url, "docs", 0))
 		for _, p := range want {
 			if !slices.ContainsFunc(all, func(e wsEvent) bool { return e.Path == p }) {
@@ -193,7 +195,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	if status, body := do(t, "PUT", url+"/v1/workspaces/docs/files/e.txt", "e"); status != 200 {
 		t.Fatalf("PUT once there is room: %d %s", status, body)
 	}
-	waitCond(t, "the PUT in the log", func() bool {
+	eventstest.Eventually(t, "the PUT in the log", func() bool {
 		all = fileEvents(changesAfter(t, url, "docs", 0))
 		return all[len(all)-1].Path == "e.txt"
 	})
@@ -240,7 +242,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	}
 
 	// The stream opened before the disk filled got the same, live.
-	waitCond(t, "the SSE stream to catch up", func() bool {
+	eventstest.Eventually(t, "the SSE stream to catch up", func() bool {
 		evs := fileEvents(stream.events())
 		return len(evs) > 0 && evs[len(evs)-1].Path == "e.txt"
 	})
@@ -267,7 +269,7 @@ func TestHub_FullDiskWithoutReserve(t *testing.T) {
 	for _, e := range all {
 		paths = append(paths, e.Path)
 	}
-	waitCond(t, "every change delivered to the webhook", func() bool { return len(rc.got()) >= len(paths) })
+	eventstest.Eventually(t, "every change delivered to the webhook", func() bool { return len(rc.got()) >= len(paths) })
 	if got := rc.got(); !slices.Equal(got, paths) {
 		t.Errorf("the webhook got %v, want %v", got, paths)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/filecast/filecast/internal/wait"
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 // A JetStream file store that fails a write (its disk full) keeps the
