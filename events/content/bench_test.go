@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,17 +57,6 @@ func variant(files [][]byte, i int) []byte {
 	v := make([]byte, 0, len(f)+24)
 	v = fmt.Appendf(v, "// variant %d\n", i)
 	return append(v, f...)
-}
-
-// cpuTime returns the CPU time this process has used, in user and system
-// mode: on a shared machine a steadier measure than elapsed time.
-func cpuTime(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func average(files [][]byte) int64 {
