@@ -2,8 +2,7 @@ package watch
 
 import (
 	"context"
-
-	"github.com/fsnotify/fsnotify"
+	"time"
 )
 
 // Do runs f on the running watcher's goroutine and returns its error.
@@ -22,7 +21,7 @@ func (w *Watcher) do(ctx context.Context, f func(context.Context) error) error {
 	}
 }
 
-// InjectError hands err to the running watcher as if fsnotify had reported it.
+// InjectError hands err to the running watcher as if the kernel had reported it.
 func (w *Watcher) InjectError(ctx context.Context, err error) error {
 	return w.do(ctx, func(ctx context.Context) error { return w.lost(ctx, err) })
 }
@@ -61,27 +60,52 @@ func SetMaxHeld(t interface{ Cleanup(func()) }, n int) {
 
 // Poll runs one round of the running watcher's periodic work (the folder
 // itself, paths to look at again, held changes) and returns its error.
-func (w *Watcher) Poll(ctx context.Context) error { return w.do(ctx, w.poll) }
+// Its counters are published before it returns.
+func (w *Watcher) Poll(ctx context.Context) error {
+	return w.do(ctx, func(ctx context.Context) error {
+		err := w.poll(ctx)
+		w.publishCounts(len(w.st.retries), len(w.st.unwatched))
+		return err
+	})
+}
 
-// Kernel stands in for fsnotify in a test that says itself what happened
-// (inside a testing/synctest bubble, where fsnotify's reader, blocked in a
-// system call, would keep the clock from moving). Every folder is watched
+// Kernel stands in for the kernel in a test that says itself what
+// happened (inside a testing/synctest bubble, where a reader blocked in a
+// system call would keep the clock from moving). Every folder is watched
 // at once; notifications are queued, in order, until the Watcher reads
-// them.
+// them, each call one read of the queue unless Batch groups them.
 type Kernel struct {
-	events chan fsnotify.Event
-	errors chan error
+	batches chan batch
+	group   *batch // the read being made by Batch
 }
 
 // UseKernel makes the Watcher take its notifications from the returned
-// Kernel instead of fsnotify. Call it before Run.
-func (w *Watcher) UseKernel() *Kernel {
-	k := &Kernel{events: make(chan fsnotify.Event, 1<<10), errors: make(chan error, 16)}
+// Kernel instead of the system's. With inotify, the Kernel tells what
+// inotify tells beside the notifications (Closed, and whether more are
+// queued, see settleQuiet); without, it is fsnotify as it is elsewhere
+// than on Linux. Call it before Run.
+func (w *Watcher) UseKernel(inotify bool) *Kernel {
+	k := &Kernel{batches: make(chan batch, 1<<10)}
 	w.openKernel = func() (notifier, error) {
-		return notifier{kernel: noWatches{}, events: k.events, errors: k.errors}, nil
+		n := notifier{kernel: noWatches{}, batches: k.batches, waiting: func() bool { return len(k.batches) > 0 }}
+		if inotify {
+			n.closes = true
+			n.quiet = func(d time.Duration) bool {
+				if len(k.batches) > 0 {
+					return false
+				}
+				time.Sleep(d)
+				return len(k.batches) == 0
+			}
+		}
+		return n, nil
 	}
 	return k
 }
+
+// UseFsnotify makes the Watcher read its notifications through fsnotify,
+// as it does elsewhere than on Linux. Call it before Run.
+func (w *Watcher) UseFsnotify() { w.openKernel = openFsnotify }
 
 // noWatches is a kernel whose watches always succeed.
 type noWatches struct{}
@@ -90,16 +114,35 @@ func (noWatches) Add(string) error    { return nil }
 func (noWatches) Remove(string) error { return nil }
 func (noWatches) Close() error        { return nil }
 
-// Created, Wrote, Removed and Renamed notify that this happened at the
-// absolute path.
-func (k *Kernel) Created(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Create} }
-func (k *Kernel) Wrote(path string)   { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Write} }
-func (k *Kernel) Removed(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Remove} }
-func (k *Kernel) Renamed(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Rename} }
+func (k *Kernel) tell(path string, o op) {
+	if k.group != nil {
+		k.group.notes = append(k.group.notes, notification{path: path, op: o})
+		return
+	}
+	k.batches <- batch{notes: []notification{{path: path, op: o}}}
+}
 
-// Lost reports err as fsnotify reports a failure: notifications may have
+// Created, Wrote, Closed, Removed and Renamed notify that this happened at
+// the absolute path; Moved that the path appeared by a rename.
+func (k *Kernel) Created(path string) { k.tell(path, opCreate) }
+func (k *Kernel) Moved(path string)   { k.tell(path, opCreate|opMoved) }
+func (k *Kernel) Wrote(path string)   { k.tell(path, opWrite) }
+func (k *Kernel) Closed(path string)  { k.tell(path, opClosed) }
+func (k *Kernel) Removed(path string) { k.tell(path, opRemove) }
+func (k *Kernel) Renamed(path string) { k.tell(path, opRename) }
+
+// Batch makes the notifications f tells one read of the queue.
+func (k *Kernel) Batch(f func()) {
+	k.group = &batch{}
+	f()
+	b := *k.group
+	k.group = nil
+	k.batches <- b
+}
+
+// Lost reports err as a kernel reports a failure: notifications may have
 // been lost.
-func (k *Kernel) Lost(err error) { k.errors <- err }
+func (k *Kernel) Lost(err error) { k.batches <- batch{err: err} }
 
 // Timing constants, for tests that check when things happen.
 const (

@@ -25,9 +25,11 @@ func (w *Watcher) handle(ctx context.Context, abs string, o op) error {
 	}
 	switch {
 	case o.has(opCreate):
-		return w.onCreate(ctx, rel)
+		return w.onCreate(ctx, rel, o.has(opMoved))
 	case o.has(opWrite):
 		return w.onWrite(ctx, rel)
+	case o.has(opClosed):
+		return w.onClosed(ctx, rel)
 	case o.has(opRemove):
 		return w.onRemove(ctx, rel)
 	case o.has(opRename):
@@ -47,11 +49,14 @@ func (w *Watcher) known(rel string) *entry {
 	return w.files[rel]
 }
 
-// onCreate handles a path that appeared: a folder is watched and walked
-// (or is the other end of a folder's rename), a file is the other end of
-// a rename, replaces a removed one, is saved by rename onto a known one,
-// or is new and settles first.
-func (w *Watcher) onCreate(ctx context.Context, rel string) error {
+// onCreate handles a path that appeared (moved: by a rename): a folder is
+// watched and walked (or is the other end of a folder's rename), a file
+// is the other end of a rename, replaces a removed one, is saved by rename
+// onto a known one, or is new. A new or replacing file is looked at once
+// it is whole: at once when it arrived by a rename (or is a symlink),
+// else when its writer closes it (onClosed) or, failing that, once it has
+// been quiet for the settle time.
+func (w *Watcher) onCreate(ctx context.Context, rel string, moved bool) error {
 	st := w.st
 	_, replaced := st.deletes[rel]
 	delete(st.deletes, rel)
@@ -95,17 +100,21 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 		}
 		return w.emit(ctx, events.FileMoved, rel, old, e)
 	}
+	whole := moved || s.link != ""
 	if _, ok := st.renames[rel]; ok || replaced {
 		// Renamed away or removed, and replaced (an editor's
-		// backup-and-write save, git checkout): settle, then compare with
+		// backup-and-write save, git checkout): once whole, compare with
 		// what the index holds.
 		st.dropRename(rel)
+		if whole {
+			return w.checkStat(ctx, rel, s, true)
+		}
 		w.pend(rel)
 		return nil
 	}
-	if w.known(rel) != nil {
-		// A rename onto a known file: a save by rename.
-		return w.check(ctx, rel, true)
+	if whole || w.known(rel) != nil {
+		// Moved in whole, or a rename onto a known file: a save by rename.
+		return w.checkStat(ctx, rel, s, true)
 	}
 	w.pend(rel)
 	return nil
@@ -117,19 +126,29 @@ func (w *Watcher) pend(rel string) { w.st.wait(w.st.creates, rel, w.settle, time
 // again has a known file looked at again once it has been quiet for d.
 func (w *Watcher) again(rel string, d time.Duration) { w.st.wait(w.st.updates, rel, d, time.Now()) }
 
-// onWrite handles a file written to: a known one is compared with the
-// index at once (unless it is big or just emptied: then once quiet), a new
-// one settles again.
-
+// onWrite handles a file written to: a new one settles again. A known one
+// is looked at when its writer closes it, where the kernel tells (the
+// settle time is then the fallback for a writer that keeps it open);
+// elsewhere it is compared with the index at once, unless it is big or
+// just emptied (then once quiet).
 func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 	if _, ok := w.st.creates[rel]; ok {
+		delete(w.st.whole, rel) // written again
 		w.pend(rel)
 		return nil
 	}
 	old := w.known(rel)
 	if old == nil {
 		// A file whose creation was missed.
-		return w.onCreate(ctx, rel)
+		return w.onCreate(ctx, rel, false)
+	}
+	if w.st.kern.closes {
+		d := w.settle
+		if old.Size >= bigFile {
+			d = max(bigQuiet, d)
+		}
+		w.again(rel, d)
+		return nil
 	}
 	s := w.lstat(rel)
 	switch {
@@ -149,22 +168,47 @@ func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 	return w.checkStat(ctx, rel, s, true)
 }
 
+// onClosed handles a file whose writer closed it: a new or written file
+// waiting to be looked at is now whole. A new one is looked at once the
+// kernel is quiet (settleQuiet), so that a temporary file renamed onto its
+// real name at once (an atomic save) is folded into that save.
+func (w *Watcher) onClosed(ctx context.Context, rel string) error {
+	st := w.st
+	if _, ok := st.creates[rel]; ok {
+		if st.kern.quiet != nil {
+			st.whole[rel] = true
+			st.quietDue = true
+			return nil
+		}
+		delete(st.creates, rel)
+		return w.check(ctx, rel, true)
+	}
+	if _, ok := st.updates[rel]; ok {
+		delete(st.updates, rel)
+		return w.check(ctx, rel, true)
+	}
+	return nil
+}
+
 // onRemove handles a path removed: a folder's files are deleted, a known
 // file once its path has stayed gone.
 func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 	st := w.st
 	delete(st.creates, rel)
+	delete(st.whole, rel)
 	delete(st.updates, rel)
 	st.dropRename(rel)
 	if _, ok := st.dirs[rel]; ok {
 		return w.deleteTree(ctx, rel)
 	}
 	if w.known(rel) != nil {
-		// Reported once the path has stayed gone for the settle time, so
-		// that a file replaced by delete and create (git checkout, some
-		// editors' saves) is one file.updated, or nothing when its content
-		// is the same.
+		// Reported once the path has stayed gone — the kernel is quiet
+		// (settleQuiet) or, failing that, for the settle time — so that a
+		// file replaced by delete and create (git checkout, some editors'
+		// saves) is one file.updated, or nothing when its content is the
+		// same.
 		st.wait(st.deletes, rel, w.settle, time.Now())
+		st.quietDue = true
 		return nil
 	}
 	w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
@@ -207,12 +251,33 @@ func (w *Watcher) settleDeletes(ctx context.Context, prefix string) error {
 func (w *Watcher) onRename(rel string) {
 	st := w.st
 	delete(st.creates, rel) // a new file renamed away before it settled: its Create tells where
+	delete(st.whole, rel)
 	delete(st.updates, rel)
 	if e := w.known(rel); e != nil {
 		st.renamed(rel, fileID{e.Dev, e.Ino}, false, time.Now())
+		st.quietDue = true
 	} else if id, ok := st.dirs[rel]; ok {
 		st.renamed(rel, id, true, time.Now())
+		st.quietDue = true
 	}
+}
+
+// renameGone reports a path renamed away whose new name never came: it
+// left the workspace (or went to an ignored name).
+func (w *Watcher) renameGone(ctx context.Context, p string) error {
+	st := w.st
+	pr := st.renames[p]
+	if pr == nil {
+		return nil // handled as part of a folder
+	}
+	st.dropRename(p)
+	if pr.dir {
+		return w.deleteTree(ctx, p)
+	}
+	if w.known(p) != nil {
+		return w.emit(ctx, events.FileDeleted, p, "", nil)
+	}
+	return nil
 }
 
 // check compares a file with the index and reports a change: created
@@ -286,19 +351,18 @@ func (w *Watcher) newDir(rel string) error {
 func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 	st := w.st
 	due := st.expired(now)
+	if st.quietDue && !st.quietAt.IsZero() {
+		if now.Before(st.quietAt) {
+			st.due(st.quietAt)
+		} else if !st.kern.busy() {
+			st.quietAt = time.Time{}
+			if err := w.settleNow(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	for _, p := range due.renames {
-		pr := st.renames[p]
-		if pr == nil {
-			continue // handled as part of a folder
-		}
-		st.dropRename(p)
-		var err error
-		if pr.dir {
-			err = w.deleteTree(ctx, p)
-		} else if w.known(p) != nil {
-			err = w.emit(ctx, events.FileDeleted, p, "", nil)
-		}
-		if err != nil {
+		if err := w.renameGone(ctx, p); err != nil {
 			return err
 		}
 	}
@@ -316,6 +380,7 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			continue
 		}
 		delete(st.creates, p)
+		delete(st.whole, p)
 		if err := w.check(ctx, p, true); err != nil {
 			return err
 		}
@@ -326,6 +391,9 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			continue
 		}
 		delete(st.updates, p)
+		if st.kern.closes && w.emptied(p, pu, now) {
+			continue
+		}
 		if err := w.check(ctx, p, now.Before(pu.first.Add(maxSettle))); err != nil {
 			return err
 		}
@@ -334,4 +402,24 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 		}
 	}
 	return w.retryDue(ctx, now)
+}
+
+// emptied reports whether a known file that is still open for writing
+// (its writer has not closed it within the settle time) was emptied by a
+// truncation less than truncQuiet ago, most likely the first step of a
+// rewrite (O_TRUNC): the write that follows may be on its way (a loaded
+// machine can deschedule the writer in between), so it has rel looked at
+// again then rather than report an empty file.
+func (w *Watcher) emptied(rel string, pu *pending, now time.Time) bool {
+	old := w.known(rel)
+	if old == nil || old.Size == 0 || now.Sub(pu.first) >= truncQuiet {
+		return false
+	}
+	if s := w.lstat(rel); s.kind != kindFile || s.size != 0 {
+		return false
+	}
+	w.st.updates[rel] = pu
+	pu.deadline = pu.first.Add(truncQuiet)
+	w.st.due(pu.deadline)
+	return true
 }

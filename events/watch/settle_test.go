@@ -112,7 +112,7 @@ func startBubble(t *testing.T, files map[string]string, opts watch.Options, befo
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.k, b.w = w.UseKernel(), w
+	b.k, b.w = w.UseKernel(false), w
 	if before != nil {
 		before(w)
 	}

@@ -32,6 +32,12 @@ type state struct {
 	busy   map[string]bool
 	err    error // a flush that failed outside emit; Run returns it
 
+	// quietDue is set when a read left something to settle once the
+	// kernel is quiet (settleQuiet): a removal or a rename waiting for
+	// its pair, a new file its writer closed.
+	quietDue bool
+	quietAt  time.Time // when a quiet longer than maxBlockingQuiet is due
+
 	root  rootState // the workspace folder itself; see vanish.go
 	held  heldState // changes the log had no room for; see hold.go
 	sweep bool      // the first walk removes leftover temporary files (Options.Leftover)
@@ -48,4 +54,9 @@ func newState(ctx context.Context, kern notifier) *state {
 		busy:      map[string]bool{},
 		retries:   map[string]*retry{},
 	}
+}
+
+// nothingDue reports whether no path waits for a deadline.
+func (st *state) nothingDue() bool {
+	return len(st.creates)+len(st.updates)+len(st.deletes)+len(st.renames)+len(st.retries) == 0 && !st.quietDue
 }

@@ -147,6 +147,16 @@ var (
 // is reported when Options.Settle is zero.
 const DefaultSettle = 5 * time.Millisecond
 
+// DefaultQuiet is how long the kernel's queue must stay empty after a
+// removal, a rename away or the close of a new file before the Watcher
+// takes it as the whole story, when Options.Quiet is zero (see
+// Options.Quiet).
+const DefaultQuiet = 100 * time.Microsecond
+
+// maxBlockingQuiet is the longest quiet the Watcher waits for in the
+// kernel, blocking its goroutine; a longer one is waited for by its timer.
+const maxBlockingQuiet = time.Millisecond
+
 const (
 	pairWindow    = 50 * time.Millisecond  // a Rename with no matching Create within it is a deletion
 	bigFile       = 1 << 20                // writes to files at least this big are hashed once quiet
@@ -177,6 +187,16 @@ type Options struct {
 	// those it finds that were last changed before Since (or all, when
 	// Since is zero), so that a write in progress is never touched.
 	Leftover func(name string) bool
+	// Quiet is how long, where the kernel tells when a writer closes a
+	// file and when its queue is empty (inotify), the queue must stay
+	// empty after a removal, a rename away or a new file's close before
+	// that is taken as the whole story: the removed file is not being
+	// created again, the renamed one left the workspace, the new one is
+	// not a temporary file about to be renamed. Within it the rest of
+	// such a story comes at once (git checkout, an editor's save); Settle
+	// remains the bound while notifications keep coming. Default
+	// DefaultQuiet.
+	Quiet time.Duration
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -190,6 +210,7 @@ type Watcher struct {
 	logr       Log
 	path       string
 	settle     time.Duration
+	quiet      time.Duration
 	log        *slog.Logger
 	progress   io.Writer
 	since      time.Time
@@ -249,6 +270,9 @@ func New(opts Options, app Appender) (*Watcher, error) {
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
+	if opts.Quiet <= 0 {
+		opts.Quiet = DefaultQuiet
+	}
 	batch, _ := app.(BatchAppender)
 	counters := opts.Counters
 	if counters == nil {
@@ -266,6 +290,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		logr:     opts.Log,
 		path:     opts.IndexPath,
 		settle:   opts.Settle,
+		quiet:    opts.Quiet,
 		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
 		progress: opts.Progress,
 		since:    opts.Since,
