@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,7 +77,10 @@ func (w *Watcher) Poll(ctx context.Context) error {
 // them, each call one read of the queue unless Batch groups them.
 type Kernel struct {
 	batches chan batch
-	group   *batch // the read being made by Batch
+	told    chan struct{} // a batch was queued
+	sent    atomic.Int64  // batches queued
+	handled atomic.Int64  // batches handled
+	group   *batch        // the read being made by Batch
 }
 
 // UseKernel makes the Watcher take its notifications from the returned
@@ -85,22 +89,44 @@ type Kernel struct {
 // queued, see settleQuiet); without, it is fsnotify as it is elsewhere
 // than on Linux. Call it before Run.
 func (w *Watcher) UseKernel(inotify bool) *Kernel {
-	k := &Kernel{batches: make(chan batch, 1<<10)}
+	k := &Kernel{batches: make(chan batch, 1<<10), told: make(chan struct{}, 1)}
 	w.openKernel = func() (notifier, error) {
-		n := notifier{kernel: noWatches{}, batches: k.batches, waiting: func() bool { return len(k.batches) > 0 }}
+		n := notifier{
+			kernel:  noWatches{},
+			batches: k.batches,
+			done:    func(batch) { k.handled.Add(1) },
+			waiting: k.waiting,
+		}
 		if inotify {
 			n.closes = true
-			n.quiet = func(d time.Duration) bool {
-				if len(k.batches) > 0 {
-					return false
-				}
-				time.Sleep(d)
-				return len(k.batches) == 0
-			}
+			n.quiet = k.quiet
 		}
 		return n, nil
 	}
 	return k
+}
+
+// waiting reports whether batches wait to be handled.
+func (k *Kernel) waiting() bool { return k.sent.Load() > k.handled.Load() }
+
+// quiet waits up to d for a batch, as inotify's does.
+func (k *Kernel) quiet(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if k.waiting() {
+			return false
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-k.told: // perhaps of a batch handled already: look again
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
 
 // UseFsnotify makes the Watcher read its notifications through fsnotify,
@@ -119,7 +145,16 @@ func (k *Kernel) tell(path string, o op) {
 		k.group.notes = append(k.group.notes, notification{path: path, op: o})
 		return
 	}
-	k.batches <- batch{notes: []notification{{path: path, op: o}}}
+	k.send(batch{notes: []notification{{path: path, op: o}}})
+}
+
+func (k *Kernel) send(b batch) {
+	k.sent.Add(1)
+	k.batches <- b
+	select {
+	case k.told <- struct{}{}:
+	default:
+	}
 }
 
 // Created, Wrote, Closed, Removed and Renamed notify that this happened at
@@ -137,12 +172,12 @@ func (k *Kernel) Batch(f func()) {
 	f()
 	b := *k.group
 	k.group = nil
-	k.batches <- b
+	k.send(b)
 }
 
 // Lost reports err as a kernel reports a failure: notifications may have
 // been lost.
-func (k *Kernel) Lost(err error) { k.batches <- batch{err: err} }
+func (k *Kernel) Lost(err error) { k.send(batch{err: err}) }
 
 // Timing constants, for tests that check when things happen.
 const (

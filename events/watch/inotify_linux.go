@@ -44,7 +44,11 @@ const (
 )
 
 // openKernel returns an inotify instance read by a goroutine of its own.
-func openKernel() (notifier, error) {
+func openKernel() (notifier, error) { return openInotify(unix.Read) }
+
+// openInotify is openKernel reading the instance with read (a test reads
+// it through a hook).
+func openInotify(read func(fd int, buf []byte) (int, error)) (notifier, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return notifier{}, fmt.Errorf("start inotify: %w", err)
@@ -55,6 +59,7 @@ func openKernel() (notifier, error) {
 		wds:  map[int32]string{},
 		dirs: map[string]int32{},
 		out:  make(chan batch, inotifyReadAhead),
+		read: read,
 	}
 	rc, err := k.file.SyscallConn()
 	if err != nil {
@@ -80,6 +85,7 @@ type inotify struct {
 	file *os.File
 	out  chan batch
 	wg   conc.WaitGroup
+	read func(fd int, buf []byte) (int, error)
 
 	// inflight counts the reads under way and the batches read and not
 	// yet handled: while it is zero, nothing the kernel told is on its
@@ -146,7 +152,7 @@ func (k *inotify) run(rc syscall.RawConn) {
 		err := rc.Read(func(fd uintptr) bool {
 			k.inflight.Add(1)
 			for {
-				n, rerr = unix.Read(int(fd), buf)
+				n, rerr = k.read(int(fd), buf)
 				if rerr != unix.EINTR {
 					break
 				}

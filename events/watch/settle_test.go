@@ -91,6 +91,12 @@ type bubble struct {
 // starts a Watcher with opts on them and waits until it is ready. It stops
 // when the test ends.
 func startBubble(t *testing.T, files map[string]string, opts watch.Options, before func(*watch.Watcher)) *bubble {
+	return startBubbleOn(t, files, opts, before, false)
+}
+
+// startBubbleOn is startBubble with a kernel that tells what inotify
+// tells (a writer's close, whether more is queued) when inotify is set.
+func startBubbleOn(t *testing.T, files map[string]string, opts watch.Options, before func(*watch.Watcher), inotify bool) *bubble {
 	base := t.TempDir()
 	b := &bubble{t: t, dir: filepath.Join(base, "ws"), out: filepath.Join(base, "out"), log: &memLog{}, opens: map[string]int{}, fail: map[string]int{}}
 	for _, d := range []string{b.dir, b.out} {
@@ -112,7 +118,7 @@ func startBubble(t *testing.T, files map[string]string, opts watch.Options, befo
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.k, b.w = w.UseKernel(false), w
+	b.k, b.w = w.UseKernel(inotify), w
 	if before != nil {
 		before(w)
 	}
@@ -487,6 +493,127 @@ func TestWatcher_Settle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				tt.run(startBubble(t, tt.files, watch.Options{}, tt.before))
+			})
+		})
+	}
+}
+
+// TestWatcher_SettleInotify checks the waits where the kernel tells what
+// inotify tells: when a writer closes a file, and whether more is queued.
+// A change is then settled by these signals, Settle being the bound for
+// what they cannot settle (a writer that keeps the file open, a hard
+// link, a queue that never goes quiet).
+func TestWatcher_SettleInotify(t *testing.T) {
+	const quiet = watch.DefaultQuiet
+	tests := []struct {
+		name  string
+		files map[string]string
+		run   func(b *bubble)
+	}{
+		{"a new file is file.created once its writer closed it and the queue is quiet", nil, func(b *bubble) {
+			b.create("a.txt", "x")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(quiet, "file.created a.txt = x"))
+		}},
+		{"a new file its writer keeps open is file.created after Settle", nil, func(b *bubble) {
+			b.create("a.txt", "x")
+			b.check(at(bubbleSettle, "file.created a.txt = x"))
+		}},
+		{"a new file written again after its close waits for the next close", nil, func(b *bubble) {
+			b.k.Batch(func() {
+				b.create("a.txt", "x")
+				b.k.Closed(b.path("a.txt"))
+				b.appendTo("a.txt", "y")
+			})
+			b.at(10 * time.Millisecond)
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond+quiet, "file.created a.txt = xy"))
+		}},
+		{"a file removed and made again in one read is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.Batch(func() {
+				b.remove("a.txt")
+				b.create("a.txt", "two")
+				b.k.Closed(b.path("a.txt"))
+			})
+			b.check(at(quiet, "file.updated a.txt = two"))
+		}},
+		{"a file removed and made again within Quiet is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(quiet / 2)
+			b.create("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(quiet/2+quiet, "file.updated a.txt = two"))
+		}},
+		{"a removed file is file.deleted once the queue is quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.check(at(quiet, "file.deleted a.txt"))
+		}},
+		{"a removal the queue never goes quiet after is file.deleted after Settle", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
+			b.remove("a.txt")
+			for d := quiet / 2; d < 2*bubbleSettle; d += quiet / 2 {
+				b.at(d)
+				b.k.Closed(b.path("b.txt")) // nothing to settle
+			}
+			b.at(2*bubbleSettle + time.Second)
+			synctest.Wait()
+			// Due at Settle, while the Watcher may be waiting for quiet.
+			evs := b.log.events()
+			if len(evs) != 1 || evs[0].Type != events.FileDeleted || evs[0].Path != "a.txt" {
+				b.t.Fatalf("want one file.deleted a.txt, got:\n%s", dump(evs))
+			}
+			if d := evs[0].Time.Sub(b.t0); d < bubbleSettle || d > bubbleSettle+2*quiet {
+				b.t.Errorf("file.deleted at %v, want within %v of %v", d, 2*quiet, bubbleSettle)
+			}
+		}},
+		{"a file renamed out is file.deleted once the queue is quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.rename("a.txt", "")
+			b.check(at(quiet, "file.deleted a.txt"))
+		}},
+		{"a known file written and closed is file.updated at its close", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.write("a.txt", "two")
+			b.at(10 * time.Millisecond)
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond, "file.updated a.txt = two"))
+		}},
+		{"a known file its writer keeps open is file.updated after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.write("a.txt", "two")
+			b.check(at(bubbleSettle, "file.updated a.txt = two"))
+		}},
+		{"a file moved in from outside is file.created at once", nil, func(b *bubble) {
+			p := filepath.Join(b.out, "a.txt")
+			if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+				b.t.Fatal(err)
+			}
+			if err := os.Rename(p, b.path("a.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.Moved(b.path("a.txt"))
+			b.check(at(0, "file.created a.txt = x"))
+		}},
+		{"a hard link is file.created after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			if err := os.Link(b.path("a.txt"), b.path("b.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.Created(b.path("b.txt"))
+			b.check(at(bubbleSettle, "file.created b.txt = one"))
+		}},
+		{"an atomic save in one read is one file.updated at once", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.Batch(func() {
+				b.create("a.new", "two")
+				b.k.Closed(b.path("a.new"))
+				if err := os.Rename(b.path("a.new"), b.path("a.txt")); err != nil {
+					b.t.Fatal(err)
+				}
+				b.k.Renamed(b.path("a.new"))
+				b.k.Moved(b.path("a.txt"))
+			})
+			b.check(at(0, "file.updated a.txt = two"))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tt.run(startBubbleOn(t, tt.files, watch.Options{}, nil, true))
 			})
 		})
 	}
