@@ -122,7 +122,7 @@ func TestHub_FilesAndReadFile(t *testing.T) {
 		{"./sub//b.txt", "beta\n", events.FileInfo{Path: "sub/b.txt", Size: 5, SHA256: sum("beta\n")}},
 		{"inner", "alpha\n", events.FileInfo{Path: "inner", Size: 6, SHA256: sum("alpha\n")}},
 	} {
-		data, info, err := h.ReadFile(ctx, "docs", tc.path)
+		data, info, err := h.ReadFile(ctx, "docs", tc.path, events.Range{})
 		if err != nil {
 			t.Fatalf("ReadFile(%q): %v", tc.path, err)
 		}
@@ -151,7 +151,7 @@ func TestHub_FilesAndReadFile(t *testing.T) {
 		{"missing.txt", []error{events.ErrNotFound}},
 		{"sub", []error{events.ErrNotFound}},
 	} {
-		data, _, err := h.ReadFile(ctx, "docs", tc.path)
+		data, _, err := h.ReadFile(ctx, "docs", tc.path, events.Range{})
 		ok := false
 		for _, w := range tc.want {
 			ok = ok || errors.Is(err, w)
