@@ -335,7 +335,7 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 	if args.Cursor != nil {
 		out, cur, err := t.readLog(ctx, sess, *args.Cursor, args.SubscriptionID, limit, wait)
 		if err != nil {
-			return t.cursorFailure(ctx, *args.Cursor, err), nil
+			return t.cursorFailure(*args.Cursor, err), nil
 		}
 		return result(out.encode(args.Detail, cur)), nil
 	}
@@ -564,20 +564,16 @@ func unknownSubscription(id string) *mcp.CallToolResult {
 }
 
 // cursorFailure explains why a read by cursor failed and what to do next.
-func (t *toolset) cursorFailure(ctx context.Context, cursor string, err error) *mcp.CallToolResult {
+func (t *toolset) cursorFailure(cursor string, err error) *mcp.CallToolResult {
 	var bh *beyondHead
 	switch {
 	case errors.As(err, &bh):
 		return mcp.NewToolResultError(fmt.Sprintf("invalid cursor %q: %s. Pass a cursor exactly as an earlier list_changes or subscribe returned it, or %s:%d to read from the end.",
 			cursor, bh.Error(), bh.ws, bh.head))
 	case errors.Is(err, events.ErrCursorExpired):
-		msg := fmt.Sprintf("cursor %q has expired: the log no longer holds the changes right after it, so some are lost to you. Treat the files you follow as changed (read them again, from disk or as resources filecast://<workspace>/<path>)", cursor)
-		if _, heads, herr := t.logHeads(ctx); herr == nil {
-			msg += fmt.Sprintf(" and continue from cursor %q, the current head.", heads.String())
-		} else {
-			msg += " and continue with list_changes without a cursor."
-		}
-		return mcp.NewToolResultError(msg)
+		return mcp.NewToolResultError(fmt.Sprintf("cursor %q has expired: the log no longer holds the changes right after it, so some are lost to you. "+
+			"Call list_files for the files you follow (it gives their sha256 now and a cursor), read_file those that changed, "+
+			"then continue list_changes from the cursor list_files returned.", cursor))
 	case errors.Is(err, events.ErrBadCursor):
 		return mcp.NewToolResultError(plain(err) + ". Pass a cursor unchanged from an earlier result, for example \"docs:42\", or omit it to read this session's buffer.")
 	}
