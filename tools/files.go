@@ -99,7 +99,7 @@ const (
 		"Returns content (text, or base64 with encoding base64), size, sha256 and cursor (list_changes from it brings any later change). " +
 		"Over 256 KiB: read parts with offset and length. " +
 		"Errors (missing, outside the workspace or in .git, not a regular file) say what is wrong; list_files shows what exists."
-	listFilesDesc = "List files with path, size, sha256 and modified time, sorted by path. " +
+	listFilesDesc = "List files with path, size, sha256 and modified time. " +
 		"Returns files, cursor (list_changes from it misses no change made after this listing) and next_page (pass it as page for more). " +
 		"Errors (invalid glob or page) say what to fix."
 )

@@ -8,7 +8,7 @@ const lockInput = `{
   "properties": {
     "path": {"type": "string", "minLength": 1, "description": "Relative to the workspace root; need not exist yet."},
     "workspace": {"type": "string", "minLength": 1, "description": "Optional when the server serves one."},
-    "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "Default 60. A lock that runs out is released."},
+    "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "Default 60."},
     "mode": {"type": "string", "enum": ["exclusive", "shared"], "description": "Default exclusive. A refresh keeps the mode."},
     "wait_ms": {"type": "integer", "minimum": 0, "maximum": 300000, "description": "Wait this long for a holder to let go. Default 0."},
     "lock_token": {"type": "string", "minLength": 1, "description": "Of your lock on this path, to refresh it."}
