@@ -20,13 +20,13 @@ const lockInput = `{
 const lockOutput = `{
   "type": "object",
   "properties": {
-    "lock_token": {"type": "string", "description": "Your secret proof of holding the lock. Pass it to write_file, to unlock, and to lock again to refresh. Keep it to yourself."},
-    "fencing_token": {"type": "integer", "description": "A number that grows with every new lock on this path (a refresh keeps it). Systems downstream can refuse work carrying a smaller one than they have seen."},
-    "expires_at": {"type": "string", "description": "When the lock runs out (RFC 3339, UTC) unless refreshed or released before."},
-    "holder": {"type": "string", "description": "The name the lock is held under: this MCP session (client name and a short session suffix). Others see it in lock events and conflicts."},
-    "mode": {"type": "string", "enum": ["exclusive", "shared"], "description": "The mode of the lock you hold."},
-    "workspace": {"type": "string", "description": "The workspace of the locked path."},
-    "path": {"type": "string", "description": "The locked path, normalised, relative to the workspace root."}
+    "lock_token": {"type": "string", "description": "Your secret proof of holding the lock: for write_file, unlock, and lock to refresh."},
+    "fencing_token": {"type": "integer", "description": "Grows with every new lock on this path; a refresh keeps it."},
+    "expires_at": {"type": "string", "description": "RFC 3339, UTC."},
+    "holder": {"type": "string", "description": "This session's name, as others see it."},
+    "mode": {"type": "string", "enum": ["exclusive", "shared"], "description": "The mode held."},
+    "workspace": {"type": "string", "description": "The workspace of the path."},
+    "path": {"type": "string", "description": "The locked path, normalised."}
   },
   "required": ["lock_token", "fencing_token", "expires_at", "holder", "mode", "workspace", "path"]
 }`
@@ -45,7 +45,7 @@ const unlockInput = `{
 const unlockOutput = `{
   "type": "object",
   "properties": {
-    "released": {"type": "boolean", "description": "true: the lock is released and others may take it at once."}
+    "released": {"type": "boolean", "description": "true: others may take the lock at once."}
   },
   "required": ["released"]
 }`
@@ -66,12 +66,12 @@ const writeFileInput = `{
 const writeFileOutput = `{
   "type": "object",
   "properties": {
-    "size": {"type": "integer", "description": "Size of the file written, in bytes."},
-    "sha256": {"type": "string", "description": "Hex SHA-256 of the content written."},
-    "seq": {"type": "integer", "description": "Position of the change in the workspace log (the seq of the event it produced); 0 when the content was already identical."},
-    "unchanged": {"type": "boolean", "description": "true when the file already had exactly this content: nothing was written and no event was produced."},
+    "size": {"type": "integer", "description": "Bytes written."},
+    "sha256": {"type": "string", "description": "Of the content written."},
+    "seq": {"type": "integer", "description": "The seq of the change in the log; 0 when unchanged."},
+    "unchanged": {"type": "boolean", "description": "true: the file had this content already; nothing was written."},
     "workspace": {"type": "string", "description": "The workspace written to."},
-    "path": {"type": "string", "description": "The path written, normalised, relative to the workspace root."}
+    "path": {"type": "string", "description": "The path written, normalised."}
   },
   "required": ["size", "sha256", "seq", "unchanged", "workspace", "path"]
 }`
