@@ -257,6 +257,12 @@ func (w *Watcher) onRename(rel string) {
 		st.renamed(rel, fileID{e.Dev, e.Ino}, false, time.Now())
 		st.quietDue = true
 	} else if id, ok := st.dirs[rel]; ok {
+		if s := w.lstat(rel); s.kind == kindDir && s.id == id {
+			// The folder itself is there: a notification of its move
+			// (inotify's IN_MOVE_SELF) read after the move was handled
+			// and the folder watched under its new name.
+			return
+		}
 		st.renamed(rel, id, true, time.Now())
 		st.quietDue = true
 	}

@@ -3,17 +3,22 @@
 // regular file's path, size, sha256, mtime and version.
 //
 // A Watcher builds the index (a walk and a sha256 of every file), then
-// watches the tree with fsnotify until its context is done. It folds what
-// editors and tools do into the events an agent cares about:
+// watches the tree until its context is done: with inotify, read
+// directly, on Linux; with fsnotify elsewhere. It folds what editors and
+// tools do into the events an agent cares about:
 //
-//   - a new file is reported once, as file.created, when it has been quiet
-//     for Options.Settle, so create+write is one event with the final content;
+//   - a new file is reported once, as file.created, with its final
+//     content: when its writer closes it and the kernel's queue is then
+//     quiet for Options.Quiet (inotify), else once it has been quiet for
+//     Options.Settle (a writer that keeps it open, a hard link, fsnotify);
 //   - a write that leaves the content unchanged (same sha256) emits nothing;
 //   - a save by rename (write a temp file, rename it onto the real name) is
 //     one file.updated, or file.created when the name did not exist;
-//   - a removed file is reported as file.deleted once its path has stayed
-//     gone for Options.Settle; removed and created again within it (git
-//     checkout, some editors) is one file.updated, or nothing when the
+//   - a removed file is reported as file.deleted once the kernel's queue
+//     is quiet for Options.Quiet (inotify) or, at the latest, its path has
+//     stayed gone for Options.Settle; removed and created again at once
+//     (git checkout, some editors: both come in the same read of the
+//     queue, or within Quiet) is one file.updated, or nothing when the
 //     content is the same;
 //   - a rename inside the workspace is one file.moved; folders produce no
 //     events of their own: a moved folder is one file.moved per file, a
@@ -23,7 +28,7 @@
 //     file inside the workspace is a file with its target's content, a link
 //     that resolves outside is neither listed nor reported.
 //
-// fsnotify watches are not recursive: the Watcher adds one per folder,
+// The kernel's watches are not recursive: the Watcher adds one per folder,
 // including folders created later (walking them, since files may appear
 // before the watch is in place). When notifications may have been lost —
 // a queue overflow, a watcher error, a folder that could not be watched
@@ -60,9 +65,12 @@
 //	<-w.Ready()              // the index is built and the watches are in place
 //	files, cursor := w.Files("reports")
 //
-// Hashing happens on the goroutine that reads fsnotify's (generously
-// buffered, 65536 events) channel, streaming each file through sha256. A
-// write to a known file smaller than 1 MiB is hashed at once; writes to
+// Hashing happens on the goroutine that handles the notifications (read
+// ahead of it by a goroutine of the kernel's: up to 32 reads of 64 KiB of
+// inotify's queue, or fsnotify's 65536 events), streaming each file
+// through sha256. A write to a known file smaller than 1 MiB is hashed
+// once its writer closes it (inotify; Options.Settle for one that keeps
+// it open) or at once (fsnotify); writes to
 // bigger files are hashed once they have been quiet for 50 ms, so a large
 // copy is hashed once rather than on every write notification (and the
 // loop is busy for about a second per GiB when it is). Two more waits keep
