@@ -40,7 +40,8 @@ import (
 // place. At the end, a marker file proves nothing more was emitted, and
 // the index must match the folder, with each file's version the seq of its
 // last event. Every script runs twice on the journal: with the persisted
-// index alone, and with the journal as Options.Log too.
+// index alone, and with the journal as Options.Log too; and once more
+// reading fsnotify instead of inotify, as elsewhere than on Linux.
 //
 // A write truncates (or creates) the file, then writes: a writer that
 // pauses in between — a loaded machine deschedules it — for Settle (a new
@@ -63,6 +64,7 @@ func TestWatcher_Scripts(t *testing.T) {
 			t.Parallel()
 			t.Run("index", func(t *testing.T) { t.Parallel(); runScript(t, file, false) })
 			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true) })
+			t.Run("fsnotify", func(t *testing.T) { t.Parallel(); runScript(t, file, false, (*watch.Watcher).UseFsnotify) })
 		})
 	}
 }
@@ -72,20 +74,27 @@ type expectation struct {
 	ev   short // SHA256 and Size are set when the content is to be compared
 }
 
-func runScript(t *testing.T, file string, withLog bool) {
+// runScript runs one script; before, when given, is called with each
+// Watcher before it runs (to read fsnotify instead of inotify, say).
+func runScript(t *testing.T, file string, withLog bool, before ...func(*watch.Watcher)) {
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	e := newEnv(t)
+	e.before = func(w *watch.Watcher) {
+		for _, f := range before {
+			f(w)
+		}
+	}
 	var opts watch.Options
 	if withLog {
 		opts.Log = e.log
 	}
 	const settle = 50 * time.Millisecond
 	opts.Settle = settle
-	opts.Quiet = settle // robust against a loaded machine; TestWatcher_Quiet checks the default
+	opts.Quiet = settle // robust against a loaded machine; TestWatcher_SettleInotify and TestInotify_* check the default
 	seen := 0           // events already compared
 	var want []expectation
 	paused := map[string]string{} // path → sha256 before a write that paused (see above); "" when new
