@@ -112,16 +112,34 @@ func (w *Watcher) onCreate(ctx context.Context, rel string, moved bool) error {
 		w.pend(rel)
 		return nil
 	}
-	if whole || w.known(rel) != nil {
-		// Moved in whole, or a rename onto a known file: a save by rename.
+	if whole || w.known(rel) != nil && !st.kern.closes {
+		// Moved in whole, or (where a creation and a rename are not told
+		// apart) a rename onto a known file: a save by rename. Where they
+		// are, a known file created again (its removal settled already,
+		// as it came back) settles as a new one.
 		return w.checkStat(ctx, rel, s, true)
 	}
 	w.pend(rel)
 	return nil
 }
 
-// pend delays a new file until it has been quiet for the settle time.
-func (w *Watcher) pend(rel string) { w.st.wait(w.st.creates, rel, w.settle, time.Now()) }
+// pend delays a new file until it has been quiet for the settle time, or
+// where the kernel tells when its writer closes it, until then, or quiet
+// for openQuiet at the latest.
+func (w *Watcher) pend(rel string) { w.st.wait(w.st.creates, rel, w.openWait(), time.Now()) }
+
+// openWait is how long a file written to must be quiet before it is read
+// while its writer has not closed it: the settle time, or where the
+// kernel tells when a writer closes a file, openQuiet if longer — a
+// writer that still has to compute what it writes (git inflates the blob
+// between creating a file and writing it) is not read half-written on a
+// loaded machine, and one that keeps its file open is reported anyway.
+func (w *Watcher) openWait() time.Duration {
+	if w.st.kern.closes {
+		return max(w.settle, openQuiet)
+	}
+	return w.settle
+}
 
 // again has a known file looked at again once it has been quiet for d.
 func (w *Watcher) again(rel string, d time.Duration) { w.st.wait(w.st.updates, rel, d, time.Now()) }
@@ -143,7 +161,7 @@ func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 		return w.onCreate(ctx, rel, false)
 	}
 	if w.st.kern.closes {
-		d := w.settle
+		d := w.openWait()
 		if old.Size >= bigFile {
 			d = max(bigQuiet, d)
 		}
@@ -177,15 +195,23 @@ func (w *Watcher) onClosed(ctx context.Context, rel string) error {
 	if _, ok := st.creates[rel]; ok {
 		if st.kern.quiet != nil {
 			st.whole[rel] = true
-			st.quietDue = true
+			st.awaitQuiet()
 			return nil
 		}
 		delete(st.creates, rel)
 		return w.check(ctx, rel, true)
 	}
 	if _, ok := st.updates[rel]; ok {
+		s := w.lstat(rel)
+		if old := w.known(rel); old != nil && old.Size > 0 && s.kind == kindFile && s.size == 0 {
+			// Emptied since it was closed: most likely the truncation
+			// that starts the next rewrite (O_TRUNC), whose write and
+			// close follow; reported after truncQuiet if it stays empty.
+			w.again(rel, max(truncQuiet, w.settle))
+			return nil
+		}
 		delete(st.updates, rel)
-		return w.check(ctx, rel, true)
+		return w.checkStat(ctx, rel, s, true)
 	}
 	return nil
 }
@@ -202,13 +228,14 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 		return w.deleteTree(ctx, rel)
 	}
 	if w.known(rel) != nil {
-		// Reported once the path has stayed gone — the kernel is quiet
-		// (settleQuiet) or, failing that, for the settle time — so that a
-		// file replaced by delete and create (git checkout, some editors'
-		// saves) is one file.updated, or nothing when its content is the
-		// same.
+		// Reported once the path has stayed gone for the settle time, so
+		// that a file replaced by delete and create (git checkout, some
+		// editors' saves) is one file.updated, or nothing when its
+		// content is the same. Even where the kernel says that its queue
+		// is empty, the creation may be a while coming (git inflates the
+		// blob in between, a loaded machine deschedules it), so a quiet
+		// queue does not settle a removal.
 		st.wait(st.deletes, rel, w.settle, time.Now())
-		st.quietDue = true
 		return nil
 	}
 	w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
@@ -219,6 +246,13 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 // what is there now with the index when the path is back.
 func (w *Watcher) settleDelete(ctx context.Context, rel string) error {
 	if s := w.lstat(rel); s.exists {
+		if w.st.kern.closes && s.kind == kindFile && s.link == "" {
+			// Back already, its creation's notifications on their way:
+			// it settles as a new file does, once its writer closes it,
+			// rather than be read half-written now.
+			w.pend(rel)
+			return nil
+		}
 		return w.checkStat(ctx, rel, s, true)
 	}
 	if w.known(rel) == nil {
@@ -255,7 +289,7 @@ func (w *Watcher) onRename(rel string) {
 	delete(st.updates, rel)
 	if e := w.known(rel); e != nil {
 		st.renamed(rel, fileID{e.Dev, e.Ino}, false, time.Now())
-		st.quietDue = true
+		st.awaitQuiet()
 	} else if id, ok := st.dirs[rel]; ok {
 		if s := w.lstat(rel); s.kind == kindDir && s.id == id {
 			// The folder itself is there: a notification of its move
@@ -264,7 +298,7 @@ func (w *Watcher) onRename(rel string) {
 			return
 		}
 		st.renamed(rel, id, true, time.Now())
-		st.quietDue = true
+		st.awaitQuiet()
 	}
 }
 

@@ -74,8 +74,8 @@ type notifier struct {
 	waiting func() bool
 	// quiet waits up to d for the next notification, blocking, and
 	// reports whether none came (nothing read and not yet handled
-	// either). nil: the kernel cannot tell, and removals wait out the
-	// settle time instead.
+	// either). nil: the kernel cannot tell, and renames away and new
+	// files wait out their times instead.
 	quiet func(d time.Duration) bool
 	// closes is set when the kernel says when a writer closes a file
 	// (opClosed): a new or rewritten file is then looked at when its
@@ -95,8 +95,9 @@ var errOverflow = errors.New("watch: the kernel's notification queue overflowed"
 var errKernelClosed = errors.New("watch: the file notifications stopped")
 
 // handleBatch hands the notifications of one read to handle, then, when
-// the kernel can tell, settles the removals and renames the read left
-// without their pair once no other notification follows them.
+// the kernel can tell, settles the renames away the read left without
+// their pair, and the new files closed, once no other notification
+// follows them.
 func (w *Watcher) handleBatch(ctx context.Context, b batch) error {
 	st := w.st
 	for i, n := range b.notes {
@@ -119,15 +120,15 @@ func (w *Watcher) handleBatch(ctx context.Context, b batch) error {
 	return w.settleQuiet(ctx)
 }
 
-// settleQuiet settles what the last read left waiting — a removed file
-// (to be created again?), a path renamed away (to where?), a new file its
-// writer closed (to be renamed onto its real name, or written again?) —
-// once the kernel says no notification follows: within a read the rest
-// of the story comes right after (git checkout and editors remove a file
-// and create it at once, a rename is two notifications queued together,
-// an atomic save renames its temporary file as soon as it is closed), so
-// a quiet queue means there is none. The settle time remains the fallback
-// while notifications keep coming.
+// settleQuiet settles what the last read left waiting — a path renamed
+// away (to where?), a new file its writer closed (to be renamed onto its
+// real name, or written again?) — once the kernel says no notification
+// follows: the rest of such a story comes right after (a rename is two
+// notifications queued together, an atomic save renames its temporary
+// file as soon as it is closed), so a quiet queue means there is none.
+// The times of pending.go remain the fallback while notifications keep
+// coming. (A removal is not settled so: the creation that replaces a
+// file may come a while after; see onRemove.)
 func (w *Watcher) settleQuiet(ctx context.Context) error {
 	st := w.st
 	if !st.quietDue || st.kern.quiet == nil {
@@ -153,9 +154,6 @@ func (w *Watcher) settleNow(ctx context.Context) error {
 		if err := w.renameGone(ctx, p); err != nil {
 			return err
 		}
-	}
-	if err := w.settleDeletes(ctx, ""); err != nil {
-		return err
 	}
 	for _, p := range slices.Sorted(maps.Keys(st.whole)) {
 		delete(st.whole, p)

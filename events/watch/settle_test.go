@@ -544,9 +544,29 @@ func TestWatcher_SettleInotify(t *testing.T) {
 			b.k.Closed(b.path("a.txt"))
 			b.check(at(quiet/2+quiet, "file.updated a.txt = two"))
 		}},
-		{"a removed file is file.deleted once the queue is quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+		{"a removed file is file.deleted after Settle, a quiet queue notwithstanding", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.remove("a.txt")
-			b.check(at(quiet, "file.deleted a.txt"))
+			b.check(at(bubbleSettle, "file.deleted a.txt"))
+		}},
+		{"a file removed and made again after some work, within Settle, is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(bubbleSettle / 2) // git inflates the blob in between; a loaded machine deschedules it
+			b.create("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(bubbleSettle/2+quiet, "file.updated a.txt = two"))
+		}},
+		{"a file removed, made again and still being written when Settle is up is one file.updated once closed", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.Removed(b.path("a.txt"))
+			if err := os.Remove(b.path("a.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.at(bubbleSettle / 2)
+			b.disk("a.txt", "") // made again; its notifications not read yet
+			b.at(bubbleSettle * 3 / 2)
+			b.k.Created(b.path("a.txt"))
+			b.write("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(bubbleSettle*3/2+quiet, "file.updated a.txt = two"))
 		}},
 		{"a removal the queue never goes quiet after is file.deleted after Settle", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
 			b.remove("a.txt")
@@ -576,6 +596,21 @@ func TestWatcher_SettleInotify(t *testing.T) {
 			b.at(10 * time.Millisecond)
 			b.k.Closed(b.path("a.txt"))
 			b.check(at(10*time.Millisecond, "file.updated a.txt = two"))
+		}},
+		{"a known file emptied by the next rewrite before its close is read is file.updated once, with the rewrite", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.write("a.txt", "two")
+			b.truncate("a.txt", false) // the next writer's O_TRUNC, before the close is read
+			b.k.Closed(b.path("a.txt"))
+			b.k.Wrote(b.path("a.txt"))
+			b.at(10 * time.Millisecond)
+			b.write("a.txt", "three")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond, "file.updated a.txt = three"))
+		}},
+		{"a known file emptied and closed is file.updated after TruncQuiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.truncate("a.txt", true)
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(watch.TruncQuiet, "file.updated a.txt ="))
 		}},
 		{"a known file its writer keeps open is file.updated after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.write("a.txt", "two")

@@ -33,8 +33,8 @@ type state struct {
 	err    error // a flush that failed outside emit; Run returns it
 
 	// quietDue is set when a read left something to settle once the
-	// kernel is quiet (settleQuiet): a removal or a rename waiting for
-	// its pair, a new file its writer closed.
+	// kernel is quiet (settleQuiet): a rename waiting for its pair, a
+	// new file its writer closed.
 	quietDue bool
 	quietAt  time.Time // when a quiet longer than maxBlockingQuiet is due
 
@@ -53,6 +53,15 @@ func newState(ctx context.Context, kern notifier) *state {
 		ctx:       ctx,
 		busy:      map[string]bool{},
 		retries:   map[string]*retry{},
+	}
+}
+
+// awaitQuiet notes that something waits for the kernel to be quiet (see
+// settleQuiet), where the kernel can tell; elsewhere the settle time
+// alone bounds it.
+func (st *state) awaitQuiet() {
+	if st.kern.quiet != nil {
+		st.quietDue = true
 	}
 }
 

@@ -10,16 +10,16 @@
 //   - a new file is reported once, as file.created, with its final
 //     content: when its writer closes it and the kernel's queue is then
 //     quiet for Options.Quiet (inotify), else once it has been quiet for
-//     Options.Settle (a writer that keeps it open, a hard link, fsnotify);
+//     Options.Settle (fsnotify) or, with inotify, for the longer of it and
+//     50 ms (a writer that keeps it open, a hard link);
 //   - a write that leaves the content unchanged (same sha256) emits nothing;
 //   - a save by rename (write a temp file, rename it onto the real name) is
 //     one file.updated, or file.created when the name did not exist;
-//   - a removed file is reported as file.deleted once the kernel's queue
-//     is quiet for Options.Quiet (inotify) or, at the latest, its path has
-//     stayed gone for Options.Settle; removed and created again at once
-//     (git checkout, some editors: both come in the same read of the
-//     queue, or within Quiet) is one file.updated, or nothing when the
-//     content is the same;
+//   - a removed file is reported as file.deleted once its path has
+//     stayed gone for Options.Settle; removed and created again within it
+//     (git checkout, some editors) is one file.updated, or nothing when
+//     the content is the same — at once when both come in the same read
+//     of the kernel's queue (inotify);
 //   - a rename inside the workspace is one file.moved; folders produce no
 //     events of their own: a moved folder is one file.moved per file, a
 //     deleted one a file.deleted per file;
@@ -156,10 +156,14 @@ var (
 const DefaultSettle = 5 * time.Millisecond
 
 // DefaultQuiet is how long the kernel's queue must stay empty after a
-// removal, a rename away or the close of a new file before the Watcher
-// takes it as the whole story, when Options.Quiet is zero (see
-// Options.Quiet).
+// rename away or the close of a new file before the Watcher takes it as
+// the whole story, when Options.Quiet is zero (see Options.Quiet).
 const DefaultQuiet = 100 * time.Microsecond
+
+// openQuiet is the least time a file written to and not closed must be
+// quiet before it is read anyway, where the kernel tells of closes; see
+// Watcher.openWait.
+const openQuiet = 50 * time.Millisecond
 
 // maxBlockingQuiet is the longest quiet the Watcher waits for in the
 // kernel, blocking its goroutine; a longer one is waited for by its timer.
@@ -197,13 +201,12 @@ type Options struct {
 	Leftover func(name string) bool
 	// Quiet is how long, where the kernel tells when a writer closes a
 	// file and when its queue is empty (inotify), the queue must stay
-	// empty after a removal, a rename away or a new file's close before
-	// that is taken as the whole story: the removed file is not being
-	// created again, the renamed one left the workspace, the new one is
-	// not a temporary file about to be renamed. Within it the rest of
-	// such a story comes at once (git checkout, an editor's save); Settle
-	// remains the bound while notifications keep coming. Default
-	// DefaultQuiet.
+	// empty after a rename away or a new file's close before that is
+	// taken as the whole story: the renamed file left the workspace, the
+	// new one is not a temporary file about to be renamed onto its real
+	// name. Within it the rest of such a story comes at once (an
+	// editor's save); Settle remains the bound while notifications keep
+	// coming. Default DefaultQuiet.
 	Quiet time.Duration
 }
 
