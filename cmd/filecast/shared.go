@@ -10,13 +10,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/remote"
+	"github.com/filecast/filecast/server"
 )
 
 // sharedHub returns the one hub of the data folder c.data: this process
@@ -25,26 +28,26 @@ import (
 // set, runs beside the owner's stack (e.g. the TCP API of "filecast hub").
 // check vets an owner found running.
 func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
-	serve func(ctx context.Context, st *stack) error,
+	serve func(ctx context.Context, n *node.Node) error,
 	check func(ctx context.Context, b daemon.Backend) error) (*daemon.Shared, error) {
 	become := func(ctx context.Context) (*daemon.Owner, error) {
-		st, err := openStack(ctx, c, log, progress)
+		n, err := node.Open(ctx, c.node(log, progress))
 		if err != nil {
 			return nil, err
 		}
-		run := st.run
+		run := n.Run
 		if serve != nil {
 			run = func(ctx context.Context) error {
-				return runAll(ctx, st.run, func(ctx context.Context) error { return serve(ctx, st) })
+				return runAll(ctx, n.Run, func(ctx context.Context) error { return serve(ctx, n) })
 			}
 		}
 		return &daemon.Owner{
-			Backend: st.gate,
+			Backend: n.Gate(),
 			// The socket is this user's alone: writes through it keep the
 			// actor of the MCP session that made them.
-			Handler: st.handler(nil, nil, true),
+			Handler: n.Handler(nil, nil, true),
 			Run:     run,
-			Close:   st.close,
+			Close:   n.Close,
 		}, nil
 	}
 	return daemon.NewShared(daemon.Options{
@@ -74,6 +77,17 @@ func runAll(ctx context.Context, loops ...func(context.Context) error) error {
 		})
 	}
 	return p.Wait()
+}
+
+// localMCP is this process's MCP server, when it runs one: the hub it owns
+// reports its sessions.
+var localMCP atomic.Pointer[server.Server]
+
+func localMCPSessions() int {
+	if srv := localMCP.Load(); srv != nil {
+		return srv.Sessions()
+	}
+	return 0
 }
 
 // named prefixes the error of loop with its name.
