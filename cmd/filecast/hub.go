@@ -86,7 +86,7 @@ func (c *hubConfig) Run(ctx context.Context, e *env) error {
 
 	serve := func(ctx context.Context, n *node.Node) error {
 		h := n.Handler(c.tokens, c.origins, false)
-		return runAll(ctx,
+		return node.RunAll(ctx,
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
 			func(ctx context.Context) error {
 				select {

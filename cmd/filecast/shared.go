@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sourcegraph/conc/pool"
-
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/daemon"
 	"github.com/filecast/filecast/events/node"
@@ -38,7 +36,7 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
 		run := n.Run
 		if serve != nil {
 			run = func(ctx context.Context) error {
-				return runAll(ctx, n.Run, func(ctx context.Context) error { return serve(ctx, n) })
+				return node.RunAll(ctx, n.Run, func(ctx context.Context) error { return serve(ctx, n) })
 			}
 		}
 		return &daemon.Owner{
@@ -64,21 +62,6 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
 	})
 }
 
-// runAll runs every loop until ctx is done or one fails, which stops the
-// others; it returns the first failure.
-func runAll(ctx context.Context, loops ...func(context.Context) error) error {
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
-	for _, loop := range loops {
-		p.Go(func(ctx context.Context) error {
-			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				return err
-			}
-			return nil
-		})
-	}
-	return p.Wait()
-}
-
 // localMCP is this process's MCP server, when it runs one: the hub it owns
 // reports its sessions.
 var localMCP atomic.Pointer[server.Server]
@@ -88,16 +71,6 @@ func localMCPSessions() int {
 		return srv.Sessions()
 	}
 	return 0
-}
-
-// named prefixes the error of loop with its name.
-func named(name string, loop func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if err := loop(ctx); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return nil
-	}
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts the server down,
@@ -111,7 +84,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		MaxHeaderBytes:    api.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
-	return runAll(ctx,
+	return node.RunAll(ctx,
 		func(context.Context) error {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve http: %w", err)

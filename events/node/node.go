@@ -245,7 +245,7 @@ func (s *Node) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 // Run blocks until ctx is done or a loop fails; every loop has stopped
 // when it returns.
 func (s *Node) Run(ctx context.Context) error {
-	loops := []func(context.Context) error{named("hub", s.hub.Run), named("locks", func(ctx context.Context) error { return s.locks.Run(ctx, s.hub) }), named("webhooks", s.webhooks.Run),
+	loops := []func(context.Context) error{Named("hub", s.hub.Run), Named("locks", func(ctx context.Context) error { return s.locks.Run(ctx, s.hub) }), Named("webhooks", s.webhooks.Run),
 		func(ctx context.Context) error {
 			if s.waitReady(ctx) == nil {
 				s.ready.Store(true)
@@ -254,18 +254,25 @@ func (s *Node) Run(ctx context.Context) error {
 			return nil
 		}}
 	for _, w := range s.watchers {
-		loops = append(loops, named("watcher", w.Run))
+		loops = append(loops, Named("watcher", w.Run))
 	}
 	if s.members != nil {
-		loops = append(loops, named("members", s.members.Run))
+		loops = append(loops, Named("members", s.members.Run))
 	}
 	if s.elector != nil {
 		for _, ws := range s.cfg.Workspaces {
-			loops = append(loops, named("watch "+ws.Name, func(ctx context.Context) error {
+			loops = append(loops, Named("watch "+ws.Name, func(ctx context.Context) error {
 				return s.elector.RunTerms(ctx, leader.Key(ws.Name), s.cfg.HubID, func(ctx context.Context) error { return s.watchTerm(ctx, ws) })
 			}))
 		}
 	}
+	return RunAll(ctx, loops...)
+}
+
+// RunAll runs every loop until ctx is done or one fails, which stops the
+// others; it returns the first failure. A loop that ends with ctx's
+// cancellation has not failed.
+func RunAll(ctx context.Context, loops ...func(context.Context) error) error {
 	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	for _, loop := range loops {
 		p.Go(func(ctx context.Context) error {
@@ -278,8 +285,8 @@ func (s *Node) Run(ctx context.Context) error {
 	return p.Wait()
 }
 
-// named prefixes the error of loop with its name.
-func named(name string, loop func(context.Context) error) func(context.Context) error {
+// Named prefixes the error of loop with its name.
+func Named(name string, loop func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if err := loop(ctx); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
