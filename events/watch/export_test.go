@@ -181,4 +181,5 @@ const (
 	RetryFirst = retryFirst
 	ExpectTTL  = expectTTL
 	FullEvery  = fullEvery
+	DutyFactor = dutyFactor
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -338,15 +339,24 @@ func (w *Watcher) diffListing(d string, old, nl *listing, f *found, kids **child
 func (w *Watcher) statPolled(l *listing, f *found) {
 	st := w.st
 	waiting := len(st.creates)+len(st.updates)+len(st.deletes)+len(st.renames)+len(st.retries) > 0
-	for _, rel := range l.files {
-		if waiting && w.waiting(rel) {
-			continue
+	stats := make([]stat, len(l.files))
+	skip := make([]bool, len(l.files))
+	for i, rel := range l.files {
+		if skip[i] = waiting && w.waiting(rel); !skip[i] {
+			stats[i] = w.pollStat(rel)
 		}
-		s := w.lstat(rel)
-		w.mu.RLock()
-		e := w.files[rel]
-		w.mu.RUnlock()
+	}
+	entries := make([]*entry, len(l.files))
+	w.mu.RLock()
+	for i, rel := range l.files {
+		entries[i] = w.files[rel]
+	}
+	w.mu.RUnlock()
+	for i, rel := range l.files {
+		s, e := stats[i], entries[i]
 		switch {
+		case skip[i]:
+			// waiting: its deadline looks at it, not the round
 		case !s.exists:
 			l.stale = true // its folder's mtime did not say so (yet)
 			if e != nil {
@@ -371,6 +381,27 @@ func (w *Watcher) statPolled(l *listing, f *found) {
 			f.written = append(f.written, rel)
 		}
 	}
+}
+
+// pollStat is lstat for a round: the same answer, for less.
+func (w *Watcher) pollStat(rel string) stat {
+	abs := w.ws.Dir + string(os.PathSeparator) + filepath.FromSlash(rel)
+	fi, err := os.Lstat(abs)
+	if err != nil {
+		return stat{}
+	}
+	m := fi.Mode()
+	if m&fs.ModeSymlink != 0 {
+		return w.lstat(rel)
+	}
+	s := stat{exists: true, id: idOf(fi), size: fi.Size(), mtime: fi.ModTime(), read: abs}
+	switch {
+	case m.IsDir():
+		s.kind = kindDir
+	case m.IsRegular():
+		s.kind = kindFile
+	}
+	return s
 }
 
 // statNew notes the files of a new folder, for pairing with files gone
