@@ -129,6 +129,7 @@ func MountsUnder(table []FS, root string) ([]FS, bool) {
 }
 
 var (
+	NextRound     = nextRound
 	RemoteFS      = remoteFS
 	KeepsDirTimes = keepsDirTimes
 )

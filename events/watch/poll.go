@@ -89,7 +89,14 @@ func (p *poller) schedule(start time.Time) {
 	took := time.Since(start)
 	p.counters.PollRounds.Add(1)
 	p.counters.PollNanos.Add(uint64(took)) //nolint:gosec // a duration is never negative
-	p.timer.Reset(max(p.interval, dutyFactor*took) - took)
+	p.timer.Reset(nextRound(p.interval, took))
+}
+
+// nextRound is how long after the end of a round that took took the next
+// one starts: rounds start interval apart, or dutyFactor times their
+// duration when that is longer.
+func nextRound(interval, took time.Duration) time.Duration {
+	return max(interval, dutyFactor*took) - took
 }
 
 // still reports whether the listing l describes the folder fi as it is:
@@ -108,6 +115,7 @@ type found struct {
 	written  []string        // known files whose size, mtime or link changed
 	ids      map[string]stat // how created files and folders look, for pairing
 	inNew    []string        // files inside new folders: for pairing only (newDir looks at them)
+	dirsNew  []string        // folders inside new folders: for pairing only
 }
 
 // pollRound walks the polled folders once and hands what changed to
@@ -235,6 +243,7 @@ func (w *Watcher) pollTree(root string, full bool, f *found, kids **children) {
 			case watched && !fr.fresh:
 				stack = append(stack, frame{rel: sd})
 			case fr.fresh:
+				f.dirsNew = append(f.dirsNew, sd)
 				stack = append(stack, frame{rel: sd, fresh: true})
 			case st.retries[sd] == nil && !slices.Contains(f.newDirs, sd):
 				// Not watched yet: new since the last round (or a folder
@@ -470,7 +479,8 @@ func (w *Watcher) applyPolled(ctx context.Context, f *found) error {
 	renamed := map[string]bool{}     // old names that turned up elsewhere
 	movedDirs := map[string]string{} // new folder → old
 	var removedFirst []string        // files removed from a folder before it moved
-	for _, d := range sorted(append(slices.Clone(f.newDirs), f.replaced...)) {
+	var pairedNew []string           // folders inside new folders that are moved ones
+	for _, d := range sorted(slices.Concat(f.newDirs, f.replaced, f.dirsNew)) {
 		old, ok := goneDir[f.ids[d].id]
 		if !ok {
 			continue
@@ -493,12 +503,15 @@ func (w *Watcher) applyPolled(ctx context.Context, f *found) error {
 		delete(goneDir, f.ids[d].id)
 		renamed[old] = true
 		movedDirs[d] = old
+		if slices.Contains(f.dirsNew, d) {
+			pairedNew = append(pairedNew, d)
+		}
 		removedFirst = append(removedFirst, removed...)
 	}
 	moved := mapKeys(movedDirs)
 	var creates []string
 	for _, p := range sorted(append(slices.Clone(f.created), f.inNew...)) {
-		if underAnyOf(p, moved) {
+		if underAnyOf(p, moved) && !slices.Contains(moved, p) {
 			continue // moved with its folder
 		}
 		s := f.ids[p]
@@ -516,7 +529,9 @@ func (w *Watcher) applyPolled(ctx context.Context, f *found) error {
 	}
 	creates = append(creates, f.newDirs...)
 	creates = append(creates, f.replaced...)
+	creates = append(creates, pairedNew...)
 	slices.Sort(creates)
+	creates = slices.Compact(creates)
 	left := append(slices.Clone(f.gone), f.goneDirs...)
 	slices.Sort(left)
 
