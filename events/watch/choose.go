@@ -1,8 +1,10 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -168,7 +170,9 @@ func (w *Watcher) choose(ctx context.Context) (x Watching, trust bool, taken int
 			return x, trust, 0, false
 		}
 		var types []string
-		for _, m := range mounts[1:] {
+		under := slices.Clone(mounts[1:])
+		slices.SortStableFunc(under, func(a, b mount) int { return cmp.Compare(len(a.dir), len(b.dir)) }) // a share before those mounted in it
+		for _, m := range under {
 			rel, ok := w.ws.Rel(m.dir)
 			if !ok || !remoteFS(m.fsType) || w.ignore.IgnoredDir(rel) || underAnyOf(rel, x.Polled) {
 				continue
