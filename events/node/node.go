@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,8 +62,11 @@ type Config struct {
 	MaxAge    time.Duration // events older than this leave the log
 	MaxEvents int64         // at most this many events per workspace
 	Settle    time.Duration // watch.Options.Settle
-	Since     time.Time     // watch.Options.Since: on a first start, files changed from then on are reported
-	Heartbeat time.Duration // of the SSE streams
+
+	Watch        watch.Kind    // how the watchers learn of changes (watch.Options.Watch)
+	PollInterval time.Duration // watch.Options.PollInterval
+	Since        time.Time     // watch.Options.Since: on a first start, files changed from then on are reported
+	Heartbeat    time.Duration // of the SSE streams
 
 	WebhookSchedule      []time.Duration
 	WebhookDisableAfter  time.Duration
@@ -101,6 +105,8 @@ type Node struct {
 	progress io.Writer
 	opened   time.Time
 	counters watch.Counters // shared by every watcher of the node
+	budget   *watch.Budget  // the kernel watches every watcher of the node may take
+	live     sync.Map       // workspace name → *watch.Watcher: the watchers of this hub (of its terms, on a cluster)
 	ready    atomic.Bool    // the initial index is complete: set by run
 	indexed  chan struct{}  // closed when ready is set
 }
@@ -113,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.MCPSessions == nil {
 		cfg.MCPSessions = func() int { return 0 }
 	}
-	s := &Node{cfg: cfg, log: cfg.Logger, progress: cfg.Progress, opened: time.Now(), indexed: make(chan struct{})}
+	s := &Node{cfg: cfg, log: cfg.Logger, progress: cfg.Progress, opened: time.Now(), indexed: make(chan struct{}), budget: watch.NewBudget(0)}
 	c, log := &s.cfg, s.log
 	defer func() {
 		if err != nil {
@@ -225,21 +231,59 @@ func (s *Node) webhookMine() func(string) bool {
 func (s *Node) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 	c := &s.cfg
 	w, err := watch.New(watch.Options{
-		Workspace: ws,
-		Ignore:    c.Ignore,
-		IndexPath: filepath.Join(c.Data, "index", ws.Name+".json"),
-		Log:       s.journal,
-		Settle:    c.Settle,
-		Logger:    s.log,
-		Progress:  s.progress,
-		Since:     c.Since,
-		Counters:  &s.counters,
-		Leftover:  hub.IsTempName,
+		Workspace:    ws,
+		Ignore:       c.Ignore,
+		IndexPath:    filepath.Join(c.Data, "index", ws.Name+".json"),
+		Log:          s.journal,
+		Settle:       c.Settle,
+		Logger:       s.log,
+		Progress:     s.progress,
+		Since:        c.Since,
+		Counters:     &s.counters,
+		Leftover:     hub.IsTempName,
+		Watch:        c.Watch,
+		PollInterval: c.PollInterval,
+		Budget:       s.budget,
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
 	}
+	s.live.Store(ws.Name, w)
 	return w, nil
+}
+
+// watching is how this hub watches each workspace it watches, once its
+// watcher has chosen, in the order of the workspaces.
+func (s *Node) watching() []watchingWorkspace {
+	var out []watchingWorkspace
+	for _, ws := range s.cfg.Workspaces {
+		v, ok := s.live.Load(ws.Name)
+		if !ok {
+			continue
+		}
+		if x, ok := v.(*watch.Watcher).Watching(); ok {
+			out = append(out, watchingWorkspace{ws.Name, x})
+		}
+	}
+	return out
+}
+
+// dashboardWatchers is watching for the dashboard.
+func (s *Node) dashboardWatchers() []dashboard.Watcher {
+	var out []dashboard.Watcher
+	for _, x := range s.watching() {
+		d := dashboard.Watcher{Workspace: x.name, Kind: x.Label(), Reason: x.Reason}
+		if x.Kind == watch.Poll || len(x.Polled) > 0 {
+			d.PollIntervalMS = x.Interval.Milliseconds()
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+type watchingWorkspace struct {
+	name string
+	watch.Watching
 }
 
 // Run blocks until ctx is done or a loop fails; every loop has stopped
@@ -359,7 +403,7 @@ func (s *Node) serving() {
 	s.metrics = s.newMetrics(s.feed)
 	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
 		return dashboard.Stats{MCPSessions: s.cfg.MCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: s.cfg.Version,
-			Problems: s.hub.Problems()}
+			Problems: s.hub.Problems(), Watchers: s.dashboardWatchers()}
 	}})
 }
 
