@@ -876,10 +876,6 @@ func validKey(sha string) bool {
 	return true
 }
 
-// ValidKey reports whether sha is a sha256 in lowercase hex, as every
-// method wants it.
-func ValidKey(sha string) bool { return validKey(sha) }
-
 // truncate shortens a malformed key for an error message.
 func truncate(s string) string {
 	if len(s) > 80 {

@@ -177,6 +177,11 @@ type Options struct {
 	// those it finds that were last changed before Since (or all, when
 	// Since is zero), so that a write in progress is never touched.
 	Leftover func(name string) bool
+	// Contents, when set, keeps the contents of the workspace's files, so
+	// that their changes can be shown as diffs (see keep.go): each change
+	// reported is offered to it, the files there before are put once in
+	// the background, the contents no file has any more are retired.
+	Contents Contents
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -201,6 +206,8 @@ type Watcher struct {
 	readFault  func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
 	counters   *Counters
 	leftover   func(name string) bool
+	contents   Contents      // nil keeps no contents
+	keepWake   chan struct{} // wakes the keeper
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
@@ -208,6 +215,9 @@ type Watcher struct {
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
 	seq   uint64
+
+	kmu  sync.Mutex // guards keep; taken after xmu and mu
+	keep keepState
 
 	xmu     sync.Mutex // guards expects and recheck; taken before mu
 	expects map[string][]*expectation
@@ -275,6 +285,8 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		files:    map[string]*entry{},
 		expects:  map[string][]*expectation{},
 		counters: counters,
+		contents: opts.Contents,
+		keepWake: make(chan struct{}, 1),
 	}, nil
 }
 
