@@ -29,7 +29,7 @@ func sum(b string) string {
 
 // change writes data to rel in ws (on disk, as an editor would) and
 // returns the event that reports it.
-func change(t *testing.T, st *hubtest.Stack, ws, rel, data string) events.Event {
+func change(t testing.TB, st *hubtest.Stack, ws, rel, data string) events.Event {
 	t.Helper()
 	head := st.Head(t, ws)
 	p := st.Path(ws, rel)

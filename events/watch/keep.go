@@ -47,6 +47,12 @@ type capture struct {
 	over bool
 }
 
+// newCapture returns a capture of at most limit bytes with room for a
+// file of size bytes.
+func newCapture(size, limit int64) *capture {
+	return &capture{data: make([]byte, 0, min(max(size, 0), limit)), max: int(limit)}
+}
+
 func (c *capture) Write(p []byte) (int, error) {
 	switch {
 	case c.over:
@@ -223,7 +229,7 @@ func (w *Watcher) keepFile(ctx context.Context, rel, sha string) {
 	if s.kind != kindFile || s.size > w.contents.MaxFileSize() {
 		return
 	}
-	c := &capture{max: int(w.contents.MaxFileSize())}
+	c := newCapture(s.size, w.contents.MaxFileSize())
 	e, _, err := w.read(s, c)
 	if err != nil || c.over || e.SHA256 != sha {
 		return

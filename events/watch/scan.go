@@ -116,7 +116,7 @@ func (w *Watcher) hashKeep(st stat) (*entry, error) {
 	if w.contents == nil || st.size > w.contents.MaxFileSize() {
 		return w.hash(st)
 	}
-	c := &capture{max: int(w.contents.MaxFileSize())}
+	c := newCapture(st.size, w.contents.MaxFileSize())
 	e, _, err := w.read(st, c)
 	if err == nil && !c.over && int64(len(c.data)) == e.Size {
 		w.capture(e.SHA256, c.data)
