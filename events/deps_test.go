@@ -25,7 +25,7 @@ func TestImportDirection(t *testing.T) {
 		"github.com/klauspost/compress":       {"events/content"},
 		mod + "server":                        {"cmd/filecast"},
 		mod + "tools":                         {"server", "cmd/filecast"},
-		mod + "resources":                     {"server", "cmd/filecast"},
+		mod + "resources":                     {"server", "tools", "cmd/filecast"},
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) < 5 {

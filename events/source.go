@@ -35,8 +35,28 @@ type Page struct {
 	HasMore bool    `json:"has_more"` // more events are already in the log after Next
 }
 
-// MaxReadSize bounds a file read through a Source.
+// MaxReadSize bounds a file read through a Source, whole or in part.
 const MaxReadSize = 16 << 20
+
+// Range selects the bytes of a file to read: Length bytes from Offset
+// (fewer at the end of the file, none at or past it), Length 0 meaning to
+// the end. The zero Range is the whole file. Neither may be negative.
+type Range struct {
+	Offset int64
+	Length int64
+}
+
+// Whole reports whether r is the zero Range: the whole file.
+func (r Range) Whole() bool { return r == Range{} }
+
+// Limit returns how many bytes r asks for at most: Length, but never more
+// than MaxReadSize.
+func (r Range) Limit() int64 {
+	if r.Length <= 0 || r.Length > MaxReadSize {
+		return MaxReadSize
+	}
+	return r.Length
+}
 
 // Source is what the MCP server needs of a hub; the embedded hub and a
 // remote hub reached over HTTP both provide it. Implementations are safe
@@ -64,10 +84,15 @@ type Source interface {
 	// Files lists the files whose path starts with prefix ("" for all).
 	Files(ctx context.Context, ws, prefix string) (Listing, error)
 
-	// ReadFile returns a file's content (at most MaxReadSize bytes, else
-	// ErrTooLarge) and its description. path must be a normalised relative
-	// path; anything that escapes the workspace is ErrBadPath.
-	ReadFile(ctx context.Context, ws, path string) ([]byte, FileInfo, error)
+	// ReadFile returns the bytes r selects of a file and the description
+	// of the whole file: its Size, its SHA256 (of all of it, also when r
+	// is a part), ModTime and Version. The whole file (the zero Range) is
+	// at most MaxReadSize bytes, else ErrTooLarge; a part is cut to
+	// r.Limit() bytes, so a file of any size can be read in parts. path
+	// must be a normalised relative path; anything that escapes the
+	// workspace is ErrBadPath, a version-control folder ErrVCSInternal,
+	// anything but a regular file ErrNotFound.
+	ReadFile(ctx context.Context, ws, path string, r Range) ([]byte, FileInfo, error)
 
 	// Content returns a content that a file of ws had, by its sha256 (an
 	// event's SHA256 or PrevSHA256, a listing's), from the hub's content

@@ -277,46 +277,107 @@ func (p *Provider) Read(ctx context.Context, uri string) ([]mcp.ResourceContents
 	if err != nil {
 		return nil, readError(uri, err)
 	}
-	if err := p.checkWorkspace(ctx, ref.Workspace); err != nil {
+	head, err := p.checkWorkspace(ctx, ref.Workspace)
+	if err != nil {
 		return nil, readError(uri, err)
 	}
 	if ref.Folder {
 		return p.readFolder(ctx, ref)
 	}
-	data, _, err := p.src.ReadFile(ctx, ref.Workspace, ref.Path)
+	f, err := ReadFile(ctx, p.src, ref.Workspace, ref.Path, events.Range{}, head)
 	if err != nil {
 		return nil, readError(uri, err)
 	}
-	mt := MIMEType(ref.Path)
-	if IsText(data) {
-		if mt == "" || !textual(mt) {
-			mt = "text/plain"
-		}
-		return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: mt, Text: string(data)}}, nil
+	if f.Text {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: uri, MIMEType: f.MIMEType, Text: string(f.Data)}}, nil
 	}
-	if mt == "" || textual(mt) {
+	return []mcp.ResourceContents{mcp.BlobResourceContents{URI: uri, MIMEType: f.MIMEType, Blob: base64.StdEncoding.EncodeToString(f.Data)}}, nil
+}
+
+// File is a file, or a part of one, as filecast's MCP surface serves it:
+// resources/read and the read_file tool both read through [ReadFile].
+type File struct {
+	Data     []byte
+	Info     events.FileInfo // the whole file's: size, sha256, mtime, version
+	Text     bool            // Data is UTF-8 text, served as text; else as base64
+	MIMEType string
+	Offset   int64  // where Data starts in the file
+	Cursor   uint64 // the log position of the workspace the content is at least as new as
+}
+
+// ReadFile reads the bytes r selects of file rel of workspace ws from
+// src. head must be the head of ws's log read before the call (from
+// src.Workspaces): every change up to it was made on disk before the file
+// is read, so the content is at least as new as the log at head, which
+// becomes File.Cursor. A part of a text file is cut to whole UTF-8
+// characters — up to 3 bytes less at either end, Offset saying where it
+// starts — so that it is served as text; a part that is not text once
+// cut, and any file that is not UTF-8 text, is served as binary.
+func ReadFile(ctx context.Context, src events.Source, ws, rel string, r events.Range, head uint64) (File, error) {
+	data, info, err := src.ReadFile(ctx, ws, rel, r)
+	if err != nil {
+		return File{}, err
+	}
+	f := File{Data: data, Info: info, Offset: min(r.Offset, info.Size), Cursor: head}
+	if !r.Whole() {
+		f.Data, f.Offset = wholeRunes(data, f.Offset, f.Offset+int64(len(data)) >= info.Size)
+		if !IsText(f.Data) || len(f.Data) == 0 && len(data) > 0 {
+			f.Data, f.Offset = data, min(r.Offset, info.Size)
+		}
+	}
+	f.Text = IsText(f.Data)
+	mt := MIMEType(rel)
+	switch {
+	case f.Text && (mt == "" || !textual(mt)):
+		mt = "text/plain"
+	case !f.Text && (mt == "" || textual(mt)):
 		mt = "application/octet-stream"
 	}
-	return []mcp.ResourceContents{mcp.BlobResourceContents{URI: uri, MIMEType: mt, Blob: base64.StdEncoding.EncodeToString(data)}}, nil
+	f.MIMEType = mt
+	return f, nil
+}
+
+// wholeRunes cuts a part of a file that starts at off to whole UTF-8
+// characters: the continuation bytes it starts with (when off > 0) and an
+// incomplete character at its end (unless it ends the file).
+func wholeRunes(data []byte, off int64, last bool) ([]byte, int64) {
+	if off > 0 {
+		for i := 0; i < utf8.UTFMax-1 && len(data) > 0 && !utf8.RuneStart(data[0]); i++ {
+			data, off = data[1:], off+1
+		}
+	}
+	if !last {
+		for i := 1; i < utf8.UTFMax && i <= len(data); i++ {
+			if c := data[len(data)-i]; utf8.RuneStart(c) {
+				if !utf8.FullRune(data[len(data)-i:]) {
+					data = data[:len(data)-i]
+				}
+				break
+			}
+		}
+	}
+	return data, off
 }
 
 func (p *Provider) read(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	return p.Read(ctx, req.Params.URI)
 }
 
-func (p *Provider) checkWorkspace(ctx context.Context, ws string) error {
+// checkWorkspace returns the head of ws's log, or an error when ws is
+// not served.
+func (p *Provider) checkWorkspace(ctx context.Context, ws string) (uint64, error) {
 	wss, err := p.src.Workspaces(ctx)
 	if err != nil {
-		return fmt.Errorf("list workspaces: %w", err)
+		return 0, fmt.Errorf("list workspaces: %w", err)
 	}
 	names := make([]string, 0, len(wss))
 	for _, w := range wss {
 		if w.Name == ws {
-			return nil
+			return w.Head, nil
 		}
 		names = append(names, w.Name)
 	}
-	return &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws, Why: "unknown workspace " + ws + "; known workspaces: " + strings.Join(names, ", ")}
+	return 0, &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws, Why: "unknown workspace " + ws + "; known workspaces: " + strings.Join(names, ", ")}
 }
 
 type folderListing struct {

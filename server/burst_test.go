@@ -73,7 +73,7 @@ func TestServer_BurstSlowClient(t *testing.T) {
 	seen := map[string]bool{}
 	newest := map[string]uint64{}
 	for range 2 * total / 1000 {
-		got := listChanges(t, c, map[string]any{"limit": 1000})
+		got := listChanges(t, c, map[string]any{"limit": 1000, "detail": "full"})
 		for _, ev := range got.Events {
 			if seen[ev.ID] {
 				t.Fatalf("duplicate %s", ev.ID)

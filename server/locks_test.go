@@ -84,6 +84,7 @@ func TestServer_LockToolsListed(t *testing.T) {
 		"lock":       {"lock_token", "mode", "path", "ttl_seconds", "wait_ms", "workspace", "->", "expires_at", "fencing_token", "holder", "lock_token", "mode", "path", "workspace"},
 		"unlock":     {"lock_token", "path", "workspace", "->", "released"},
 		"write_file": {"content", "encoding", "lock_token", "path", "workspace", "->", "path", "seq", "sha256", "size", "unchanged", "workspace"},
+		"list_locks": {"paths", "workspace", "->", "locks"},
 	}
 	t.Run("source that can lock", func(t *testing.T) {
 		h, _ := startLocking(t, server.Options{}, "docs")
@@ -94,7 +95,7 @@ func TestServer_LockToolsListed(t *testing.T) {
 				t.Errorf("%s (-want +got):\n%s", name, d)
 			}
 		}
-		if len(got) != 6 {
+		if len(got) != 9 {
 			t.Errorf("tools: %v", got)
 		}
 	})
@@ -109,7 +110,7 @@ func TestServer_LockToolsListed(t *testing.T) {
 				t.Errorf("%s is listed for a source that cannot lock", name)
 			}
 		}
-		if len(got) != 3 {
+		if len(got) != 5 {
 			t.Errorf("tools: %v", got)
 		}
 	})

@@ -98,7 +98,7 @@ func TestServer_ThousandHTTPSessions(t *testing.T) {
 	for i, c := range clients {
 		p.Go(func(ctx context.Context) error {
 			var res tools.ListChangesResult
-			if err := callTool(ctx, c, "list_changes", map[string]any{"subscription_id": subs[i], "wait_ms": 10000}, &res); err != nil {
+			if err := callTool(ctx, c, "list_changes", map[string]any{"subscription_id": subs[i], "wait_ms": 10000, "detail": "full"}, &res); err != nil {
 				return fmt.Errorf("list_changes session %d: %w", i, err)
 			}
 			if len(res.Events) != 1 || res.Events[0].ID != want.ID || res.Events[0].Seq != want.Seq {

@@ -26,7 +26,9 @@ func TestServer_ToolsListSchemas(t *testing.T) {
 	want := map[string][]string{
 		"subscribe":    {"events", "exclude_own", "paths", "workspace", "->", "cursor", "subscription_id"},
 		"unsubscribe":  {"subscription_id", "->", "removed"},
-		"list_changes": {"cursor", "limit", "subscription_id", "wait_ms", "->", "cursor", "events", "has_more", "overflowed"},
+		"list_changes": {"cursor", "detail", "limit", "subscription_id", "wait_ms", "->", "cursor", "events", "has_more", "overflowed"},
+		"read_file":    {"length", "offset", "path", "workspace", "->", "content", "cursor", "encoding", "length", "offset", "sha256", "size"},
+		"list_files":   {"limit", "page", "paths", "workspace", "->", "cursor", "files", "next_page"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("tools (-want +got):\n%s", d)
@@ -140,7 +142,8 @@ func TestServer_ToolErrors(t *testing.T) {
 		{"bad event kind", "subscribe", map[string]any{"events": []string{"exploded"}}, `"created", "updated", "deleted", "moved", "locked" or "unlocked"`},
 		{"unknown workspace", "subscribe", map[string]any{"workspace": "nope"}, "use one of docs"},
 		{"bad cursor", "list_changes", map[string]any{"cursor": "docs:abc"}, "invalid cursor"},
-		{"expired cursor", "list_changes", map[string]any{"cursor": "docs:0"}, `continue from cursor "docs:2"`},
+		{"expired cursor", "list_changes", map[string]any{"cursor": "docs:0"}, "Call list_files for the files you follow"},
+		{"expired cursor, where to continue", "list_changes", map[string]any{"cursor": "docs:0"}, "continue list_changes from the cursor list_files returned"},
 		{"cursor beyond the head", "list_changes", map[string]any{"cursor": "docs:999999"}, "which is at docs:2"},
 		{"unknown subscription", "list_changes", map[string]any{"subscription_id": "sub-404"}, "subscribe again"},
 		{"unknown subscription by cursor", "list_changes", map[string]any{"cursor": "docs:1", "subscription_id": "sub-404"}, "subscribe again"},

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/lock"
@@ -85,44 +84,32 @@ type WriteFileResult struct {
 }
 
 const (
-	lockDesc = "Take an expiring lock on a file before you edit it, so that no other agent changes it meanwhile; or a shared lock to keep it from changing while you read it " +
-		"(a read lock: while any shared lock is held nobody writes the file through filecast, its holders included). " +
-		"The path need not exist yet. Pass the returned lock_token to write_file and to unlock when done; lock again with lock_token to refresh a lock before it expires " +
-		"(this session's list_changes brings lock.expiring when half its time is left). " +
-		"Returns lock_token, fencing_token, expires_at, holder and mode. " +
-		"Errors: if someone else holds the lock, the error names them and when their lock expires: call lock again with wait_ms to wait for it, or work on something else. " +
-		"A lock_token that no longer holds the lock means your lock expired or was released: take a new one and read the file again before you write."
-	unlockDesc = "Release a lock you took with lock, as soon as your edit is written, so that others can take it. " +
-		"Returns released: true. Errors: a lock_token that does not hold the lock on that path (wrong token, or the lock already expired or was released) is reported; there is then nothing to release."
-	writeFileDesc = "Write a whole file in the workspace through filecast, so that locks and fencing apply and every subscriber hears of the change, made by this session. " +
-		"content is required: text, or base64 with encoding base64; at most 16 MiB; an empty string writes an empty file. Pass lock_token when you hold an exclusive lock on the path. " +
-		"Returns size, sha256 and seq (the log position of the change; 0 with unchanged: true when the file already had this content). " +
-		"Errors: if another holder has the file locked exclusively, or anyone (you included) holds a shared lock on it, the write is refused, naming them: " +
-		"take the exclusive lock with lock and wait_ms, read the file again once you hold it, then write with your lock_token. " +
-		"If your own lock expired or was taken over the write is refused too: lock again, read the file again, then retry."
+	lockDesc = "Lock a file before you edit it so that no other agent changes it meanwhile, or take a shared lock so that nobody, you included, writes it while you read. The file need not exist. " +
+		"Returns lock_token (for write_file and unlock; lock again with it to refresh: list_changes brings lock.expiring at half time), fencing_token, expires_at, holder, mode. " +
+		"Errors: held by someone else (named, with the expiry): lock again with wait_ms, or do other work. " +
+		"A lock_token that holds nothing: your lock expired; lock again, read the file again."
+	unlockDesc = "Release your lock as soon as your edit is written. Returns released. " +
+		"Error: the lock_token holds no lock on that path (wrong, expired or released): nothing to release."
+	writeFileDesc = "Write a whole file through filecast, so that locks apply and subscribers hear of it. Missing folders are created. " +
+		"Returns size, sha256 and seq of the change (unchanged and seq 0 when the content was the same). " +
+		"Errors: locked by another holder, or anyone holds a shared lock: lock it yourself with wait_ms, read it again, write with lock_token. " +
+		"Your lock expired or was taken over: lock again, read again, retry."
+	listLocksDesc = "See who holds locks before you lock or edit. Returns locks: path, holder, mode, fencing_token, expires_at."
 )
 
-// lockTools returns lock, unlock and write_file.
-func (t *toolset) lockTools() ([]server.ServerTool, error) {
-	var out []server.ServerTool
-	for _, d := range []toolDef{
-		{"lock", lockDesc, lockInput, lockOutput, mcp.NewTypedToolHandler(t.lock), []mcp.ToolOption{
-			mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(false),
-			mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
-		{"unlock", unlockDesc, unlockInput, unlockOutput, mcp.NewTypedToolHandler(t.unlock), []mcp.ToolOption{
-			mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(false),
-			mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
-		{"write_file", writeFileDesc, writeFileInput, writeFileOutput, mcp.NewTypedToolHandler(t.writeFile), []mcp.ToolOption{
-			mcp.WithIdempotentHintAnnotation(true), mcp.WithReadOnlyHintAnnotation(false),
-			mcp.WithDestructiveHintAnnotation(true), mcp.WithOpenWorldHintAnnotation(false)}},
-	} {
-		st, err := d.build()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
+// lockTools returns lock, unlock, write_file and list_locks.
+func (t *toolset) lockTools(readOnly []mcp.ToolOption) []toolDef {
+	mutating := []mcp.ToolOption{mcp.WithReadOnlyHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}
+	return []toolDef{
+		{"lock", lockDesc, lockInput, lockOutput, mcp.NewTypedToolHandler(t.lock),
+			append([]mcp.ToolOption{mcp.WithIdempotentHintAnnotation(false), mcp.WithDestructiveHintAnnotation(false)}, mutating...)},
+		{"unlock", unlockDesc, unlockInput, unlockOutput, mcp.NewTypedToolHandler(t.unlock),
+			append([]mcp.ToolOption{mcp.WithIdempotentHintAnnotation(false), mcp.WithDestructiveHintAnnotation(false)}, mutating...)},
+		{"write_file", writeFileDesc, writeFileInput, writeFileOutput, mcp.NewTypedToolHandler(t.writeFile),
+			append([]mcp.ToolOption{mcp.WithIdempotentHintAnnotation(true), mcp.WithDestructiveHintAnnotation(true)}, mutating...)},
+		{"list_locks", listLocksDesc, listLocksInput, listLocksOutput, mcp.NewTypedToolHandler(t.listLocks),
+			append([]mcp.ToolOption{mcp.WithIdempotentHintAnnotation(true)}, readOnly...)},
 	}
-	return out, nil
 }
 
 func (t *toolset) lock(ctx context.Context, _ mcp.CallToolRequest, args LockArgs) (*mcp.CallToolResult, error) {
@@ -260,14 +247,15 @@ func (t *toolset) target(ctx context.Context, ws, path string) (string, string, 
 	if err != nil {
 		return "", "", t.failure("workspaces", err)
 	}
-	switch {
-	case ws == "" && len(names) == 1:
-		ws = names[0]
-	case ws == "":
-		return "", "", mcp.NewToolResultError(fmt.Sprintf("workspace is required: this server serves several workspaces, %s; pass the one the path is in as workspace.",
-			list(names, "and")))
-	case !slices.Contains(names, ws):
-		return "", "", mcp.NewToolResultError(fmt.Sprintf("unknown workspace %q: use one of %s.", ws, strings.Join(names, ", ")))
+	return resolve(names, ws, path)
+}
+
+// resolve picks the workspace argument among the names served (it may be
+// omitted when there is one) and cleans the path.
+func resolve(names []string, ws, path string) (string, string, *mcp.CallToolResult) {
+	ws, bad := pick(names, ws, "the path is in")
+	if bad != nil {
+		return "", "", bad
 	}
 	p, err := workspace.Clean(path)
 	if err != nil {
@@ -276,10 +264,24 @@ func (t *toolset) target(ctx context.Context, ws, path string) (string, string, 
 	return ws, p, nil
 }
 
-// rereadHint says how to read a file's current content again.
-func rereadHint(ws, p string) string {
-	return "from disk, or as the resource filecast://" + ws + "/" + p
+// pick resolves the workspace argument among the names served: it may be
+// omitted when there is one. what says what the workspace holds, for the
+// error when it is missing.
+func pick(names []string, ws, what string) (string, *mcp.CallToolResult) {
+	switch {
+	case ws == "" && len(names) == 1:
+		return names[0], nil
+	case ws == "":
+		return "", mcp.NewToolResultError(fmt.Sprintf("workspace is required: this server serves several workspaces, %s; pass the one %s as workspace.",
+			list(names, "and"), what))
+	case !slices.Contains(names, ws):
+		return "", mcp.NewToolResultError(fmt.Sprintf("unknown workspace %q: use one of %s.", ws, strings.Join(names, ", ")))
+	}
+	return ws, nil
 }
+
+// reread says how to read a file's current content again.
+const reread = "with read_file"
 
 // lockedBy describes a lock that refused a request: "(exclusive) by X until T".
 func lockedBy(le *events.LockError) string {
@@ -316,7 +318,7 @@ func (t *toolset) lockFailure(sess Session, ws, p string, args LockArgs, err err
 		return mcp.NewToolResultError(plain(err) + ". Call lock again with wait_ms (for example 30000) to wait for it to be released.")
 	case errors.Is(err, events.ErrNotHolder):
 		return mcp.NewToolResultError(fmt.Sprintf("the lock_token holds no lock on %q in workspace %s: it is wrong, or the lock expired or was released. Call lock without lock_token to take the lock again, then read the file again (%s) before you write: someone else may have changed it.",
-			p, ws, rereadHint(ws, p)))
+			p, ws, reread))
 	case errors.Is(err, lock.ErrBadRequest), errors.Is(err, wire.ErrBadRequest):
 		// The request itself is wrong, for example a refresh in another
 		// mode: say what, without the operations it went through.
@@ -350,7 +352,7 @@ func (t *toolset) writeFailure(sess Session, ws, p string, args WriteFileArgs, e
 		if hasLE && holds(le, sess.Holder) {
 			b.WriteString("That holder is this session: pass the lock_token of that lock to write_file.")
 		} else {
-			fmt.Fprintf(&b, "Call lock with wait_ms (for example 30000) to wait for the lock, read the file again once you hold it (%s), then call write_file with your lock_token.", rereadHint(ws, p))
+			fmt.Fprintf(&b, "Call lock with wait_ms (for example 30000) to wait for the lock, read the file again once you hold it (%s), then call write_file with your lock_token.", reread)
 		}
 		return mcp.NewToolResultError(b.String())
 	case errors.Is(err, events.ErrStale), errors.Is(err, events.ErrNotHolder) && args.LockToken != "":
@@ -359,7 +361,7 @@ func (t *toolset) writeFailure(sess Session, ws, p string, args WriteFileArgs, e
 		if hasLE && le.Holder != "" && !holds(le, sess.Holder) {
 			fmt.Fprintf(&b, "; it is now held %s", lockedBy(le))
 		}
-		fmt.Fprintf(&b, ". The write was refused and nothing changed. Call lock again, read the file again (%s), then retry write_file with the new lock_token.", rereadHint(ws, p))
+		fmt.Fprintf(&b, ". The write was refused and nothing changed. Call lock again, read the file again (%s), then retry write_file with the new lock_token.", reread)
 		return mcp.NewToolResultError(b.String())
 	case errors.Is(err, events.ErrTooLarge):
 		return t.tooLarge(len(args.Content))

@@ -1,6 +1,7 @@
 // Package tools registers filecast's tools on an mcp-go server:
-// subscribe, unsubscribe and list_changes always, and lock, unlock and
-// write_file when the events.Source is also an events.Locker. Every tool answers with
+// subscribe, unsubscribe, list_changes, read_file and list_files always,
+// and lock, unlock, write_file and list_locks when the events.Source is
+// also an events.Locker. Every tool answers with
 // structured content that matches its outputSchema and the same JSON as
 // text for older clients; every failure is a tool result with isError set
 // and a message telling the agent what to do next, never a protocol error.
@@ -131,46 +132,58 @@ type ListChangesArgs struct {
 	Limit          int     `json:"limit,omitempty"`
 	WaitMS         int     `json:"wait_ms,omitempty"`
 	SubscriptionID string  `json:"subscription_id,omitempty"`
+	Detail         string  `json:"detail,omitempty"`
 }
 
-// ListChangesResult is the output of list_changes.
+// ListChangesResult is the output of list_changes, decoded: its events
+// hold what their detail carries (a compact event has no event_id,
+// sha256, and workspace unless the result spans several). HasMore and
+// Overflowed are left out of the JSON when false.
 type ListChangesResult struct {
 	Events     []events.Event `json:"events"`
 	Cursor     string         `json:"cursor"`
-	HasMore    bool           `json:"has_more"`
-	Overflowed bool           `json:"overflowed"`
+	HasMore    bool           `json:"has_more,omitempty"`
+	Overflowed bool           `json:"overflowed,omitempty"`
 }
 
-// Tool descriptions, written for the model.
+// changesResult is list_changes' result as it is encoded.
+type changesResult struct {
+	Events     []change `json:"events"`
+	Cursor     string   `json:"cursor"`
+	HasMore    bool     `json:"has_more,omitempty"`
+	Overflowed bool     `json:"overflowed,omitempty"`
+}
+
+// encode returns r with its events in the given detail.
+func (r ListChangesResult) encode(detail string, cur events.Cursor) changesResult {
+	return changesResult{Events: changes(r.Events, detail, cur), Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed}
+}
+
+// Tool descriptions, written for the model: when to call the tool, what
+// comes back, what to do on an error. They are short, since a host sends
+// them with every turn (see the budget test); the errors themselves say
+// what to do in full.
 const (
-	subscribeDesc = "Start hearing about changes to files in the workspace: creations, updates, deletions, moves and, if asked, locks. " +
-		"Call it once at the start of a task with the globs of the files you care about; afterwards call list_changes to collect what changed. " +
-		"Before its first subscribe a session's buffer collects every file change; from then on only what its subscriptions match, and nothing once the last is removed. " +
-		"Returns subscription_id and cursor. Save the cursor: list_changes with it returns exactly the matching changes made after this call, even from a new session. " +
-		"Over HTTP with protocol 2026-07-28 there is no session buffer: pass that cursor (and the subscription_id) to list_changes. " +
-		"Errors: an invalid glob or an unknown workspace is reported with the reason; fix the argument and call again."
-	unsubscribeDesc = "Stop a subscription made by subscribe in this session. Returns removed: true when it existed, false when there was nothing to remove (not an error). " +
-		"Once the last subscription is gone this session's buffer collects nothing more (but warnings about its own locks); list_changes with a cursor still reads every file change."
-	listChangesDesc = "Get the file changes (and lock changes, if subscribed) since you last asked. " +
-		"Without cursor it returns what this session's buffer collected since its previous call, each change once; repeated updates of a file by the same writer come as the latest one. " +
-		"With a cursor from an earlier result it reads the durable log after that position: the same cursor always returns the same changes, so retrying with a saved cursor loses nothing, across sessions and restarts. " +
-		"Over HTTP with protocol 2026-07-28 there is no session buffer: always pass the cursor of your previous result (the first one from subscribe). " +
-		"Set wait_ms to long-poll for the next change instead of calling in a loop. " +
-		"Returns events (oldest first), cursor (save it and pass it next time: it is after the last event returned, or the current head when none was), has_more (call again at once) and overflowed (your buffer overflowed: call again with the returned cursor). An empty events list is normal. " +
-		"Errors: a cursor that is malformed or beyond the end of the log is reported with the log's head; an expired cursor means the log no longer holds what came after it (the error says where to continue); an unknown subscription_id means subscribe again."
+	subscribeDesc = "Hear about file changes (and locks, if asked). Call it at the start of a task with globs of the files you care about, then collect changes with list_changes. " +
+		"Returns subscription_id and cursor: list_changes from that cursor returns exactly the matching changes after this call, even in a new session. " +
+		"Errors (invalid glob, unknown workspace) say what to fix."
+	unsubscribeDesc = "End a subscription of this session. Returns removed: false when there was none (not an error)."
+	listChangesDesc = "Get the file changes since you last asked: without cursor, what this session's buffer collected since its last call, each once; " +
+		"with a cursor from an earlier result, the durable log after it (the same changes every time, across sessions and restarts). " +
+		"Returns events (oldest first), cursor (pass it next time), has_more (call again at once), overflowed (call again with cursor). " +
+		"Errors (bad or expired cursor) say where to continue."
 )
 
 // exclude_own descriptions: with lock, unlock and write_file, and without.
 const (
-	excludeOwnLocking = "true to leave out what this session did itself: the files it wrote with write_file and the locks it took or released with lock and unlock. " +
-		"Changes others make, also to files you hold locks on, still come, and so do the expiry and expiring warnings of your locks. Default false."
-	excludeOwnPlain = "true to leave out the changes this session made itself. Default false."
+	excludeOwnLocking = "true: leave out this session's own writes and locks."
+	excludeOwnPlain   = "true: leave out this session's own changes."
 )
 
-// Register adds subscribe, unsubscribe and list_changes to s, and lock,
-// unlock and write_file when src also implements events.Locker. Each
-// tool's arguments are checked against its input schema before its
-// handler runs.
+// Register adds subscribe, unsubscribe, list_changes, read_file and
+// list_files to s, and lock, unlock, write_file and list_locks when src
+// also implements events.Locker. Each tool's arguments are checked against
+// its input schema before its handler runs.
 func Register(s *server.MCPServer, src events.Source, opts Options) error {
 	if opts.Session == nil {
 		return errors.New("tools: Options.Session is required")
@@ -183,30 +196,25 @@ func Register(s *server.MCPServer, src events.Source, opts Options) error {
 	}
 	t := &toolset{src: src, opts: opts, log: opts.Logger.With("component", "tools")}
 	excludeOwn := excludeOwnPlain
-	var all []server.ServerTool
 	if l, ok := src.(events.Locker); ok {
 		t.locker = l
 		excludeOwn = excludeOwnLocking
-		locks, err := t.lockTools()
-		if err != nil {
-			return err
-		}
-		all = append(all, locks...)
 	}
-	for _, d := range []toolDef{
+	readOnly := []mcp.ToolOption{mcp.WithReadOnlyHintAnnotation(true), mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}
+	defs := []toolDef{
 		{"subscribe", subscribeDesc, strings.Replace(subscribeInput, "EXCLUDE_OWN", excludeOwn, 1), subscribeOutput,
-			mcp.NewTypedToolHandler(t.subscribe), []mcp.ToolOption{
-				mcp.WithIdempotentHintAnnotation(false), mcp.WithReadOnlyHintAnnotation(true),
-				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
+			mcp.NewTypedToolHandler(t.subscribe), append([]mcp.ToolOption{mcp.WithIdempotentHintAnnotation(false)}, readOnly...)},
 		{"unsubscribe", unsubscribeDesc, unsubscribeInput, unsubscribeOutput,
-			mcp.NewTypedToolHandler(t.unsubscribe), []mcp.ToolOption{
-				mcp.WithIdempotentHintAnnotation(true), mcp.WithReadOnlyHintAnnotation(true),
-				mcp.WithDestructiveHintAnnotation(false), mcp.WithOpenWorldHintAnnotation(false)}},
+			mcp.NewTypedToolHandler(t.unsubscribe), append([]mcp.ToolOption{mcp.WithIdempotentHintAnnotation(true)}, readOnly...)},
 		{"list_changes", listChangesDesc, listChangesInput, listChangesOutput,
-			mcp.NewTypedToolHandler(t.listChanges), []mcp.ToolOption{
-				mcp.WithReadOnlyHintAnnotation(true), mcp.WithDestructiveHintAnnotation(false),
-				mcp.WithOpenWorldHintAnnotation(false)}},
-	} {
+			mcp.NewTypedToolHandler(t.listChanges), readOnly},
+	}
+	defs = append(defs, t.fileTools(readOnly)...)
+	if t.locker != nil {
+		defs = append(defs, t.lockTools(readOnly)...)
+	}
+	all := make([]server.ServerTool, 0, len(defs))
+	for _, d := range defs {
 		st, err := d.build()
 		if err != nil {
 			return err
@@ -325,11 +333,11 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 		}
 	}
 	if args.Cursor != nil {
-		out, err := t.readLog(ctx, sess, *args.Cursor, args.SubscriptionID, limit, wait)
+		out, cur, err := t.readLog(ctx, sess, *args.Cursor, args.SubscriptionID, limit, wait)
 		if err != nil {
-			return t.cursorFailure(ctx, *args.Cursor, err), nil
+			return t.cursorFailure(*args.Cursor, err), nil
 		}
-		return result(out), nil
+		return result(out.encode(args.Detail, cur)), nil
 	}
 	if sess.Stateless {
 		// No buffer outlives a stateless request: hand out the head so the
@@ -338,7 +346,7 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 		if err != nil {
 			return t.failure("list_changes", err), nil
 		}
-		return result(ListChangesResult{Events: []events.Event{}, Cursor: heads.String()}), nil
+		return result(ListChangesResult{Events: []events.Event{}, Cursor: heads.String()}.encode(args.Detail, heads)), nil
 	}
 	res, err := sess.Inbox.Take(ctx, args.SubscriptionID, limit, wait)
 	if err != nil {
@@ -350,11 +358,8 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 		}
 		return t.failure("list_changes", err), nil
 	}
-	evs := res.Events
-	if evs == nil {
-		evs = []events.Event{}
-	}
-	return result(ListChangesResult{Events: evs, Cursor: res.Cursor.String(), HasMore: res.HasMore, Overflowed: res.Overflowed}), nil
+	out := ListChangesResult{Events: res.Events, Cursor: res.Cursor.String(), HasMore: res.HasMore, Overflowed: res.Overflowed}
+	return result(out.encode(args.Detail, res.Cursor)), nil
 }
 
 // beyondHead is a cursor past the end of a workspace's log.
@@ -372,24 +377,24 @@ func (e *beyondHead) Unwrap() error { return events.ErrBadCursor }
 // readLog answers list_changes with a cursor from the durable log. It
 // depends only on the cursor, the filter and the log: what the session
 // read before does not change it.
-func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string, limit int, wait time.Duration) (ListChangesResult, error) {
+func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string, limit int, wait time.Duration) (ListChangesResult, events.Cursor, error) {
 	cur, err := events.ParseCursor(text)
 	if err != nil {
-		return ListChangesResult{}, err
+		return ListChangesResult{}, nil, err
 	}
 	names, heads, err := t.logHeads(ctx)
 	if err != nil {
-		return ListChangesResult{}, err
+		return ListChangesResult{}, nil, err
 	}
 	for ws := range cur {
 		if ws != "" && !slices.Contains(names, ws) {
-			return ListChangesResult{}, &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws,
+			return ListChangesResult{}, nil, &events.Error{Kind: events.ErrUnknownWorkspace, Value: ws,
 				Why: "the cursor names a workspace this server does not serve; served: " + strings.Join(names, ", ")}
 		}
 	}
 	for _, ws := range names {
 		if seq := cur.For(ws); seq > heads[ws] {
-			return ListChangesResult{}, &beyondHead{ws: ws, seq: seq, head: heads[ws]}
+			return ListChangesResult{}, nil, &beyondHead{ws: ws, seq: seq, head: heads[ws]}
 		}
 	}
 	if subID != "" {
@@ -411,7 +416,7 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 	for {
 		out, err := t.collect(ctx, names, heads, pos, match, limit)
 		if err != nil {
-			return ListChangesResult{}, err
+			return ListChangesResult{}, nil, err
 		}
 		remaining := time.Until(deadline)
 		if len(out.Events) > 0 || out.HasMore || remaining <= 0 {
@@ -423,10 +428,10 @@ func (t *toolset) readLog(ctx context.Context, sess Session, text, subID string,
 				}
 			}
 			out.Cursor = pos.String()
-			return out, nil
+			return out, pos, nil
 		}
 		if err := t.waitAny(ctx, names, pos, remaining); err != nil {
-			return ListChangesResult{}, err
+			return ListChangesResult{}, nil, err
 		}
 	}
 }
@@ -559,20 +564,16 @@ func unknownSubscription(id string) *mcp.CallToolResult {
 }
 
 // cursorFailure explains why a read by cursor failed and what to do next.
-func (t *toolset) cursorFailure(ctx context.Context, cursor string, err error) *mcp.CallToolResult {
+func (t *toolset) cursorFailure(cursor string, err error) *mcp.CallToolResult {
 	var bh *beyondHead
 	switch {
 	case errors.As(err, &bh):
 		return mcp.NewToolResultError(fmt.Sprintf("invalid cursor %q: %s. Pass a cursor exactly as an earlier list_changes or subscribe returned it, or %s:%d to read from the end.",
 			cursor, bh.Error(), bh.ws, bh.head))
 	case errors.Is(err, events.ErrCursorExpired):
-		msg := fmt.Sprintf("cursor %q has expired: the log no longer holds the changes right after it, so some are lost to you. Treat the files you follow as changed (read them again, from disk or as resources filecast://<workspace>/<path>)", cursor)
-		if _, heads, herr := t.logHeads(ctx); herr == nil {
-			msg += fmt.Sprintf(" and continue from cursor %q, the current head.", heads.String())
-		} else {
-			msg += " and continue with list_changes without a cursor."
-		}
-		return mcp.NewToolResultError(msg)
+		return mcp.NewToolResultError(fmt.Sprintf("cursor %q has expired: the log no longer holds the changes right after it, so some are lost to you. "+
+			"Call list_files for the files you follow (it gives their sha256 now and a cursor), read_file those that changed, "+
+			"then continue list_changes from the cursor list_files returned.", cursor))
 	case errors.Is(err, events.ErrBadCursor):
 		return mcp.NewToolResultError(plain(err) + ". Pass a cursor unchanged from an earlier result, for example \"docs:42\", or omit it to read this session's buffer.")
 	}

@@ -25,6 +25,9 @@ func TestSchemas_MatchArguments(t *testing.T) {
 		{"lock", lockInput, LockArgs{}},
 		{"unlock", unlockInput, UnlockArgs{}},
 		{"write_file", writeFileInput, WriteFileArgs{}},
+		{"list_locks", listLocksInput, ListLocksArgs{}},
+		{"read_file", readFileInput, ReadFileArgs{}},
+		{"list_files", listFilesInput, ListFilesArgs{}},
 	} {
 		t.Run(tc.tool, func(t *testing.T) {
 			s, err := parseSchema(strings.Replace(tc.schema, "EXCLUDE_OWN", "x", 1))

@@ -58,7 +58,7 @@ func TestCrash_MCPKilledMidBurst(t *testing.T) {
 	cursor := first.Cursor
 	for quiet := 0; quiet < 2; {
 		var r changes
-		b.mustCall("list_changes", map[string]any{"cursor": cursor, "limit": 1000, "wait_ms": 500}, &r)
+		b.mustCall("list_changes", map[string]any{"cursor": cursor, "limit": 1000, "wait_ms": 500, "detail": "full"}, &r)
 		if len(r.Events) == 0 {
 			quiet++
 		}

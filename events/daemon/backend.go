@@ -140,12 +140,12 @@ type fileRead struct {
 
 // ReadFile implements [events.Source]; it is retried once on a new owner
 // when the current one goes away.
-func (s *Shared) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
-	r, err := call(s, ctx, false, func(ctx context.Context, b Backend) (fileRead, error) {
-		data, info, err := b.ReadFile(ctx, ws, path)
+func (s *Shared) ReadFile(ctx context.Context, ws, path string, r events.Range) ([]byte, events.FileInfo, error) {
+	read, err := call(s, ctx, false, func(ctx context.Context, b Backend) (fileRead, error) {
+		data, info, err := b.ReadFile(ctx, ws, path, r)
 		return fileRead{data, info}, err
 	})
-	return r.data, r.info, err
+	return read.data, read.info, err
 }
 
 // Content implements [events.Source]; it is retried once on a new owner

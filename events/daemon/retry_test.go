@@ -90,7 +90,7 @@ func (f *faulty) Files(context.Context, string, string) (events.Listing, error) 
 	return events.Listing{}, f.next("Files")
 }
 
-func (f *faulty) ReadFile(context.Context, string, string) ([]byte, events.FileInfo, error) {
+func (f *faulty) ReadFile(context.Context, string, string, events.Range) ([]byte, events.FileInfo, error) {
 	if err := f.next("ReadFile"); err != nil {
 		return nil, events.FileInfo{}, err
 	}
@@ -166,7 +166,7 @@ func TestShared_RetryRules(t *testing.T) {
 		"Workspaces": func() error { _, err := client.Workspaces(ctx); return err },
 		"Changes":    func() error { _, err := client.Changes(ctx, wsName, 3, 10, 0); return err },
 		"Files":      func() error { _, err := client.Files(ctx, wsName, ""); return err },
-		"ReadFile":   func() error { _, _, err := client.ReadFile(ctx, wsName, "a.md"); return err },
+		"ReadFile":   func() error { _, _, err := client.ReadFile(ctx, wsName, "a.md", events.Range{}); return err },
 		"Locks":      func() error { _, err := client.Locks(ctx, wsName); return err },
 		"Content":    func() error { _, err := client.Content(ctx, wsName, strings.Repeat("a", 64)); return err },
 		"Lock": func() error {

@@ -1,10 +1,12 @@
 package feed
 
 import (
+	"fmt"
 	"mime"
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/filecast/filecast/events"
@@ -39,8 +41,13 @@ func (f *Feed) Files(w http.ResponseWriter, r *http.Request) {
 // File answers GET /v1/workspaces/{ws}/files/{path...} with the file's
 // bytes. The Content-Type comes from the extension, else from the content;
 // X-Filecast-Sha256, X-Filecast-Version, X-Filecast-Mtime and ETag (the
-// quoted sha256) describe it, and a matching If-None-Match gets 304. The
-// answer is sandboxed so that a served HTML file cannot script the hub.
+// quoted sha256) describe the whole file, and a matching If-None-Match
+// gets 304. A Range header of one range, "bytes=FIRST-" or
+// "bytes=FIRST-LAST", reads that part of a file of any size (at most
+// events.MaxReadSize bytes of it): 206 with Content-Range, or 416 with
+// "Content-Range: bytes */SIZE" when FIRST is at or past the end; any
+// other Range is ignored and the whole file served. The answer is
+// sandboxed so that a served HTML file cannot script the hub.
 func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
 	ws := r.PathValue("ws")
 	rel, err := workspace.Clean(r.PathValue("path"))
@@ -52,7 +59,8 @@ func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err)
 		return
 	}
-	data, info, err := f.src.ReadFile(r.Context(), ws, rel)
+	rg, partial := byteRange(r.Header.Get("Range"))
+	data, info, err := f.src.ReadFile(r.Context(), ws, rel, rg)
 	if err != nil {
 		f.fail(w, r, err)
 		return
@@ -60,6 +68,7 @@ func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	etag := `"` + info.SHA256 + `"`
 	h.Set("ETag", etag)
+	h.Set("Accept-Ranges", "bytes")
 	h.Set(wire.HeaderSHA256, info.SHA256)
 	h.Set(wire.HeaderVersion, strconv.FormatUint(info.Version, 10))
 	if !info.ModTime.IsZero() {
@@ -73,13 +82,23 @@ func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	status := http.StatusOK
+	if partial {
+		if rg.Offset >= info.Size {
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		status = http.StatusPartialContent
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rg.Offset, rg.Offset+int64(len(data))-1, info.Size))
+	}
 	ct := mime.TypeByExtension(path.Ext(rel))
 	if ct == "" {
 		ct = http.DetectContentType(data)
 	}
 	h.Set("Content-Type", ct)
 	h.Set("Content-Length", strconv.Itoa(len(data)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data)
 	}
@@ -125,4 +144,31 @@ func (f *Feed) Content(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data)
 	}
+}
+
+// byteRange reads a Range header of one range of bytes with a first
+// position, "bytes=FIRST-" or "bytes=FIRST-LAST"; ok is false for an
+// absent header and for anything else (a suffix range, several ranges, a
+// malformed one), which RFC 9110 lets a server ignore.
+func byteRange(v string) (rg events.Range, ok bool) {
+	spec, found := strings.CutPrefix(v, "bytes=")
+	if !found {
+		return events.Range{}, false
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found || first == "" || strings.ContainsAny(last, ",") {
+		return events.Range{}, false
+	}
+	off, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || off < 0 {
+		return events.Range{}, false
+	}
+	if last == "" {
+		return events.Range{Offset: off, Length: events.MaxReadSize}, true
+	}
+	end, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || end < off {
+		return events.Range{}, false
+	}
+	return events.Range{Offset: off, Length: min(end-off+1, events.MaxReadSize)}, true
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
+	"time"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/workspace"
@@ -118,10 +120,14 @@ func (h *Hub) Files(ctx context.Context, ws, prefix string) (events.Listing, err
 }
 
 // ReadFile reads a file of ws by its relative path, refusing paths and
-// symlinks that leave the workspace (events.ErrBadPath) and files larger
-// than events.MaxReadSize (events.ErrTooLarge). The description carries the
-// size, sha256 and mtime of the data read, and the version from the index.
-func (h *Hub) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+// symlinks that leave the workspace (events.ErrBadPath) and whole files
+// larger than events.MaxReadSize (events.ErrTooLarge); a part (r not
+// zero) is read from a file of any size. The description carries the
+// size, sha256 and mtime of the whole file and the version from the
+// index. The sha256 of a part is the index's when the file's size and
+// mtime are the index's and it has not changed for a second (the watcher
+// has hashed what is there), else that of the file read whole.
+func (h *Hub) ReadFile(ctx context.Context, ws, path string, r events.Range) ([]byte, events.FileInfo, error) {
 	st, err := h.state(ws)
 	if err != nil {
 		return nil, events.FileInfo{}, err
@@ -136,18 +142,43 @@ func (h *Hub) ReadFile(ctx context.Context, ws, path string) ([]byte, events.Fil
 	if err := h.present(st); err != nil {
 		return nil, events.FileInfo{}, err
 	}
-	data, fi, err := st.w.ReadFile(rel, events.MaxReadSize)
+	var info events.FileInfo
+	var data []byte
+	if r.Whole() {
+		var fi fs.FileInfo
+		data, fi, err = st.w.ReadFile(rel, events.MaxReadSize)
+		if err == nil {
+			sum := sha256.Sum256(data)
+			info = events.FileInfo{Path: rel, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ModTime: fi.ModTime()}
+		}
+	} else {
+		var indexed events.FileInfo
+		var part workspace.Part
+		part, err = st.w.ReadRange(rel, r.Offset, r.Limit(), func(fi fs.FileInfo) string {
+			indexed, _ = h.indexed(ctx, st, rel)
+			if indexed.Size == fi.Size() && indexed.ModTime.Equal(fi.ModTime()) && time.Since(fi.ModTime()) > settled {
+				return indexed.SHA256
+			}
+			return ""
+		})
+		if err == nil {
+			data = part.Data
+			info = events.FileInfo{Path: rel, Size: part.Info.Size(), SHA256: part.SHA256, ModTime: part.Info.ModTime()}
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, events.ErrNotFound) && !errors.Is(err, events.ErrBadPath) && !errors.Is(err, events.ErrTooLarge) {
 			err = h.missingRoot(st, err)
 		}
 		return nil, events.FileInfo{}, err
 	}
-	sum := sha256.Sum256(data)
-	info := events.FileInfo{Path: rel, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ModTime: fi.ModTime()}
 	info.Version = h.version(ctx, st, rel)
 	return data, info, nil
 }
+
+// settled is how long a file must not have changed for the sha256 of its
+// index entry to stand for the content of a part read.
+const settled = time.Second
 
 // Stater is an Index that can describe one file without listing others
 // (*watch.Watcher is one).
@@ -159,24 +190,30 @@ type Stater interface {
 // its workspace knows it — the local one, or through the relay the
 // watching hub's — or 0 when none knows the file.
 func (h *Hub) version(ctx context.Context, st *wsState, rel string) uint64 {
+	f, _ := h.indexed(ctx, st, rel)
+	return f.Version
+}
+
+// indexed returns the index entry of file rel: from the local index, or
+// through the relay the watching hub's.
+func (h *Hub) indexed(ctx context.Context, st *wsState, rel string) (events.FileInfo, bool) {
 	var files []events.FileInfo
 	if box := st.index.Load(); box != nil {
 		if s, ok := box.Index.(Stater); ok {
-			f, _ := s.Stat(rel)
-			return f.Version
+			return s.Stat(rel)
 		}
 		files, _ = box.Files(rel)
 	} else if r := h.relayFor(st.w.Name); r != nil {
 		list, err := r.Files(ctx, st.w.Name, rel)
 		if err != nil {
-			return 0
+			return events.FileInfo{}, false
 		}
 		files = list.Files
 	}
 	for _, f := range files {
 		if f.Path == rel {
-			return f.Version
+			return f, true
 		}
 	}
-	return 0
+	return events.FileInfo{}, false
 }

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -122,7 +124,7 @@ func TestHub_FilesAndReadFile(t *testing.T) {
 		{"./sub//b.txt", "beta\n", events.FileInfo{Path: "sub/b.txt", Size: 5, SHA256: sum("beta\n")}},
 		{"inner", "alpha\n", events.FileInfo{Path: "inner", Size: 6, SHA256: sum("alpha\n")}},
 	} {
-		data, info, err := h.ReadFile(ctx, "docs", tc.path)
+		data, info, err := h.ReadFile(ctx, "docs", tc.path, events.Range{})
 		if err != nil {
 			t.Fatalf("ReadFile(%q): %v", tc.path, err)
 		}
@@ -151,7 +153,7 @@ func TestHub_FilesAndReadFile(t *testing.T) {
 		{"missing.txt", []error{events.ErrNotFound}},
 		{"sub", []error{events.ErrNotFound}},
 	} {
-		data, _, err := h.ReadFile(ctx, "docs", tc.path)
+		data, _, err := h.ReadFile(ctx, "docs", tc.path, events.Range{})
 		ok := false
 		for _, w := range tc.want {
 			ok = ok || errors.Is(err, w)
@@ -163,5 +165,105 @@ func TestHub_FilesAndReadFile(t *testing.T) {
 	h.SetIndex("docs", nil)
 	if l, err := h.Files(ctx, "docs", ""); err != nil || len(l.Files) != 0 || l.Cursor != 2 {
 		t.Errorf("Files after removing the index = %+v, %v", l, err)
+	}
+}
+
+// TestHub_ReadFileParts reads parts of a file larger than a whole read
+// allows: any part, none past the end, always with the size and sha256 of
+// the whole file — the index's when the file is as the index describes it
+// and has not changed for a second, else computed; the checks of a whole
+// read apply.
+func TestHub_ReadFileParts(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.bin")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("tail"), events.MaxReadSize+10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(dir, "small.txt"), []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(filepath.Join(dir, "small.txt"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	w, err := workspace.Parse("docs=" + dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Options{Workspaces: []workspace.Workspace{w}, Log: newJournal(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runHub(t, h)
+	ctx := context.Background()
+	size := int64(events.MaxReadSize + 14)
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	whole, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, _, err := h.ReadFile(ctx, "docs", "big.bin", events.Range{}); !errors.Is(err, events.ErrTooLarge) {
+		t.Fatalf("whole read of a file over the limit: %v, want ErrTooLarge", err)
+	}
+	for _, tc := range []struct {
+		r    events.Range
+		want []byte
+	}{
+		{events.Range{Offset: events.MaxReadSize + 8, Length: 100}, whole[events.MaxReadSize+8:]},
+		{events.Range{Offset: 5, Length: 3}, whole[5:8]},
+		{events.Range{Offset: 1}, whole[1 : 1+events.MaxReadSize]},
+		{events.Range{Offset: size, Length: 10}, nil},
+		{events.Range{Offset: size + 100, Length: 10}, nil},
+	} {
+		data, info, err := h.ReadFile(ctx, "docs", "big.bin", tc.r)
+		if err != nil {
+			t.Fatalf("ReadFile(%+v): %v", tc.r, err)
+		}
+		if !bytes.Equal(data, tc.want) || info.Size != size || info.SHA256 != sum(whole) {
+			t.Errorf("ReadFile(%+v) = %d bytes, size %d, sha256 %s; want %d bytes of a file of %d with sha256 %s",
+				tc.r, len(data), info.Size, info.SHA256, len(tc.want), size, sum(whole))
+		}
+	}
+
+	// The index's sha256 stands for a file as it describes it, settled;
+	// not for one it describes otherwise, nor one changed within the second.
+	stale := "stale-sha256-of-the-index"
+	h.SetIndex("docs", stubIndex{files: []events.FileInfo{{Path: "small.txt", Size: 10, SHA256: stale, ModTime: old}}})
+	if _, info, err := h.ReadFile(ctx, "docs", "small.txt", events.Range{Offset: 2, Length: 3}); err != nil || info.SHA256 != stale {
+		t.Errorf("a settled file as the index has it: sha256 %q, %v; want the index's", info.SHA256, err)
+	}
+	if _, info, err := h.ReadFile(ctx, "docs", "small.txt", events.Range{Offset: 0, Length: 20}); err != nil || info.SHA256 != sum([]byte("0123456789")) {
+		t.Errorf("a part that is the whole file: sha256 %q, %v; want that of its bytes", info.SHA256, err)
+	}
+	h.SetIndex("docs", stubIndex{files: []events.FileInfo{{Path: "small.txt", Size: 9, SHA256: stale, ModTime: old}}})
+	if _, info, _ := h.ReadFile(ctx, "docs", "small.txt", events.Range{Offset: 2, Length: 3}); info.SHA256 != sum([]byte("0123456789")) {
+		t.Errorf("a file the index describes with another size: sha256 %q, want it computed", info.SHA256)
+	}
+	now := time.Now()
+	if err := os.Chtimes(filepath.Join(dir, "small.txt"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	h.SetIndex("docs", stubIndex{files: []events.FileInfo{{Path: "small.txt", Size: 10, SHA256: stale, ModTime: now}}})
+	if _, info, _ := h.ReadFile(ctx, "docs", "small.txt", events.Range{Offset: 2, Length: 3}); info.SHA256 != sum([]byte("0123456789")) {
+		t.Errorf("a file changed within the second: sha256 %q, want it computed", info.SHA256)
+	}
+
+	for _, tc := range []struct {
+		path string
+		want error
+	}{
+		{"../x", events.ErrBadPath},
+		{"missing", events.ErrNotFound},
+		{".git/config", events.ErrVCSInternal},
+	} {
+		if _, _, err := h.ReadFile(ctx, "docs", tc.path, events.Range{Offset: 1, Length: 1}); !errors.Is(err, tc.want) {
+			t.Errorf("part of %s: %v, want %v", tc.path, err, tc.want)
+		}
 	}
 }

@@ -65,11 +65,11 @@ func (g *Gate) Files(ctx context.Context, ws, prefix string) (events.Listing, er
 }
 
 // ReadFile implements events.Source once ws is indexed.
-func (g *Gate) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+func (g *Gate) ReadFile(ctx context.Context, ws, path string, r events.Range) ([]byte, events.FileInfo, error) {
 	if err := g.wait(ctx, ws); err != nil {
 		return nil, events.FileInfo{}, err
 	}
-	return g.backend.ReadFile(ctx, ws, path)
+	return g.backend.ReadFile(ctx, ws, path, r)
 }
 
 // Changes implements events.Source once ws is indexed.

@@ -55,7 +55,10 @@ func TestGate_WaitsForTheIndex(t *testing.T) {
 		}
 	}
 	held("Files", func(ctx context.Context) error { _, err := g.Files(ctx, "docs", ""); return err })
-	held("ReadFile", func(ctx context.Context) error { _, _, err := g.ReadFile(ctx, "docs", "a.txt"); return err })
+	held("ReadFile", func(ctx context.Context) error {
+		_, _, err := g.ReadFile(ctx, "docs", "a.txt", events.Range{})
+		return err
+	})
 	held("Changes", func(ctx context.Context) error { _, err := g.Changes(ctx, "docs", 0, 10, 0); return err })
 
 	if _, err := g.Workspaces(ctx); err != nil {

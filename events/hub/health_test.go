@@ -193,7 +193,7 @@ func TestHub_FullLog(t *testing.T) {
 	if locks, err := st.Hub.Locks(ctx, "docs"); err != nil || len(locks) != 1 {
 		t.Errorf("Locks while full = %v, %v; want the held one", locks, err)
 	}
-	if data, _, err := st.Hub.ReadFile(ctx, "docs", "a.md"); err != nil || string(data) != "before" {
+	if data, _, err := st.Hub.ReadFile(ctx, "docs", "a.md", events.Range{}); err != nil || string(data) != "before" {
 		t.Errorf("ReadFile while full = %q, %v", data, err)
 	}
 	if l, err := st.Hub.Files(ctx, "docs", ""); err != nil || len(l.Files) != 1 {
@@ -359,7 +359,7 @@ func TestHub_WorkspaceFolderMissing(t *testing.T) {
 	eventstest.Eventually(t, "the workspace to be unavailable", func() bool { return len(st.Hub.Problems()) == 1 })
 
 	checks := map[string]error{}
-	_, _, checks["ReadFile"] = st.Hub.ReadFile(ctx, "docs", "a.md")
+	_, _, checks["ReadFile"] = st.Hub.ReadFile(ctx, "docs", "a.md", events.Range{})
 	_, checks["WriteFile"] = st.Hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "a.md", Content: []byte("b")})
 	_, checks["Files"] = st.Hub.Files(ctx, "docs", "")
 	_, checks["Lock"] = st.Hub.Lock(ctx, events.LockRequest{Workspace: "docs", Path: "a.md", Holder: "x#1"})
@@ -383,7 +383,7 @@ func TestHub_WorkspaceFolderMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventstest.Eventually(t, "the workspace to be back", func() bool { return len(st.Hub.Problems()) == 0 })
-	if data, _, err := st.Hub.ReadFile(ctx, "docs", "a.md"); err != nil || string(data) != "a" {
+	if data, _, err := st.Hub.ReadFile(ctx, "docs", "a.md", events.Range{}); err != nil || string(data) != "a" {
 		t.Errorf("ReadFile once back = %q, %v", data, err)
 	}
 	if _, err := st.Hub.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "a.md", Content: []byte("b")}); err != nil {
@@ -407,7 +407,7 @@ func TestHub_WorkspaceFolderMissingWithoutIndex(t *testing.T) {
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
-	_, _, rerr := h.ReadFile(ctx, "docs", "a.md")
+	_, _, rerr := h.ReadFile(ctx, "docs", "a.md", events.Range{})
 	_, werr := h.WriteFile(ctx, events.WriteRequest{Workspace: "docs", Path: "a.md", Content: []byte("b")})
 	for name, err := range map[string]error{"ReadFile": rerr, "WriteFile": werr} {
 		if !errors.Is(err, events.ErrWorkspaceUnavailable) {

@@ -23,7 +23,7 @@ func TestHub_UnknownWorkspace(t *testing.T) {
 		"Changes": func() error { _, err := h.Changes(ctx, "nope", 0, 0, 0); return err },
 		"Files":   func() error { _, err := h.Files(ctx, "nope", ""); return err },
 		"ReadFile": func() error {
-			_, _, err := h.ReadFile(ctx, "nope", "a.txt")
+			_, _, err := h.ReadFile(ctx, "nope", "a.txt", events.Range{})
 			return err
 		},
 		"Append": func() error {

@@ -114,7 +114,7 @@ func TestHub_WriteFileThroughRelay(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(b.dir, "marker.txt"), []byte("m"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, info, err := b.hub.ReadFile(ctx, "docs", "marker.txt"); err != nil || info.Version != marker.Seq {
+	if _, info, err := b.hub.ReadFile(ctx, "docs", "marker.txt", events.Range{}); err != nil || info.Version != marker.Seq {
 		t.Errorf("read through B: version %d, %v; want %d, the seq of marker.txt's event", info.Version, err, marker.Seq)
 	}
 

@@ -209,18 +209,23 @@ func (c *Client) Files(ctx context.Context, ws, prefix string) (events.Listing, 
 }
 
 // ReadFile implements [events.Source]. The path is checked here too, so a
-// path that escapes the workspace never leaves the process.
-func (c *Client) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
-	data, info, err := c.readFile(ctx, ws, path)
+// path that escapes the workspace never leaves the process. A part is
+// asked for with a Range header; a hub that ignores it (and so sends the
+// whole file) is cut here.
+func (c *Client) ReadFile(ctx context.Context, ws, path string, r events.Range) ([]byte, events.FileInfo, error) {
+	data, info, err := c.readFile(ctx, ws, path, r)
 	if err != nil {
 		return nil, events.FileInfo{}, fmt.Errorf("read %s of %s: %w", path, ws, err)
 	}
 	return data, info, nil
 }
 
-func (c *Client) readFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+func (c *Client) readFile(ctx context.Context, ws, path string, r events.Range) ([]byte, events.FileInfo, error) {
 	if err := checkRelPath(path); err != nil {
 		return nil, events.FileInfo{}, err
+	}
+	if r.Offset < 0 || r.Length < 0 {
+		return nil, events.FileInfo{}, fmt.Errorf("remote: negative range %d+%d", r.Offset, r.Length)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -229,22 +234,51 @@ func (c *Client) readFile(ctx context.Context, ws, path string) ([]byte, events.
 	if err != nil {
 		return nil, events.FileInfo{}, err
 	}
+	if !r.Whole() {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", r.Offset, r.Offset+r.Limit()-1))
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return nil, events.FileInfo{}, err
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
+	var size int64 = -1 // of the whole file, from Content-Range
+	switch {
+	case res.StatusCode == http.StatusOK:
+	case !r.Whole() && res.StatusCode == http.StatusPartialContent:
+		first, total, ok := contentRange(res.Header.Get("Content-Range"))
+		if !ok || first != r.Offset {
+			return nil, events.FileInfo{}, fmt.Errorf("%w: bad Content-Range %q for bytes from %d", ErrProtocol, res.Header.Get("Content-Range"), r.Offset)
+		}
+		size = total
+	case !r.Whole() && res.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// Nothing at or past the end of the file.
+		_, total, ok := contentRange(res.Header.Get("Content-Range"))
+		if !ok {
+			return nil, events.FileInfo{}, fmt.Errorf("%w: bad Content-Range %q", ErrProtocol, res.Header.Get("Content-Range"))
+		}
+		size = total
+	default:
 		return nil, events.FileInfo{}, responseError(res)
 	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, events.MaxReadSize+1))
 	if err != nil {
 		return nil, events.FileInfo{}, err
 	}
+	if res.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		data = nil
+	}
 	if len(data) > events.MaxReadSize {
 		return nil, events.FileInfo{}, &events.Error{Kind: events.ErrTooLarge, Value: path, Why: "the hub sent more than the read limit"}
 	}
-	info := events.FileInfo{Path: path, Size: int64(len(data)), SHA256: res.Header.Get(wire.HeaderSHA256)}
+	if size < 0 {
+		size = int64(len(data))
+		if !r.Whole() {
+			// The hub sent the whole file: keep the part asked for.
+			data = data[min(r.Offset, size):min(r.Offset+r.Limit(), size)]
+		}
+	}
+	info := events.FileInfo{Path: path, Size: size, SHA256: res.Header.Get(wire.HeaderSHA256)}
 	if v := res.Header.Get(wire.HeaderVersion); v != "" {
 		if info.Version, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return nil, events.FileInfo{}, fmt.Errorf("%w: bad %s header %q", ErrProtocol, wire.HeaderVersion, v)
@@ -295,6 +329,33 @@ func (c *Client) content(ctx context.Context, ws, sha string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the content sent is not the one asked for", ErrProtocol)
 	}
 	return data, nil
+}
+
+// contentRange reads "bytes FIRST-LAST/SIZE" or "bytes */SIZE" (first -1).
+func contentRange(v string) (first, size int64, ok bool) {
+	spec, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, total, found := strings.Cut(spec, "/")
+	if !found {
+		return 0, 0, false
+	}
+	size, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || size < 0 {
+		return 0, 0, false
+	}
+	if rng == "*" {
+		return -1, size, true
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	if first, err = strconv.ParseInt(a, 10, 64); err != nil {
+		return 0, 0, false
+	}
+	return first, size, true
 }
 
 // checkRelPath accepts only normalised relative paths, as [events.Source]

@@ -182,8 +182,8 @@ func TestClient_RoundTrip(t *testing.T) {
 		t.Errorf("Files (-want +got):\n%s", diff)
 	}
 
-	wantData, wantInfo, _ := src.ReadFile(ctx, "docs", name)
-	data, info, err := c.ReadFile(ctx, "docs", name)
+	wantData, wantInfo, _ := src.ReadFile(ctx, "docs", name, events.Range{})
+	data, info, err := c.ReadFile(ctx, "docs", name, events.Range{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,10 +220,10 @@ func TestClient_Errors(t *testing.T) {
 		{"Changes expired", func() error { _, err := c.Changes(ctx, "docs", 1, 0, 0); return err }, events.ErrCursorExpired},
 		{"Files unknown workspace", func() error { _, err := c.Files(ctx, "nope", ""); return err }, events.ErrUnknownWorkspace},
 		{"Files bad prefix", func() error { _, err := c.Files(ctx, "docs", "../x"); return err }, events.ErrBadPath},
-		{"ReadFile missing", func() error { _, _, err := c.ReadFile(ctx, "docs", "missing.md"); return err }, events.ErrNotFound},
-		{"ReadFile too large", func() error { _, _, err := c.ReadFile(ctx, "docs", "big"); return err }, events.ErrTooLarge},
-		{"ReadFile traversal", func() error { _, _, err := c.ReadFile(ctx, "docs", "../etc/passwd"); return err }, events.ErrBadPath},
-		{"ReadFile absolute", func() error { _, _, err := c.ReadFile(ctx, "docs", "/etc/passwd"); return err }, events.ErrBadPath},
+		{"ReadFile missing", func() error { _, _, err := c.ReadFile(ctx, "docs", "missing.md", events.Range{}); return err }, events.ErrNotFound},
+		{"ReadFile too large", func() error { _, _, err := c.ReadFile(ctx, "docs", "big", events.Range{}); return err }, events.ErrTooLarge},
+		{"ReadFile traversal", func() error { _, _, err := c.ReadFile(ctx, "docs", "../etc/passwd", events.Range{}); return err }, events.ErrBadPath},
+		{"ReadFile absolute", func() error { _, _, err := c.ReadFile(ctx, "docs", "/etc/passwd", events.Range{}); return err }, events.ErrBadPath},
 		{"Subscribe expired", func() error { return c.Subscribe(ctx, "docs", 2, ignore) }, events.ErrCursorExpired},
 		{"Subscribe unknown workspace", func() error { return c.Subscribe(ctx, "nope", 0, ignore) }, events.ErrUnknownWorkspace},
 		{"Subscribe past the head", func() error { return c.Subscribe(ctx, "docs", 99, ignore) }, events.ErrCursorExpired},

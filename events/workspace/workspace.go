@@ -10,6 +10,8 @@
 package workspace
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -179,6 +181,65 @@ func (w Workspace) ReadFile(rel string, max int64) ([]byte, fs.FileInfo, error) 
 		return nil, nil, &events.Error{Kind: events.ErrTooLarge, Value: rel, Why: fmt.Sprintf("the limit is %d bytes", max)}
 	}
 	return data, st, nil
+}
+
+// Part is what ReadRange read of a file.
+type Part struct {
+	Data   []byte      // the bytes read
+	Info   fs.FileInfo // the whole file's, as opened
+	SHA256 string      // hex SHA-256 of the whole file
+}
+
+// ReadRange reads up to n bytes from byte off of a regular file, with the
+// checks of ReadFile but whatever the file's size (none at or past its
+// end), and the SHA-256 of the whole file: of the bytes read when they are
+// all of it; else what known returns for the file as opened, when it
+// knows it (an index entry of the same size and mtime); else computed by
+// reading the whole open file. known may be nil.
+func (w Workspace) ReadRange(rel string, off, n int64, known func(fs.FileInfo) string) (Part, error) {
+	if off < 0 || n < 0 {
+		return Part{}, fmt.Errorf("workspace: read %s: negative range %d+%d", rel, off, n)
+	}
+	root, err := os.OpenRoot(w.Dir)
+	if err != nil {
+		return Part{}, fmt.Errorf("open workspace %s: %w", w.Name, err)
+	}
+	defer root.Close()
+	f, st, err := OpenRegular(root, rel)
+	if err != nil {
+		return Part{}, err
+	}
+	defer f.Close()
+	if err := w.checkResolved(rel); err != nil {
+		return Part{}, err
+	}
+	size := st.Size()
+	var data []byte
+	if off < size {
+		data = make([]byte, min(n, size-off))
+		m, err := f.ReadAt(data, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return Part{}, fmt.Errorf("read %s: %w", rel, err)
+		}
+		data = data[:m] // shorter if the file shrank meanwhile
+	}
+	p := Part{Data: data, Info: st}
+	if off == 0 && int64(len(data)) == size {
+		sum := sha256.Sum256(data)
+		p.SHA256 = hex.EncodeToString(sum[:])
+		return p, nil
+	}
+	if known != nil {
+		p.SHA256 = known(st)
+	}
+	if p.SHA256 == "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+			return Part{}, fmt.Errorf("hash %s: %w", rel, err)
+		}
+		p.SHA256 = hex.EncodeToString(h.Sum(nil))
+	}
+	return p, nil
 }
 
 // checkResolved refuses rel when symbolic links on its way lead into a

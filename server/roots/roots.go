@@ -327,12 +327,12 @@ func (r *Roots) Files(ctx context.Context, ws, prefix string) (events.Listing, e
 }
 
 // ReadFile implements events.Source on the current hub.
-func (r *Roots) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+func (r *Roots) ReadFile(ctx context.Context, ws, path string, rg events.Range) ([]byte, events.FileInfo, error) {
 	h, err := r.hub(ctx)
 	if err != nil {
 		return nil, events.FileInfo{}, err
 	}
-	return h.ReadFile(ctx, ws, path)
+	return h.ReadFile(ctx, ws, path, rg)
 }
 
 // Content implements events.Source on the current hub.

@@ -281,8 +281,9 @@ func (s *Source) Files(ctx context.Context, ws, prefix string) (events.Listing, 
 	return list, nil
 }
 
-// ReadFile implements [events.Source] through [workspace.Workspace.ReadFile].
-func (s *Source) ReadFile(ctx context.Context, ws, path string) ([]byte, events.FileInfo, error) {
+// ReadFile implements [events.Source] through [workspace.Workspace.ReadFile]
+// and, for a part, [workspace.Workspace.ReadRange].
+func (s *Source) ReadFile(ctx context.Context, ws, path string, r events.Range) ([]byte, events.FileInfo, error) {
 	s.mu.Lock()
 	l, err := s.log(ws)
 	var version uint64
@@ -299,6 +300,15 @@ func (s *Source) ReadFile(ctx context.Context, ws, path string) ([]byte, events.
 	}
 	if rel != path {
 		return nil, events.FileInfo{}, &events.Error{Kind: events.ErrBadPath, Value: path, Why: "not a normalised path"}
+	}
+	if !r.Whole() {
+		p, err := l.ws.ReadRange(rel, r.Offset, r.Limit(), nil)
+		if err != nil {
+			return nil, events.FileInfo{}, err
+		}
+		return p.Data, events.FileInfo{
+			Path: rel, Size: p.Info.Size(), SHA256: p.SHA256, ModTime: p.Info.ModTime().UTC(), Version: version,
+		}, nil
 	}
 	data, st, err := l.ws.ReadFile(rel, events.MaxReadSize)
 	if err != nil {

@@ -265,7 +265,9 @@ type changesPage struct {
 // last cursor it was given, as an agent must.
 func (s *session) consume(ctx context.Context, fn func(p *changesPage, at time.Time)) {
 	for ctx.Err() == nil {
-		args := map[string]any{"wait_ms": 500, "limit": 1000}
+		// Full events: the benchmark needs each event's sha256 and its
+		// timestamp to the microsecond.
+		args := map[string]any{"wait_ms": 500, "limit": 1000, "detail": "full"}
 		if s.useCursor {
 			args["cursor"] = s.cursor
 		}
