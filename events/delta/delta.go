@@ -39,7 +39,8 @@ const (
 	// Binary: a content is not text.
 	Binary = "binary"
 	// TooLarge: a content is over the store's size limit, or the diffs of
-	// one call would read more than Options.MaxFetch.
+	// one call would read more than Options.MaxFetch or be longer
+	// together than Options.MaxTotal.
 	TooLarge = "too_large"
 	// NotStored: the store does not have a content (any more), or the
 	// event does not say what the file had before.
@@ -52,6 +53,10 @@ const (
 	DefaultMaxBytes = diff.DefaultMaxBytes
 	// DefaultMaxFetch bounds the contents one call of Events reads.
 	DefaultMaxFetch = 64 << 20
+	// DefaultMaxTotal bounds the text of the diffs of one call of Events
+	// together: 16 KiB, eight diffs at DefaultMaxBytes, dozens of small
+	// edits.
+	DefaultMaxTotal = 16 << 10
 )
 
 // fetchers bounds the contents read at once.
@@ -74,6 +79,11 @@ type Options struct {
 	// The events past it get Unavailable TooLarge. Default
 	// DefaultMaxFetch.
 	MaxFetch int64
+	// MaxTotal bounds the text of all the diffs of one call of Events
+	// together, so that a page of many changes stays small: from the
+	// first diff that would go past it on, the events get Unavailable
+	// TooLarge. Default DefaultMaxTotal.
+	MaxTotal int
 }
 
 func (o Options) maxBytes() int {
@@ -81,6 +91,13 @@ func (o Options) maxBytes() int {
 		return DefaultMaxBytes
 	}
 	return o.MaxBytes
+}
+
+func (o Options) maxTotal() int {
+	if o.MaxTotal <= 0 {
+		return DefaultMaxTotal
+	}
+	return o.MaxTotal
 }
 
 func (o Options) maxFetch() int64 {
@@ -170,16 +187,23 @@ func Events(ctx context.Context, g Getter, evs []events.Event, opts Options) ([]
 			errs = append(errs, fmt.Errorf("read content %.12s of %s: %w", k.sha, k.ws, c.err))
 		}
 	}
+	room := opts.maxTotal()
 	for i, ev := range evs {
 		if !admitted[i] {
 			continue
 		}
-		cur := contents[key{ev.Workspace, ev.SHA256}]
-		if ev.Type == events.FileCreated {
-			out[i] = compare(got{data: []byte{}}, cur, opts)
+		if room < 0 {
+			out[i].Unavailable = TooLarge
 			continue
 		}
-		out[i] = compare(contents[key{ev.Workspace, ev.PrevSHA256}], cur, opts)
+		old := contents[key{ev.Workspace, ev.PrevSHA256}]
+		if ev.Type == events.FileCreated {
+			old = got{data: []byte{}}
+		}
+		out[i] = compare(old, contents[key{ev.Workspace, ev.SHA256}], opts)
+		if room -= len(out[i].Text); room < 0 {
+			out[i] = Diff{Unavailable: TooLarge}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return out, err

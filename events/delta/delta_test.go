@@ -181,3 +181,40 @@ func TestSince(t *testing.T) {
 		t.Fatalf("Since in another workspace = %+v", d)
 	}
 }
+
+// TestEvents_MaxTotal: the diffs of one call stay within MaxTotal
+// together; from the first that would go past it on, the events say
+// too_large, the same each time.
+func TestEvents_MaxTotal(t *testing.T) {
+	src := source(t)
+	var evs []events.Event
+	for i := range 10 {
+		old := lines(5, func(j int) string { return strings.Repeat(string(rune('a'+i)), 20) + "\n" })
+		evs = append(evs, update(src, old, old+"one more line\n"))
+	}
+	one, err := delta.Events(t.Context(), src, evs[:1], delta.Options{})
+	if err != nil || one[0].Text == "" {
+		t.Fatalf("Events of one = %+v, %v", one, err)
+	}
+	opts := delta.Options{MaxTotal: 3*len(one[0].Text) + 1}
+	for range 2 {
+		d, err := delta.Events(t.Context(), src, evs, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for i, d := range d {
+			total += len(d.Text)
+			if got, want := d.Text != "", i < 3; got != want || !want && d.Unavailable != delta.TooLarge {
+				t.Errorf("event %d: %+v; want a diff for the first three only, too_large after", i, d)
+			}
+		}
+		if total > opts.MaxTotal {
+			t.Errorf("the diffs take %d bytes together, over MaxTotal %d", total, opts.MaxTotal)
+		}
+	}
+	d, err := delta.Events(t.Context(), src, evs, delta.Options{})
+	if err != nil || d[9].Text == "" {
+		t.Errorf("with the default bound the tenth small diff = %+v, %v; want it", d[9], err)
+	}
+}
