@@ -232,6 +232,12 @@ func runStartup(ctx context.Context, c Config) (Result, error) {
 			if m.kept > 0 {
 				r.fig("spawn → every file's content kept for diffs, in the background (first start)", millis(m.kept), "ms")
 				r.fig("filecast CPU until every file's content is kept", millis(m.keptCPU), "ms")
+				size, err := streamSize(filepath.Join(base, "data-big"), contentStream)
+				if err != nil {
+					return Result{}, err
+				}
+				r.fig("content store on disk", float64(size)/(1<<20), "MiB")
+				r.fig("content store on disk per 10,000 files", float64(size)/(1<<20)*10000/float64(c.Files), "MiB")
 			}
 		}
 		if m.rss > 0 {
@@ -265,6 +271,44 @@ func runStartup(ctx context.Context, c Config) (Result, error) {
 	r.note("index complete = the hub on the data folder's socket answers GET /healthz with 200 (503 \"starting\" before); " +
 		"initialize is sent the moment the process is spawned")
 	return r, nil
+}
+
+// contentStream is the name of the JetStream stream of filecast's content
+// store (events/content.StreamName).
+const contentStream = "FILECAST_FILE_CONTENT"
+
+// streamSize returns the bytes of the files of JetStream stream name
+// under data, the data folder of a stopped filecast process.
+func streamSize(data, name string) (int64, error) {
+	var size int64
+	found := false
+	err := filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() || d.Name() != name || filepath.Base(filepath.Dir(p)) != "streams" {
+			return nil
+		}
+		found = true
+		return filepath.WalkDir(p, func(_ string, f fs.DirEntry, err error) error {
+			if err != nil || f.IsDir() {
+				return err
+			}
+			info, err := f.Info()
+			if err != nil {
+				return err
+			}
+			size += info.Size()
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("measure the stream %s: %w", name, err)
+	}
+	if !found {
+		return 0, fmt.Errorf("measure the stream %s: not in %s", name, data)
+	}
+	return size, nil
 }
 
 // walkFloor walks ws, adds an fsnotify watch on every folder and reads
