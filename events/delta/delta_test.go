@@ -15,7 +15,7 @@ import (
 
 const ws = "docs"
 
-func source(t *testing.T) *feedtest.Source {
+func source(t testing.TB) *feedtest.Source {
 	t.Helper()
 	src := feedtest.New()
 	src.AddWorkspace(ws, t.TempDir())

@@ -196,7 +196,12 @@ func waitKept(ctx context.Context, index string) (time.Time, error) {
 // watching and hashing the large workspace, and spawning the binary.
 func runStartup(ctx context.Context, c Config) (Result, error) {
 	t0 := time.Now()
-	tree, err := cachedTree(c.Dir, c.Files, c.FileSize)
+	tree, err := c.Tree, error(nil)
+	if tree != "" {
+		c.Files, err = countFiles(tree)
+	} else {
+		tree, err = cachedTree(c.Dir, c.Files, c.FileSize)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -207,7 +212,7 @@ func runStartup(ctx context.Context, c Config) (Result, error) {
 	}
 	defer os.RemoveAll(base)
 	r := Result{Summary: fmt.Sprintf("filecast mcp --root over stdio on %d files (nested folders) and on %d files", c.Files, smallFiles)}
-	if made > time.Second {
+	if made > time.Second && c.Tree == "" {
 		r.note("made the %d-file workspace in %s (cached for later runs)", c.Files, made.Round(time.Millisecond))
 	}
 
@@ -271,6 +276,21 @@ func runStartup(ctx context.Context, c Config) (Result, error) {
 	r.note("index complete = the hub on the data folder's socket answers GET /healthz with 200 (503 \"starting\" before); " +
 		"initialize is sent the moment the process is spawned")
 	return r, nil
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the files of %s: %w", dir, err)
+	}
+	return n, nil
 }
 
 // contentStream is the name of the JetStream stream of filecast's content
