@@ -63,13 +63,13 @@ func (c change) MarshalJSON() ([]byte, error) {
 	if c.enc.detail != DetailFull {
 		out := compact(c.ev, c.enc)
 		out.Diff = c.diff
-		return json.Marshal(out)
+		return marshal(out)
 	}
 	b, err := json.Marshal(c.ev)
 	if err != nil || c.diff == (delta.Diff{}) {
 		return b, err
 	}
-	d, err := json.Marshal(c.diff)
+	d, err := marshal(c.diff)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,5 +141,20 @@ func TestChange_Diff(t *testing.T) {
 				t.Errorf("not JSON: %s", b)
 			}
 		})
+	}
+}
+
+// TestResult_NoHTMLEscapes: a result's text keeps <, > and & as they
+// are, in a diff and in a file's content: a model reads it, no page.
+func TestResult_NoHTMLEscapes(t *testing.T) {
+	ev := typical(42)
+	res := result(changesResult{Events: []change{{ev: ev, diff: delta.Diff{Text: "@@ -1 +1 @@\n-a < b && c > d\n+a <= b\n"}}}, Cursor: "proj:42"})
+	txt := res.Content[0].(mcp.TextContent).Text
+	if !strings.Contains(txt, `-a < b && c > d\n+a <= b`) || strings.Contains(txt, `\u003c`) {
+		t.Errorf("list_changes text escapes HTML: %s", txt)
+	}
+	res = result(ReadFileResult{Content: "<html>&amp;</html>", Encoding: "text"})
+	if txt := res.Content[0].(mcp.TextContent).Text; !strings.Contains(txt, `"<html>&amp;</html>"`) {
+		t.Errorf("read_file text escapes HTML: %s", txt)
 	}
 }

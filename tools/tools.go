@@ -32,6 +32,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -279,11 +280,24 @@ type toolset struct {
 // as text. v is encoded once: the structured content is that encoding, so
 // neither the output schema check nor the response encodes v again.
 func result(v any) *mcp.CallToolResult {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
 	}
 	return mcp.NewToolResultStructured(json.RawMessage(b), string(b))
+}
+
+// marshal encodes v as JSON without escaping <, > and &: a result is
+// read by a model, never put in a page, and a diff or a file of code full
+// of "\u003c" costs it six bytes for one.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func (t *toolset) subscribe(ctx context.Context, _ mcp.CallToolRequest, args SubscribeArgs) (*mcp.CallToolResult, error) {
