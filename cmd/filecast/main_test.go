@@ -189,14 +189,16 @@ func (a *agent) mustCall(name string, args map[string]any, out any) {
 }
 
 // collect calls list_changes (long-polling) until want events arrived or
-// the deadline passed, and returns what it got and the last cursor.
+// the deadline passed, and returns what it got and the last cursor. The
+// events are whole (detail full) unless args say otherwise: these tests
+// follow ids, workspaces and hashes, which compact events leave out.
 func (a *agent) collect(args map[string]any, want int) ([]wsEvent, string) {
 	a.t.Helper()
 	var got []wsEvent
 	cursor := ""
 	deadline := time.Now().Add(15 * time.Second)
 	for len(got) < want && time.Now().Before(deadline) {
-		call := map[string]any{"wait_ms": 2000}
+		call := map[string]any{"wait_ms": 2000, "detail": "full"}
 		for k, v := range args {
 			call[k] = v
 		}
