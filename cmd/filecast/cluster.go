@@ -62,6 +62,7 @@ func (s *stack) watchTerm(ctx context.Context, ws workspace.Workspace) error {
 	s.log.Info("watching workspace", "workspace", ws.Name, "hub", s.cfg.hubID)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer func() {
+		s.live.CompareAndDelete(ws.Name, w)
 		s.hub.SetIndex(ws.Name, nil)
 		s.log.Info("stopped watching workspace", "workspace", ws.Name, "hub", s.cfg.hubID, "why", context.Cause(ctx))
 	}()

@@ -113,6 +113,10 @@ type stackConfig struct {
 	settle    time.Duration
 	heartbeat time.Duration
 
+	watchText    string        // --watch
+	watch        watch.Kind    // set by Validate
+	pollInterval time.Duration // --poll-interval
+
 	webhookScheduleText  string
 	webhookSchedule      []time.Duration
 	webhookDisableAfter  time.Duration
@@ -144,6 +148,8 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxAge, "retention-age", journal.DefaultMaxAge, "keep events in the log this long")
 	fs.Int64Var(&c.maxEvents, "retention-events", journal.DefaultMaxEvents, "keep at most this many events per workspace")
 	fs.DurationVar(&c.settle, "settle", watch.DefaultSettle, "how long a new or removed file must be quiet before file.created or file.deleted is reported (a file removed and created again within it is one file.updated)")
+	fs.StringVar(&c.watchText, "watch", string(watch.Auto), "how to learn of changes: auto (notifications, polling on network and FUSE file systems and past the watch limit), notify or poll")
+	fs.DurationVar(&c.pollInterval, "poll-interval", watch.DefaultPollInterval, "how often a polled workspace is walked, at most (a big tree is walked less often: polling takes at most a tenth of a core)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", feed.DefaultHeartbeat, "interval of SSE heartbeat comments on the hub's event streams")
 	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
 	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", webhook.DefaultDisableAfter, "disable a webhook whose every delivery has failed for this long")
@@ -208,6 +214,12 @@ func (c *stackConfig) Validate(e *env) error {
 	if c.settle < 0 || c.settle > 10*time.Second {
 		return errors.New("--settle must be between 0 and 10s")
 	}
+	if c.watch, err = watch.ParseKind(c.watchText); err != nil {
+		return fmt.Errorf("--watch %s: want auto, notify or poll", c.watchText)
+	}
+	if c.pollInterval < minPollInterval || c.pollInterval > maxPollInterval {
+		return fmt.Errorf("--poll-interval must be between %s and %s", minPollInterval, maxPollInterval)
+	}
 	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
 	c.nats.MinFree = int64(c.minFree)
 	if c.minFree == 0 {
@@ -225,6 +237,12 @@ func (c *stackConfig) Validate(e *env) error {
 	}
 	return nil
 }
+
+// The bounds of --poll-interval.
+const (
+	minPollInterval = 100 * time.Millisecond
+	maxPollInterval = time.Minute
+)
 
 // outside returns wss if the data folder lies outside every one of them.
 func (c *stackConfig) outside(wss []workspace.Workspace) ([]workspace.Workspace, error) {

@@ -42,6 +42,15 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 		return float64(s.counters.WatchFailures.Load())
 	})
 	m.Gauge("filecast_watch_unwatched_folders", "Folders rescanned every 2s because they could not be watched.", func() float64 { return float64(s.counters.Unwatched.Load()) })
+	m.Info("filecast_watcher_info", "How each workspace this hub watches learns of changes: watcher is notify (kernel notifications), poll (walking the tree every --poll-interval), or notify+poll (folders on network or FUSE file systems polled).", []string{"workspace", "watcher"}, func() [][]string {
+		var out [][]string
+		for _, x := range s.watching() {
+			out = append(out, []string{x.name, x.Label()})
+		}
+		return out
+	})
+	m.Counter("filecast_watch_poll_rounds_total", "Rounds of polling: walks of the polled folders.", func() float64 { return float64(s.counters.PollRounds.Load()) })
+	m.Counter("filecast_watch_poll_seconds_total", "Time spent in rounds of polling, in seconds.", func() float64 { return float64(s.counters.PollNanos.Load()) / 1e9 })
 	m.Counter("filecast_lock_conflicts_total", "Lock requests refused because another holder had the lock.", func() float64 { return float64(s.hub.Stats().LockConflicts) })
 	m.GaugeVec("filecast_log_head", "Sequence number of the newest event in each workspace's log.", "workspace", func() map[string]float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,12 +53,14 @@ type stack struct {
 	progress io.Writer
 	opened   time.Time
 	counters watch.Counters // shared by every watcher of the stack
+	budget   *watch.Budget  // the kernel watches every watcher of the stack may take
+	live     sync.Map       // workspace name → *watch.Watcher: the watchers of this hub (of its terms, on a cluster)
 	ready    atomic.Bool    // the initial index is complete: set by run
 	indexed  chan struct{}  // closed when ready is set
 }
 
 func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress io.Writer) (_ *stack, err error) {
-	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now(), indexed: make(chan struct{})}
+	s := &stack{cfg: c, log: log, progress: progress, opened: time.Now(), indexed: make(chan struct{}), budget: watch.NewBudget(0)}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -204,21 +207,25 @@ func (s *stack) webhookMine() func(string) bool {
 func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 	c := s.cfg
 	w, err := watch.New(watch.Options{
-		Workspace: ws,
-		Ignore:    c.ignorer,
-		IndexPath: filepath.Join(c.data, "index", ws.Name+".json"),
-		Log:       s.journal,
-		Settle:    c.settle,
-		Logger:    s.log,
-		Progress:  s.progress,
-		Since:     processStart.Add(-clockTick),
-		Counters:  &s.counters,
-		Leftover:  hub.IsTempName,
-		Contents:  s.workspaceContents(ws.Name),
+		Workspace:    ws,
+		Ignore:       c.ignorer,
+		IndexPath:    filepath.Join(c.data, "index", ws.Name+".json"),
+		Log:          s.journal,
+		Settle:       c.settle,
+		Logger:       s.log,
+		Progress:     s.progress,
+		Since:        processStart.Add(-clockTick),
+		Counters:     &s.counters,
+		Leftover:     hub.IsTempName,
+		Watch:        c.watch,
+		PollInterval: c.pollInterval,
+		Budget:       s.budget,
+		Contents:     s.workspaceContents(ws.Name),
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
 	}
+	s.live.Store(ws.Name, w)
 	return w, nil
 }
 
@@ -229,6 +236,40 @@ func (s *stack) workspaceContents(ws string) watch.Contents {
 		return nil
 	}
 	return s.contents.Workspace(ws)
+}
+
+// watching is how this hub watches each workspace it watches, once its
+// watcher has chosen, in the order of the workspaces.
+func (s *stack) watching() []watchingWorkspace {
+	var out []watchingWorkspace
+	for _, ws := range s.cfg.workspaces {
+		v, ok := s.live.Load(ws.Name)
+		if !ok {
+			continue
+		}
+		if x, ok := v.(*watch.Watcher).Watching(); ok {
+			out = append(out, watchingWorkspace{ws.Name, x})
+		}
+	}
+	return out
+}
+
+// dashboardWatchers is watching for the dashboard.
+func (s *stack) dashboardWatchers() []dashboard.Watcher {
+	var out []dashboard.Watcher
+	for _, x := range s.watching() {
+		d := dashboard.Watcher{Workspace: x.name, Kind: x.Label(), Reason: x.Reason}
+		if x.Kind == watch.Poll || len(x.Polled) > 0 {
+			d.PollIntervalMS = x.Interval.Milliseconds()
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+type watchingWorkspace struct {
+	name string
+	watch.Watching
 }
 
 // run blocks until ctx is done or a loop fails; every loop has stopped
@@ -315,7 +356,7 @@ func (s *stack) serving() {
 	s.metrics = s.newMetrics(s.feed)
 	s.dash = dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
 		return dashboard.Stats{MCPSessions: localMCPSessions(), SSESubscribers: s.feed.Subscribers(), Workspaces: s.names(), Version: version(),
-			Problems: s.hub.Problems()}
+			Problems: s.hub.Problems(), Watchers: s.dashboardWatchers()}
 	}})
 }
 

@@ -23,16 +23,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	open := openKernel
-	if w.openKernel != nil {
-		open = w.openKernel
-	}
-	kern, err := open()
+	src, err := w.openSource(ctx) // notifications, polling, or both; see choose.go
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)
 	}
-	defer kern.Close()
-	w.st = newState(ctx, kern)
+	defer src.close()
+	w.st = newState(ctx, src.kern)
+	w.st.poll = src.poll
 	defer w.publishCounts(0, 0)
 	idx, found, lerr := loadIndex(w.path)
 	if lerr != nil {
@@ -206,6 +203,8 @@ func (w *Watcher) loop(ctx context.Context) error {
 			}
 		case <-pollT.C:
 			err = w.poll(ctx)
+		case <-st.poll.tick():
+			err = w.pollRound(ctx)
 		}
 		if err == nil {
 			err = st.err

@@ -2,6 +2,7 @@ package watch_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,7 +41,11 @@ import (
 // place. At the end, a marker file proves nothing more was emitted, and
 // the index must match the folder, with each file's version the seq of its
 // last event. Every script runs twice on the journal: with the persisted
-// index alone, and with the journal as Options.Log too.
+// index alone, and with the journal as Options.Log too; and each of those
+// again with a poll watcher, where the runner runs one round of polling
+// before it awaits a run of expect lines (and the interval is too long for
+// any other round to run): the poll watcher sees only the state the
+// operations left, and must report it as notifications did.
 //
 // A write truncates (or creates) the file, then writes: a writer that
 // pauses in between — a loaded machine deschedules it — for Settle (a new
@@ -61,8 +66,10 @@ func TestWatcher_Scripts(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			t.Run("index", func(t *testing.T) { t.Parallel(); runScript(t, file, false) })
-			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true) })
+			t.Run("index", func(t *testing.T) { t.Parallel(); runScript(t, file, false, watch.Notify) })
+			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true, watch.Notify) })
+			t.Run("poll-index", func(t *testing.T) { t.Parallel(); runScript(t, file, false, watch.Poll) })
+			t.Run("poll-log", func(t *testing.T) { t.Parallel(); runScript(t, file, true, watch.Poll) })
 		})
 	}
 }
@@ -72,7 +79,7 @@ type expectation struct {
 	ev   short // SHA256 and Size are set when the content is to be compared
 }
 
-func runScript(t *testing.T, file string, withLog bool) {
+func runScript(t *testing.T, file string, withLog bool, kind watch.Kind) {
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +92,10 @@ func runScript(t *testing.T, file string, withLog bool) {
 	}
 	const settle = 50 * time.Millisecond
 	opts.Settle = settle
+	opts.Watch = kind
+	if kind == watch.Poll {
+		opts.PollInterval = time.Hour // rounds only when the runner asks
+	}
 	seen := 0 // events already compared
 	var want []expectation
 	paused := map[string]string{} // path → sha256 before a write that paused (see above); "" when new
@@ -92,6 +103,11 @@ func runScript(t *testing.T, file string, withLog bool) {
 		t.Helper()
 		if len(want) == 0 {
 			return
+		}
+		if kind == watch.Poll && e.cur != nil {
+			if err := e.cur.w.PollRound(context.Background()); err != nil {
+				t.Fatalf("poll round before line %d: %v", want[0].line, err)
+			}
 		}
 		var kept []events.Event
 		used := 0

@@ -11,6 +11,7 @@ type state struct {
 	settling // paths waiting for quiet or for their pair; see pending.go
 
 	kern       notifier                   // the folders watched and what happens in them; see notify.go
+	poll       *poller                    // the folders polled instead, if any; see poll.go
 	dirs       map[string]fileID          // watched folders ("" is the root)
 	unwatched  map[string]bool            // folders whose watch could not be added
 	links      map[string]map[string]bool // link target → links to it

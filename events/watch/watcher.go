@@ -172,6 +172,14 @@ type Options struct {
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
 	Counters  *Counters           // where the Watcher counts retries and unwatched folders; nil: its own (see Watcher.Counters)
+	// Watch is how to learn of changes: Auto (""), Notify or Poll; see
+	// Kind. PollInterval is how often polled folders are walked, at most;
+	// default DefaultPollInterval. Budget is what the kernel watches of
+	// every Watcher of the process may take; nil: NewBudget(0), this
+	// Watcher's own.
+	Watch        Kind
+	PollInterval time.Duration
+	Budget       *Budget
 	// Leftover, when set, names the files a writer leaves behind when it
 	// is killed mid-write (hub.IsTempName): the first walk of Run removes
 	// those it finds that were last changed before Since (or all, when
@@ -206,8 +214,13 @@ type Watcher struct {
 	readFault  func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
 	counters   *Counters
 	leftover   func(name string) bool
-	contents   Contents      // nil keeps no contents
-	keepWake   chan struct{} // wakes the keeper
+	kind       Kind                               // Options.Watch
+	interval   time.Duration                      // Options.PollInterval
+	budget     *Budget                            // Options.Budget
+	mounts     func(root string) ([]mount, error) // test hook: the file systems of the workspace; see export_test.go
+	watching   atomic.Pointer[Watching]           // how Run chose to watch; see Watching
+	contents   Contents                           // nil keeps no contents
+	keepWake   chan struct{}                      // wakes the keeper
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
@@ -259,6 +272,16 @@ func New(opts Options, app Appender) (*Watcher, error) {
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
+	kind, err := ParseKind(string(opts.Watch))
+	if err != nil {
+		return nil, err
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.Budget == nil {
+		opts.Budget = NewBudget(0)
+	}
 	batch, _ := app.(BatchAppender)
 	counters := opts.Counters
 	if counters == nil {
@@ -285,6 +308,9 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		files:    map[string]*entry{},
 		expects:  map[string][]*expectation{},
 		counters: counters,
+		kind:     kind,
+		interval: opts.PollInterval,
+		budget:   opts.Budget,
 		contents: opts.Contents,
 		keepWake: make(chan struct{}, 1),
 	}, nil
