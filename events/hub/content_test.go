@@ -20,6 +20,7 @@ import (
 	"github.com/filecast/filecast/events/delta"
 	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
+	"github.com/filecast/filecast/events/watch"
 )
 
 func sum(b string) string {
@@ -307,5 +308,29 @@ func TestHub_ContentWithoutStore(t *testing.T) {
 	ev = change(t, st, "docs", "a.txt", "y\n")
 	if ev.PrevSHA256 != sum("x\n") {
 		t.Errorf("prev_sha256 = %q without a store, want the sha256 before", ev.PrevSHA256)
+	}
+}
+
+// TestHub_DiffsPolled: a workspace watched by polling (a share, or
+// --watch poll) keeps contents too: the first change of a file there at
+// the first start, and the next, have their diffs.
+func TestHub_DiffsPolled(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a\nb\nc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := hubtest.Start(t, hubtest.Options{Dirs: []string{dir}, Contents: &content.Options{},
+		Watch: watch.Poll, PollInterval: 20 * time.Millisecond})
+	if x, ok := st.Watchers["docs"].Watching(); !ok || x.Kind != watch.Poll {
+		t.Fatalf("watching %+v, %v; want polling", x, ok)
+	}
+	kept(t, st, "docs", "a\nb\nc\n")
+	ev := change(t, st, "docs", "a.txt", "a\nB\nc\n")
+	if d := cmp.Diff(delta.Diff{Text: "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"}, diffOf(t, st.Hub, ev)); d != "" {
+		t.Errorf("first change (-want +got):\n%s", d)
+	}
+	ev = change(t, st, "docs", "a.txt", "a\nB\nc\nd\n")
+	if d := cmp.Diff(delta.Diff{Text: "@@ -1,3 +1,4 @@\n a\n B\n c\n+d\n"}, diffOf(t, st.Hub, ev)); d != "" {
+		t.Errorf("second change (-want +got):\n%s", d)
 	}
 }

@@ -56,6 +56,10 @@ type Options struct {
 	// (Stack.Contents) for the hub and the watchers: changes then carry
 	// diffs.
 	Contents *content.Options
+	// Watch and PollInterval are the watchers' (watch.Options): how they
+	// learn of changes; default Auto.
+	Watch        watch.Kind
+	PollInterval time.Duration
 }
 
 // Stack is a running embedded hub.
@@ -144,10 +148,12 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	for _, ws := range wss {
 		wopts := watch.Options{
-			Workspace: ws,
-			IndexPath: filepath.Join(opts.Data, "index", ws.Name+".json"),
-			Settle:    Settle,
-			Leftover:  hub.IsTempName,
+			Workspace:    ws,
+			IndexPath:    filepath.Join(opts.Data, "index", ws.Name+".json"),
+			Settle:       Settle,
+			Leftover:     hub.IsTempName,
+			Watch:        opts.Watch,
+			PollInterval: opts.PollInterval,
 		}
 		if s.Contents != nil {
 			wopts.Contents = s.Contents.Workspace(ws.Name)
