@@ -14,6 +14,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/dashboard"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
@@ -37,6 +38,7 @@ type stack struct {
 	cfg      *stackConfig
 	nats     *natsd.Server
 	journal  *journal.Journal
+	contents *content.Store // nil with --content-cap 0, or when JetStream has no room for it
 	hub      *hub.Hub
 	gate     *hub.Gate // the hub as its clients see it while the first index is built
 	locks    *lock.Manager
@@ -125,15 +127,22 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 		}
 		return nil
 	})
+	if c.contentCap > 0 {
+		p.Go(func() error { return s.openContents(ctx) })
+	}
 	if err := p.Wait(); err != nil {
 		return nil, err
 	}
-	s.hub, err = hub.New(hub.Options{
+	hopts := hub.Options{
 		Workspaces: c.workspaces,
 		Log:        s.journal,
 		Locks:      s.locks,
 		Logger:     log.With("component", "hub"),
-	})
+	}
+	if s.contents != nil {
+		hopts.Contents = s.contents
+	}
+	s.hub, err = hub.New(hopts)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +163,35 @@ func openStack(ctx context.Context, c *stackConfig, log *slog.Logger, progress i
 	}
 	s.serving()
 	return s, nil
+}
+
+// openContents opens the content store (--content-cap). A JetStream
+// without room for it leaves the hub without one: it says so, and serves
+// everything but diffs.
+func (s *stack) openContents(ctx context.Context) error {
+	c := s.cfg
+	opts := content.Options{
+		MaxBytes:    int64(c.contentCap),
+		MaxFileSize: int64(c.contentMaxFile),
+		MaxAge:      c.maxAge,
+		Replicas:    s.nats.Replicas(),
+		Logger:      s.log,
+	}
+	if s.nats.Embedded() {
+		opts.Room = s.nats.Room
+	}
+	err := natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
+		s.contents, err = content.Open(ctx, s.nats.Conn(), opts)
+		return err
+	})
+	if natsd.NoRoom(err) {
+		s.log.Warn("no diffs: the content store cannot be opened; lower --content-cap or give JetStream more room", "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open content store: %w", err)
+	}
+	return nil
 }
 
 // webhookMine is webhook.Options.Mine: on a cluster, the webhooks are
@@ -182,12 +220,22 @@ func (s *stack) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 		Watch:        c.watch,
 		PollInterval: c.pollInterval,
 		Budget:       s.budget,
+		Contents:     s.workspaceContents(ws.Name),
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
 	}
 	s.live.Store(ws.Name, w)
 	return w, nil
+}
+
+// workspaceContents is what the watcher of ws keeps contents in; nil
+// without a content store.
+func (s *stack) workspaceContents(ws string) watch.Contents {
+	if s.contents == nil {
+		return nil
+	}
+	return s.contents.Workspace(ws)
 }
 
 // watching is how this hub watches each workspace it watches, once its
@@ -279,6 +327,9 @@ func (s *stack) close() {
 	}
 	if s.locks != nil {
 		_ = s.locks.Close()
+	}
+	if s.contents != nil {
+		_ = s.contents.Close()
 	}
 	if s.journal != nil {
 		if err := s.journal.Close(); err != nil {
