@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/leader"
@@ -123,6 +125,9 @@ type stackConfig struct {
 
 	minFree sizeFlag // --min-free: space the embedded log keeps free on its disk
 
+	contentCap     sizeFlag // --content-cap: the content store's size; 0 keeps no contents
+	contentMaxFile sizeFlag // --content-max-file: the largest content kept
+
 	workspaces []workspace.Workspace // set by Validate
 	ignorer    *workspace.Ignorer
 
@@ -151,6 +156,10 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", webhook.DefaultDisableAfter, "disable a webhook whose every delivery has failed for this long")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "allow webhook URLs on loopback, private and link-local addresses")
 	c.minFree = natsd.DefaultMinFree
+	c.contentCap = content.DefaultMaxBytes
+	fs.Var(&c.contentCap, "content-cap", "room of the content store, which keeps earlier contents of text files on JetStream (beside the log, replicated like it) so that changes can be shown as diffs; the oldest are dropped first past it, the others after --retention-age once no file has them (e.g. 256MiB; 0 keeps no contents: no diffs)")
+	c.contentMaxFile = content.DefaultMaxFileSize
+	fs.Var(&c.contentMaxFile, "content-max-file", "the largest file whose contents are kept for diffs (at most 16MiB); larger ones get diff_unavailable: too_large")
 	fs.Var(&c.minFree, "min-free", "space to keep free on the disk of --data (e.g. 64MiB, 1GB; 0 turns the check off): below it writes are refused (507) and changes on disk held until space is freed; the embedded log only")
 }
 
@@ -199,6 +208,9 @@ func (c *stackConfig) Validate(e *env) error {
 	}
 	if c.webhookDisableAfter <= 0 {
 		return errors.New("--webhook-disable-after must be positive")
+	}
+	if c.contentMaxFile <= 0 || c.contentMaxFile > events.MaxReadSize {
+		return fmt.Errorf("--content-max-file must be between 1 byte and %dMiB", events.MaxReadSize>>20)
 	}
 	if c.settle < 0 || c.settle > 10*time.Second {
 		return errors.New("--settle must be between 0 and 10s")
@@ -254,6 +266,8 @@ func (c *stackConfig) node(log *slog.Logger, progress io.Writer) node.Config {
 		LeaderTTL:            c.leaderTTL,
 		MaxAge:               c.maxAge,
 		MaxEvents:            c.maxEvents,
+		ContentCap:           int64(c.contentCap),
+		ContentMaxFile:       int64(c.contentMaxFile),
 		Settle:               c.settle,
 		Watch:                c.watch,
 		PollInterval:         c.pollInterval,

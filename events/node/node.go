@@ -35,6 +35,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/dashboard"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/hub"
@@ -49,7 +50,8 @@ import (
 )
 
 // Config is what a node is made of. Workspaces, Data and NATS are
-// required; the zero value of every other field is its package default.
+// required; the zero value of every other field is its package default,
+// but for ContentCap: 0 keeps no earlier contents (no diffs).
 type Config struct {
 	Workspaces []workspace.Workspace
 	Ignore     *workspace.Ignorer // paths not watched besides the defaults
@@ -61,7 +63,10 @@ type Config struct {
 
 	MaxAge    time.Duration // events older than this leave the log
 	MaxEvents int64         // at most this many events per workspace
-	Settle    time.Duration // watch.Options.Settle
+
+	ContentCap     int64         // the content store's room (content.Options.MaxBytes); 0: no store, no diffs
+	ContentMaxFile int64         // the largest content kept (content.Options.MaxFileSize)
+	Settle         time.Duration // watch.Options.Settle
 
 	Watch        watch.Kind    // how the watchers learn of changes (watch.Options.Watch)
 	PollInterval time.Duration // watch.Options.PollInterval
@@ -91,6 +96,7 @@ type Node struct {
 	cfg      Config
 	nats     *natsd.Server
 	journal  *journal.Journal
+	contents *content.Store // nil with --content-cap 0, or when JetStream has no room for it
 	hub      *hub.Hub
 	gate     *hub.Gate // the hub as its clients see it while the first index is built
 	locks    *lock.Manager
@@ -187,15 +193,22 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		return nil
 	})
+	if c.ContentCap > 0 {
+		p.Go(func() error { return s.openContents(ctx) })
+	}
 	if err := p.Wait(); err != nil {
 		return nil, err
 	}
-	s.hub, err = hub.New(hub.Options{
+	hopts := hub.Options{
 		Workspaces: c.Workspaces,
 		Log:        s.journal,
 		Locks:      s.locks,
 		Logger:     log.With("component", "hub"),
-	})
+	}
+	if s.contents != nil {
+		hopts.Contents = s.contents
+	}
+	s.hub, err = hub.New(hopts)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +229,35 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	s.serving()
 	return s, nil
+}
+
+// openContents opens the content store (--content-cap). A JetStream
+// without room for it leaves the hub without one: it says so, and serves
+// everything but diffs.
+func (s *Node) openContents(ctx context.Context) error {
+	c := &s.cfg
+	opts := content.Options{
+		MaxBytes:    c.ContentCap,
+		MaxFileSize: c.ContentMaxFile,
+		MaxAge:      c.MaxAge,
+		Replicas:    s.nats.Replicas(),
+		Logger:      s.log,
+	}
+	if s.nats.Embedded() {
+		opts.Room = s.nats.Room
+	}
+	err := natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
+		s.contents, err = content.Open(ctx, s.nats.Conn(), opts)
+		return err
+	})
+	if natsd.NoRoom(err) {
+		s.log.Warn("no diffs: the content store cannot be opened; lower --content-cap or give JetStream more room", "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open content store: %w", err)
+	}
+	return nil
 }
 
 // webhookMine is webhook.Options.Mine: on a cluster, the webhooks are
@@ -244,12 +286,22 @@ func (s *Node) newWatcher(ws workspace.Workspace) (*watch.Watcher, error) {
 		Watch:        c.Watch,
 		PollInterval: c.PollInterval,
 		Budget:       s.budget,
+		Contents:     s.workspaceContents(ws.Name),
 	}, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("watch workspace %s: %w", ws.Name, err)
 	}
 	s.live.Store(ws.Name, w)
 	return w, nil
+}
+
+// workspaceContents is what the watcher of ws keeps contents in; nil
+// without a content store.
+func (s *Node) workspaceContents(ws string) watch.Contents {
+	if s.contents == nil {
+		return nil
+	}
+	return s.contents.Workspace(ws)
 }
 
 // watching is how this hub watches each workspace it watches, once its
@@ -377,6 +429,9 @@ func (s *Node) Close() {
 	}
 	if s.locks != nil {
 		_ = s.locks.Close()
+	}
+	if s.contents != nil {
+		_ = s.contents.Close()
 	}
 	if s.journal != nil {
 		if err := s.journal.Close(); err != nil {

@@ -33,6 +33,10 @@ type state struct {
 	busy   map[string]bool
 	err    error // a flush that failed outside emit; Run returns it
 
+	// Contents read to hash a change, by sha256, until the change is
+	// reported (offer) or the loop's iteration ends; see keep.go.
+	captured map[string][]byte
+
 	root  rootState // the workspace folder itself; see vanish.go
 	held  heldState // changes the log had no room for; see hold.go
 	sweep bool      // the first walk removes leftover temporary files (Options.Leftover)

@@ -185,6 +185,11 @@ type Options struct {
 	// those it finds that were last changed before Since (or all, when
 	// Since is zero), so that a write in progress is never touched.
 	Leftover func(name string) bool
+	// Contents, when set, keeps the contents of the workspace's files, so
+	// that their changes can be shown as diffs (see keep.go): each change
+	// reported is offered to it, the files there before are put once in
+	// the background, the contents no file has any more are retired.
+	Contents Contents
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -214,6 +219,8 @@ type Watcher struct {
 	budget     *Budget                            // Options.Budget
 	mounts     func(root string) ([]mount, error) // test hook: the file systems of the workspace; see export_test.go
 	watching   atomic.Pointer[Watching]           // how Run chose to watch; see Watching
+	contents   Contents                           // nil keeps no contents
+	keepWake   chan struct{}                      // wakes the keeper
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
@@ -221,6 +228,9 @@ type Watcher struct {
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
 	seq   uint64
+
+	kmu  sync.Mutex // guards keep; taken after xmu and mu
+	keep keepState
 
 	xmu     sync.Mutex // guards expects and recheck; taken before mu
 	expects map[string][]*expectation
@@ -301,6 +311,8 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		kind:     kind,
 		interval: opts.PollInterval,
 		budget:   opts.Budget,
+		contents: opts.Contents,
+		keepWake: make(chan struct{}, 1),
 	}, nil
 }
 
