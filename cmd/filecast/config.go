@@ -20,6 +20,7 @@ import (
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
@@ -81,10 +82,10 @@ func (c *processConfig) Validate(w io.Writer) error {
 	return nil
 }
 
-// start raises the open file limit (see fileLimit), which it returns, and
+// start raises the open file limit (see node.FileLimit), which it returns, and
 // starts the CPU profile --cpuprofile asks for; stop ends the profile.
 func (c *processConfig) start() (limit uint64, stop func(), err error) {
-	limit = fileLimit(c.log)
+	limit = node.FileLimit(c.log)
 	if c.cpuProfile == "" {
 		return limit, func() {}, nil
 	}
@@ -254,9 +255,34 @@ func (c *stackConfig) outside(wss []workspace.Workspace) ([]workspace.Workspace,
 	return wss, nil
 }
 
-// clustered reports whether the hub shares an external NATS cluster with
-// other hubs: then one hub per workspace watches its folder.
-func (c *stackConfig) clustered() bool { return c.nats.URL != "" }
+// node is the embedded hub these flags describe.
+func (c *stackConfig) node(log *slog.Logger, progress io.Writer) node.Config {
+	return node.Config{
+		Workspaces:           c.workspaces,
+		Ignore:               c.ignorer,
+		Data:                 c.data,
+		NATS:                 c.nats,
+		HubID:                c.hubID,
+		LeaderTTL:            c.leaderTTL,
+		MaxAge:               c.maxAge,
+		MaxEvents:            c.maxEvents,
+		ContentCap:           int64(c.contentCap),
+		ContentMaxFile:       int64(c.contentMaxFile),
+		Settle:               c.settle,
+		Watch:                c.watch,
+		PollInterval:         c.pollInterval,
+		Since:                processStart.Add(-clockTick),
+		Heartbeat:            c.heartbeat,
+		WebhookSchedule:      c.webhookSchedule,
+		WebhookDisableAfter:  c.webhookDisableAfter,
+		AllowPrivateWebhooks: c.allowPrivateWebhooks,
+		Streams:              c.streams,
+		Version:              version(),
+		MCPSessions:          localMCPSessions,
+		Logger:               log,
+		Progress:             progress,
+	}
+}
 
 // defaultDataDir is $XDG_STATE_HOME/filecast, else ~/.local/state/filecast.
 func defaultDataDir(getenv func(string) string) string {

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/filecast/filecast/events/metrics"
 )
 
-// newMetrics registers the stack's metrics, read when scraped.
-func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
+// newMetrics registers the node's metrics, read when scraped.
+func (s *Node) newMetrics(f *feed.Feed) *metrics.Registry {
 	m := metrics.New()
 	m.CounterVec("filecast_events_appended_total", "Events appended to the log by this hub, by type.", "type", func() map[string]float64 {
 		out := map[string]float64{}
@@ -22,9 +22,9 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 	m.Counter("filecast_events_delivered_total", "Events queued to live subscribers (SSE streams and MCP routers).", func() float64 { return float64(s.hub.Stats().FannedOut) })
 	m.Counter("filecast_subscriber_overflows_total", "Times a subscriber fell behind and caught up from the log.", func() float64 { return float64(s.hub.Stats().Overflows) })
 	m.Gauge("filecast_hub_subscribers", "Subscriptions open on the hub.", func() float64 { return float64(s.hub.Stats().Subscribers) })
-	m.Gauge("filecast_mcp_sessions", "MCP sessions of the MCP server in this process.", func() float64 { return float64(localMCPSessions()) })
+	m.Gauge("filecast_mcp_sessions", "MCP sessions of the MCP server in this process.", func() float64 { return float64(s.cfg.MCPSessions()) })
 	m.Gauge("filecast_sse_subscribers", "Open SSE streams.", func() float64 { return float64(f.Subscribers()) })
-	if lim := s.cfg.streams; lim != nil {
+	if lim := s.cfg.Streams; lim != nil {
 		total, perClient := lim.Caps()
 		m.Gauge("filecast_sse_streams_max", "The cap of event streams open at once (--max-streams, lowered to fit the open file limit); 0: none.", func() float64 { return float64(total) })
 		m.Gauge("filecast_sse_streams_per_client_max", "The cap of event streams open at once per token or client address; 0: none.", func() float64 { return float64(perClient) })
