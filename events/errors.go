@@ -31,6 +31,15 @@ var (
 	// cannot record it (its disk is full, or its storage limit reached):
 	// nothing was changed.
 	ErrInsufficientStorage = errors.New("events: insufficient storage")
+
+	// ErrNotStored is an earlier content the hub does not keep (any
+	// more): never seen, dropped by the content store's size cap or by
+	// the log's retention, or not kept by this hub at all. Read the file
+	// instead.
+	ErrNotStored = errors.New("events: content not stored")
+	// ErrBinary is a content the hub knows is not text: no diff of it is
+	// given, and it is not kept.
+	ErrBinary = errors.New("events: binary content")
 )
 
 // Problem codes: what keeps a hub from serving everything. They are also

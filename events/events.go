@@ -70,19 +70,24 @@ type LockInfo struct {
 // ID is unique and stable across every redelivery; Seq is the position in
 // the workspace log and is assigned by the log (zero before it is appended).
 type Event struct {
-	ID        string    `json:"event_id"`
-	Seq       uint64    `json:"seq"`
-	Type      Type      `json:"type"`
-	Workspace string    `json:"workspace"`
-	Path      string    `json:"path"`
-	OldPath   string    `json:"old_path,omitempty"`
-	Size      int64     `json:"-"`
-	SHA256    string    `json:"sha256,omitempty"`
-	Actor     string    `json:"actor"`
-	Lock      *LockInfo `json:"lock,omitempty"`
-	Conflict  bool      `json:"conflict"`
-	ExpiresAt time.Time `json:"-"`
-	Time      time.Time `json:"timestamp"`
+	ID        string `json:"event_id"`
+	Seq       uint64 `json:"seq"`
+	Type      Type   `json:"type"`
+	Workspace string `json:"workspace"`
+	Path      string `json:"path"`
+	OldPath   string `json:"old_path,omitempty"`
+	Size      int64  `json:"-"`
+	SHA256    string `json:"sha256,omitempty"`
+	// PrevSHA256 is the sha256 the file had before the change, on a
+	// file.updated, and on a file.moved that also changed the content:
+	// the diff of the change is between the contents of PrevSHA256 and
+	// SHA256 (see Source.Content).
+	PrevSHA256 string    `json:"prev_sha256,omitempty"`
+	Actor      string    `json:"actor"`
+	Lock       *LockInfo `json:"lock,omitempty"`
+	Conflict   bool      `json:"conflict"`
+	ExpiresAt  time.Time `json:"-"`
+	Time       time.Time `json:"timestamp"`
 }
 
 // HasContent reports whether the event carries a file's size and sha256.
@@ -126,4 +131,18 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		e.ExpiresAt = *j.ExpiresAt
 	}
 	return nil
+}
+
+// ValidSHA256 reports whether s is a sha256 as events carry it: 64
+// lowercase hex digits.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -93,4 +93,13 @@ type Source interface {
 	// workspace is ErrBadPath, a version-control folder ErrVCSInternal,
 	// anything but a regular file ErrNotFound.
 	ReadFile(ctx context.Context, ws, path string, r Range) ([]byte, FileInfo, error)
+
+	// Content returns a content that a file of ws had, by its sha256 (an
+	// event's SHA256 or PrevSHA256, a listing's), from the hub's content
+	// store. It fails with ErrNotStored when the store does not have it,
+	// ErrBinary for a content that is not text, ErrTooLarge for one over
+	// the store's size limit (both known without being kept), and
+	// ErrBadPath for a sha that is not 64 lowercase hex digits. A content
+	// of another workspace is never returned: ws and sha together name it.
+	Content(ctx context.Context, ws, sha256 string) ([]byte, error)
 }

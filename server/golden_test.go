@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/filecast/filecast/events"
+	store "github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 	"github.com/filecast/filecast/server"
@@ -31,7 +32,8 @@ var update = flag.Bool("update", false, "rewrite the golden MCP transcripts in t
 var goldenDir = filepath.Join("..", "testdata", "mcp")
 
 // TestGolden_Transcripts replays the MCP transcripts in testdata/mcp, one
-// fresh hub and stdio session each, and compares every answer with the
+// fresh hub (with a content store of files up to 64 bytes, for diffs) and
+// stdio session each, and compares every answer with the
 // one recorded: a change of wording or shape is a visible diff. Run with
 // -update to record the answers again.
 //
@@ -300,7 +302,7 @@ func replay(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	a := parseTxtar(data)
-	st := hubtest.Start(t, hubtest.Options{})
+	st := hubtest.Start(t, hubtest.Options{Contents: &store.Options{MaxFileSize: 64}})
 	srv := serve(t, st.Hub, server.Options{})
 	s := openRaw(t, srv)
 	norm := newNormaliser()

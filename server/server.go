@@ -86,6 +86,7 @@ const instructions = "filecast reports changes to the files of the workspaces it
 	"Save the cursor of every list_changes result: passing it back resumes exactly where you left off, even in a new session " +
 	"(over HTTP with protocol 2026-07-28 a session keeps no buffer: pass it every time). " +
 	"Read files with read_file and list them with list_files; the cursor each returns continues list_changes without a gap. " +
+	"To see what changed rather than read a file again, pass diff: true to list_changes, or since (a sha256 you read) to read_file. " +
 	"Files are also resources filecast://<workspace>/<path>; a URI ending in / is a folder."
 
 // lockInstructions are added when the Source can lock.

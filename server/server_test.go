@@ -26,8 +26,8 @@ func TestServer_ToolsListSchemas(t *testing.T) {
 	want := map[string][]string{
 		"subscribe":    {"events", "exclude_own", "paths", "workspace", "->", "cursor", "subscription_id"},
 		"unsubscribe":  {"subscription_id", "->", "removed"},
-		"list_changes": {"cursor", "detail", "limit", "subscription_id", "wait_ms", "->", "cursor", "events", "has_more", "overflowed"},
-		"read_file":    {"length", "offset", "path", "workspace", "->", "content", "cursor", "encoding", "length", "offset", "sha256", "size"},
+		"list_changes": {"cursor", "detail", "diff", "limit", "subscription_id", "wait_ms", "->", "cursor", "events", "has_more", "overflowed"},
+		"read_file":    {"length", "offset", "path", "since", "workspace", "->", "content", "cursor", "diff", "diff_unavailable", "encoding", "length", "offset", "sha256", "size"},
 		"list_files":   {"limit", "page", "paths", "workspace", "->", "cursor", "files", "next_page"},
 	}
 	if d := cmp.Diff(want, got); d != "" {

@@ -1,10 +1,12 @@
 package tools
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/delta"
 )
 
 // Details of list_changes: how much of each event a result carries.
@@ -35,8 +37,9 @@ type encoding struct {
 // change is one event as a list_changes result carries it, encoded by
 // its encoding. It is where whatever a result adds to an event belongs.
 type change struct {
-	ev  events.Event
-	enc encoding
+	ev   events.Event
+	enc  encoding
+	diff delta.Diff // with "diff": true; the zero Diff adds nothing
 }
 
 // compactEvent is the compact form of an event.
@@ -52,14 +55,26 @@ type compactEvent struct {
 	Conflict  bool             `json:"conflict,omitempty"`
 	ExpiresAt string           `json:"expires_at,omitempty"`
 	Time      string           `json:"timestamp"`
+	delta.Diff
 }
 
 // MarshalJSON writes the event in the result's detail.
 func (c change) MarshalJSON() ([]byte, error) {
-	if c.enc.detail == DetailFull {
-		return json.Marshal(c.ev)
+	if c.enc.detail != DetailFull {
+		out := compact(c.ev, c.enc)
+		out.Diff = c.diff
+		return marshal(out)
 	}
-	return json.Marshal(compact(c.ev, c.enc))
+	b, err := json.Marshal(c.ev)
+	if err != nil || c.diff == (delta.Diff{}) {
+		return b, err
+	}
+	d, err := marshal(c.diff)
+	if err != nil {
+		return nil, err
+	}
+	// The event's members, then the diff's.
+	return append(append(b[:len(b)-1], ','), d[1:]...), nil
 }
 
 // compact returns the compact form of ev.
@@ -82,12 +97,27 @@ func compact(ev events.Event, enc encoding) compactEvent {
 }
 
 // changes encodes evs for a result whose cursor is cur: compact events
-// name their workspace when cur spans several.
-func changes(evs []events.Event, detail string, cur events.Cursor) []change {
+// name their workspace when cur spans several. With diffs, each file
+// event also carries what it changed, or why that cannot be said.
+func (t *toolset) changes(ctx context.Context, evs []events.Event, detail string, diffs bool, cur events.Cursor) ([]change, error) {
 	enc := encoding{detail: detail, workspace: len(cur) > 1}
 	out := make([]change, len(evs))
 	for i, ev := range evs {
 		out[i] = change{ev: ev, enc: enc}
 	}
-	return out
+	if !diffs || len(evs) == 0 {
+		return out, nil
+	}
+	ds, err := delta.Events(ctx, t.src, evs, delta.Options{})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err != nil {
+		// The events concerned say not_stored; the result is still good.
+		t.log.Warn("some diffs could not be read", "err", err)
+	}
+	for i := range out {
+		out[i].diff = ds[i]
+	}
+	return out, nil
 }

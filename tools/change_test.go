@@ -3,6 +3,7 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/delta"
 )
 
 // maxCompactEvent is what a typical file event may cost in the text of a
@@ -29,7 +31,7 @@ func typical(seq uint64) events.Event {
 func resultText(t *testing.T, evs []events.Event, detail string) string {
 	t.Helper()
 	cur := events.Cursor{"proj": 1042}
-	res := result(ListChangesResult{Events: evs, Cursor: cur.String()}.encode(detail, cur))
+	res := (&toolset{}).answer(t.Context(), ListChangesResult{Events: evs, Cursor: cur.String()}, ListChangesArgs{Detail: detail}, cur)
 	if res.IsError {
 		t.Fatalf("result: %v", res.Content)
 	}
@@ -103,5 +105,56 @@ func TestCompact_Fields(t *testing.T) {
 				t.Errorf("full = %s, want %s", full, want)
 			}
 		})
+	}
+}
+
+// TestChange_Diff checks that a diff follows the event's members, compact
+// or full, and that an event without one is as it was.
+func TestChange_Diff(t *testing.T) {
+	ev := typical(42)
+	full, _ := json.Marshal(ev)
+	for _, tc := range []struct {
+		name   string
+		detail string
+		diff   delta.Diff
+		want   string
+	}{
+		{"compact", DetailCompact, delta.Diff{Text: "@@ -1 +1 @@\n-a\n+b\n"},
+			`{"seq":42,"type":"file.updated","path":"src/main.go","size":1834,"actor":"fs","timestamp":"2026-11-27T10:00:00.123Z","diff":"@@ -1 +1 @@\n-a\n+b\n"}`},
+		{"compact truncated", DetailCompact, delta.Diff{Text: "@@ -1 +1 @@\n", Truncated: true},
+			`{"seq":42,"type":"file.updated","path":"src/main.go","size":1834,"actor":"fs","timestamp":"2026-11-27T10:00:00.123Z","diff":"@@ -1 +1 @@\n","diff_truncated":true}`},
+		{"compact unavailable", DetailCompact, delta.Diff{Unavailable: delta.NotStored},
+			`{"seq":42,"type":"file.updated","path":"src/main.go","size":1834,"actor":"fs","timestamp":"2026-11-27T10:00:00.123Z","diff_unavailable":"not_stored"}`},
+		{"full", DetailFull, delta.Diff{Unavailable: delta.Binary},
+			string(full[:len(full)-1]) + `,"diff_unavailable":"binary"}`},
+		{"full without", DetailFull, delta.Diff{}, string(full)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(change{ev: ev, enc: encoding{detail: tc.detail}, diff: tc.diff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.want, string(b)); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+			if !json.Valid(b) {
+				t.Errorf("not JSON: %s", b)
+			}
+		})
+	}
+}
+
+// TestResult_NoHTMLEscapes: a result's text keeps <, > and & as they
+// are, in a diff and in a file's content: a model reads it, no page.
+func TestResult_NoHTMLEscapes(t *testing.T) {
+	ev := typical(42)
+	res := result(changesResult{Events: []change{{ev: ev, diff: delta.Diff{Text: "@@ -1 +1 @@\n-a < b && c > d\n+a <= b\n"}}}, Cursor: "proj:42"})
+	txt := res.Content[0].(mcp.TextContent).Text
+	if !strings.Contains(txt, `-a < b && c > d\n+a <= b`) || strings.Contains(txt, `\u003c`) {
+		t.Errorf("list_changes text escapes HTML: %s", txt)
+	}
+	res = result(ReadFileResult{Content: "<html>&amp;</html>", Encoding: "text"})
+	if txt := res.Content[0].(mcp.TextContent).Text; !strings.Contains(txt, `"<html>&amp;</html>"`) {
+		t.Errorf("read_file text escapes HTML: %s", txt)
 	}
 }

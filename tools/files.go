@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/delta"
 	"github.com/filecast/filecast/resources"
 )
 
@@ -35,19 +36,25 @@ type ReadFileArgs struct {
 	Workspace string `json:"workspace,omitempty"`
 	Offset    int    `json:"offset,omitempty"`
 	Length    int    `json:"length,omitempty"`
+	Since     string `json:"since,omitempty"`
 }
 
 // ReadFileResult is the output of read_file. Offset and Length are set
 // when a part was asked for (offset or length given): the part returned,
-// in bytes, cut to whole characters in a text file.
+// in bytes, cut to whole characters in a text file. With since, Diff is
+// set when a diff can be given (Content is then empty; "" says the file
+// is that version), else the content comes with DiffUnavailable saying
+// why.
 type ReadFileResult struct {
-	Content  string `json:"content"`
-	Encoding string `json:"encoding"` // text or base64
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	Cursor   string `json:"cursor"`
-	Offset   *int64 `json:"offset,omitempty"`
-	Length   *int64 `json:"length,omitempty"`
+	Content         string  `json:"content"`
+	Encoding        string  `json:"encoding"` // text or base64
+	Size            int64   `json:"size"`
+	SHA256          string  `json:"sha256"`
+	Cursor          string  `json:"cursor"`
+	Offset          *int64  `json:"offset,omitempty"`
+	Length          *int64  `json:"length,omitempty"`
+	Diff            *string `json:"diff,omitempty"`
+	DiffUnavailable string  `json:"diff_unavailable,omitempty"`
 }
 
 // ListFilesArgs is the input of list_files.
@@ -98,6 +105,7 @@ const (
 	readFileDesc = "Read a file (agents without disk access have no other way). " +
 		"Returns content (text, or base64 with encoding base64), size, sha256 and cursor (list_changes from it brings any later change). " +
 		"Over 256 KiB: read parts with offset and length. " +
+		"Read before? Pass its sha256 as since: you get diff (unified; \"\": unchanged) instead of content, or content and diff_unavailable. " +
 		"Errors (missing, outside the workspace or in .git, not a regular file) say what is wrong; list_files shows what exists."
 	listFilesDesc = "List files with path, size, sha256 and modified time. " +
 		"Returns files, cursor (list_changes from it misses no change made after this listing) and next_page (pass it as page for more). " +
@@ -125,19 +133,46 @@ func (t *toolset) readFile(ctx context.Context, _ mcp.CallToolRequest, args Read
 		return bad, nil
 	}
 	part := args.Offset != 0 || args.Length != 0
+	if args.Since != "" {
+		if part {
+			return mcp.NewToolResultError("since compares whole files: omit offset and length, or omit since to read a part."), nil
+		}
+		if !events.ValidSHA256(args.Since) {
+			return mcp.NewToolResultError(fmt.Sprintf("invalid since %q: pass the sha256 (64 lowercase hex digits) of a version you saw before, as read_file or list_files gave it.", args.Since)), nil
+		}
+	}
 	rg := events.Range{Offset: int64(args.Offset), Length: int64(cmp.Or(args.Length, MaxReadLength))}
-	if !part {
+	switch {
+	case args.Since != "":
+		rg = events.Range{} // the whole file, to compare
+	case !part:
 		rg.Length = MaxReadLength + 1 // one byte more tells a file over the limit
 	}
 	f, err := resources.ReadFile(ctx, t.src, ws, p, rg, heads[ws])
+	if errors.Is(err, events.ErrTooLarge) && args.Since != "" {
+		return mcp.NewToolResultError(fmt.Sprintf("%q is more than %d bytes: too large to compare with since. Read it in parts with offset and length (at most %d each), starting with offset 0.",
+			p, events.MaxReadSize, MaxReadLength)), nil
+	}
 	if err != nil {
 		return t.readFailure("read_file", err), nil
 	}
-	if !part && f.Info.Size > MaxReadLength {
-		return mcp.NewToolResultError(fmt.Sprintf("%q is %d bytes, more than the %d that read_file returns at once: read it in parts with offset and length (at most %d each), starting with offset 0.",
-			p, f.Info.Size, MaxReadLength, MaxReadLength)), nil
-	}
 	out := ReadFileResult{Encoding: "text", Size: f.Info.Size, SHA256: f.Info.SHA256, Cursor: events.Cursor{ws: f.Cursor}.String()}
+	if args.Since != "" {
+		d := t.since(ctx, ws, args.Since, f.Data)
+		if d.Unavailable == "" {
+			out.Diff = &d.Text
+			return result(out), nil
+		}
+		out.DiffUnavailable = d.Unavailable
+	}
+	if !part && f.Info.Size > MaxReadLength {
+		why := ""
+		if out.DiffUnavailable != "" {
+			why = "no diff since " + args.Since[:12] + "… (" + out.DiffUnavailable + "), and "
+		}
+		return mcp.NewToolResultError(fmt.Sprintf("%s%q is %d bytes, more than the %d that read_file returns at once: read it in parts with offset and length (at most %d each), starting with offset 0.",
+			why, p, f.Info.Size, MaxReadLength, MaxReadLength)), nil
+	}
 	if f.Text {
 		out.Content = string(f.Data)
 	} else {
@@ -148,6 +183,20 @@ func (t *toolset) readFile(ctx context.Context, _ mcp.CallToolRequest, args Read
 		out.Offset, out.Length = &f.Offset, &n
 	}
 	return result(out), nil
+}
+
+// since is the diff of cur, a file's content now, from the version since
+// of it, bounded by what read_file returns at once: a longer one is
+// TooLarge, and the content is read instead.
+func (t *toolset) since(ctx context.Context, ws, since string, cur []byte) delta.Diff {
+	d, err := delta.Since(ctx, t.src, ws, since, cur, delta.Options{MaxBytes: MaxReadLength})
+	if err != nil && ctx.Err() == nil {
+		t.log.Warn("read_file could not read an earlier content", "err", err) // d says not_stored
+	}
+	if d.Truncated {
+		return delta.Diff{Unavailable: delta.TooLarge}
+	}
+	return d
 }
 
 // readFailure explains why a read or listing failed and what to do next.

@@ -9,7 +9,8 @@ const readFileInput = `{
     "path": {"type": "string", "minLength": 1, "description": "Relative to the workspace root."},
     "workspace": {"type": "string", "minLength": 1, "description": "Optional when the server serves one."},
     "offset": {"type": "integer", "minimum": 0, "description": "Read a part from this byte on."},
-    "length": {"type": "integer", "minimum": 1, "maximum": 262144, "description": "Bytes of the part; default the most. Text is cut to whole characters: continue at offset + length of the result."}
+    "length": {"type": "integer", "minimum": 1, "maximum": 262144, "description": "Bytes of the part; default the most. Text is cut to whole characters: continue at offset + length of the result."},
+    "since": {"type": "string", "minLength": 1, "description": "sha256 of a version you saw: answer with the diff from it."}
   },
   "required": ["path"],
   "additionalProperties": false
@@ -24,7 +25,9 @@ const readFileOutput = `{
     "sha256": {"type": "string", "description": "Of the whole file."},
     "cursor": {"type": "string", "description": "The log position the content is at least as new as: list_changes from it brings every later change."},
     "offset": {"type": "integer", "description": "For a part: where it starts."},
-    "length": {"type": "integer", "description": "For a part: its bytes."}
+    "length": {"type": "integer", "description": "For a part: its bytes."},
+    "diff": {"type": "string", "description": "With since: the unified diff from that version to this one (3 lines of context), instead of content; \"\" when the file is that version."},
+    "diff_unavailable": {"type": "string", "enum": ["binary", "too_large", "not_stored"], "description": "With since, when no diff can be given and content comes instead: a version is not text, the file or the diff is too large, or that version is no longer kept."}
   },
   "required": ["content", "encoding", "size", "sha256", "cursor"]
 }`

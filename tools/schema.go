@@ -65,7 +65,8 @@ const listChangesInput = `{
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Default 100."},
     "wait_ms": {"type": "integer", "minimum": 0, "maximum": 30000, "description": "Long-poll: wait up to this long for a change. Default 0."},
     "subscription_id": {"type": "string", "minLength": 1, "description": "Only this subscription's events."},
-    "detail": {"type": "string", "enum": ["compact", "full"], "description": "Default compact; full adds event_id, sha256, workspace."}
+    "detail": {"type": "string", "enum": ["compact", "full"], "description": "Default compact; full adds event_id, sha256, workspace."},
+    "diff": {"type": "boolean", "description": "true: file.updated and file.created carry what changed (diff)."}
   },
   "additionalProperties": false
 }`
@@ -87,7 +88,10 @@ const eventSchema = `{
     "expires_at": {"type": "string", "description": "When the lock of a lock event expires."},
     "timestamp": {"type": "string", "description": "UTC; to the millisecond in compact events."},
     "event_id": {"type": "string", "description": "Full events: unique, stable across redeliveries."},
-    "sha256": {"type": "string", "description": "Full events: of the new content."}
+    "sha256": {"type": "string", "description": "Full events: of the new content."},
+    "diff": {"type": "string", "description": "With diff true: the unified diff of a file.updated against the content before (3 lines of context), the start of a file.created's content."},
+    "diff_truncated": {"type": "boolean", "description": "true: diff stops at its bound (2 KiB); read_file shows the rest."},
+    "diff_unavailable": {"type": "string", "enum": ["binary", "too_large", "not_stored"], "description": "With diff true, why there is none: not text, too large (or the result's diffs are already long), or the content before is no longer kept."}
   },
   "required": ["seq", "type", "path", "timestamp"]
 }`

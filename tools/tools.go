@@ -32,6 +32,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,6 +134,7 @@ type ListChangesArgs struct {
 	WaitMS         int     `json:"wait_ms,omitempty"`
 	SubscriptionID string  `json:"subscription_id,omitempty"`
 	Detail         string  `json:"detail,omitempty"`
+	Diff           bool    `json:"diff,omitempty"`
 }
 
 // ListChangesResult is the output of list_changes, decoded: its events
@@ -154,9 +156,14 @@ type changesResult struct {
 	Overflowed bool     `json:"overflowed,omitempty"`
 }
 
-// encode returns r with its events in the given detail.
-func (r ListChangesResult) encode(detail string, cur events.Cursor) changesResult {
-	return changesResult{Events: changes(r.Events, detail, cur), Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed}
+// answer is the result of list_changes: r's events in the detail args
+// ask for, with their diffs if asked.
+func (t *toolset) answer(ctx context.Context, r ListChangesResult, args ListChangesArgs, cur events.Cursor) *mcp.CallToolResult {
+	evs, err := t.changes(ctx, r.Events, args.Detail, args.Diff, cur)
+	if err != nil {
+		return t.failure("list_changes", err)
+	}
+	return result(changesResult{Events: evs, Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed})
 }
 
 // Tool descriptions, written for the model: when to call the tool, what
@@ -171,6 +178,7 @@ const (
 	listChangesDesc = "Get the file changes since you last asked: without cursor, what this session's buffer collected since its last call, each once; " +
 		"with a cursor from an earlier result, the durable log after it (the same changes every time, across sessions and restarts). " +
 		"Returns events (oldest first), cursor (pass it next time), has_more (call again at once), overflowed (call again with cursor). " +
+		"Want to see what changed, not re-read files? diff: true gives each text file event a diff (bounded), or diff_unavailable. " +
 		"Errors (bad or expired cursor) say where to continue."
 )
 
@@ -272,11 +280,24 @@ type toolset struct {
 // as text. v is encoded once: the structured content is that encoding, so
 // neither the output schema check nor the response encodes v again.
 func result(v any) *mcp.CallToolResult {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
 	}
 	return mcp.NewToolResultStructured(json.RawMessage(b), string(b))
+}
+
+// marshal encodes v as JSON without escaping <, > and &: a result is
+// read by a model, never put in a page, and a diff or a file of code full
+// of "\u003c" costs it six bytes for one.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func (t *toolset) subscribe(ctx context.Context, _ mcp.CallToolRequest, args SubscribeArgs) (*mcp.CallToolResult, error) {
@@ -337,7 +358,7 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 		if err != nil {
 			return t.cursorFailure(*args.Cursor, err), nil
 		}
-		return result(out.encode(args.Detail, cur)), nil
+		return t.answer(ctx, out, args, cur), nil
 	}
 	if sess.Stateless {
 		// No buffer outlives a stateless request: hand out the head so the
@@ -346,7 +367,7 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 		if err != nil {
 			return t.failure("list_changes", err), nil
 		}
-		return result(ListChangesResult{Events: []events.Event{}, Cursor: heads.String()}.encode(args.Detail, heads)), nil
+		return t.answer(ctx, ListChangesResult{Events: []events.Event{}, Cursor: heads.String()}, args, heads), nil
 	}
 	res, err := sess.Inbox.Take(ctx, args.SubscriptionID, limit, wait)
 	if err != nil {
@@ -359,7 +380,7 @@ func (t *toolset) listChanges(ctx context.Context, _ mcp.CallToolRequest, args L
 		return t.failure("list_changes", err), nil
 	}
 	out := ListChangesResult{Events: res.Events, Cursor: res.Cursor.String(), HasMore: res.HasMore, Overflowed: res.Overflowed}
-	return result(out.encode(args.Detail, res.Cursor)), nil
+	return t.answer(ctx, out, args, res.Cursor), nil
 }
 
 // beyondHead is a cursor past the end of a workspace's log.

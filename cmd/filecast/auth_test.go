@@ -208,6 +208,8 @@ func TestTokenFlags_Refused(t *testing.T) {
 		{"mcp scoped token", []string{"mcp", "--http", "127.0.0.1:0", "--token", "ci=" + adminSecret + ",ro"}, "ro and ws="},
 		{"mcp token file without http", []string{"mcp", "--token-file", noTokens}, "needs --http"},
 		{"hub heartbeat too short", []string{"hub", "--heartbeat", "10ms"}, "--heartbeat must be at least 1s"},
+		{"hub unknown watcher", []string{"hub", "--watch", "sometimes"}, "--watch sometimes: want auto, notify or poll"},
+		{"mcp poll interval too short", []string{"mcp", "--poll-interval", "1ms"}, "--poll-interval must be between 100ms and 1m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

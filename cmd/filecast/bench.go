@@ -29,6 +29,8 @@ func (c *benchConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.cfg.Rate, "rate", 1000, "file writes per second (throughput: as fast as possible unless given; ramp: the first step)")
 	fs.DurationVar(&c.cfg.Duration, "duration", 5*time.Second, "how long to write at --rate (ramp: each step, default 2s)")
 	fs.IntVar(&c.cfg.Files, "files", 100, "distinct files written round-robin (throughput: default 1000; startup: workspace size, default 100000; mixed, ramp: files at the start, default 1000 and 10000)")
+	fs.StringVar(&c.cfg.Tree, "tree", "", "startup: index this folder (only read, e.g. a checkout) instead of a generated workspace")
+	fs.IntVar(&c.cfg.FileSize, "file-size", 0, "startup: bytes of source-like text in each file of the workspace (default a dozen bytes)")
 	fs.IntVar(&c.cfg.Changes, "changes", 0, "throughput: writes (default 25000); checkout: files the checkout changes (default 20000); webhooks: burst writes (default 5000)")
 	fs.BoolVar(&c.cfg.Stdio, "stdio", false, "sessions over stdio instead of streamable HTTP (remote always uses stdio)")
 	fs.StringVar(&c.cfg.Dir, "dir", "", "where to create workspaces and state (e.g. /dev/shm for tmpfs); default the temp folder")

@@ -13,11 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/feed"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/leader"
 	"github.com/filecast/filecast/events/natsd"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/webhook"
 	"github.com/filecast/filecast/events/workspace"
@@ -79,10 +82,10 @@ func (c *processConfig) Validate(w io.Writer) error {
 	return nil
 }
 
-// start raises the open file limit (see fileLimit), which it returns, and
+// start raises the open file limit (see node.FileLimit), which it returns, and
 // starts the CPU profile --cpuprofile asks for; stop ends the profile.
 func (c *processConfig) start() (limit uint64, stop func(), err error) {
-	limit = fileLimit(c.log)
+	limit = node.FileLimit(c.log)
 	if c.cpuProfile == "" {
 		return limit, func() {}, nil
 	}
@@ -111,12 +114,19 @@ type stackConfig struct {
 	settle    time.Duration
 	heartbeat time.Duration
 
+	watchText    string        // --watch
+	watch        watch.Kind    // set by Validate
+	pollInterval time.Duration // --poll-interval
+
 	webhookScheduleText  string
 	webhookSchedule      []time.Duration
 	webhookDisableAfter  time.Duration
 	allowPrivateWebhooks bool
 
 	minFree sizeFlag // --min-free: space the embedded log keeps free on its disk
+
+	contentCap     sizeFlag // --content-cap: the content store's size; 0 keeps no contents
+	contentMaxFile sizeFlag // --content-max-file: the largest content kept
 
 	workspaces []workspace.Workspace // set by Validate
 	ignorer    *workspace.Ignorer
@@ -139,11 +149,17 @@ func (c *stackConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxAge, "retention-age", journal.DefaultMaxAge, "keep events in the log this long")
 	fs.Int64Var(&c.maxEvents, "retention-events", journal.DefaultMaxEvents, "keep at most this many events per workspace")
 	fs.DurationVar(&c.settle, "settle", watch.DefaultSettle, "how long a new or removed file must be quiet before file.created or file.deleted is reported (a file removed and created again within it is one file.updated)")
+	fs.StringVar(&c.watchText, "watch", string(watch.Auto), "how to learn of changes: auto (notifications, polling on network and FUSE file systems and past the watch limit), notify or poll")
+	fs.DurationVar(&c.pollInterval, "poll-interval", watch.DefaultPollInterval, "how often a polled workspace is walked, at most (a big tree is walked less often: polling takes at most a tenth of a core)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", feed.DefaultHeartbeat, "interval of SSE heartbeat comments on the hub's event streams")
 	fs.StringVar(&c.webhookScheduleText, "webhook-schedule", webhook.DefaultScheduleText, "delays between webhook delivery tries (comma-separated); its length caps the retries")
 	fs.DurationVar(&c.webhookDisableAfter, "webhook-disable-after", webhook.DefaultDisableAfter, "disable a webhook whose every delivery has failed for this long")
 	fs.BoolVar(&c.allowPrivateWebhooks, "allow-private-webhooks", false, "allow webhook URLs on loopback, private and link-local addresses")
 	c.minFree = natsd.DefaultMinFree
+	c.contentCap = content.DefaultMaxBytes
+	fs.Var(&c.contentCap, "content-cap", "room of the content store, which keeps earlier contents of text files on JetStream (beside the log, replicated like it) so that changes can be shown as diffs; the oldest are dropped first past it, the others after --retention-age once no file has them (e.g. 256MiB; 0 keeps no contents: no diffs)")
+	c.contentMaxFile = content.DefaultMaxFileSize
+	fs.Var(&c.contentMaxFile, "content-max-file", "the largest file whose contents are kept for diffs (at most 16MiB); larger ones get diff_unavailable: too_large")
 	fs.Var(&c.minFree, "min-free", "space to keep free on the disk of --data (e.g. 64MiB, 1GB; 0 turns the check off): below it writes are refused (507) and changes on disk held until space is freed; the embedded log only")
 }
 
@@ -193,8 +209,17 @@ func (c *stackConfig) Validate(e *env) error {
 	if c.webhookDisableAfter <= 0 {
 		return errors.New("--webhook-disable-after must be positive")
 	}
+	if c.contentMaxFile <= 0 || c.contentMaxFile > events.MaxReadSize {
+		return fmt.Errorf("--content-max-file must be between 1 byte and %dMiB", events.MaxReadSize>>20)
+	}
 	if c.settle < 0 || c.settle > 10*time.Second {
 		return errors.New("--settle must be between 0 and 10s")
+	}
+	if c.watch, err = watch.ParseKind(c.watchText); err != nil {
+		return fmt.Errorf("--watch %s: want auto, notify or poll", c.watchText)
+	}
+	if c.pollInterval < minPollInterval || c.pollInterval > maxPollInterval {
+		return fmt.Errorf("--poll-interval must be between %s and %s", minPollInterval, maxPollInterval)
 	}
 	c.nats.StoreDir = filepath.Join(c.data, "jetstream")
 	c.nats.MinFree = int64(c.minFree)
@@ -214,6 +239,12 @@ func (c *stackConfig) Validate(e *env) error {
 	return nil
 }
 
+// The bounds of --poll-interval.
+const (
+	minPollInterval = 100 * time.Millisecond
+	maxPollInterval = time.Minute
+)
+
 // outside returns wss if the data folder lies outside every one of them.
 func (c *stackConfig) outside(wss []workspace.Workspace) ([]workspace.Workspace, error) {
 	for _, ws := range wss {
@@ -224,9 +255,34 @@ func (c *stackConfig) outside(wss []workspace.Workspace) ([]workspace.Workspace,
 	return wss, nil
 }
 
-// clustered reports whether the hub shares an external NATS cluster with
-// other hubs: then one hub per workspace watches its folder.
-func (c *stackConfig) clustered() bool { return c.nats.URL != "" }
+// node is the embedded hub these flags describe.
+func (c *stackConfig) node(log *slog.Logger, progress io.Writer) node.Config {
+	return node.Config{
+		Workspaces:           c.workspaces,
+		Ignore:               c.ignorer,
+		Data:                 c.data,
+		NATS:                 c.nats,
+		HubID:                c.hubID,
+		LeaderTTL:            c.leaderTTL,
+		MaxAge:               c.maxAge,
+		MaxEvents:            c.maxEvents,
+		ContentCap:           int64(c.contentCap),
+		ContentMaxFile:       int64(c.contentMaxFile),
+		Settle:               c.settle,
+		Watch:                c.watch,
+		PollInterval:         c.pollInterval,
+		Since:                processStart.Add(-clockTick),
+		Heartbeat:            c.heartbeat,
+		WebhookSchedule:      c.webhookSchedule,
+		WebhookDisableAfter:  c.webhookDisableAfter,
+		AllowPrivateWebhooks: c.allowPrivateWebhooks,
+		Streams:              c.streams,
+		Version:              version(),
+		MCPSessions:          localMCPSessions,
+		Logger:               log,
+		Progress:             progress,
+	}
+}
 
 // defaultDataDir is $XDG_STATE_HOME/filecast, else ~/.local/state/filecast.
 func defaultDataDir(getenv func(string) string) string {

@@ -28,7 +28,7 @@ func TestDashboard_RealHub(t *testing.T) {
 		BaseURL:    base,
 		FileName:   "reports/q3.md",
 		FileType:   "file.created",
-		Expect:     []string{l.Holder},
+		Expect:     []string{l.Holder, "notifications"}, // the lock, how docs is watched
 		Change:     func(testing.TB) { writeFile(t, filepath.Join(root, "reports", "q3.md"), "# Q3") },
 		Stop:       func(testing.TB) { hub.stop(t) },
 		Screenshot: shot,

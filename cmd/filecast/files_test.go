@@ -108,3 +108,66 @@ func sum(s string) string {
 	b := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(b[:])
 }
+
+// TestRemoteAgent_Diffs: agents without disk access ("filecast mcp
+// --hub" over stdio, "filecast mcp --http --hub" over streamable HTTP)
+// see what changed: list_changes with diff true gives the diff of the
+// first change of a file that was there when the hub first started, and
+// read_file since the version they read before gives the diff of the
+// next one, both from the hub's content store through its HTTP API.
+func TestRemoteAgent_Diffs(t *testing.T) {
+	root := t.TempDir()
+	main := "package main\n\nfunc main() {\n\tprintln(\"hello\")\n}\n"
+	writeFile(t, filepath.Join(root, "main.go"), main) // there at the first start
+	addr := freeAddr(t)
+	startProc(t, "hub", "--root", "w="+root, "--listen", addr, "--data", t.TempDir())
+	base := "http://" + addr
+	waitHTTP(t, base+"/healthz")
+	mcpAddr := freeAddr(t)
+	startProc(t, "mcp", "--http", mcpAddr, "--hub", base)
+	url := "http://" + mcpAddr + "/mcp"
+	waitMCP(t, url)
+	agents := map[string]func() *agent{
+		"stdio": func() *agent { return startStdio(t, legacyVersion, "--hub", base) },
+		"http": func() *agent {
+			c, err := client.NewStreamableHttpClient(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return newAgent(t, c, legacyVersion)
+		},
+	}
+	first := true
+	for _, name := range []string{"stdio", "http"} {
+		t.Run(name, func(t *testing.T) {
+			a := agents[name]()
+			a.t = t
+			var before tools.ReadFileResult
+			a.mustCall("read_file", map[string]any{"path": "main.go"}, &before)
+			if first && before.Content != main {
+				t.Fatalf("read_file at first: %+v", before)
+			}
+			first = false
+			edited := strings.Replace(before.Content, "}\n", "\tprintln(\""+name+"\")\n}\n", 1)
+			writeFile(t, filepath.Join(root, "main.go"), edited)
+			var ch struct {
+				Events []struct {
+					Type, Path, Diff string
+				} `json:"events"`
+			}
+			a.mustCall("list_changes", map[string]any{"cursor": before.Cursor, "wait_ms": 5000, "diff": true}, &ch)
+			wantLine := "+\tprintln(\"" + name + "\")\n }\n"
+			if len(ch.Events) != 1 || ch.Events[0].Type != "file.updated" || !strings.HasPrefix(ch.Events[0].Diff, "@@ -") || !strings.HasSuffix(ch.Events[0].Diff, wantLine) {
+				t.Errorf("list_changes with diff: %+v, want the line added", ch.Events)
+			}
+			var r tools.ReadFileResult
+			a.mustCall("read_file", map[string]any{"path": "main.go", "since": before.SHA256}, &r)
+			if r.Diff == nil || *r.Diff != ch.Events[0].Diff || r.Content != "" || r.SHA256 != sum(edited) {
+				t.Errorf("read_file since: %+v, want the same diff as list_changes", r)
+			}
+		})
+	}
+}

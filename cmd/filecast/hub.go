@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/filecast/filecast/events/api"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -76,20 +77,20 @@ func (c *hubConfig) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer stopProfile()
-	c.stack.streams = streamCaps(log, c.streams, c.perClient, limit)
+	c.stack.streams = node.StreamCaps(log, c.streams, c.perClient, limit)
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.listen, err)
 	}
 	defer ln.Close()
 
-	serve := func(ctx context.Context, st *stack) error {
-		h := st.handler(c.tokens, c.origins, false)
-		return runAll(ctx,
+	serve := func(ctx context.Context, n *node.Node) error {
+		h := n.Handler(c.tokens, c.origins, false)
+		return node.RunAll(ctx,
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, h) },
 			func(ctx context.Context) error {
 				select {
-				case <-st.indexed:
+				case <-n.Indexed():
 					log.Info("hub ready", "addr", "http://"+ln.Addr().String(), "workspaces", len(c.stack.workspaces), "data", c.stack.data)
 				case <-ctx.Done():
 				}

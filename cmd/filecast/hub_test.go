@@ -214,6 +214,7 @@ func TestHub_Metrics(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), `filecast_events_appended_total{type="file.created"} 1`) &&
 			strings.Contains(string(b), `filecast_log_head{workspace="w"} 1`) &&
+			strings.Contains(string(b), `filecast_watcher_info{watcher="notify",workspace="w"} 1`) &&
 			strings.Contains(string(b), "go_goroutines")
 	})
 }

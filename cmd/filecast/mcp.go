@@ -11,6 +11,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/inbox"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/remote"
 	"github.com/filecast/filecast/events/workspace"
 	"github.com/filecast/filecast/server"
@@ -109,11 +110,11 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		src, hub = sh, named("hub", sh.Run)
+		src, hub = sh, node.Named("hub", sh.Run)
 	default:
 		// A host that shares its roots needs no flags: watch those.
 		rs = roots.New(roots.Options{Start: c.rootsHub, Logger: log.With("component", "roots")})
-		src, hub = rs, named("roots", rs.Run)
+		src, hub = rs, node.Named("roots", rs.Run)
 	}
 	srv, err := server.New(src, server.Options{
 		Name:     "filecast",
@@ -132,7 +133,7 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 	// are indexed: the handshake waits only for the hub to be reachable
 	// (to know the log's heads), and the calls that need the index wait
 	// for it (hub.Gate).
-	loops := []func(context.Context) error{named("mcp", srv.Run)}
+	loops := []func(context.Context) error{node.Named("mcp", srv.Run)}
 	if hub != nil {
 		loops = append(loops, hub)
 	}
@@ -145,10 +146,10 @@ func (c *mcpConfig) Run(ctx context.Context, e *env) error {
 		})
 	} else {
 		h := api.NewGuard(c.tokens, c.origins).Wrap(api.RequireToken(c.tokens, srv.HTTPHandler()))
-		loops = append(loops, named("http", func(ctx context.Context) error { return serveHTTP(ctx, ln, h) }))
+		loops = append(loops, node.Named("http", func(ctx context.Context) error { return serveHTTP(ctx, ln, h) }))
 		log.Info("mcp ready", "url", "http://"+ln.Addr().String()+"/mcp", "tokens", len(c.tokens))
 	}
-	if err := runAll(ctx, loops...); !errors.Is(err, errHostLeft) {
+	if err := node.RunAll(ctx, loops...); !errors.Is(err, errHostLeft) {
 		return err
 	}
 	return nil

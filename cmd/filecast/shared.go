@@ -10,13 +10,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/sourcegraph/conc/pool"
 
 	"github.com/filecast/filecast/events/api"
 	"github.com/filecast/filecast/events/daemon"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/remote"
+	"github.com/filecast/filecast/server"
 )
 
 // sharedHub returns the one hub of the data folder c.data: this process
@@ -25,26 +26,26 @@ import (
 // set, runs beside the owner's stack (e.g. the TCP API of "filecast hub").
 // check vets an owner found running.
 func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
-	serve func(ctx context.Context, st *stack) error,
+	serve func(ctx context.Context, n *node.Node) error,
 	check func(ctx context.Context, b daemon.Backend) error) (*daemon.Shared, error) {
 	become := func(ctx context.Context) (*daemon.Owner, error) {
-		st, err := openStack(ctx, c, log, progress)
+		n, err := node.Open(ctx, c.node(log, progress))
 		if err != nil {
 			return nil, err
 		}
-		run := st.run
+		run := n.Run
 		if serve != nil {
 			run = func(ctx context.Context) error {
-				return runAll(ctx, st.run, func(ctx context.Context) error { return serve(ctx, st) })
+				return node.RunAll(ctx, n.Run, func(ctx context.Context) error { return serve(ctx, n) })
 			}
 		}
 		return &daemon.Owner{
-			Backend: st.gate,
+			Backend: n.Gate(),
 			// The socket is this user's alone: writes through it keep the
 			// actor of the MCP session that made them.
-			Handler: st.handler(nil, nil, true),
+			Handler: n.Handler(nil, nil, true),
 			Run:     run,
-			Close:   st.close,
+			Close:   n.Close,
 		}, nil
 	}
 	return daemon.NewShared(daemon.Options{
@@ -61,29 +62,15 @@ func sharedHub(c *stackConfig, log *slog.Logger, progress io.Writer,
 	})
 }
 
-// runAll runs every loop until ctx is done or one fails, which stops the
-// others; it returns the first failure.
-func runAll(ctx context.Context, loops ...func(context.Context) error) error {
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
-	for _, loop := range loops {
-		p.Go(func(ctx context.Context) error {
-			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				return err
-			}
-			return nil
-		})
-	}
-	return p.Wait()
-}
+// localMCP is this process's MCP server, when it runs one: the hub it owns
+// reports its sessions.
+var localMCP atomic.Pointer[server.Server]
 
-// named prefixes the error of loop with its name.
-func named(name string, loop func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if err := loop(ctx); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return nil
+func localMCPSessions() int {
+	if srv := localMCP.Load(); srv != nil {
+		return srv.Sessions()
 	}
+	return 0
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts the server down,
@@ -97,7 +84,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		MaxHeaderBytes:    api.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
-	return runAll(ctx,
+	return node.RunAll(ctx,
 		func(context.Context) error {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve http: %w", err)

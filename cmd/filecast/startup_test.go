@@ -13,6 +13,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/filecast/filecast/events/eventstest"
 )
 
 // TestMCPStdio_AnswersWhileIndexing starts "filecast mcp" on a workspace
@@ -44,6 +46,12 @@ func TestMCPStdio_AnswersWhileIndexing(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", filepath.Join(data, "hub.sock"))
 	}}}
+	// initialize waits a moment for the hub, not for its socket: on a busy
+	// machine the answer can come first.
+	eventstest.Eventually(t, "the hub's socket", func() bool {
+		_, err := os.Stat(filepath.Join(data, "hub.sock"))
+		return err == nil
+	})
 	if code := healthz(t, hc); code != http.StatusServiceUnavailable {
 		t.Fatalf("/healthz = %d right after initialize; want 503 while the first index is built (is the workspace too small to test this?)", code)
 	}

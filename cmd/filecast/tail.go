@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/node"
 	"github.com/filecast/filecast/events/remote"
 )
 
@@ -86,7 +87,7 @@ func (c *tailConfig) Run(ctx context.Context, e *env) error {
 		if c.since != "" {
 			after = c.cursor.For(w.Name)
 		}
-		loops = append(loops, named("follow "+w.Name, func(ctx context.Context) error {
+		loops = append(loops, node.Named("follow "+w.Name, func(ctx context.Context) error {
 			return events.Follow(ctx, rc, w.Name, after, func(ev events.Event) error {
 				if c.filter.Match(ev) {
 					return p.print(ev)
@@ -99,7 +100,7 @@ func (c *tailConfig) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("no workspace to follow (the hub serves %d)", len(infos))
 	}
 	fmt.Fprintf(e.stderr, "filecast tail: following %s (%s)\n", c.hubURL, strings.Join(names, ", "))
-	return runAll(ctx, loops...)
+	return node.RunAll(ctx, loops...)
 }
 
 // printer writes events one line each; it is shared by the followers of

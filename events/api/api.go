@@ -183,6 +183,7 @@ func New(src events.Source, fd *feed.Feed, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/workspaces/{ws}/changes", fd.Changes)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files", fd.Files)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/files/{path...}", fd.File)
+	mux.HandleFunc("GET /v1/workspaces/{ws}/content/{sha256}", fd.Content)
 	locker := opts.Locker
 	if locker == nil {
 		locker, _ = src.(events.Locker)

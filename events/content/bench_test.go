@@ -81,7 +81,7 @@ func BenchmarkStore_Put(b *testing.B) {
 	for b.Loop() {
 		d := variant(files, i)
 		i++
-		if err := s.Put(b.Context(), key(d), d); err != nil {
+		if err := s.Put(b.Context(), ws, key(d), d); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func BenchmarkStore_PutFlush(b *testing.B) {
 	for b.Loop() {
 		d := variant(files, i)
 		i++
-		if err := s.Put(b.Context(), key(d), d); err != nil {
+		if err := s.Put(b.Context(), ws, key(d), d); err != nil {
 			b.Fatal(err)
 		}
 		flush(b, s)
@@ -118,7 +118,7 @@ func BenchmarkStore_Get(b *testing.B) {
 	keys := make([]string, len(files))
 	for i := range files {
 		keys[i] = key(variant(files, i))
-		if err := s.Put(b.Context(), keys[i], variant(files, i)); err != nil {
+		if err := s.Put(b.Context(), ws, keys[i], variant(files, i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -127,7 +127,7 @@ func BenchmarkStore_Get(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Get(b.Context(), keys[i%len(keys)]); err != nil {
+		if _, err := s.Get(b.Context(), ws, keys[i%len(keys)]); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -150,7 +150,7 @@ func BenchmarkStore_Disk10k(b *testing.B) {
 		for i := range n {
 			d := variant(files, i)
 			raw += len(d)
-			if err := s.Put(b.Context(), key(d), d); err != nil {
+			if err := s.Put(b.Context(), ws, key(d), d); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -220,7 +220,7 @@ func BenchmarkIndex(b *testing.B) {
 				for _, d := range datas {
 					k, isText := hash(d)
 					if isText {
-						if err := s.Put(b.Context(), k, d); err != nil {
+						if err := s.Put(b.Context(), ws, k, d); err != nil {
 							b.Fatal(err)
 						}
 					}

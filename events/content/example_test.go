@@ -31,23 +31,24 @@ func Example() {
 	}
 	defer st.Close()
 
+	docs := st.Workspace("docs")
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	before := []byte("func add(a, b int) int {\n\treturn a - b\n}\n")
 	after := []byte("func add(a, b int) int {\n\treturn a + b\n}\n")
 
 	// Indexing: the file as it is.
-	if err := st.Put(ctx, sum(before), before); err != nil {
+	if err := docs.Put(ctx, sum(before), before); err != nil {
 		panic(err)
 	}
 	// The file changes: keep the new content, retire the old one.
-	st.Offer(sum(after), after)
-	st.Retire(sum(before))
+	docs.Offer(sum(after), after)
+	docs.Retire(sum(before))
 	if err := st.Flush(ctx); err != nil {
 		panic(err)
 	}
 
 	// Later, the diff of that change.
-	prev, err := st.Get(ctx, sum(before))
+	prev, err := docs.Get(ctx, sum(before))
 	if errors.Is(err, content.ErrNotStored) {
 		fmt.Println("diff_unavailable: not_stored")
 		return

@@ -1,14 +1,22 @@
 // Package content keeps earlier versions of text files on JetStream, by
-// sha256, so that a change can be shown as a diff against the content the
-// file had before, long after the file on disk has moved on.
+// workspace and sha256, so that a change can be shown as a diff against
+// the content the file had before, long after the file on disk has moved
+// on.
 //
 // Contents live in one stream (StreamName) beside the event log, one
-// message per content on subject SubjectPrefix+<sha256 in hex>, compressed
-// with S2, replicated like the log (Options.Replicas). A key-value bucket
-// would refuse new values once full; the stream instead drops its oldest
-// contents first when it reaches Options.MaxBytes. Contents over
-// Options.MaxFileSize are not stored, nor are those that, compressed, would
-// not fit in one message of the server (its max_payload, 1 MB by default).
+// message per content on subject SubjectPrefix+<workspace>.<sha256 in
+// hex>, compressed with S2, replicated like the log (Options.Replicas).
+// Each workspace has its own contents: a sha256 named in one workspace
+// never reads a content of another, so knowing a hash proves nothing
+// about a workspace one may not read. A key-value bucket would refuse new
+// values once full; the stream instead drops its oldest contents first
+// when it reaches Options.MaxBytes.
+//
+// Only text is kept (diff.IsText). Of a binary content, and of one over
+// Options.MaxFileSize or, compressed, over one message of the server (its
+// max_payload, 1 MB by default), the store keeps only that fact, in a
+// message without data: Get then says why it has no content (ErrBinary,
+// ErrTooLarge), so that a diff can say why it cannot be given.
 //
 // A content is current while a file has it, and kept for as long as the
 // store has room. Once no file has it any more — the file changed, was
@@ -21,8 +29,10 @@
 // a caller never waits for JetStream: Put and Offer copy the data and
 // return once it is queued; Flush waits until everything queued is stored.
 // Get reads a content back, checks it against its sha256, and returns
-// ErrNotStored for a content that was never stored, was dropped, or was too
-// large to store.
+// ErrNotStored for a content that was never stored or was dropped. A Get
+// of a content this Store has queued and not yet written waits for the
+// write, so that a content offered before its event was appended is there
+// for whoever reads the event.
 //
 // A write costs the embedded server about 25 µs of CPU per content, plus
 // S2 at some hundreds of MB/s: about 80 µs for a 6.5 KiB source file on a
@@ -37,13 +47,15 @@
 //	st, err := content.Open(ctx, srv.Conn(), content.Options{Replicas: srv.Replicas(), MaxAge: logAge, Room: srv.Room})
 //	if err != nil { ... }
 //	defer st.Close()
-//	// after the first index: every text file up to st.MaxFileSize(), waiting for room
-//	err = st.Put(ctx, sha, data)
+//	docs := st.Workspace("docs")
+//	// after the first index: every file up to st.MaxFileSize(), waiting for room
+//	err = docs.Put(ctx, sha, data)
+//	docs.MarkTooLarge(bigSHA) // a larger one: only that fact
 //	// a change seen by the watcher: never wait
-//	st.Offer(newSHA, data)
-//	st.Retire(oldSHA) // unless another file still has it
+//	docs.Offer(newSHA, data)
+//	docs.Retire(oldSHA) // unless another file still has it
 //	// list_changes with diff: true
-//	prev, err := st.Get(ctx, ev.PrevSHA256)
+//	prev, err := docs.Get(ctx, ev.PrevSHA256)
 //	if errors.Is(err, content.ErrNotStored) { ... diff_unavailable: "not_stored" }
 //
 // A Store is safe for concurrent use. It owns its writer goroutines,
@@ -67,6 +79,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sourcegraph/conc"
 
+	"github.com/filecast/filecast/events/diff"
+	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/natsd"
 )
 
@@ -75,6 +89,9 @@ const (
 	StreamName    = "FILECAST_FILE_CONTENT"
 	SubjectPrefix = "filecast.content."
 )
+
+// Subject returns the subject of the content under sha in workspace ws.
+func Subject(ws, sha string) string { return SubjectPrefix + journal.Token(ws) + "." + sha }
 
 // Defaults of Options.
 const (
@@ -97,8 +114,14 @@ const EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 
 // Sentinel errors of the package; match them with errors.Is.
 var (
-	ErrNotStored  = errors.New("content: not stored")
-	ErrTooLarge   = errors.New("content: too large to store")
+	ErrNotStored = errors.New("content: not stored")
+	// ErrTooLarge is a content over Options.MaxFileSize (or, compressed,
+	// over the server's max payload): Put refuses it, and Get returns it
+	// for a content the store knows only the size of.
+	ErrTooLarge = errors.New("content: too large to store")
+	// ErrBinary is what Get returns for a content that is not text: the
+	// store keeps only that fact.
+	ErrBinary     = errors.New("content: binary, not stored")
 	ErrBadKey     = errors.New("content: key is not a sha256 in lowercase hex")
 	ErrBusy       = errors.New("content: the store's queue is full")
 	ErrClosed     = errors.New("content: store closed")
@@ -111,6 +134,11 @@ const (
 	// for the content as it is (when compressing does not make it smaller).
 	hdrEncoding = "Filecast-Encoding"
 	encS2       = "s2"
+	// hdrNotKept marks a message that stands for a content without
+	// holding it, and says why: "binary" or "too_large".
+	hdrNotKept  = "Filecast-Not-Kept"
+	notBinary   = "binary"
+	notTooLarge = "too_large"
 	// headerRoom is kept free of a message's max payload for its headers.
 	headerRoom = 512
 	// maxInflight bounds the writes awaiting JetStream's acknowledgement.
@@ -187,13 +215,15 @@ type lastGetter interface {
 	GetLastMsgForSubject(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error)
 }
 
-// Store keeps contents by sha256. See the package documentation.
+// Store keeps contents by workspace and sha256. See the package
+// documentation.
 type Store struct {
 	pub        jetstream.Publisher
 	get        lastGetter
 	opts       Options
 	log        *slog.Logger
 	maxPayload int64
+	epoch      string
 
 	shards []chan op
 	acks   chan inflight
@@ -202,10 +232,11 @@ type Store struct {
 	warned atomic.Int64 // unix nanoseconds of the last failure warning
 
 	mu      sync.Mutex
-	used    int64         // bytes reserved by queued and in-flight writes
-	freed   chan struct{} // closed and replaced when bytes are released
-	pending int           // operations queued or in flight
-	idle    chan struct{} // closed and replaced when pending drops to zero
+	used    int64               // bytes reserved by queued and in-flight writes
+	freed   chan struct{}       // closed and replaced when bytes are released
+	pending int                 // operations queued or in flight
+	idle    chan struct{}       // closed and replaced when pending drops to zero
+	writing map[string]*writing // subjects with a put queued or in flight
 	closed  bool
 
 	stop      context.CancelFunc
@@ -214,13 +245,23 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-// op is a queued write: a put, or a retire when data is nil.
+// writing is the puts of one subject queued or in flight; done is closed
+// when the last one ends.
+type writing struct {
+	n    int
+	done chan struct{}
+}
+
+// op is a queued write: a put (of data, or of a mark when notKept is
+// set), or a retire.
 type op struct {
-	sha    string
-	data   []byte
-	retire bool
-	size   int64 // bytes reserved
-	raw    int   // length of the content, once data is dropped
+	subject string
+	sha     string
+	data    []byte
+	notKept string // notBinary or notTooLarge: a mark without data
+	retire  bool
+	size    int64 // bytes reserved
+	raw     int   // length of the content, once data is dropped
 }
 
 // inflight is a write awaiting JetStream's acknowledgement.
@@ -254,6 +295,10 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	case kept:
 		log.Warn("the store has no room to update the content store's settings; it is used as it is")
 	}
+	epoch := ""
+	if info := stream.CachedInfo(); info != nil {
+		epoch = info.Created.UTC().Format(time.RFC3339Nano)
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	s := &Store{
 		pub:        js,
@@ -261,10 +306,12 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		opts:       opts,
 		log:        log,
 		maxPayload: nc.MaxPayload() - headerRoom,
+		epoch:      epoch,
 		acks:       make(chan inflight, maxInflight),
 		recent:     newRecent(recentLen),
 		freed:      make(chan struct{}),
 		idle:       make(chan struct{}),
+		writing:    map[string]*writing{},
 		stop:       stop,
 		done:       make(chan struct{}),
 	}
@@ -281,8 +328,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 func streamConfig(opts Options) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              StreamName,
-		Description:       "filecast: earlier contents of text files by sha256, for diffs",
-		Subjects:          []string{SubjectPrefix + "*"},
+		Description:       "filecast: earlier contents of text files by workspace and sha256, for diffs",
+		Subjects:          []string{SubjectPrefix + ">"},
 		Retention:         jetstream.LimitsPolicy,
 		MaxBytes:          opts.MaxBytes,
 		Discard:           jetstream.DiscardOld,
@@ -295,26 +342,34 @@ func streamConfig(opts Options) jetstream.StreamConfig {
 }
 
 // MaxFileSize returns the largest content the store keeps: callers need
-// not read or hand over larger files.
+// not read or hand over larger files (MarkTooLarge says they exist).
 func (s *Store) MaxFileSize() int64 { return s.opts.MaxFileSize }
 
+// Epoch names the stream the contents live in: its creation time. A
+// stream made anew (its data removed, or another cluster) has another, so
+// a caller that filled the store once can tell that it must fill it
+// again.
+func (s *Store) Epoch() string { return s.epoch }
+
 // Put queues data to be stored under sha, its sha256 in lowercase hex,
-// and returns without waiting for it to be stored. It copies data. While
-// the queue is full it waits for room until ctx is done, and then returns
-// an error wrapping ErrBusy and stores nothing. Putting a content already
-// stored stores it again (it becomes current if it was retired); one this
-// Store put recently is skipped. It returns ErrTooLarge for data over
-// MaxFileSize, ErrBadKey for a malformed sha, ErrClosed after Close. A
-// failure to store is logged and counted in Stats; Get then returns
-// ErrNotStored.
-func (s *Store) Put(ctx context.Context, sha string, data []byte) error {
-	if err := s.checkPut(sha, data); err != nil {
+// in workspace ws, and returns without waiting for it to be stored. It
+// copies data. Data that is not text is not stored: only that it is
+// binary. While the queue is full it waits for room until ctx is done,
+// and then returns an error wrapping ErrBusy and stores nothing. Putting
+// a content already stored stores it again (it becomes current if it was
+// retired); one this Store put recently is skipped. It returns
+// ErrTooLarge for data over MaxFileSize (and records that fact, as
+// MarkTooLarge does), ErrBadKey for a malformed sha, ErrClosed after
+// Close. A failure to store is logged and counted in Stats; Get then
+// returns ErrNotStored.
+func (s *Store) Put(ctx context.Context, ws, sha string, data []byte) error {
+	if err := s.checkPut(ws, sha, data); err != nil {
 		return fmt.Errorf("put content: %w", err)
 	}
 	if sha == EmptySHA256 {
 		return nil
 	}
-	o := op{sha: sha, size: int64(len(data))}
+	o := op{subject: Subject(ws, sha), sha: sha, size: int64(len(data))}
 	if err := s.enqueue(ctx, o, data, true); err != nil {
 		return fmt.Errorf("put content: %w", err)
 	}
@@ -323,38 +378,58 @@ func (s *Store) Put(ctx context.Context, sha string, data []byte) error {
 
 // Offer is Put that never waits: it reports whether data was queued, and
 // drops it when the queue is full (counted in Stats.Dropped), the key is
-// malformed, the data too large (Stats.TooLarge) or the store closed.
-func (s *Store) Offer(sha string, data []byte) bool {
-	if s.checkPut(sha, data) != nil {
+// malformed, the data too large (Stats.TooLarge; the fact is recorded
+// as by MarkTooLarge) or the store closed.
+func (s *Store) Offer(ws, sha string, data []byte) bool {
+	if s.checkPut(ws, sha, data) != nil {
 		return false
 	}
 	if sha == EmptySHA256 {
 		return true
 	}
-	return s.enqueue(context.Background(), op{sha: sha, size: int64(len(data))}, data, false) == nil
+	return s.enqueue(context.Background(), op{subject: Subject(ws, sha), sha: sha, size: int64(len(data))}, data, false) == nil
 }
 
-// Retire queues the retirement of the content under sha: it is kept for
-// Options.MaxAge from now, then dropped, unless it is put again. Call it
-// when no file has the content any more. It never waits: it reports
-// false, and retires nothing, when the queue is full or the key malformed
-// (the content then stays until the size cap drops it).
-func (s *Store) Retire(sha string) bool {
+// MarkTooLarge records, without waiting, that the content under sha is
+// over MaxFileSize, for a caller that does not read such files: Get then
+// returns ErrTooLarge rather than ErrNotStored. It reports false when the
+// queue is full, the key is malformed or the store closed.
+func (s *Store) MarkTooLarge(ws, sha string) bool {
+	if !validKey(sha) || sha == EmptySHA256 {
+		return false
+	}
+	s.stats.tooLarge.Add(1)
+	return s.mark(ws, sha, notTooLarge)
+}
+
+func (s *Store) mark(ws, sha, why string) bool {
+	return s.enqueue(context.Background(), op{subject: Subject(ws, sha), sha: sha, notKept: why}, nil, false) == nil
+}
+
+// Retire queues the retirement of the content under sha in ws: it is
+// kept for Options.MaxAge from now, then dropped, unless it is put again.
+// Call it when no file of ws has the content any more. It never waits:
+// it reports false, and retires nothing, when the queue is full or the
+// key malformed (the content then stays until the size cap drops it).
+func (s *Store) Retire(ws, sha string) bool {
 	if !validKey(sha) {
 		return false
 	}
 	if sha == EmptySHA256 {
 		return true
 	}
-	return s.enqueue(context.Background(), op{sha: sha, retire: true}, nil, false) == nil
+	return s.enqueue(context.Background(), op{subject: Subject(ws, sha), sha: sha, retire: true}, nil, false) == nil
 }
 
-func (s *Store) checkPut(sha string, data []byte) error {
+func (s *Store) checkPut(ws, sha string, data []byte) error {
 	switch {
 	case !validKey(sha):
 		return fmt.Errorf("%w: %q", ErrBadKey, truncate(sha))
 	case int64(len(data)) > s.opts.MaxFileSize:
 		s.stats.tooLarge.Add(1)
+		if sha != EmptySHA256 {
+			s.mark(ws, sha, notTooLarge)
+		}
 		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrTooLarge, len(data), s.opts.MaxFileSize)
 	}
 	return nil
@@ -363,7 +438,7 @@ func (s *Store) checkPut(sha string, data []byte) error {
 // enqueue reserves o.size bytes, waiting for them while ctx allows when
 // wait is set, and hands o (with a copy of data) to its writer.
 func (s *Store) enqueue(ctx context.Context, o op, data []byte, wait bool) error {
-	if err := s.reserve(ctx, o.size, wait); err != nil {
+	if err := s.reserve(ctx, o, wait); err != nil {
 		if errors.Is(err, ErrBusy) {
 			s.stats.dropped.Add(1)
 		}
@@ -386,7 +461,7 @@ func (s *Store) enqueue(ctx context.Context, o op, data []byte, wait bool) error
 		case <-s.done:
 		}
 	}
-	s.finish(o.size)
+	s.finish(o, o.size)
 	s.stats.dropped.Add(1)
 	if s.isClosed() {
 		return ErrClosed
@@ -407,10 +482,11 @@ func fromHex(c byte) byte {
 	return c - '0'
 }
 
-// reserve takes n bytes of the queue's room and counts one pending
-// operation. A write larger than the whole room goes when nothing else is
-// reserved.
-func (s *Store) reserve(ctx context.Context, n int64, wait bool) error {
+// reserve takes o.size bytes of the queue's room and counts one pending
+// operation (and, for a put, one write of its subject). A write larger
+// than the whole room goes when nothing else is reserved.
+func (s *Store) reserve(ctx context.Context, o op, wait bool) error {
+	n := o.size
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -420,6 +496,14 @@ func (s *Store) reserve(ctx context.Context, n int64, wait bool) error {
 		if s.used == 0 || s.used+n <= s.opts.QueueBytes {
 			s.used += n
 			s.pending++
+			if !o.retire {
+				w := s.writing[o.subject]
+				if w == nil {
+					w = &writing{done: make(chan struct{})}
+					s.writing[o.subject] = w
+				}
+				w.n++
+			}
 			s.mu.Unlock()
 			return nil
 		}
@@ -444,8 +528,8 @@ func (s *Store) queued() int64 {
 	return s.used
 }
 
-// finish releases n bytes and ends one pending operation.
-func (s *Store) finish(n int64) {
+// finish releases n bytes and ends the pending operation o.
+func (s *Store) finish(o op, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.used -= n
@@ -456,6 +540,26 @@ func (s *Store) finish(n int64) {
 		close(s.idle)
 		s.idle = make(chan struct{})
 	}
+	if o.retire {
+		return
+	}
+	if w := s.writing[o.subject]; w != nil {
+		if w.n--; w.n == 0 {
+			close(w.done)
+			delete(s.writing, o.subject)
+		}
+	}
+}
+
+// written returns a channel closed once no put of subject is queued or
+// in flight (nil when none is).
+func (s *Store) written(subject string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.writing[subject]; w != nil {
+		return w.done
+	}
+	return nil
 }
 
 // grow reserves n more bytes for an operation already pending, if the
@@ -518,12 +622,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Get returns the content stored under sha. It returns ErrNotStored when
-// the store does not have it — never stored, dropped by the size cap or
-// the retention, too large to store — or when what it has does not match
-// sha; ErrBadKey for a malformed sha; other errors when JetStream does not
-// answer. The content of EmptySHA256 is always there.
-func (s *Store) Get(ctx context.Context, sha string) ([]byte, error) {
+// Get returns the content stored under sha in ws. It returns ErrNotStored
+// when the store does not have it — never stored, dropped by the size cap
+// or the retention — or when what it has does not match sha; ErrBinary or
+// ErrTooLarge when it knows the content but does not keep it; ErrBadKey
+// for a malformed sha; other errors when JetStream does not answer. A
+// content this Store has queued is waited for (bounded by ctx). The
+// content of EmptySHA256 is always there.
+func (s *Store) Get(ctx context.Context, ws, sha string) ([]byte, error) {
 	if !validKey(sha) {
 		return nil, fmt.Errorf("get content: %w: %q", ErrBadKey, truncate(sha))
 	}
@@ -533,12 +639,31 @@ func (s *Store) Get(ctx context.Context, sha string) ([]byte, error) {
 	if sha == EmptySHA256 {
 		return []byte{}, nil
 	}
-	msg, err := s.get.GetLastMsgForSubject(ctx, SubjectPrefix+sha)
+	subject := Subject(ws, sha)
+	if w := s.written(subject); w != nil {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("get content %.12s: %w", sha, ctx.Err())
+		case <-s.done:
+			return nil, fmt.Errorf("get content %.12s: %w", sha, ErrClosed)
+		}
+	}
+	msg, err := s.get.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, fmt.Errorf("get content %.12s: %w", sha, ErrNotStored)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get content %.12s: %w", sha, err)
+	}
+	switch msg.Header.Get(hdrNotKept) {
+	case "":
+	case notBinary:
+		return nil, fmt.Errorf("get content %.12s: %w", sha, ErrBinary)
+	case notTooLarge:
+		return nil, fmt.Errorf("get content %.12s: %w", sha, ErrTooLarge)
+	default:
+		return nil, fmt.Errorf("get content %.12s: %w", sha, ErrNotStored)
 	}
 	data, err := s.decode(msg)
 	if err != nil {
@@ -590,72 +715,91 @@ func (s *Store) write(ctx context.Context, ch <-chan op) {
 }
 
 func (s *Store) put(ctx context.Context, o op) {
-	if s.recent.has(o.sha) {
+	if o.notKept == "" && !diff.IsText(o.data) {
+		o.notKept, o.data = notBinary, nil
+	}
+	recentKey := o.subject
+	if o.notKept != "" {
+		recentKey += "#" + o.notKept
+	}
+	if s.recent.has(recentKey) {
 		s.stats.skipped.Add(1)
-		s.finish(o.size)
+		s.finish(o, o.size)
 		return
 	}
 	if s.opts.Room != nil {
 		if err := s.opts.Room(); err != nil {
 			s.stats.noRoom.Add(1)
 			s.warn("content not stored: the store has no room", "err", err)
-			s.finish(o.size)
+			s.finish(o, o.size)
 			return
 		}
 	}
-	msg := &nats.Msg{Subject: SubjectPrefix + o.sha, Data: o.data}
-	if c := s2.Encode(nil, o.data); len(c) < len(o.data) {
-		msg.Header = nats.Header{hdrEncoding: []string{encS2}}
-		msg.Data = c
+	msg := &nats.Msg{Subject: o.subject, Data: o.data}
+	if o.notKept == "" {
+		if c := s2.Encode(nil, o.data); len(c) < len(o.data) {
+			msg.Header = nats.Header{hdrEncoding: []string{encS2}}
+			msg.Data = c
+		}
+		if int64(len(msg.Data)) > s.maxPayload {
+			s.stats.tooLarge.Add(1)
+			msg.Header, msg.Data, o.notKept = nil, nil, notTooLarge
+		}
+	}
+	if o.notKept != "" {
+		msg.Header = nats.Header{hdrNotKept: []string{o.notKept}}
+		msg.Data = nil
+		if o.notKept == notBinary {
+			s.stats.binary.Add(1)
+		}
 	}
 	o.raw, o.data = len(o.data), nil
-	if int64(len(msg.Data)) > s.maxPayload {
-		s.stats.tooLarge.Add(1)
-		s.finish(o.size)
-		return
-	}
-	s.publish(ctx, o, msg)
+	s.publish(ctx, o, msg, recentKey)
 }
 
 func (s *Store) retire(ctx context.Context, o op) {
-	s.recent.remove(o.sha)
+	s.recent.remove(o.subject)
+	s.recent.remove(o.subject + "#" + notBinary)
+	s.recent.remove(o.subject + "#" + notTooLarge)
 	gctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	old, err := s.get.GetLastMsgForSubject(gctx, SubjectPrefix+o.sha)
+	old, err := s.get.GetLastMsgForSubject(gctx, o.subject)
 	cancel()
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		s.finish(o.size)
+		s.finish(o, o.size)
 		return // nothing to retire
 	}
 	if err != nil {
 		s.stats.failed.Add(1)
 		s.warn("content not retired", "sha256", o.sha, "err", err)
-		s.finish(o.size)
+		s.finish(o, o.size)
 		return
 	}
 	if !s.grow(int64(len(old.Data))) {
 		s.stats.dropped.Add(1)
-		s.finish(o.size)
+		s.finish(o, o.size)
 		return // the content stays current until the size cap drops it
 	}
 	o.size += int64(len(old.Data))
 	msg := &nats.Msg{Subject: old.Subject, Header: nats.Header{}, Data: old.Data}
-	if enc := old.Header.Get(hdrEncoding); enc != "" {
-		msg.Header.Set(hdrEncoding, enc)
+	for _, h := range []string{hdrEncoding, hdrNotKept} {
+		if v := old.Header.Get(h); v != "" {
+			msg.Header.Set(h, v)
+		}
 	}
 	// Written again with a TTL, unless something wrote it since it was read.
-	s.publish(ctx, o, msg, jetstream.WithMsgTTL(s.opts.MaxAge), jetstream.WithExpectLastSequencePerSubject(old.Sequence))
+	s.publish(ctx, o, msg, "", jetstream.WithMsgTTL(s.opts.MaxAge), jetstream.WithExpectLastSequencePerSubject(old.Sequence))
 }
 
-func (s *Store) publish(ctx context.Context, o op, msg *nats.Msg, opts ...jetstream.PublishOpt) {
+func (s *Store) publish(ctx context.Context, o op, msg *nats.Msg, recentKey string, opts ...jetstream.PublishOpt) {
 	fut, err := s.pub.PublishMsgAsync(msg, opts...)
 	if err != nil {
 		s.stats.failed.Add(1)
 		s.warn("content not stored", "sha256", o.sha, "err", err)
-		s.finish(o.size)
+		s.finish(o, o.size)
 		return
 	}
-	if !o.retire {
-		s.recent.add(o.sha)
+	if recentKey != "" {
+		s.recent.add(recentKey)
 	}
 	select {
 	case s.acks <- inflight{op: o, stored: len(msg.Data), fut: fut}:
@@ -679,6 +823,7 @@ func (s *Store) collect(ctx context.Context) {
 			switch {
 			case w.op.retire:
 				s.stats.retired.Add(1)
+			case w.op.notKept != "":
 			default:
 				s.stats.stored.Add(1)
 				s.stats.bytesIn.Add(int64(w.op.raw))
@@ -687,13 +832,14 @@ func (s *Store) collect(ctx context.Context) {
 		case err := <-w.fut.Err():
 			s.failed(w.op, err)
 		}
-		s.finish(w.op.size)
+		s.finish(w.op, w.op.size)
 	}
 }
 
 func (s *Store) failed(o op, err error) {
 	if !o.retire {
-		s.recent.remove(o.sha)
+		s.recent.remove(o.subject)
+		s.recent.remove(o.subject + "#" + o.notKept)
 	}
 	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok && o.retire &&
 		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {

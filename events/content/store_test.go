@@ -25,6 +25,9 @@ import (
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
 
+// ws is the workspace the tests store contents in.
+const ws = "docs"
+
 func key(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
@@ -54,20 +57,32 @@ func text(seed uint64, n int) []byte {
 	return []byte(b.String()[:n])
 }
 
-// random returns n bytes that do not compress.
+// random returns n bytes of text that do not compress: printable ASCII
+// at random (S2 finds no repeats in it).
 func random(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, seed+1))
 	b := make([]byte, n)
 	for i := range b {
+		b[i] = byte(' ' + r.IntN(95))
+	}
+	return b
+}
+
+// binary returns n random bytes, NULs included: not text.
+func binary(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+2))
+	b := make([]byte, n)
+	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
+	b[0] = 0
 	return b
 }
 
 func put(t testing.TB, s *content.Store, data []byte) string {
 	t.Helper()
 	k := key(data)
-	if err := s.Put(t.Context(), k, data); err != nil {
+	if err := s.Put(t.Context(), ws, k, data); err != nil {
 		t.Fatalf("Put(%.12s, %d bytes): %v", k, len(data), err)
 	}
 	return k
@@ -84,7 +99,7 @@ func flush(t testing.TB, s *content.Store) {
 
 func mustGet(t testing.TB, s *content.Store, k string, want []byte) {
 	t.Helper()
-	got, err := s.Get(t.Context(), k)
+	got, err := s.Get(t.Context(), ws, k)
 	if err != nil {
 		t.Fatalf("Get(%.12s): %v", k, err)
 	}
@@ -95,7 +110,7 @@ func mustGet(t testing.TB, s *content.Store, k string, want []byte) {
 
 func notStored(t testing.TB, s *content.Store, k string) {
 	t.Helper()
-	if _, err := s.Get(t.Context(), k); !errors.Is(err, content.ErrNotStored) {
+	if _, err := s.Get(t.Context(), ws, k); !errors.Is(err, content.ErrNotStored) {
 		t.Fatalf("Get(%.12s) = %v, want ErrNotStored", k, err)
 	}
 }
@@ -124,7 +139,7 @@ func TestStore_PutGet(t *testing.T) {
 		"one line":             []byte("hello\n"),
 		"source of 40 KiB":     text(1, 40<<10),
 		"crlf":                 []byte("a\r\nb\r\n"),
-		"binary":               random(2, 300),
+		"Latin text":           []byte("Grüße, ça va?\n"),
 		"1 MiB of source text": text(3, content.DefaultMaxFileSize),
 	}
 	keys := map[string]string{}
@@ -149,7 +164,7 @@ func TestStore_Get(t *testing.T) {
 	srv := natstest.Start(t)
 	s := open(t, srv.Conn(), content.Options{})
 	notStored(t, s, key([]byte("never put")))
-	got, err := s.Get(t.Context(), content.EmptySHA256)
+	got, err := s.Get(t.Context(), ws, content.EmptySHA256)
 	if err != nil || len(got) != 0 {
 		t.Errorf("Get(empty) = %q, %v; want empty content", got, err)
 	}
@@ -163,13 +178,13 @@ func TestStore_BadKey(t *testing.T) {
 	s := open(t, srv.Conn(), content.Options{})
 	good := key([]byte("x"))
 	for _, k := range []string{"", "abc", strings.ToUpper(good), good[:63], good + "0", good[:63] + "g", "../" + good[3:]} {
-		if err := s.Put(t.Context(), k, []byte("x")); !errors.Is(err, content.ErrBadKey) {
+		if err := s.Put(t.Context(), ws, k, []byte("x")); !errors.Is(err, content.ErrBadKey) {
 			t.Errorf("Put(%q) = %v, want ErrBadKey", k, err)
 		}
-		if _, err := s.Get(t.Context(), k); !errors.Is(err, content.ErrBadKey) {
+		if _, err := s.Get(t.Context(), ws, k); !errors.Is(err, content.ErrBadKey) {
 			t.Errorf("Get(%q) = %v, want ErrBadKey", k, err)
 		}
-		if s.Offer(k, []byte("x")) || s.Retire(k) {
+		if s.Offer(ws, k, []byte("x")) || s.Retire(ws, k) {
 			t.Errorf("Offer or Retire(%q) accepted a bad key", k)
 		}
 	}
@@ -202,31 +217,133 @@ func TestStore_TooLarge(t *testing.T) {
 	t.Run("over MaxFileSize", func(t *testing.T) {
 		s := open(t, srv.Conn(), content.Options{MaxFileSize: 1000})
 		data := text(1, 1001)
-		if err := s.Put(t.Context(), key(data), data); !errors.Is(err, content.ErrTooLarge) {
+		if err := s.Put(t.Context(), ws, key(data), data); !errors.Is(err, content.ErrTooLarge) {
 			t.Fatalf("Put of 1001 bytes = %v, want ErrTooLarge", err)
 		}
-		if s.Offer(key(data), data) {
+		if s.Offer(ws, key(data), data) {
 			t.Fatal("Offer of 1001 bytes accepted")
 		}
 		ok := text(2, 1000)
 		put(t, s, ok)
-		flush(t, s)
-		notStored(t, s, key(data))
-		mustGet(t, s, key(ok), ok)
-		if st := s.Stats(); st.TooLarge != 2 || st.Stored != 1 {
-			t.Errorf("Stats = %+v, want 2 too large and 1 stored", st)
+		other := key(text(3, 5000))
+		if !s.MarkTooLarge(ws, other) {
+			t.Fatal("MarkTooLarge refused")
 		}
+		flush(t, s)
+		for _, k := range []string{key(data), other} {
+			if _, err := s.Get(t.Context(), ws, k); !errors.Is(err, content.ErrTooLarge) {
+				t.Errorf("Get(%.12s) of a content over the limit = %v, want ErrTooLarge", k, err)
+			}
+		}
+		mustGet(t, s, key(ok), ok)
+		if st := s.Stats(); st.TooLarge != 3 || st.Stored != 1 {
+			t.Errorf("Stats = %+v, want 3 too large and 1 stored", st)
+		}
+		// Stored once the limit allows it.
+		larger := open(t, srv.Conn(), content.Options{MaxFileSize: 2000})
+		put(t, larger, data)
+		flush(t, larger)
+		mustGet(t, s, key(data), data)
 	})
 	t.Run("over the server's max payload", func(t *testing.T) {
 		s := open(t, srv.Conn(), content.Options{MaxFileSize: 2 << 20})
 		big := random(3, int(srv.Conn().MaxPayload())*3/2) // incompressible
 		k := put(t, s, big)
 		flush(t, s)
-		notStored(t, s, k)
+		if _, err := s.Get(t.Context(), ws, k); !errors.Is(err, content.ErrTooLarge) {
+			t.Errorf("Get of a content over the max payload = %v, want ErrTooLarge", err)
+		}
 		if st := s.Stats(); st.TooLarge != 1 || st.Failed != 0 {
 			t.Errorf("Stats = %+v, want 1 too large and no failure", st)
 		}
 	})
+}
+
+// TestStore_Binary keeps of a content that is not text only that fact:
+// a message without data.
+func TestStore_Binary(t *testing.T) {
+	srv := natstest.Start(t)
+	s := open(t, srv.Conn(), content.Options{})
+	bin := binary(1, 50<<10)
+	k := put(t, s, bin)
+	if !s.Offer(ws, key(binary(2, 10)), binary(2, 10)) {
+		t.Fatal("Offer refused")
+	}
+	flush(t, s)
+	for _, k := range []string{k, key(binary(2, 10))} {
+		if _, err := s.Get(t.Context(), ws, k); !errors.Is(err, content.ErrBinary) {
+			t.Errorf("Get(%.12s) of binary content = %v, want ErrBinary", k, err)
+		}
+	}
+	if st := s.Stats(); st.Binary != 2 || st.Stored != 0 || st.BytesIn != 0 {
+		t.Errorf("Stats = %+v, want 2 binary and nothing stored", st)
+	}
+	if b := streamState(t, srv.Conn()).State.Bytes; b > 1024 {
+		t.Errorf("the stream holds %d bytes for two binary contents", b)
+	}
+	if !s.Retire(ws, k) {
+		t.Fatal("Retire refused")
+	}
+	flush(t, s)
+	if _, err := s.Get(t.Context(), ws, k); !errors.Is(err, content.ErrBinary) {
+		t.Errorf("Get of retired binary content = %v, want ErrBinary until it expires", err)
+	}
+}
+
+// TestStore_Workspaces keeps each workspace's contents apart: a sha256
+// stored in one is not stored in another.
+func TestStore_Workspaces(t *testing.T) {
+	srv := natstest.Start(t)
+	s := open(t, srv.Conn(), content.Options{})
+	secret := text(1, 500)
+	docs, other := s.Workspace("docs"), s.Workspace("Other.ws")
+	if err := docs.Put(t.Context(), key(secret), secret); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	if got, err := docs.Get(t.Context(), key(secret)); err != nil || string(got) != string(secret) {
+		t.Fatalf("Get in its workspace = %q, %v", got, err)
+	}
+	if _, err := other.Get(t.Context(), key(secret)); !errors.Is(err, content.ErrNotStored) {
+		t.Fatalf("Get in another workspace = %v, want ErrNotStored", err)
+	}
+	if got := content.Subject("Other.ws", key(secret)); strings.Count(got, ".") != 3 {
+		t.Errorf("Subject = %q: the workspace is not one token", got)
+	}
+}
+
+// TestStore_GetWaitsForQueued reads a content at once after offering it:
+// Get waits for the write rather than answering not stored.
+func TestStore_GetWaitsForQueued(t *testing.T) {
+	srv := natstest.Start(t)
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	s := open(t, srv.Conn(), content.Options{Room: func() error { <-gate; return nil }})
+	t.Cleanup(release)
+	d := text(1, 4000)
+	if !s.Offer(ws, key(d), d) {
+		t.Fatal("Offer refused")
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := s.Get(t.Context(), ws, key(d))
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("Get returned %v while the content was still queued", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-got; err != nil {
+		t.Fatalf("Get of a content queued before = %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.Get(ctx, ws, key(text(2, 10))); !errors.Is(err, content.ErrNotStored) {
+		t.Fatalf("Get of a content never offered = %v", err)
+	}
 }
 
 // TestStore_EvictsOldest fills a small store: the first contents are
@@ -260,7 +377,7 @@ func TestStore_Retire(t *testing.T) {
 	a, b, c := text(1, 3000), text(2, 3000), text(3, 3000)
 	ka, kb, kc := put(t, s, a), put(t, s, b), put(t, s, c)
 	flush(t, s)
-	if !s.Retire(ka) || !s.Retire(kc) || !s.Retire(key([]byte("never stored"))) {
+	if !s.Retire(ws, ka) || !s.Retire(ws, kc) || !s.Retire(ws, key([]byte("never stored"))) {
 		t.Fatal("Retire refused")
 	}
 	flush(t, s)
@@ -273,7 +390,7 @@ func TestStore_Retire(t *testing.T) {
 		t.Fatalf("a content put again after Retire has TTL %q", got)
 	}
 	eventstest.Eventually(t, "the retired content dropped", func() bool {
-		_, err := s.Get(t.Context(), ka)
+		_, err := s.Get(t.Context(), ws, ka)
 		return errors.Is(err, content.ErrNotStored)
 	})
 	mustGet(t, s, kb, b)
@@ -294,7 +411,7 @@ func ttlOf(t *testing.T, nc *nats.Conn, k string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := st.GetLastMsgForSubject(t.Context(), content.SubjectPrefix+k)
+	m, err := st.GetLastMsgForSubject(t.Context(), content.Subject(ws, k))
 	if err != nil {
 		t.Fatalf("read %.12s: %v", k, err)
 	}
@@ -380,14 +497,14 @@ func TestStore_Concurrent(t *testing.T) {
 			for i := range 100 {
 				d := text(uint64((g*7+i)%distinct), 4<<10)
 				if i%2 == 0 {
-					if err := s.Put(t.Context(), key(d), d); err != nil {
+					if err := s.Put(t.Context(), ws, key(d), d); err != nil {
 						t.Error(err)
 					}
-				} else if !s.Offer(key(d), d) {
+				} else if !s.Offer(ws, key(d), d) {
 					t.Error("Offer dropped a content with the queue nearly empty")
 				}
 				if i%10 == 0 {
-					_, _ = s.Get(t.Context(), key(d))
+					_, _ = s.Get(t.Context(), ws, key(d))
 				}
 			}
 		})
@@ -420,7 +537,7 @@ func TestStore_QueueFull(t *testing.T) {
 	dropped := false
 	for i := range 100 {
 		d := text(uint64(i), 10<<10)
-		if !s.Offer(key(d), d) {
+		if !s.Offer(ws, key(d), d) {
 			dropped = true
 			break
 		}
@@ -435,13 +552,13 @@ func TestStore_QueueFull(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	late := text(1000, 10<<10)
-	if err := s.Put(ctx, key(late), late); !errors.Is(err, content.ErrBusy) {
+	if err := s.Put(ctx, ws, key(late), late); !errors.Is(err, content.ErrBusy) {
 		t.Fatalf("Put with the queue full = %v, want ErrBusy", err)
 	}
 	release()
 	flush(t, s)
 	for _, k := range queued {
-		if _, err := s.Get(t.Context(), k); err != nil {
+		if _, err := s.Get(t.Context(), ws, k); err != nil {
 			t.Errorf("Get(%.12s) of a queued content: %v", k, err)
 		}
 	}
@@ -472,12 +589,12 @@ func TestStore_Corrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := key([]byte("the real content"))
-	if _, err := js.Publish(t.Context(), content.SubjectPrefix+k, []byte("something else")); err != nil {
+	if _, err := js.Publish(t.Context(), content.Subject(ws, k), []byte("something else")); err != nil {
 		t.Fatal(err)
 	}
 	notStored(t, s, k)
 	k2 := key([]byte("compressed"))
-	if _, err := js.PublishMsg(t.Context(), &nats.Msg{Subject: content.SubjectPrefix + k2, Header: nats.Header{"Filecast-Encoding": []string{"s2"}}, Data: []byte("not s2")}); err != nil {
+	if _, err := js.PublishMsg(t.Context(), &nats.Msg{Subject: content.Subject(ws, k2), Header: nats.Header{"Filecast-Encoding": []string{"s2"}}, Data: []byte("not s2")}); err != nil {
 		t.Fatal(err)
 	}
 	notStored(t, s, k2)
@@ -495,16 +612,16 @@ func TestStore_Close(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := s.Put(t.Context(), key(d), d); !errors.Is(err, content.ErrClosed) {
+	if err := s.Put(t.Context(), ws, key(d), d); !errors.Is(err, content.ErrClosed) {
 		t.Errorf("Put after Close = %v", err)
 	}
-	if _, err := s.Get(t.Context(), key(d)); !errors.Is(err, content.ErrClosed) {
+	if _, err := s.Get(t.Context(), ws, key(d)); !errors.Is(err, content.ErrClosed) {
 		t.Errorf("Get after Close = %v", err)
 	}
 	if err := s.Flush(t.Context()); !errors.Is(err, content.ErrClosed) {
 		t.Errorf("Flush after Close = %v", err)
 	}
-	if s.Offer(key(d), d) || s.Retire(key(d)) {
+	if s.Offer(ws, key(d), d) || s.Retire(ws, key(d)) {
 		t.Error("Offer or Retire accepted after Close")
 	}
 }

@@ -148,6 +148,14 @@ func (s *Shared) ReadFile(ctx context.Context, ws, path string, r events.Range) 
 	return read.data, read.info, err
 }
 
+// Content implements [events.Source]; it is retried once on a new owner
+// when the current one goes away.
+func (s *Shared) Content(ctx context.Context, ws, sha string) ([]byte, error) {
+	return call(s, ctx, false, func(ctx context.Context, b Backend) ([]byte, error) {
+		return b.Content(ctx, ws, sha)
+	})
+}
+
 // Lock implements [events.Locker]. It is retried on a new owner only when
 // the request never reached the current one; otherwise the error is
 // returned, since the lock may have been granted.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,6 +97,13 @@ func (f *faulty) ReadFile(context.Context, string, string, events.Range) ([]byte
 	return []byte("hello"), events.FileInfo{Path: "a.md", Size: 5}, nil
 }
 
+func (f *faulty) Content(context.Context, string, string) ([]byte, error) {
+	if err := f.next("Content"); err != nil {
+		return nil, err
+	}
+	return []byte("hello"), nil
+}
+
 func (f *faulty) Lock(_ context.Context, r events.LockRequest) (events.Lease, error) {
 	if err := f.next("Lock"); err != nil {
 		return events.Lease{}, err
@@ -160,6 +168,7 @@ func TestShared_RetryRules(t *testing.T) {
 		"Files":      func() error { _, err := client.Files(ctx, wsName, ""); return err },
 		"ReadFile":   func() error { _, _, err := client.ReadFile(ctx, wsName, "a.md", events.Range{}); return err },
 		"Locks":      func() error { _, err := client.Locks(ctx, wsName); return err },
+		"Content":    func() error { _, err := client.Content(ctx, wsName, strings.Repeat("a", 64)); return err },
 		"Lock": func() error {
 			_, err := client.Lock(ctx, events.LockRequest{Workspace: wsName, Path: "a.md"})
 			return err
@@ -182,6 +191,8 @@ func TestShared_RetryRules(t *testing.T) {
 		{"ReadFile", io.ErrUnexpectedEOF, 2, false},
 		{"Locks", events.ErrClosed, 2, false},
 		{"ReadFile", answer, 1, true},
+		{"Content", reset, 2, false},
+		{"Content", &events.Error{Kind: events.ErrNotStored, Value: "aaaa"}, 1, true},
 		{"WriteFile", io.EOF, 1, true},
 		{"WriteFile", reset, 1, true},
 		{"WriteFile", dial, 2, false},

@@ -42,7 +42,8 @@ func TestBrowser(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /", dashboard.Handler(dashboard.Options{Stats: func() dashboard.Stats {
 		return dashboard.Stats{MCPSessions: 2, SSESubscribers: fd.Subscribers(), Workspaces: []string{"docs", "src"}, Version: "test",
-			Problems: []events.Problem{{Code: events.ProblemInsufficientStorage, Message: "the disk of the data folder has 12 MiB free", Since: time.Now()}}}
+			Problems: []events.Problem{{Code: events.ProblemInsufficientStorage, Message: "the disk of the data folder has 12 MiB free", Since: time.Now()}},
+			Watchers: []dashboard.Watcher{{Workspace: "docs", Kind: "poll", PollIntervalMS: 250, Reason: "the workspace folder is on nfs4"}, {Workspace: "src", Kind: "notify"}}}
 	}}))
 	mux.HandleFunc("GET /v1/workspaces", fd.Workspaces)
 	mux.HandleFunc("GET /v1/workspaces/{ws}/events", fd.Events)
@@ -95,6 +96,8 @@ func TestBrowser(t *testing.T) {
 			"conflict",
 			"Event log full", // the health banner
 			"the disk of the data folder has 12 MiB free",
+			"polling, every 250 ms", // how docs is watched
+			"notifications",         // and src
 		},
 		Change: func(t testing.TB) {
 			content := []byte("# Q4 plan\n")

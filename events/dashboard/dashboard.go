@@ -67,6 +67,23 @@ type Stats struct {
 	// workspace folder, a full event log); the page shows them in a
 	// banner. Empty when all is well.
 	Problems []events.Problem `json:"problems"`
+	// Watchers says how this hub learns of changes in each workspace it
+	// watches; the page lists them.
+	Watchers []Watcher `json:"watchers"`
+}
+
+// Watcher is how a workspace is watched.
+type Watcher struct {
+	Workspace string `json:"workspace"`
+	// Kind is "notify" (kernel notifications), "poll" (the tree walked
+	// every PollIntervalMS), or "notify+poll" (folders on network or FUSE
+	// file systems polled, the rest notified).
+	Kind string `json:"watcher"`
+	// PollIntervalMS is how often what is polled is walked, at most; 0
+	// when nothing is.
+	PollIntervalMS int64 `json:"poll_interval_ms,omitempty"`
+	// Reason says why it polls, when it does.
+	Reason string `json:"reason,omitempty"`
 }
 
 // statsBody is the JSON of GET /dashboard/stats: the stats and the hub's
@@ -193,6 +210,9 @@ func (h *handler) serveStats(w http.ResponseWriter) {
 	}
 	if body.Workspaces == nil {
 		body.Workspaces = []string{}
+	}
+	if body.Watchers == nil {
+		body.Watchers = []Watcher{}
 	}
 	if body.Problems == nil {
 		body.Problems = []events.Problem{}

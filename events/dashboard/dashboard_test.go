@@ -150,7 +150,8 @@ func TestHandler_NotModified(t *testing.T) {
 func TestHandler_Stats(t *testing.T) {
 	want := dashboard.Stats{MCPSessions: 3, SSESubscribers: 5, Workspaces: []string{"docs", "src"}, Version: "1.2.3",
 		Problems: []events.Problem{{Code: events.ProblemWorkspaceUnavailable, Workspace: "src", Message: "its folder is missing",
-			Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}}
+			Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		Watchers: []dashboard.Watcher{{Workspace: "docs", Kind: "poll", PollIntervalMS: 1000, Reason: "the workspace folder is on nfs4"}, {Workspace: "src", Kind: "notify"}}}
 	srv := newServer(t, dashboard.Options{Stats: func() dashboard.Stats { return want }})
 	before := time.Now().Add(-time.Second)
 	res, body := get(t, srv.URL+dashboard.PathStats, nil)
@@ -167,7 +168,7 @@ func TestHandler_Stats(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
 		t.Fatalf("decode %q: %v", body, err)
 	}
-	for _, key := range []string{"mcp_sessions", "sse_subscribers", "workspaces", "version", "server_time", "problems"} {
+	for _, key := range []string{"mcp_sessions", "sse_subscribers", "workspaces", "version", "server_time", "problems", "watchers"} {
 		if _, ok := raw[key]; !ok {
 			t.Errorf("stats JSON %s has no %q", body, key)
 		}
@@ -199,6 +200,9 @@ func TestHandler_StatsNil(t *testing.T) {
 	}
 	if diff := cmp.Diff([]any{}, got["problems"]); diff != "" {
 		t.Errorf("problems without Stats (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]any{}, got["watchers"]); diff != "" {
+		t.Errorf("watchers without Stats (-want +got):\n%s", diff)
 	}
 	if got["mcp_sessions"] != 0.0 {
 		t.Errorf("mcp_sessions = %v, want 0", got["mcp_sessions"])

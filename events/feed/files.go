@@ -104,6 +104,48 @@ func (f *Feed) File(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Content answers GET /v1/workspaces/{ws}/content/{sha256} with an
+// earlier content of a file of ws, by its sha256, from the hub's content
+// store ([events.Source.Content]), as application/octet-stream with
+// X-Filecast-Sha256 and the quoted sha256 as ETag (a matching
+// If-None-Match gets 304). A content the store does not have answers 404
+// not_stored, one it knows is not text 404 binary, one over its size
+// limit 413 too_large; a sha that is not 64 lowercase hex digits 400
+// bad_path.
+func (f *Feed) Content(w http.ResponseWriter, r *http.Request) {
+	ws, sha := r.PathValue("ws"), r.PathValue("sha256")
+	if err := events.ValidWorkspaceName(ws); err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	if !events.ValidSHA256(sha) {
+		f.fail(w, r, &events.Error{Kind: events.ErrBadPath, Value: sha, Why: "a content is named by its sha256: 64 lowercase hex digits"})
+		return
+	}
+	data, err := f.src.Content(r.Context(), ws, sha)
+	if err != nil {
+		f.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	etag := `"` + sha + `"`
+	h.Set("ETag", etag)
+	h.Set(wire.HeaderSHA256, sha)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(data)
+	}
+}
+
 // byteRange reads a Range header of one range of bytes with a first
 // position, "bytes=FIRST-" or "bytes=FIRST-LAST"; ok is false for an
 // absent header and for anything else (a suffix range, several ranges, a

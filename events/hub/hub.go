@@ -114,6 +114,7 @@ type Options struct {
 	Ring       int                   // events kept in memory per workspace for fast replay, default 4096
 	Queue      int                   // per-subscriber live queue, default 1024
 	Locks      LockManager           // lock manager; nil for none, and then Lock fails with ErrNoLocks
+	Contents   Contents              // earlier contents of files, for Content; nil keeps none
 	Logger     *slog.Logger          // nil discards logs
 }
 
@@ -156,17 +157,18 @@ type Hub struct {
 	appended      typeCounters
 	lockConflicts atomic.Uint64
 
-	log    Log
-	direct DirectLog // log, when it is one
-	logger *slog.Logger
-	queue  int
-	names  []string
-	ws     map[string]*wsState
-	ready  chan struct{}
-	life   context.Context // done once Run has stopped
-	stop   context.CancelFunc
-	ran    atomic.Bool
-	locks  LockManager // nil without locks
+	log      Log
+	direct   DirectLog // log, when it is one
+	logger   *slog.Logger
+	queue    int
+	names    []string
+	ws       map[string]*wsState
+	ready    chan struct{}
+	life     context.Context // done once Run has stopped
+	stop     context.CancelFunc
+	ran      atomic.Bool
+	locks    LockManager // nil without locks
+	contents Contents    // nil without a content store
 
 	roomLog RoomLog // log, when it is one
 
@@ -194,12 +196,13 @@ func New(opts Options) (*Hub, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{
-		log:    opts.Log,
-		locks:  opts.Locks,
-		logger: logger.With("component", "hub"),
-		queue:  queueSize,
-		ws:     make(map[string]*wsState, len(opts.Workspaces)),
-		ready:  make(chan struct{}),
+		log:      opts.Log,
+		locks:    opts.Locks,
+		contents: opts.Contents,
+		logger:   logger.With("component", "hub"),
+		queue:    queueSize,
+		ws:       make(map[string]*wsState, len(opts.Workspaces)),
+		ready:    make(chan struct{}),
 	}
 	h.direct, _ = opts.Log.(DirectLog)
 	h.roomLog, _ = opts.Log.(RoomLog)

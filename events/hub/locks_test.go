@@ -51,7 +51,7 @@ func readDisk(t *testing.T, st *hubtest.Stack, rel string) string {
 }
 
 // ignoreVolatile leaves out what differs between runs.
-var ignoreVolatile = cmpopts.IgnoreFields(events.Event{}, "ID", "Seq", "Time", "SHA256")
+var ignoreVolatile = cmpopts.IgnoreFields(events.Event{}, "ID", "Seq", "Time", "SHA256", "PrevSHA256")
 
 func TestHub_FileEventsCarryLocks(t *testing.T) {
 	t.Parallel()

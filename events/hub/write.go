@@ -73,6 +73,10 @@ const appendTimeout = 10 * time.Second
 // until the event is stored — and the error is events.ErrInsufficientStorage
 // too. A full disk in the workspace is events.ErrInsufficientStorage as well.
 //
+// An update's event carries the sha256 the file had before (PrevSHA256),
+// and the new content is handed to the content store (Options.Contents)
+// before the event is appended, so that its diff can be given.
+//
 // The watcher of the workspace (an index that is an [Expecter]) is told
 // beforehand, so that the change is reported once, by this event. A hub
 // that has no index of the workspace but a relay (SetRelay) has the
@@ -170,7 +174,11 @@ func (h *Hub) writeFile(ctx context.Context, w events.WriteRequest) (events.Even
 		ev.Type = events.FileCreated
 		if cur.exists {
 			ev.Type = events.FileUpdated
+			ev.PrevSHA256 = cur.sha
 		}
+		// Offered before the event is appended: whoever reads the event
+		// finds the content (the store waits for a write it has queued).
+		h.offer(st.w.Name, ev.SHA256, w.Content)
 		if u, err = replace(root, rel, w.Content, cur, func() {
 			if exp != nil {
 				exp.Expect(rel, ev.SHA256, false)

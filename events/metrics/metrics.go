@@ -60,6 +60,13 @@ func (r *Registry) GaugeVec(name, help, label string, f func() map[string]float6
 	r.reg.MustRegister(&vec{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.GaugeValue, read: f})
 }
 
+// Info registers an info metric: a gauge of 1 for every row f returns,
+// labelled with labels (the row's values, in the same order). It says what
+// is, such as how each workspace is watched, rather than counting.
+func (r *Registry) Info(name, help string, labels []string, f func() [][]string) {
+	r.reg.MustRegister(&info{desc: prometheus.NewDesc(name, help, labels, nil), read: f})
+}
+
 // SummaryVec registers summaries with one label, read from f.
 func (r *Registry) SummaryVec(name, help, label string, f func() map[string]Summary) {
 	r.reg.MustRegister(&summaries{desc: prometheus.NewDesc(name, help, []string{label}, nil), read: f})
@@ -82,6 +89,24 @@ func (v *vec) Collect(ch chan<- prometheus.Metric) {
 	m := v.read()
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		ch <- prometheus.MustNewConstMetric(v.desc, v.kind, m[k], k)
+	}
+}
+
+type info struct {
+	desc *prometheus.Desc
+	read func() [][]string
+}
+
+func (i *info) Describe(ch chan<- *prometheus.Desc) { ch <- i.desc }
+
+func (i *info) Collect(ch chan<- prometheus.Metric) {
+	for _, row := range i.read() {
+		m, err := prometheus.NewConstMetric(i.desc, prometheus.GaugeValue, 1, row...)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(i.desc, err)
+			continue
+		}
+		ch <- m
 	}
 }
 

@@ -52,6 +52,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -303,6 +304,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 func (s *Server) startEmbedded(opts Options) error {
 	storeDir := opts.StoreDir
+	// The server would log the failure and time out; say it at once.
+	if err := os.MkdirAll(storeDir, 0o700); err != nil {
+		return fmt.Errorf("create the store folder: %w", err)
+	}
 	maxStore := opts.MaxStore
 	if maxStore == 0 && opts.MinFree >= 0 {
 		maxStore = diskOnly

@@ -17,6 +17,8 @@ package remote
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,6 +290,45 @@ func (c *Client) readFile(ctx context.Context, ws, path string, r events.Range) 
 		}
 	}
 	return data, info, nil
+}
+
+// Content implements [events.Source] through GET
+// /v1/workspaces/{ws}/content/{sha256}. What comes back is checked
+// against sha256: a hub that sends something else is an error.
+func (c *Client) Content(ctx context.Context, ws, sha string) ([]byte, error) {
+	data, err := c.content(ctx, ws, sha)
+	if err != nil {
+		return nil, fmt.Errorf("read content %.12s of %s: %w", sha, ws, err)
+	}
+	return data, nil
+}
+
+func (c *Client) content(ctx context.Context, ws, sha string) ([]byte, error) {
+	if !events.ValidSHA256(sha) {
+		return nil, &events.Error{Kind: events.ErrBadPath, Value: sha, Why: "a content is named by its sha256: 64 lowercase hex digits"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.newRequest(ctx, c.endpoint(nil, "v1", "workspaces", ws, "content", sha))
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, responseError(res)
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, events.MaxReadSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != sha {
+		return nil, fmt.Errorf("%w: the content sent is not the one asked for", ErrProtocol)
+	}
+	return data, nil
 }
 
 // contentRange reads "bytes FIRST-LAST/SIZE" or "bytes */SIZE" (first -1).

@@ -54,6 +54,7 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 	if typ == events.FileMoved {
 		w.forgetExpects(rel, old)
 	}
+	w.before(&ev, e)
 	if w.holding() {
 		w.hold(rel, old) // the log has no room: reported once it has
 		return nil
@@ -108,6 +109,30 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 		return w.refreshLinks(ctx, old)
 	}
 	return nil
+}
+
+// before fills in what an event says of the content the file had before
+// (PrevSHA256), notes the content it replaces (see keep.go) and keeps its
+// new content e. The index holds every change reported before ev.
+func (w *Watcher) before(ev *events.Event, e *entry) {
+	from := ev.Path
+	if ev.Type == events.FileMoved {
+		from = ev.OldPath
+	}
+	w.mu.RLock()
+	prev := w.files[from]
+	w.mu.RUnlock()
+	switch {
+	case ev.Type == events.FileDeleted:
+		w.replaced(prev, "")
+		return
+	case prev != nil && prev.SHA256 != e.SHA256 && ev.Type != events.FileCreated:
+		ev.PrevSHA256 = prev.SHA256
+		w.replaced(prev, e.SHA256)
+	case prev != nil && ev.Type == events.FileMoved:
+		return // the same content, kept already
+	}
+	w.offer(ev.Path, e)
 }
 
 // flush appends the queued events in one batch and applies them to the

@@ -96,6 +96,11 @@ func (w *Watcher) Applied(ev events.Event) {
 		if cur != nil && cur.Link != "" {
 			return // a symlink's entry is the Watcher's own business
 		}
+		newSHA := ""
+		if !deleted {
+			newSHA = ev.SHA256
+		}
+		w.replaced(cur, newSHA)
 		switch {
 		case deleted:
 			delete(w.files, ev.Path)
@@ -202,6 +207,7 @@ func (w *Watcher) fulfil(typ events.Type, rel string, e *entry) (bool, events.Ty
 
 	w.mu.Lock()
 	prev := w.files[rel]
+	w.replaced(prev, sha)
 	if deleted {
 		w.drop(rel)
 	} else {

@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -69,6 +71,75 @@ func (w *Watcher) Poll(ctx context.Context) error {
 		return err
 	})
 }
+
+// PollRound runs one round of polling (see poll.go) on the running
+// watcher's goroutine and returns its error. The watcher must poll.
+func (w *Watcher) PollRound(ctx context.Context) error {
+	return w.do(ctx, func(ctx context.Context) error {
+		if w.st.poll == nil {
+			return errors.New("the watcher polls nothing")
+		}
+		return w.pollRound(ctx)
+	})
+}
+
+// FS is a file system of type Type mounted on the absolute folder Dir.
+type FS struct{ Dir, Type string }
+
+// SetFileSystems makes the watcher take the file systems of its
+// workspace from f (the workspace folder's first, then those mounted
+// under it) instead of the system. Call it before Run.
+func (w *Watcher) SetFileSystems(f func(root string) []FS) {
+	w.mounts = func(root string) ([]mount, error) {
+		var out []mount
+		for _, m := range f(root) {
+			out = append(out, mount{dir: m.Dir, fsType: m.Type})
+		}
+		return out, nil
+	}
+}
+
+// BudgetOf returns a Budget of n: inotify watches, or with files
+// descriptors as kqueue takes them.
+func BudgetOf(n int, files bool) *Budget {
+	if files {
+		return DescriptorBudget(uint64(2*n + DescriptorReserve))
+	}
+	return inotifyBudget(n)
+}
+
+// Left returns what is left of the Budget; -1 for no limit.
+func (b *Budget) Left() int { return b.left() }
+
+// ParseMountinfo, MountsUnder, RemoteFS and KeepsDirTimes are the parts
+// of choose.go that read the system's answers.
+func ParseMountinfo(text string) ([]FS, error) {
+	ms, err := parseMountinfo(strings.NewReader(text))
+	var out []FS
+	for _, m := range ms {
+		out = append(out, FS{Dir: m.dir, Type: m.fsType})
+	}
+	return out, err
+}
+
+func MountsUnder(table []FS, root string) ([]FS, bool) {
+	var in []mountEntry
+	for _, m := range table {
+		in = append(in, mountEntry{dir: m.Dir, fsType: m.Type})
+	}
+	ms, ok := mountsUnder(in, root)
+	var out []FS
+	for _, m := range ms {
+		out = append(out, FS{Dir: m.dir, Type: m.fsType})
+	}
+	return out, ok
+}
+
+var (
+	NextRound     = nextRound
+	RemoteFS      = remoteFS
+	KeepsDirTimes = keepsDirTimes
+)
 
 // Kernel stands in for the kernel in a test that says itself what
 // happened (inside a testing/synctest bubble, where a reader blocked in a
@@ -188,4 +259,6 @@ const (
 	PollEvery  = pollEvery
 	RetryFirst = retryFirst
 	ExpectTTL  = expectTTL
+	FullEvery  = fullEvery
+	DutyFactor = dutyFactor
 )

@@ -88,7 +88,7 @@ func (w *Watcher) onCreate(ctx context.Context, rel string, moved bool) error {
 	}
 	if old, ok := st.renamedFrom(s.id, false, rel); ok {
 		st.dropRename(old)
-		e, err := w.hash(s)
+		e, err := w.hashKeep(s)
 		if err != nil {
 			// It moved on again already, or cannot be read now (it is
 			// then read again and reported as created): the old name is
@@ -345,7 +345,7 @@ func (w *Watcher) checkStat(ctx context.Context, rel string, s stat, mayWait boo
 	case s.kind == kindNone:
 		return nil // removed (its Remove event reports it), or never indexed
 	}
-	e, err := w.hash(s)
+	e, err := w.hashKeep(s)
 	if err != nil {
 		if transient(err) {
 			w.retryLater(rel, err, false)

@@ -38,6 +38,7 @@ type indexFile struct {
 	Root      string            `json:"root"`
 	Seq       uint64            `json:"seq"` // the last event the index reflects
 	Saved     time.Time         `json:"saved"`
+	Kept      string            `json:"kept,omitempty"` // the content store every file was kept in once (its Epoch); see keep.go
 	Files     map[string]*entry `json:"files"`
 }
 
@@ -122,6 +123,10 @@ func writeIndex(w io.Writer, idx *indexFile) error {
 	b = strconv.AppendUint(b, idx.Seq, 10)
 	b = append(b, `,"saved":`...)
 	b = appendJSONTime(b, idx.Saved)
+	if idx.Kept != "" {
+		b = append(b, `,"kept":`...)
+		b = appendJSONString(b, idx.Kept)
+	}
 	b = append(b, `,"files":{`...)
 	first := true
 	for rel, e := range idx.Files {

@@ -30,6 +30,10 @@ type Counters struct {
 	// Unwatched is the number of folders rescanned periodically because
 	// they could not be watched.
 	Unwatched atomic.Int64
+	// PollRounds counts the rounds of polling (see Kind), and PollNanos
+	// the time they took, in nanoseconds.
+	PollRounds atomic.Uint64
+	PollNanos  atomic.Uint64
 }
 
 // Retry delays: a path that could not be read is read again after

@@ -23,16 +23,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	open := openKernel
-	if w.openKernel != nil {
-		open = w.openKernel
-	}
-	kern, err := open()
+	src, err := w.openSource(ctx) // notifications, polling, or both; see choose.go
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)
 	}
-	defer kern.Close()
-	w.st = newState(ctx, kern)
+	defer src.close()
+	w.st = newState(ctx, src.kern)
+	w.st.poll = src.poll
 	defer w.publishCounts(0, 0)
 	idx, found, lerr := loadIndex(w.path)
 	if lerr != nil {
@@ -51,6 +48,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		w.seq = idx.Seq
 		w.mu.Unlock()
+		w.kmu.Lock()
+		w.keep.kept = idx.Kept
+		w.kmu.Unlock()
 	}
 	// The index is saved on a goroutine of its own, so that a slow fsync
 	// never holds up notifications; the last save happens on the way out.
@@ -109,6 +109,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	w.publishCounts(len(w.st.retries), len(w.st.unwatched))
 	close(w.ready)
+	if w.contents != nil {
+		kctx, stopKeeper := context.WithCancel(ctx)
+		var keeper conc.WaitGroup
+		keeper.Go(func() { w.keeper(kctx) })
+		defer keeper.Wait()
+		defer stopKeeper()
+	}
 	return w.exitErr(ctx, w.loop(ctx))
 }
 
@@ -124,14 +131,14 @@ func (w *Watcher) exitErr(ctx context.Context, err error) error {
 func (w *Watcher) snapshot() *indexFile {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return &indexFile{Format: indexFormat, Workspace: w.ws.Name, Root: w.ws.Dir, Seq: w.seq, Saved: time.Now().UTC(), Files: maps.Clone(w.files)}
+	return &indexFile{Format: indexFormat, Workspace: w.ws.Name, Root: w.ws.Dir, Seq: w.seq, Saved: time.Now().UTC(), Kept: w.keptEpoch(), Files: maps.Clone(w.files)}
 }
 
 // save hands a snapshot of a changed index to the saver, unless it is
 // still busy with the previous one.
 func (w *Watcher) save() {
 	st := w.st
-	if st.saveFailed.Swap(false) {
+	if st.saveFailed.Swap(false) || w.keptChanged() {
 		st.dirty = true
 	}
 	if w.path == "" || !st.dirty {
@@ -191,11 +198,14 @@ func (w *Watcher) loop(ctx context.Context) error {
 			// Not in the middle of a burst (encoding a large index costs
 			// as much as the burst), unless the last save is old.
 			if !st.kern.busy() || now.Sub(st.saved) >= saveMax {
+				w.retireUnused()
 				w.save()
 				st.saved = now
 			}
 		case <-pollT.C:
 			err = w.poll(ctx)
+		case <-st.poll.tick():
+			err = w.pollRound(ctx)
 		}
 		if err == nil {
 			err = st.err
@@ -205,6 +215,7 @@ func (w *Watcher) loop(ctx context.Context) error {
 			err = w.flush(ctx)
 		}
 		w.publishCounts(len(st.retries), len(st.unwatched))
+		clear(st.captured)
 		if err != nil {
 			return err
 		}

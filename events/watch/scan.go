@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -108,18 +109,42 @@ func (w *Watcher) hash(st stat) (*entry, error) {
 	return e, err
 }
 
+// hashKeep is hash that, with Options.Contents, also keeps what it read
+// of a file no larger than the contents' limit, for capture (see keep.go).
+// It runs on Run's goroutine.
+func (w *Watcher) hashKeep(st stat) (*entry, error) {
+	if w.contents == nil || st.size > w.contents.MaxFileSize() {
+		return w.hash(st)
+	}
+	c := newCapture(st.size, w.contents.MaxFileSize())
+	e, _, err := w.read(st, c)
+	if err == nil && !c.over && int64(len(c.data)) == e.Size {
+		w.capture(e.SHA256, c.data)
+	}
+	return e, err
+}
+
 // hashChanged is hash that also returns the file's ctime as the open file
 // gave it before it was read, where the platform tells (zero otherwise).
 // It is safe for concurrent use.
 func (w *Watcher) hashChanged(st stat) (*entry, time.Time, error) {
+	return w.read(st, nil)
+}
+
+// read is hashChanged that also writes what it reads to also, if set.
+func (w *Watcher) read(st stat, also io.Writer) (*entry, time.Time, error) {
 	if w.readFault != nil {
 		if err := w.readFault(st.read); err != nil {
 			return nil, time.Time{}, &fs.PathError{Op: "open", Path: st.read, Err: err}
 		}
 	}
 	h := sha256.New()
+	var dst io.Writer = h
+	if also != nil {
+		dst = io.MultiWriter(h, also)
+	}
 	buf := bufPool.Get().(*[]byte)
-	n, meta, err := readFile(st.read, *buf, h)
+	n, meta, err := readFile(st.read, *buf, dst)
 	bufPool.Put(buf)
 	if err != nil {
 		return nil, time.Time{}, err

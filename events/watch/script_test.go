@@ -2,6 +2,7 @@ package watch_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,7 +41,11 @@ import (
 // place. At the end, a marker file proves nothing more was emitted, and
 // the index must match the folder, with each file's version the seq of its
 // last event. Every script runs twice on the journal: with the persisted
-// index alone, and with the journal as Options.Log too; and once more
+// index alone, and with the journal as Options.Log too; and each of those
+// again with a poll watcher, where the runner runs one round of polling
+// before it awaits a run of expect lines (and the interval is too long for
+// any other round to run): the poll watcher sees only the state the
+// operations left, and must report it as notifications did; and once more
 // reading fsnotify instead of inotify, as elsewhere than on Linux.
 //
 // A write truncates (or creates) the file, then writes: a writer that
@@ -62,9 +67,14 @@ func TestWatcher_Scripts(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			t.Run("index", func(t *testing.T) { t.Parallel(); runScript(t, file, false) })
-			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true) })
-			t.Run("fsnotify", func(t *testing.T) { t.Parallel(); runScript(t, file, false, (*watch.Watcher).UseFsnotify) })
+			t.Run("index", func(t *testing.T) { t.Parallel(); runScript(t, file, false, watch.Notify) })
+			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true, watch.Notify) })
+			t.Run("poll-index", func(t *testing.T) { t.Parallel(); runScript(t, file, false, watch.Poll) })
+			t.Run("poll-log", func(t *testing.T) { t.Parallel(); runScript(t, file, true, watch.Poll) })
+			t.Run("fsnotify", func(t *testing.T) {
+				t.Parallel()
+				runScript(t, file, false, watch.Notify, (*watch.Watcher).UseFsnotify)
+			})
 		})
 	}
 }
@@ -76,7 +86,7 @@ type expectation struct {
 
 // runScript runs one script; before, when given, is called with each
 // Watcher before it runs (to read fsnotify instead of inotify, say).
-func runScript(t *testing.T, file string, withLog bool, before ...func(*watch.Watcher)) {
+func runScript(t *testing.T, file string, withLog bool, kind watch.Kind, before ...func(*watch.Watcher)) {
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
@@ -95,13 +105,22 @@ func runScript(t *testing.T, file string, withLog bool, before ...func(*watch.Wa
 	const settle = 50 * time.Millisecond
 	opts.Settle = settle
 	opts.Quiet = settle // robust against a loaded machine; TestWatcher_SettleInotify and TestInotify_* check the default
-	seen := 0           // events already compared
+	opts.Watch = kind
+	if kind == watch.Poll {
+		opts.PollInterval = time.Hour // rounds only when the runner asks
+	}
+	seen := 0 // events already compared
 	var want []expectation
 	paused := map[string]string{} // path → sha256 before a write that paused (see above); "" when new
 	check := func() {
 		t.Helper()
 		if len(want) == 0 {
 			return
+		}
+		if kind == watch.Poll && e.cur != nil {
+			if err := e.cur.w.PollRound(context.Background()); err != nil {
+				t.Fatalf("poll round before line %d: %v", want[0].line, err)
+			}
 		}
 		var kept []events.Event
 		used := 0

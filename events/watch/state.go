@@ -11,6 +11,7 @@ type state struct {
 	settling // paths waiting for quiet or for their pair; see pending.go
 
 	kern       notifier                   // the folders watched and what happens in them; see notify.go
+	poll       *poller                    // the folders polled instead, if any; see poll.go
 	dirs       map[string]fileID          // watched folders ("" is the root)
 	unwatched  map[string]bool            // folders whose watch could not be added
 	links      map[string]map[string]bool // link target → links to it
@@ -37,6 +38,10 @@ type state struct {
 	// new file its writer closed.
 	quietDue bool
 	quietAt  time.Time // when a quiet longer than maxBlockingQuiet is due
+
+	// Contents read to hash a change, by sha256, until the change is
+	// reported (offer) or the loop's iteration ends; see keep.go.
+	captured map[string][]byte
 
 	root  rootState // the workspace folder itself; see vanish.go
 	held  heldState // changes the log had no room for; see hold.go

@@ -194,11 +194,24 @@ type Options struct {
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
 	Counters  *Counters           // where the Watcher counts retries and unwatched folders; nil: its own (see Watcher.Counters)
+	// Watch is how to learn of changes: Auto (""), Notify or Poll; see
+	// Kind. PollInterval is how often polled folders are walked, at most;
+	// default DefaultPollInterval. Budget is what the kernel watches of
+	// every Watcher of the process may take; nil: NewBudget(0), this
+	// Watcher's own.
+	Watch        Kind
+	PollInterval time.Duration
+	Budget       *Budget
 	// Leftover, when set, names the files a writer leaves behind when it
 	// is killed mid-write (hub.IsTempName): the first walk of Run removes
 	// those it finds that were last changed before Since (or all, when
 	// Since is zero), so that a write in progress is never touched.
 	Leftover func(name string) bool
+	// Contents, when set, keeps the contents of the workspace's files, so
+	// that their changes can be shown as diffs (see keep.go): each change
+	// reported is offered to it, the files there before are put once in
+	// the background, the contents no file has any more are retired.
+	Contents Contents
 	// Quiet is how long, where the kernel tells when a writer closes a
 	// file and when its queue is empty (inotify), the queue must stay
 	// empty after a rename away or a new file's close before that is
@@ -233,6 +246,13 @@ type Watcher struct {
 	readFault  func(path string) error                         // test hook: fails opening a file or folder; see export_test.go
 	counters   *Counters
 	leftover   func(name string) bool
+	kind       Kind                               // Options.Watch
+	interval   time.Duration                      // Options.PollInterval
+	budget     *Budget                            // Options.Budget
+	mounts     func(root string) ([]mount, error) // test hook: the file systems of the workspace; see export_test.go
+	watching   atomic.Pointer[Watching]           // how Run chose to watch; see Watching
+	contents   Contents                           // nil keeps no contents
+	keepWake   chan struct{}                      // wakes the keeper
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
@@ -240,6 +260,9 @@ type Watcher struct {
 	mu    sync.RWMutex // guards files and seq; written by Run's goroutine, and by Applied
 	files map[string]*entry
 	seq   uint64
+
+	kmu  sync.Mutex // guards keep; taken after xmu and mu
+	keep keepState
 
 	xmu     sync.Mutex // guards expects and recheck; taken before mu
 	expects map[string][]*expectation
@@ -284,6 +307,16 @@ func New(opts Options, app Appender) (*Watcher, error) {
 	if opts.Quiet <= 0 {
 		opts.Quiet = DefaultQuiet
 	}
+	kind, err := ParseKind(string(opts.Watch))
+	if err != nil {
+		return nil, err
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.Budget == nil {
+		opts.Budget = NewBudget(0)
+	}
 	batch, _ := app.(BatchAppender)
 	counters := opts.Counters
 	if counters == nil {
@@ -311,6 +344,11 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		files:    map[string]*entry{},
 		expects:  map[string][]*expectation{},
 		counters: counters,
+		kind:     kind,
+		interval: opts.PollInterval,
+		budget:   opts.Budget,
+		contents: opts.Contents,
+		keepWake: make(chan struct{}, 1),
 	}, nil
 }
 

@@ -42,6 +42,8 @@ var errorCodes = []struct {
 	{events.ErrBadPath, http.StatusBadRequest, "bad_path"},
 	{events.ErrVCSInternal, http.StatusForbidden, "vcs_internal"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
+	{events.ErrNotStored, http.StatusNotFound, "not_stored"},
+	{events.ErrBinary, http.StatusNotFound, "binary"},
 	{events.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{events.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},
 	{events.ErrLockConflict, http.StatusConflict, "lock_conflict"},

@@ -26,6 +26,8 @@ func TestErrorCode(t *testing.T) {
 		{&http.MaxBytesError{Limit: 1}, 413, "too_large"},
 		{&events.Error{Kind: events.ErrWorkspaceUnavailable, Value: "docs"}, 503, "workspace_unavailable"},
 		{fmt.Errorf("write a.md: %w: the disk is full", events.ErrInsufficientStorage), 507, "insufficient_storage"},
+		{fmt.Errorf("content 3f2a: %w", events.ErrNotStored), 404, "not_stored"},
+		{events.ErrBinary, 404, "binary"},
 		{io.ErrUnexpectedEOF, 500, "internal"},
 	}
 	for _, tt := range tests {

@@ -335,6 +335,15 @@ func (r *Roots) ReadFile(ctx context.Context, ws, path string, rg events.Range) 
 	return h.ReadFile(ctx, ws, path, rg)
 }
 
+// Content implements events.Source on the current hub.
+func (r *Roots) Content(ctx context.Context, ws, sha string) ([]byte, error) {
+	h, err := r.hub(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.Content(ctx, ws, sha)
+}
+
 // Lock implements events.Locker on the current hub.
 func (r *Roots) Lock(ctx context.Context, req events.LockRequest) (events.Lease, error) {
 	h, err := r.hub(ctx)

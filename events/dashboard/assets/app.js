@@ -4,7 +4,8 @@
 //
 // Routes used, all relative to the page:
 //   dashboard/stats                 {mcp_sessions, sse_subscribers, workspaces[], version, server_time,
-//                                    problems: [{code, workspace?, message, since}]}
+//                                    problems: [{code, workspace?, message, since}],
+//                                    watchers: [{workspace, watcher, poll_interval_ms?, reason?}]}
 //   v1/workspaces                   {workspaces: [{name, head}]}
 //   v1/workspaces/{ws}/events       SSE: id = seq, event = type, data = event JSON
 //   v1/workspaces/{ws}/locks        {locks: [{workspace, path, holder, mode, fencing_token, expires_at}]}
@@ -528,6 +529,7 @@
         $('s-sse').textContent = num(b.sse_subscribers) === null ? '–' : String(b.sse_subscribers);
         $('version').textContent = b.version ? 'hub ' + str(b.version) : '';
         renderHealth(Array.isArray(b.problems) ? b.problems : []);
+        renderWatchers(Array.isArray(b.watchers) ? b.watchers : []);
         const names = Array.isArray(b.workspaces) ? b.workspaces.map(str).join('\n') : '';
         if (names !== state.statsNames) {
           state.statsNames = names;
@@ -545,6 +547,27 @@
   }
 
   const refreshStats = poller(pollStats, POLL_MS);
+
+  // How each workspace is watched: notifications, polling (and how
+  // often), or both; why it polls shows on hover.
+  function renderWatchers(list) {
+    const box = $('watchers');
+    const text = list.map((x) => [x.workspace, x.watcher, x.poll_interval_ms, x.reason].map(str).join('\t')).join('\n');
+    if (box.dataset.text === text) return;
+    box.dataset.text = text;
+    box.replaceChildren();
+    for (const x of list) {
+      let what = str(x.watcher);
+      const ms = num(x.poll_interval_ms);
+      if (what === 'notify') what = 'notifications';
+      else if (what === 'notify+poll') what = 'notifications + polling';
+      else if (what === 'poll') what = 'polling';
+      if (ms) what += ', every ' + (ms % 1000 === 0 ? ms / 1000 + ' s' : ms + ' ms');
+      const dd = el('dd', null, what);
+      if (x.reason) dd.title = str(x.reason);
+      box.append(el('dt', null, str(x.workspace)), dd);
+    }
+  }
 
   // What keeps the hub from serving everything: a workspace folder that
   // is missing, an event log that is full. Shown until it passes.

@@ -36,11 +36,18 @@ type Source struct {
 }
 
 type wsLog struct {
-	ws      workspace.Workspace
-	events  []events.Event // seq order, all > trimmed
-	head    uint64
-	trimmed uint64            // events up to this seq were dropped
-	version map[string]uint64 // path → seq of the last event that touched it
+	ws       workspace.Workspace
+	contents map[string]kept // by sha256
+	events   []events.Event  // seq order, all > trimmed
+	head     uint64
+	trimmed  uint64            // events up to this seq were dropped
+	version  map[string]uint64 // path → seq of the last event that touched it
+}
+
+// kept is a content of the store, or why it is not kept.
+type kept struct {
+	data []byte
+	err  error
 }
 
 var _ events.Source = (*Source)(nil)
@@ -54,7 +61,7 @@ func New() *Source {
 func (s *Source) AddWorkspace(name, dir string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.logs[name] = &wsLog{ws: workspace.Workspace{Name: name, Dir: dir}, version: map[string]uint64{}}
+	s.logs[name] = &wsLog{ws: workspace.Workspace{Name: name, Dir: dir}, version: map[string]uint64{}, contents: map[string]kept{}}
 	s.notifyLocked()
 }
 
@@ -313,3 +320,67 @@ func (s *Source) ReadFile(ctx context.Context, ws, path string, r events.Range) 
 		ModTime: st.ModTime().UTC(), Version: version,
 	}, nil
 }
+
+// PutContent keeps data as a content of ws, as a hub's content store
+// does, and returns its sha256. It panics for an unknown workspace.
+func (s *Source) PutContent(ws string, data []byte) string {
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	s.keep(ws, sha, kept{data: slices.Clone(data)})
+	return sha
+}
+
+// MarkContent makes Content of sha in ws fail with err (events.ErrBinary,
+// events.ErrTooLarge, …), as for a content the store knows but does not
+// keep. It panics for an unknown workspace.
+func (s *Source) MarkContent(ws, sha string, err error) { s.keep(ws, sha, kept{err: err}) }
+
+// DropContent forgets the content under sha in ws, as a content store
+// does when its size cap or retention drops it.
+func (s *Source) DropContent(ws, sha string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.logs[ws]; l != nil {
+		delete(l.contents, sha)
+	}
+}
+
+func (s *Source) keep(ws, sha string, k kept) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logs[ws]
+	if l == nil {
+		panic("feedtest: content of unknown workspace " + ws)
+	}
+	l.contents[sha] = k
+}
+
+// Content implements [events.Source] from the contents given to
+// PutContent and MarkContent.
+func (s *Source) Content(ctx context.Context, ws, sha string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := s.log(ws)
+	if err != nil {
+		return nil, err
+	}
+	if !events.ValidSHA256(sha) {
+		return nil, &events.Error{Kind: events.ErrBadPath, Value: sha, Why: "not a sha256"}
+	}
+	k, ok := l.contents[sha]
+	switch {
+	case !ok && sha == emptySHA256:
+		return []byte{}, nil
+	case !ok:
+		return nil, &events.Error{Kind: events.ErrNotStored, Value: sha}
+	case k.err != nil:
+		return nil, &events.Error{Kind: k.err, Value: sha}
+	}
+	return slices.Clone(k.data), nil
+}
+
+// emptySHA256 is the sha256 of no bytes: its content is always known.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

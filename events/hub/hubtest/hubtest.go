@@ -22,6 +22,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/hub"
 	"github.com/filecast/filecast/events/journal"
 	"github.com/filecast/filecast/events/lock"
@@ -51,6 +52,14 @@ type Options struct {
 	// MaxStore and MinFree are the embedded server's (natsd.Options);
 	// the journal asks its Room before every append, as filecast does.
 	MaxStore, MinFree int64
+	// Contents, when set, opens a content store with these options
+	// (Stack.Contents) for the hub and the watchers: changes then carry
+	// diffs.
+	Contents *content.Options
+	// Watch and PollInterval are the watchers' (watch.Options): how they
+	// learn of changes; default Auto.
+	Watch        watch.Kind
+	PollInterval time.Duration
 }
 
 // Stack is a running embedded hub.
@@ -58,6 +67,7 @@ type Stack struct {
 	Hub      *hub.Hub
 	Locks    *lock.Manager // nil with Options.NoLock
 	Journal  *journal.Journal
+	Contents *content.Store // nil without Options.Contents
 	NATS     *natsd.Server
 	Watchers map[string]*watch.Watcher
 	Dirs     map[string]string // workspace folders by name
@@ -112,6 +122,15 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 	}
 	hopts := hub.Options{Workspaces: wss, Log: s.Journal}
+	if opts.Contents != nil {
+		copts := *opts.Contents
+		copts.Room = s.NATS.Room
+		s.Contents, err = content.Open(ctx, s.NATS.Conn(), copts)
+		if err != nil {
+			t.Fatalf("hubtest: open content store: %v", err)
+		}
+		hopts.Contents = s.Contents
+	}
 	if !opts.NoLock {
 		s.Locks, err = lock.Open(ctx, s.NATS.Conn(), lock.Options{})
 		if err != nil {
@@ -128,12 +147,18 @@ func Start(t testing.TB, opts Options) *Stack {
 		app = struct{ watch.Appender }{s.Hub}
 	}
 	for _, ws := range wss {
-		w, err := watch.New(watch.Options{
-			Workspace: ws,
-			IndexPath: filepath.Join(opts.Data, "index", ws.Name+".json"),
-			Settle:    Settle,
-			Leftover:  hub.IsTempName,
-		}, app)
+		wopts := watch.Options{
+			Workspace:    ws,
+			IndexPath:    filepath.Join(opts.Data, "index", ws.Name+".json"),
+			Settle:       Settle,
+			Leftover:     hub.IsTempName,
+			Watch:        opts.Watch,
+			PollInterval: opts.PollInterval,
+		}
+		if s.Contents != nil {
+			wopts.Contents = s.Contents.Workspace(ws.Name)
+		}
+		w, err := watch.New(wopts, app)
 		if err != nil {
 			t.Fatalf("hubtest: watch %s: %v", ws.Name, err)
 		}
@@ -186,6 +211,9 @@ func (s *Stack) Stop() {
 	}
 	if s.Locks != nil {
 		_ = s.Locks.Close()
+	}
+	if s.Contents != nil {
+		_ = s.Contents.Close()
 	}
 	if s.Journal != nil {
 		_ = s.Journal.Close()

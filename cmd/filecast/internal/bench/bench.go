@@ -57,6 +57,8 @@ type Config struct {
 	Rate     int           // file writes per second; 0 = 1000, or as fast as possible for throughput
 	Duration time.Duration // how long to write at Rate (default 5s)
 	Files    int           // files written round-robin (default 100, throughput 1,000); startup: workspace size (default 100,000)
+	FileSize int           // startup: bytes of source-like text per file of the workspace; 0 = a dozen bytes
+	Tree     string        // startup: index this folder (left as it is) instead of a generated workspace
 	Changes  int           // throughput: writes (25,000); checkout: changed files (20,000); webhooks: burst writes (5,000)
 	Stdio    bool          // sessions over stdio instead of streamable HTTP
 	Log      io.Writer     // the filecast processes' stderr, written by one process at a time; nil discards it

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"log/slog"
@@ -9,11 +9,12 @@ import (
 // lowFileLimit is the open file limit below which a hub warns at start.
 const lowFileLimit = 4096
 
-// fileLimit raises the open file limit to the hard limit (see
-// raiseFileLimit) and logs it: at debug level when it is comfortable, as a
-// warning when even the hard limit is low. It returns the limit, 0 when
-// unknown.
-func fileLimit(log *slog.Logger) uint64 {
+// FileLimit raises this process's open file limit to the hard limit, so
+// that event streams, the event log's files and the watchers' reads do not
+// run out of descriptors at the usual soft limit of 1024, and logs it: at
+// debug level when it is comfortable, as a warning when even the hard limit
+// is low. It returns the limit, 0 when unknown.
+func FileLimit(log *slog.Logger) uint64 {
 	limit, raised, err := raiseFileLimit()
 	switch {
 	case err != nil:
@@ -27,10 +28,10 @@ func fileLimit(log *slog.Logger) uint64 {
 	return limit
 }
 
-// streamCaps returns the stream caps of a hub whose open file limit is
-// limit: --max-streams lowered to what the limit affords
-// (api.FitStreams), saying so when it had to.
-func streamCaps(log *slog.Logger, maxStreams, perClient int, limit uint64) *api.StreamLimits {
+// StreamCaps returns the stream caps of a hub whose open file limit is
+// limit: maxStreams lowered to what the limit affords (api.FitStreams),
+// saying so when it had to; perClient no higher than that.
+func StreamCaps(log *slog.Logger, maxStreams, perClient int, limit uint64) *api.StreamLimits {
 	total := maxStreams
 	if total > 0 {
 		if fit := api.FitStreams(total, limit); fit < total {

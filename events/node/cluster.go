@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -21,7 +21,7 @@ const leaderBucket = "FILECAST_LEADERS"
 // other hubs: an elector for the workspace watches, and a relay through
 // which this hub forwards writes and listings of the workspaces it does
 // not watch to the hub that does.
-func (s *stack) openCluster(ctx context.Context) error {
+func (s *Node) openCluster(ctx context.Context) error {
 	js, err := jetstream.New(s.nats.Conn())
 	if err != nil {
 		return fmt.Errorf("open elections: %w", err)
@@ -29,7 +29,7 @@ func (s *stack) openCluster(ctx context.Context) error {
 	err = natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
 		s.elector, err = leader.New(ctx, js, leader.Options{
 			Bucket:   leaderBucket,
-			TTL:      s.cfg.leaderTTL,
+			TTL:      s.cfg.LeaderTTL,
 			Replicas: s.nats.Replicas(),
 			Logger:   s.log.With("component", "leader"),
 		})
@@ -39,31 +39,32 @@ func (s *stack) openCluster(ctx context.Context) error {
 		return fmt.Errorf("open elections: %w", err)
 	}
 	err = natsd.RetryOpen(ctx, func(ctx context.Context) (err error) {
-		s.members, err = leader.OpenMembers(ctx, js, "", s.cfg.hubID, s.nats.Replicas())
+		s.members, err = leader.OpenMembers(ctx, js, "", s.cfg.HubID, s.nats.Replicas())
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	rc := relay.New(s.nats.Conn(), relay.Options{Logger: s.log.With("component", "relay")})
-	for _, ws := range s.cfg.workspaces {
+	for _, ws := range s.cfg.Workspaces {
 		s.hub.SetRelay(ws.Name, rc)
 	}
 	return nil
 }
 
 // watchTerm is one term of this hub as the watcher of ws.
-func (s *stack) watchTerm(ctx context.Context, ws workspace.Workspace) error {
+func (s *Node) watchTerm(ctx context.Context, ws workspace.Workspace) error {
 	w, err := s.newWatcher(ws)
 	if err != nil {
 		return err
 	}
 	s.hub.SetIndex(ws.Name, w)
-	s.log.Info("watching workspace", "workspace", ws.Name, "hub", s.cfg.hubID)
+	s.log.Info("watching workspace", "workspace", ws.Name, "hub", s.cfg.HubID)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer func() {
+		s.live.CompareAndDelete(ws.Name, w)
 		s.hub.SetIndex(ws.Name, nil)
-		s.log.Info("stopped watching workspace", "workspace", ws.Name, "hub", s.cfg.hubID, "why", context.Cause(ctx))
+		s.log.Info("stopped watching workspace", "workspace", ws.Name, "hub", s.cfg.HubID, "why", context.Cause(ctx))
 	}()
 	defer cancel(nil)
 	var wg conc.WaitGroup

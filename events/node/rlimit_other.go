@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package node
 
 // raiseFileLimit does nothing where there is no RLIMIT_NOFILE; the limit
 // is unknown (0).

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/filecast/filecast/events/metrics"
 )
 
-// newMetrics registers the stack's metrics, read when scraped.
-func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
+// newMetrics registers the node's metrics, read when scraped.
+func (s *Node) newMetrics(f *feed.Feed) *metrics.Registry {
 	m := metrics.New()
 	m.CounterVec("filecast_events_appended_total", "Events appended to the log by this hub, by type.", "type", func() map[string]float64 {
 		out := map[string]float64{}
@@ -22,9 +22,9 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 	m.Counter("filecast_events_delivered_total", "Events queued to live subscribers (SSE streams and MCP routers).", func() float64 { return float64(s.hub.Stats().FannedOut) })
 	m.Counter("filecast_subscriber_overflows_total", "Times a subscriber fell behind and caught up from the log.", func() float64 { return float64(s.hub.Stats().Overflows) })
 	m.Gauge("filecast_hub_subscribers", "Subscriptions open on the hub.", func() float64 { return float64(s.hub.Stats().Subscribers) })
-	m.Gauge("filecast_mcp_sessions", "MCP sessions of the MCP server in this process.", func() float64 { return float64(localMCPSessions()) })
+	m.Gauge("filecast_mcp_sessions", "MCP sessions of the MCP server in this process.", func() float64 { return float64(s.cfg.MCPSessions()) })
 	m.Gauge("filecast_sse_subscribers", "Open SSE streams.", func() float64 { return float64(f.Subscribers()) })
-	if lim := s.cfg.streams; lim != nil {
+	if lim := s.cfg.Streams; lim != nil {
 		total, perClient := lim.Caps()
 		m.Gauge("filecast_sse_streams_max", "The cap of event streams open at once (--max-streams, lowered to fit the open file limit); 0: none.", func() float64 { return float64(total) })
 		m.Gauge("filecast_sse_streams_per_client_max", "The cap of event streams open at once per token or client address; 0: none.", func() float64 { return float64(perClient) })
@@ -42,6 +42,15 @@ func (s *stack) newMetrics(f *feed.Feed) *metrics.Registry {
 		return float64(s.counters.WatchFailures.Load())
 	})
 	m.Gauge("filecast_watch_unwatched_folders", "Folders rescanned every 2s because they could not be watched.", func() float64 { return float64(s.counters.Unwatched.Load()) })
+	m.Info("filecast_watcher_info", "How each workspace this hub watches learns of changes: watcher is notify (kernel notifications), poll (walking the tree every --poll-interval), or notify+poll (folders on network or FUSE file systems polled).", []string{"workspace", "watcher"}, func() [][]string {
+		var out [][]string
+		for _, x := range s.watching() {
+			out = append(out, []string{x.name, x.Label()})
+		}
+		return out
+	})
+	m.Counter("filecast_watch_poll_rounds_total", "Rounds of polling: walks of the polled folders.", func() float64 { return float64(s.counters.PollRounds.Load()) })
+	m.Counter("filecast_watch_poll_seconds_total", "Time spent in rounds of polling, in seconds.", func() float64 { return float64(s.counters.PollNanos.Load()) / 1e9 })
 	m.Counter("filecast_lock_conflicts_total", "Lock requests refused because another holder had the lock.", func() float64 { return float64(s.hub.Stats().LockConflicts) })
 	m.GaugeVec("filecast_log_head", "Sequence number of the newest event in each workspace's log.", "workspace", func() map[string]float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
