@@ -39,11 +39,17 @@ func (w *Watcher) handle(ctx context.Context, abs string, o op) error {
 }
 
 // known returns the index entry of rel, after appending a queued event
-// that touches it.
+// that touches it. It runs on Run's goroutine, which owns the queue.
 func (w *Watcher) known(rel string) *entry {
 	if w.st != nil && w.st.busy[rel] {
 		w.flushLater()
 	}
+	return w.indexed(rel)
+}
+
+// indexed returns the index entry of rel as it stands; it is safe for
+// concurrent use (the scan's workers hash files beside Run's goroutine).
+func (w *Watcher) indexed(rel string) *entry {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.files[rel]

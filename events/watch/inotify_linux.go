@@ -40,7 +40,8 @@ const inotifyMask = unix.IN_CREATE | unix.IN_MODIFY | unix.IN_CLOSE_WRITE | unix
 // queue (fs.inotify.max_queued_events).
 const (
 	inotifyBuffer    = 64 << 10
-	inotifyReadAhead = 32
+	inotifyReadAhead = 4096    // reads handed over and not yet handled, at most
+	inotifyMaxQueued = 1 << 16 // notifications read and not yet handled, beyond which the reader waits
 )
 
 // openKernel returns an inotify instance read by a goroutine of its own.
@@ -66,11 +67,12 @@ func openInotify(read func(fd int, buf []byte) (int, error)) (notifier, error) {
 		k.file.Close()
 		return notifier{}, fmt.Errorf("start inotify: %w", err)
 	}
+	k.qcond = sync.NewCond(&k.qmu)
 	k.wg.Go(func() { k.run(rc) })
 	return notifier{
 		kernel:  k,
 		batches: k.out,
-		done:    func(batch) { k.inflight.Add(-1) },
+		done:    k.handled,
 		waiting: func() bool { return k.inflight.Load() > 0 },
 		quiet:   k.quiet,
 		closes:  true,
@@ -91,6 +93,16 @@ type inotify struct {
 	// yet handled: while it is zero, nothing the kernel told is on its
 	// way to the Watcher.
 	inflight atomic.Int64
+
+	// queued counts the notifications handed over and not yet handled;
+	// the reader waits while it is above inotifyMaxQueued (reads of a
+	// few notifications each, as a fast writer's are, would otherwise
+	// fill the channel long before memory is an issue, and leave the
+	// rest to overflow the kernel's queue).
+	qmu    sync.Mutex
+	qcond  *sync.Cond
+	queued int
+	closed bool
 
 	mu   sync.Mutex
 	wds  map[int32]string // watch descriptor → folder
@@ -133,6 +145,10 @@ func (k *inotify) Remove(dir string) error {
 // Close stops the reader and closes the instance (which drops every
 // watch) and the batches channel.
 func (k *inotify) Close() error {
+	k.qmu.Lock()
+	k.closed = true
+	k.qcond.Broadcast()
+	k.qmu.Unlock()
 	err := k.file.Close() // ends a read waiting in the poller
 	// A reader blocked handing over a batch is let go.
 	for range k.out {
@@ -147,6 +163,11 @@ func (k *inotify) run(rc syscall.RawConn) {
 	defer close(k.out)
 	buf := make([]byte, inotifyBuffer)
 	for {
+		k.qmu.Lock()
+		for k.queued > inotifyMaxQueued && !k.closed {
+			k.qcond.Wait()
+		}
+		k.qmu.Unlock()
 		var n int
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
@@ -175,6 +196,9 @@ func (k *inotify) run(rc syscall.RawConn) {
 		default:
 			b = k.parse(buf[:n])
 		}
+		k.qmu.Lock()
+		k.queued += len(b.notes)
+		k.qmu.Unlock()
 		k.out <- b
 		if rerr != nil {
 			// Reading inotify fails only when it is closed or broken: the
@@ -182,6 +206,15 @@ func (k *inotify) run(rc syscall.RawConn) {
 			return
 		}
 	}
+}
+
+// handled gives back a batch the Watcher handled.
+func (k *inotify) handled(b batch) {
+	k.qmu.Lock()
+	k.queued -= len(b.notes)
+	k.qcond.Signal()
+	k.qmu.Unlock()
+	k.inflight.Add(-1)
 }
 
 // parse turns the notifications of one read into a batch.

@@ -100,9 +100,8 @@ var errKernelClosed = errors.New("watch: the file notifications stopped")
 // follows them.
 func (w *Watcher) handleBatch(ctx context.Context, b batch) error {
 	st := w.st
-	for i, n := range b.notes {
+	for _, n := range b.notes {
 		if err := w.handle(ctx, n.path, n.op); err != nil {
-			b.notes = b.notes[i+1:]
 			if st.kern.done != nil {
 				st.kern.done(b)
 			}
