@@ -21,7 +21,7 @@ func TestImportDirection(t *testing.T) {
 		"github.com/fsnotify/fsnotify":        {"events/watch", "cmd/filecast/internal/bench"},
 		"github.com/prometheus/client_golang": {"events/metrics"},
 		"github.com/tmaxmax/go-sse":           {"events/feed", "events/remote"},
-		"github.com/nats-io/nats.go":          {"events/natsd", "events/journal", "events/lock", "events/leader", "events/relay", "events/webhook", "events/content", "cmd/filecast"},
+		"github.com/nats-io/nats.go":          {"events/natsd", "events/journal", "events/lock", "events/leader", "events/relay", "events/webhook", "events/content", "events/node"},
 		"github.com/klauspost/compress":       {"events/content"},
 		mod + "server":                        {"cmd/filecast"},
 		mod + "tools":                         {"server", "cmd/filecast"},

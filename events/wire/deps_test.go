@@ -15,7 +15,7 @@ func TestFeedOnlyForTheRouter(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	const mod = "github.com/filecast/filecast/"
-	allowed := []string{"events/api", "cmd/filecast"}
+	allowed := []string{"events/api", "events/node", "cmd/filecast"}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
 		pkg := strings.TrimPrefix(fields[0], mod)
