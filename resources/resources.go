@@ -20,6 +20,7 @@
 package resources
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
@@ -100,7 +101,7 @@ func (p *Provider) Register(s *server.MCPServer) error {
 	)
 	hooks.AddOnRequestInitialization(func(_ context.Context, _ any, message any) error {
 		raw, ok := message.(json.RawMessage)
-		if !ok {
+		if !ok || !mayBe(raw, "resources/list") {
 			return nil
 		}
 		var req struct {
@@ -447,4 +448,11 @@ func textual(mt string) bool {
 		return true
 	}
 	return false
+}
+
+// mayBe reports whether the raw JSON-RPC message may name method: it
+// holds the name, or an escape that could spell it. Every request passes
+// the hooks that look for one method; most skip decoding it this way.
+func mayBe(raw []byte, method string) bool {
+	return bytes.Contains(raw, []byte(method)) || bytes.IndexByte(raw, '\\') >= 0
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -250,8 +251,8 @@ func isModern(cs mcpserver.ClientSession) bool {
 // URIs that are not filecast resources of a served workspace.
 func (s *Server) checkRequest(ctx context.Context, _ any, message any) error {
 	raw, ok := message.(json.RawMessage)
-	if !ok {
-		return nil
+	if !ok || !bytes.Contains(raw, []byte("resources/")) && !bytes.Contains(raw, []byte("subscriptions/")) && bytes.IndexByte(raw, '\\') < 0 {
+		return nil // none of the methods below, nor an escape that could spell one: most requests skip decoding
 	}
 	var req struct {
 		Method string `json:"method"`

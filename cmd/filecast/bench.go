@@ -17,6 +17,7 @@ type benchConfig struct {
 	scenario string
 	runs     int
 	verbose  bool
+	binary   string
 	fs       *flag.FlagSet
 	given    map[string]bool // the flags given; set by Validate
 }
@@ -25,16 +26,19 @@ func (c *benchConfig) flags(fs *flag.FlagSet) {
 	c.fs = fs
 	fs.StringVar(&c.scenario, "scenario", "latency", "what to measure: "+strings.Join(bench.Scenarios, ", ")+", or all")
 	fs.IntVar(&c.cfg.Sessions, "sessions", 1, "MCP sessions, each subscribed and long-polling list_changes (with --stdio: one filecast mcp process each, sharing one hub)")
-	fs.IntVar(&c.cfg.Rate, "rate", 1000, "file writes per second (throughput: as fast as possible unless given)")
-	fs.DurationVar(&c.cfg.Duration, "duration", 5*time.Second, "how long to write at --rate")
-	fs.IntVar(&c.cfg.Files, "files", 100, "distinct files written round-robin (throughput: default 1000; startup: workspace size, default 100000)")
+	fs.IntVar(&c.cfg.Rate, "rate", 1000, "file writes per second (throughput: as fast as possible unless given; ramp: the first step)")
+	fs.DurationVar(&c.cfg.Duration, "duration", 5*time.Second, "how long to write at --rate (ramp: each step, default 2s)")
+	fs.IntVar(&c.cfg.Files, "files", 100, "distinct files written round-robin (throughput: default 1000; startup: workspace size, default 100000; mixed, ramp: files at the start, default 1000 and 10000)")
 	fs.StringVar(&c.cfg.Tree, "tree", "", "startup: index this folder (only read, e.g. a checkout) instead of a generated workspace")
 	fs.IntVar(&c.cfg.FileSize, "file-size", 0, "startup: bytes of source-like text in each file of the workspace (default a dozen bytes)")
 	fs.IntVar(&c.cfg.Changes, "changes", 0, "throughput: writes (default 25000); checkout: files the checkout changes (default 20000); webhooks: burst writes (default 5000)")
 	fs.BoolVar(&c.cfg.Stdio, "stdio", false, "sessions over stdio instead of streamable HTTP (remote always uses stdio)")
 	fs.StringVar(&c.cfg.Dir, "dir", "", "where to create workspaces and state (e.g. /dev/shm for tmpfs); default the temp folder")
+	fs.StringVar(&c.binary, "binary", "", "the filecast binary to measure (default this one): compares builds with the same benchmark")
 	fs.IntVar(&c.runs, "runs", 3, "repeat each scenario and report medians")
 	fs.BoolVar(&c.verbose, "v", false, "copy the filecast processes' stderr to this stderr and print every run")
+	fs.IntVar(&c.cfg.MaxRate, "max-rate", 256000, "ramp: the highest rate tried")
+	fs.BoolVar(&c.cfg.NoWatchman, "no-watchman", false, "mixed, ramp: leave watchman out even when it is installed")
 	fs.Var((*listFlag)(&c.cfg.Flags), "mcp-flag", "pass this flag to the filecast process under test (repeatable; the hub in remote and webhooks, every mcp process with --stdio --sessions N), e.g. --mcp-flag=--cpuprofile=cpu.out")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), help("bench"), "Flags:\n")
@@ -49,6 +53,9 @@ func (c *benchConfig) Validate(e *env) error {
 		return fmt.Errorf("find own binary: %w", err)
 	}
 	c.cfg.Binary = exe
+	if c.binary != "" {
+		c.cfg.Binary = c.binary
+	}
 	if c.verbose {
 		c.cfg.Log = e.stderr
 	}
@@ -69,8 +76,11 @@ func (c *benchConfig) Run(ctx context.Context, e *env) error {
 	for _, s := range scenarios {
 		cfg := c.cfg
 		// Defaults that differ by scenario apply unless the flag was given.
-		if !c.given["files"] && (s == "startup" || s == "throughput") {
+		if !c.given["files"] && (s == "startup" || s == "throughput" || s == "mixed" || s == "ramp") {
 			cfg.Files = 0
+		}
+		if !c.given["duration"] && s == "ramp" {
+			cfg.Duration = 0
 		}
 		if !c.given["rate"] && s == "throughput" {
 			cfg.Rate = 0

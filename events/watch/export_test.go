@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
-
-	"github.com/fsnotify/fsnotify"
+	"sync/atomic"
+	"time"
 )
 
 // Do runs f on the running watcher's goroutine and returns its error.
@@ -24,7 +24,7 @@ func (w *Watcher) do(ctx context.Context, f func(context.Context) error) error {
 	}
 }
 
-// InjectError hands err to the running watcher as if fsnotify had reported it.
+// InjectError hands err to the running watcher as if the kernel had reported it.
 func (w *Watcher) InjectError(ctx context.Context, err error) error {
 	return w.do(ctx, func(ctx context.Context) error { return w.lost(ctx, err) })
 }
@@ -63,7 +63,14 @@ func SetMaxHeld(t interface{ Cleanup(func()) }, n int) {
 
 // Poll runs one round of the running watcher's periodic work (the folder
 // itself, paths to look at again, held changes) and returns its error.
-func (w *Watcher) Poll(ctx context.Context) error { return w.do(ctx, w.poll) }
+// Its counters are published before it returns.
+func (w *Watcher) Poll(ctx context.Context) error {
+	return w.do(ctx, func(ctx context.Context) error {
+		err := w.poll(ctx)
+		w.publishCounts(len(w.st.retries), len(w.st.unwatched))
+		return err
+	})
+}
 
 // PollRound runs one round of polling (see poll.go) on the running
 // watcher's goroutine and returns its error. The watcher must poll.
@@ -134,25 +141,68 @@ var (
 	KeepsDirTimes = keepsDirTimes
 )
 
-// Kernel stands in for fsnotify in a test that says itself what happened
-// (inside a testing/synctest bubble, where fsnotify's reader, blocked in a
-// system call, would keep the clock from moving). Every folder is watched
+// Kernel stands in for the kernel in a test that says itself what
+// happened (inside a testing/synctest bubble, where a reader blocked in a
+// system call would keep the clock from moving). Every folder is watched
 // at once; notifications are queued, in order, until the Watcher reads
-// them.
+// them, each call one read of the queue unless Batch groups them.
 type Kernel struct {
-	events chan fsnotify.Event
-	errors chan error
+	batches chan batch
+	told    chan struct{} // a batch was queued
+	sent    atomic.Int64  // batches queued
+	handled atomic.Int64  // batches handled
+	group   *batch        // the read being made by Batch
 }
 
 // UseKernel makes the Watcher take its notifications from the returned
-// Kernel instead of fsnotify. Call it before Run.
-func (w *Watcher) UseKernel() *Kernel {
-	k := &Kernel{events: make(chan fsnotify.Event, 1<<10), errors: make(chan error, 16)}
+// Kernel instead of the system's. With inotify, the Kernel tells what
+// inotify tells beside the notifications (Closed, and whether more are
+// queued, see settleQuiet); without, it is fsnotify as it is elsewhere
+// than on Linux. Call it before Run.
+func (w *Watcher) UseKernel(inotify bool) *Kernel {
+	k := &Kernel{batches: make(chan batch, 1<<10), told: make(chan struct{}, 1)}
 	w.openKernel = func() (notifier, error) {
-		return notifier{kernel: noWatches{}, events: k.events, errors: k.errors}, nil
+		n := notifier{
+			kernel:  noWatches{},
+			batches: k.batches,
+			done:    func(batch) { k.handled.Add(1) },
+			waiting: k.waiting,
+		}
+		if inotify {
+			n.closes = true
+			n.quiet = k.quiet
+		}
+		return n, nil
 	}
 	return k
 }
+
+// waiting reports whether batches wait to be handled.
+func (k *Kernel) waiting() bool { return k.sent.Load() > k.handled.Load() }
+
+// quiet waits up to d for a batch, as inotify's does.
+func (k *Kernel) quiet(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if k.waiting() {
+			return false
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-k.told: // perhaps of a batch handled already: look again
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// UseFsnotify makes the Watcher read its notifications through fsnotify,
+// as it does elsewhere than on Linux. Call it before Run.
+func (w *Watcher) UseFsnotify() { w.openKernel = openFsnotify }
 
 // noWatches is a kernel whose watches always succeed.
 type noWatches struct{}
@@ -161,16 +211,44 @@ func (noWatches) Add(string) error    { return nil }
 func (noWatches) Remove(string) error { return nil }
 func (noWatches) Close() error        { return nil }
 
-// Created, Wrote, Removed and Renamed notify that this happened at the
-// absolute path.
-func (k *Kernel) Created(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Create} }
-func (k *Kernel) Wrote(path string)   { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Write} }
-func (k *Kernel) Removed(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Remove} }
-func (k *Kernel) Renamed(path string) { k.events <- fsnotify.Event{Name: path, Op: fsnotify.Rename} }
+func (k *Kernel) tell(path string, o op) {
+	if k.group != nil {
+		k.group.notes = append(k.group.notes, notification{path: path, op: o})
+		return
+	}
+	k.send(batch{notes: []notification{{path: path, op: o}}})
+}
 
-// Lost reports err as fsnotify reports a failure: notifications may have
+func (k *Kernel) send(b batch) {
+	k.sent.Add(1)
+	k.batches <- b
+	select {
+	case k.told <- struct{}{}:
+	default:
+	}
+}
+
+// Created, Wrote, Closed, Removed and Renamed notify that this happened at
+// the absolute path; Moved that the path appeared by a rename.
+func (k *Kernel) Created(path string) { k.tell(path, opCreate) }
+func (k *Kernel) Moved(path string)   { k.tell(path, opCreate|opMoved) }
+func (k *Kernel) Wrote(path string)   { k.tell(path, opWrite) }
+func (k *Kernel) Closed(path string)  { k.tell(path, opClosed) }
+func (k *Kernel) Removed(path string) { k.tell(path, opRemove) }
+func (k *Kernel) Renamed(path string) { k.tell(path, opRename) }
+
+// Batch makes the notifications f tells one read of the queue.
+func (k *Kernel) Batch(f func()) {
+	k.group = &batch{}
+	f()
+	b := *k.group
+	k.group = nil
+	k.send(b)
+}
+
+// Lost reports err as a kernel reports a failure: notifications may have
 // been lost.
-func (k *Kernel) Lost(err error) { k.errors <- err }
+func (k *Kernel) Lost(err error) { k.send(batch{err: err}) }
 
 // Timing constants, for tests that check when things happen.
 const (

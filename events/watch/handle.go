@@ -25,9 +25,11 @@ func (w *Watcher) handle(ctx context.Context, abs string, o op) error {
 	}
 	switch {
 	case o.has(opCreate):
-		return w.onCreate(ctx, rel)
+		return w.onCreate(ctx, rel, o.has(opMoved))
 	case o.has(opWrite):
 		return w.onWrite(ctx, rel)
+	case o.has(opClosed):
+		return w.onClosed(ctx, rel)
 	case o.has(opRemove):
 		return w.onRemove(ctx, rel)
 	case o.has(opRename):
@@ -37,21 +39,30 @@ func (w *Watcher) handle(ctx context.Context, abs string, o op) error {
 }
 
 // known returns the index entry of rel, after appending a queued event
-// that touches it.
+// that touches it. It runs on Run's goroutine, which owns the queue.
 func (w *Watcher) known(rel string) *entry {
 	if w.st != nil && w.st.busy[rel] {
 		w.flushLater()
 	}
+	return w.indexed(rel)
+}
+
+// indexed returns the index entry of rel as it stands; it is safe for
+// concurrent use (the scan's workers hash files beside Run's goroutine).
+func (w *Watcher) indexed(rel string) *entry {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.files[rel]
 }
 
-// onCreate handles a path that appeared: a folder is watched and walked
-// (or is the other end of a folder's rename), a file is the other end of
-// a rename, replaces a removed one, is saved by rename onto a known one,
-// or is new and settles first.
-func (w *Watcher) onCreate(ctx context.Context, rel string) error {
+// onCreate handles a path that appeared (moved: by a rename): a folder is
+// watched and walked (or is the other end of a folder's rename), a file
+// is the other end of a rename, replaces a removed one, is saved by rename
+// onto a known one, or is new. A new or replacing file is looked at once
+// it is whole: at once when it arrived by a rename (or is a symlink),
+// else when its writer closes it (onClosed) or, failing that, once it has
+// been quiet for the settle time.
+func (w *Watcher) onCreate(ctx context.Context, rel string, moved bool) error {
 	st := w.st
 	_, replaced := st.deletes[rel]
 	delete(st.deletes, rel)
@@ -95,41 +106,73 @@ func (w *Watcher) onCreate(ctx context.Context, rel string) error {
 		}
 		return w.emit(ctx, events.FileMoved, rel, old, e)
 	}
+	whole := moved || s.link != ""
 	if _, ok := st.renames[rel]; ok || replaced {
 		// Renamed away or removed, and replaced (an editor's
-		// backup-and-write save, git checkout): settle, then compare with
+		// backup-and-write save, git checkout): once whole, compare with
 		// what the index holds.
 		st.dropRename(rel)
+		if whole {
+			return w.checkStat(ctx, rel, s, true)
+		}
 		w.pend(rel)
 		return nil
 	}
-	if w.known(rel) != nil {
-		// A rename onto a known file: a save by rename.
-		return w.check(ctx, rel, true)
+	if whole || w.known(rel) != nil && !st.kern.closes {
+		// Moved in whole, or (where a creation and a rename are not told
+		// apart) a rename onto a known file: a save by rename. Where they
+		// are, a known file created again (its removal settled already,
+		// as it came back) settles as a new one.
+		return w.checkStat(ctx, rel, s, true)
 	}
 	w.pend(rel)
 	return nil
 }
 
-// pend delays a new file until it has been quiet for the settle time.
-func (w *Watcher) pend(rel string) { w.st.wait(w.st.creates, rel, w.settle, time.Now()) }
+// pend delays a new file until it has been quiet for the settle time, or
+// where the kernel tells when its writer closes it, until then, or quiet
+// for openQuiet at the latest.
+func (w *Watcher) pend(rel string) { w.st.wait(w.st.creates, rel, w.openWait(), time.Now()) }
+
+// openWait is how long a file written to must be quiet before it is read
+// while its writer has not closed it: the settle time, or where the
+// kernel tells when a writer closes a file, openQuiet if longer — a
+// writer that still has to compute what it writes (git inflates the blob
+// between creating a file and writing it) is not read half-written on a
+// loaded machine, and one that keeps its file open is reported anyway.
+func (w *Watcher) openWait() time.Duration {
+	if w.st.kern.closes {
+		return max(w.settle, openQuiet)
+	}
+	return w.settle
+}
 
 // again has a known file looked at again once it has been quiet for d.
 func (w *Watcher) again(rel string, d time.Duration) { w.st.wait(w.st.updates, rel, d, time.Now()) }
 
-// onWrite handles a file written to: a known one is compared with the
-// index at once (unless it is big or just emptied: then once quiet), a new
-// one settles again.
-
+// onWrite handles a file written to: a new one settles again. A known one
+// is looked at when its writer closes it, where the kernel tells (the
+// settle time is then the fallback for a writer that keeps it open);
+// elsewhere it is compared with the index at once, unless it is big or
+// just emptied (then once quiet).
 func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 	if _, ok := w.st.creates[rel]; ok {
+		delete(w.st.whole, rel) // written again
 		w.pend(rel)
 		return nil
 	}
 	old := w.known(rel)
 	if old == nil {
 		// A file whose creation was missed.
-		return w.onCreate(ctx, rel)
+		return w.onCreate(ctx, rel, false)
+	}
+	if w.st.kern.closes {
+		d := w.openWait()
+		if old.Size >= bigFile {
+			d = max(bigQuiet, d)
+		}
+		w.again(rel, d)
+		return nil
 	}
 	s := w.lstat(rel)
 	switch {
@@ -149,11 +192,42 @@ func (w *Watcher) onWrite(ctx context.Context, rel string) error {
 	return w.checkStat(ctx, rel, s, true)
 }
 
+// onClosed handles a file whose writer closed it: a new or written file
+// waiting to be looked at is now whole. A new one is looked at once the
+// kernel is quiet (settleQuiet), so that a temporary file renamed onto its
+// real name at once (an atomic save) is folded into that save.
+func (w *Watcher) onClosed(ctx context.Context, rel string) error {
+	st := w.st
+	if _, ok := st.creates[rel]; ok {
+		if st.kern.quiet != nil {
+			st.whole[rel] = true
+			st.awaitQuiet()
+			return nil
+		}
+		delete(st.creates, rel)
+		return w.check(ctx, rel, true)
+	}
+	if _, ok := st.updates[rel]; ok {
+		s := w.lstat(rel)
+		if old := w.known(rel); old != nil && old.Size > 0 && s.kind == kindFile && s.size == 0 {
+			// Emptied since it was closed: most likely the truncation
+			// that starts the next rewrite (O_TRUNC), whose write and
+			// close follow; reported after truncQuiet if it stays empty.
+			w.again(rel, max(truncQuiet, w.settle))
+			return nil
+		}
+		delete(st.updates, rel)
+		return w.checkStat(ctx, rel, s, true)
+	}
+	return nil
+}
+
 // onRemove handles a path removed: a folder's files are deleted, a known
 // file once its path has stayed gone.
 func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 	st := w.st
 	delete(st.creates, rel)
+	delete(st.whole, rel)
 	delete(st.updates, rel)
 	st.dropRename(rel)
 	if _, ok := st.dirs[rel]; ok {
@@ -162,8 +236,11 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 	if w.known(rel) != nil {
 		// Reported once the path has stayed gone for the settle time, so
 		// that a file replaced by delete and create (git checkout, some
-		// editors' saves) is one file.updated, or nothing when its content
-		// is the same.
+		// editors' saves) is one file.updated, or nothing when its
+		// content is the same. Even where the kernel says that its queue
+		// is empty, the creation may be a while coming (git inflates the
+		// blob in between, a loaded machine deschedules it), so a quiet
+		// queue does not settle a removal.
 		st.wait(st.deletes, rel, w.settle, time.Now())
 		return nil
 	}
@@ -175,6 +252,13 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 // what is there now with the index when the path is back.
 func (w *Watcher) settleDelete(ctx context.Context, rel string) error {
 	if s := w.lstat(rel); s.exists {
+		if w.st.kern.closes && s.kind == kindFile && s.link == "" {
+			// Back already, its creation's notifications on their way:
+			// it settles as a new file does, once its writer closes it,
+			// rather than be read half-written now.
+			w.pend(rel)
+			return nil
+		}
 		return w.checkStat(ctx, rel, s, true)
 	}
 	if w.known(rel) == nil {
@@ -207,12 +291,39 @@ func (w *Watcher) settleDeletes(ctx context.Context, prefix string) error {
 func (w *Watcher) onRename(rel string) {
 	st := w.st
 	delete(st.creates, rel) // a new file renamed away before it settled: its Create tells where
+	delete(st.whole, rel)
 	delete(st.updates, rel)
 	if e := w.known(rel); e != nil {
 		st.renamed(rel, fileID{e.Dev, e.Ino}, false, time.Now())
+		st.awaitQuiet()
 	} else if id, ok := st.dirs[rel]; ok {
+		if s := w.lstat(rel); s.kind == kindDir && s.id == id {
+			// The folder itself is there: a notification of its move
+			// (inotify's IN_MOVE_SELF) read after the move was handled
+			// and the folder watched under its new name.
+			return
+		}
 		st.renamed(rel, id, true, time.Now())
+		st.awaitQuiet()
 	}
+}
+
+// renameGone reports a path renamed away whose new name never came: it
+// left the workspace (or went to an ignored name).
+func (w *Watcher) renameGone(ctx context.Context, p string) error {
+	st := w.st
+	pr := st.renames[p]
+	if pr == nil {
+		return nil // handled as part of a folder
+	}
+	st.dropRename(p)
+	if pr.dir {
+		return w.deleteTree(ctx, p)
+	}
+	if w.known(p) != nil {
+		return w.emit(ctx, events.FileDeleted, p, "", nil)
+	}
+	return nil
 }
 
 // check compares a file with the index and reports a change: created
@@ -286,19 +397,18 @@ func (w *Watcher) newDir(rel string) error {
 func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 	st := w.st
 	due := st.expired(now)
+	if st.quietDue && !st.quietAt.IsZero() {
+		if now.Before(st.quietAt) {
+			st.due(st.quietAt)
+		} else if !st.kern.busy() {
+			st.quietAt = time.Time{}
+			if err := w.settleNow(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	for _, p := range due.renames {
-		pr := st.renames[p]
-		if pr == nil {
-			continue // handled as part of a folder
-		}
-		st.dropRename(p)
-		var err error
-		if pr.dir {
-			err = w.deleteTree(ctx, p)
-		} else if w.known(p) != nil {
-			err = w.emit(ctx, events.FileDeleted, p, "", nil)
-		}
-		if err != nil {
+		if err := w.renameGone(ctx, p); err != nil {
 			return err
 		}
 	}
@@ -316,6 +426,7 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			continue
 		}
 		delete(st.creates, p)
+		delete(st.whole, p)
 		if err := w.check(ctx, p, true); err != nil {
 			return err
 		}
@@ -326,6 +437,9 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			continue
 		}
 		delete(st.updates, p)
+		if st.kern.closes && w.emptied(p, pu, now) {
+			continue
+		}
 		if err := w.check(ctx, p, now.Before(pu.first.Add(maxSettle))); err != nil {
 			return err
 		}
@@ -334,4 +448,24 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 		}
 	}
 	return w.retryDue(ctx, now)
+}
+
+// emptied reports whether a known file that is still open for writing
+// (its writer has not closed it within the settle time) was emptied by a
+// truncation less than truncQuiet ago, most likely the first step of a
+// rewrite (O_TRUNC): the write that follows may be on its way (a loaded
+// machine can deschedule the writer in between), so it has rel looked at
+// again then rather than report an empty file.
+func (w *Watcher) emptied(rel string, pu *pending, now time.Time) bool {
+	old := w.known(rel)
+	if old == nil || old.Size == 0 || now.Sub(pu.first) >= truncQuiet {
+		return false
+	}
+	if s := w.lstat(rel); s.kind != kindFile || s.size != 0 {
+		return false
+	}
+	w.st.updates[rel] = pu
+	pu.deadline = pu.first.Add(truncQuiet)
+	w.st.due(pu.deadline)
+	return true
 }

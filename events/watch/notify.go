@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"syscall"
-
-	"github.com/fsnotify/fsnotify"
+	"time"
 )
 
-// The kernel side of the Watcher: fsnotify watches folders (one by one,
-// not recursively) and tells what happens in them. This file is all that
-// knows it: past notice, a notification is an absolute path and an op,
-// whatever told it, and what the Watcher makes of it (handle.go, the waits
-// of pending.go) depends on nothing else.
+// The kernel side of the Watcher: a kernel watches folders (one by one,
+// not recursively) and tells what happens in them, a read of its queue at
+// a time. This file is the seam: past it, a notification is an absolute
+// path and an op, whatever told it, and what the Watcher makes of it
+// (handle.go, the waits of pending.go, emit.go) depends only on the
+// notifier's few capabilities below. On Linux the kernel is inotify,
+// read directly (inotify_linux.go); elsewhere, and in tests that ask for
+// it, fsnotify (fsnotify.go).
 
 // op is what a notification says happened at a path; one notification
 // may say several things.
@@ -24,9 +28,25 @@ const (
 	opWrite                 // the file's content changed
 	opRemove                // the path was removed
 	opRename                // the path was renamed away
+	opClosed                // a writer closed the file: what it wrote is complete (inotify's IN_CLOSE_WRITE)
+	opMoved                 // with opCreate: the path appeared by a rename, whole
 )
 
 func (o op) has(x op) bool { return o&x != 0 }
+
+// notification is one thing a kernel said happened.
+type notification struct {
+	path string // absolute
+	op   op
+}
+
+// batch is what one read of the kernel's queue brought, in order, and
+// err when notifications may have been lost after them (the queue
+// overflowed, the kernel failed): then the workspace is rescanned.
+type batch struct {
+	notes []notification
+	err   error
+}
 
 // kernel watches folders, one at a time.
 type kernel interface {
@@ -35,73 +55,128 @@ type kernel interface {
 	// Remove stops watching a folder; it fails when the kernel already
 	// dropped the watch (the folder is gone).
 	Remove(dir string) error
-	// Close stops every watch and closes the channels of the notifier.
+	// Close stops every watch and closes the batches channel of the
+	// notifier.
 	Close() error
 }
 
 // notifier is a kernel and what it delivers, read by Run's goroutine
-// only: notifications, and errors meaning that some may have been lost.
+// only, with what it can tell beyond the notifications themselves.
 type notifier struct {
 	kernel
-	events <-chan fsnotify.Event
-	errors <-chan error
+	// batches brings the notifications, a read of the kernel's queue at
+	// a time; it is closed when the kernel stops.
+	batches <-chan batch
+	// done gives back a batch once handled (nil: nothing to give back).
+	done func(batch)
+	// waiting reports whether notifications wait to be handled: a burst
+	// is going on (nil: none ever do; see busy).
+	waiting func() bool
+	// quiet waits up to d for the next notification, blocking, and
+	// reports whether none came (nothing read and not yet handled
+	// either). nil: the kernel cannot tell, and renames away and new
+	// files wait out their times instead.
+	quiet func(d time.Duration) bool
+	// closes is set when the kernel says when a writer closes a file
+	// (opClosed): a new or rewritten file is then looked at when its
+	// writer closes it, and the settle time is only the fallback for a
+	// writer that keeps it open.
+	closes bool
 }
 
-// openKernel returns fsnotify's watcher, with a generous buffer: room for
-// bursts while a file is hashed.
-func openKernel() (notifier, error) {
-	fsw, err := fsnotify.NewBufferedWatcher(eventBuffer)
-	if err != nil {
-		return notifier{}, err
-	}
-	return notifier{kernel: fsw, events: fsw.Events, errors: fsw.Errors}, nil
-}
+// busy reports whether notifications wait to be handled.
+func (n notifier) busy() bool { return n.waiting != nil && n.waiting() }
 
-// opOf translates fsnotify's ops (Chmod is no op of ours).
-func opOf(o fsnotify.Op) op {
-	var out op
-	if o.Has(fsnotify.Create) {
-		out |= opCreate
-	}
-	if o.Has(fsnotify.Write) {
-		out |= opWrite
-	}
-	if o.Has(fsnotify.Remove) {
-		out |= opRemove
-	}
-	if o.Has(fsnotify.Rename) {
-		out |= opRename
-	}
-	return out
-}
-
-// notice hands one notification to handle.
-func (w *Watcher) notice(ctx context.Context, ev fsnotify.Event) error {
-	return w.handle(ctx, ev.Name, opOf(ev.Op))
-}
-
-// pending reports how many notifications wait to be read: a burst is
-// going on while there are.
-func (n notifier) pending() int { return len(n.events) }
+// errOverflow reports that the kernel's queue overflowed and dropped
+// notifications.
+var errOverflow = errors.New("watch: the kernel's notification queue overflowed")
 
 // errKernelClosed is returned by Run when the notifications stop coming.
-var errKernelClosed = fsnotify.ErrClosed
+var errKernelClosed = errors.New("watch: the file notifications stopped")
 
-// overflowed reports whether a watcher error says that notifications were
-// dropped for want of room in the kernel's queue.
-func overflowed(err error) bool { return errors.Is(err, fsnotify.ErrEventOverflow) }
+// handleBatch hands the notifications of one read to handle, then, when
+// the kernel can tell, settles the renames away the read left without
+// their pair, and the new files closed, once no other notification
+// follows them.
+func (w *Watcher) handleBatch(ctx context.Context, b batch) error {
+	st := w.st
+	for _, n := range b.notes {
+		if err := w.handle(ctx, n.path, n.op); err != nil {
+			if st.kern.done != nil {
+				st.kern.done(b)
+			}
+			return err
+		}
+	}
+	if st.kern.done != nil {
+		st.kern.done(b)
+	}
+	if b.err != nil {
+		if err := w.lost(ctx, b.err); err != nil {
+			return err
+		}
+	}
+	return w.settleQuiet(ctx)
+}
 
-// drain handles the notifications already queued, so that deadlines are
+// settleQuiet settles what the last read left waiting — a path renamed
+// away (to where?), a new file its writer closed (to be renamed onto its
+// real name, or written again?) — once the kernel says no notification
+// follows: the rest of such a story comes right after (a rename is two
+// notifications queued together, an atomic save renames its temporary
+// file as soon as it is closed), so a quiet queue means there is none.
+// The times of pending.go remain the fallback while notifications keep
+// coming. (A removal is not settled so: the creation that replaces a
+// file may come a while after; see onRemove.)
+func (w *Watcher) settleQuiet(ctx context.Context) error {
+	st := w.st
+	if !st.quietDue || st.kern.quiet == nil {
+		return nil
+	}
+	if w.quiet > maxBlockingQuiet {
+		// Too long to block for: the loop's timer looks at it then.
+		st.quietAt = time.Now().Add(w.quiet)
+		st.due(st.quietAt)
+		return nil
+	}
+	if !st.kern.quiet(w.quiet) {
+		return nil // the next read may bring the rest; looked at again after it
+	}
+	return w.settleNow(ctx)
+}
+
+// settleNow settles what waited for the kernel to be quiet.
+func (w *Watcher) settleNow(ctx context.Context) error {
+	st := w.st
+	st.quietDue = false
+	for _, p := range st.sortedRenames() {
+		if err := w.renameGone(ctx, p); err != nil {
+			return err
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(st.whole)) {
+		delete(st.whole, p)
+		if _, ok := st.creates[p]; !ok {
+			continue
+		}
+		delete(st.creates, p)
+		if err := w.check(ctx, p, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain handles the notifications already read, so that deadlines are
 // judged against everything that has happened.
 func (w *Watcher) drain(ctx context.Context) error {
-	for range w.st.kern.pending() + 1 {
+	for range len(w.st.kern.batches) + 1 {
 		select {
-		case ev := <-w.st.kern.events:
-			if err := w.notice(ctx, ev); err != nil {
-				return err
+		case b, ok := <-w.st.kern.batches:
+			if !ok {
+				return w.kernelClosed()
 			}
-		case e := <-w.st.kern.errors:
-			if err := w.lost(ctx, e); err != nil {
+			if err := w.handleBatch(ctx, b); err != nil {
 				return err
 			}
 		default:
@@ -110,6 +185,10 @@ func (w *Watcher) drain(ctx context.Context) error {
 	}
 	return nil
 }
+
+// overflowed reports whether a watcher error says that notifications were
+// dropped for want of room in the kernel's queue.
+func overflowed(err error) bool { return errors.Is(err, errOverflow) || fsnotifyOverflow(err) }
 
 // addWatch watches one folder. A folder that cannot be watched (the
 // inotify watch limit, mostly) is rescanned periodically until a watch can

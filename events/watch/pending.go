@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -31,6 +32,7 @@ type pendingRename struct {
 // It is owned by Run's goroutine.
 type settling struct {
 	creates map[string]*pending       // new files waiting to settle
+	whole   map[string]bool           // of creates, those their writer closed: settled once the kernel is quiet
 	updates map[string]*pending       // known files to look at again once quiet (big, truncated, or written while read)
 	deletes map[string]*pending       // known files removed, reported once the path has stayed gone for the settle time
 	renames map[string]*pendingRename // renamed-away paths waiting for their Create
@@ -41,6 +43,7 @@ type settling struct {
 func newSettling() settling {
 	return settling{
 		creates: map[string]*pending{},
+		whole:   map[string]bool{},
 		updates: map[string]*pending{},
 		deletes: map[string]*pending{},
 		renames: map[string]*pendingRename{},
@@ -111,11 +114,17 @@ func (s *settling) dropRename(rel string) {
 	}
 }
 
+// sortedRenames lists the paths waiting for their new name, sorted.
+func (s *settling) sortedRenames() []string {
+	return slices.Sorted(maps.Keys(s.renames))
+}
+
 // forget stops every wait of the paths under prefix ("" for all): their
 // folder is about to be compared with the index, is gone, or moved.
 func (s *settling) forget(prefix string) {
 	if prefix == "" {
 		clear(s.creates)
+		clear(s.whole)
 		clear(s.updates)
 		clear(s.deletes)
 		clear(s.renames)
@@ -127,6 +136,11 @@ func (s *settling) forget(prefix string) {
 			if under(p, prefix) {
 				delete(m, p)
 			}
+		}
+	}
+	for p := range s.whole {
+		if under(p, prefix) {
+			delete(s.whole, p)
 		}
 	}
 	for p := range s.renames {

@@ -165,6 +165,9 @@ func (w *Watcher) loop(ctx context.Context) error {
 	pollT := time.NewTicker(pollEvery)
 	defer pollT.Stop()
 	for {
+		if st.nothingDue() {
+			st.next = time.Time{} // what was due was settled by a notification
+		}
 		if !st.next.Equal(armed) {
 			armed = st.next
 			if armed.IsZero() {
@@ -177,13 +180,11 @@ func (w *Watcher) loop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-st.kern.events:
+		case b, ok := <-st.kern.batches:
 			if !ok {
 				return w.kernelClosed()
 			}
-			err = w.notice(ctx, ev)
-		case e := <-st.kern.errors:
-			err = w.lost(ctx, e)
+			err = w.handleBatch(ctx, b)
 		case f := <-w.inject:
 			if err = w.flush(ctx); err == nil {
 				err = f(ctx)
@@ -196,7 +197,7 @@ func (w *Watcher) loop(ctx context.Context) error {
 		case now := <-saveT.C:
 			// Not in the middle of a burst (encoding a large index costs
 			// as much as the burst), unless the last save is old.
-			if st.kern.pending() == 0 || now.Sub(st.saved) >= saveMax {
+			if !st.kern.busy() || now.Sub(st.saved) >= saveMax {
 				w.retireUnused()
 				w.save()
 				st.saved = now
@@ -209,7 +210,7 @@ func (w *Watcher) loop(ctx context.Context) error {
 		if err == nil {
 			err = st.err
 		}
-		if err == nil && len(st.queued) > 0 && st.kern.pending() == 0 {
+		if err == nil && len(st.queued) > 0 && !st.kern.busy() {
 			// Idle: whatever a burst left queued goes out now.
 			err = w.flush(ctx)
 		}

@@ -384,7 +384,7 @@ type scanned struct {
 // ignored, known, not (or no longer) a regular file, or cannot be read:
 // the caller then looks at it the usual way.
 func (w *Watcher) readNew(l listed) (scanned, bool) {
-	if !l.regular || w.known(l.rel) != nil || w.ignoredListed(l) {
+	if !l.regular || w.indexed(l.rel) != nil || w.ignoredListed(l) {
 		return scanned{}, false
 	}
 	abs := w.ws.Abs(l.rel)
@@ -436,7 +436,7 @@ func (w *Watcher) scan(ctx context.Context, prefix string) (map[string]stat, has
 					continue
 				}
 				x := scanned{rel: l.rel, st: st}
-				if !st.sameAs(w.known(l.rel)) {
+				if !st.sameAs(w.indexed(l.rel)) {
 					e, changed, err := w.hashChanged(st)
 					x.r = &hashResult{e, changed, err}
 				}

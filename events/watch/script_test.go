@@ -45,7 +45,8 @@ import (
 // again with a poll watcher, where the runner runs one round of polling
 // before it awaits a run of expect lines (and the interval is too long for
 // any other round to run): the poll watcher sees only the state the
-// operations left, and must report it as notifications did.
+// operations left, and must report it as notifications did; and once more
+// reading fsnotify instead of inotify, as elsewhere than on Linux.
 //
 // A write truncates (or creates) the file, then writes: a writer that
 // pauses in between — a loaded machine deschedules it — for Settle (a new
@@ -70,6 +71,10 @@ func TestWatcher_Scripts(t *testing.T) {
 			t.Run("log", func(t *testing.T) { t.Parallel(); runScript(t, file, true, watch.Notify) })
 			t.Run("poll-index", func(t *testing.T) { t.Parallel(); runScript(t, file, false, watch.Poll) })
 			t.Run("poll-log", func(t *testing.T) { t.Parallel(); runScript(t, file, true, watch.Poll) })
+			t.Run("fsnotify", func(t *testing.T) {
+				t.Parallel()
+				runScript(t, file, false, watch.Notify, (*watch.Watcher).UseFsnotify)
+			})
 		})
 	}
 }
@@ -79,19 +84,27 @@ type expectation struct {
 	ev   short // SHA256 and Size are set when the content is to be compared
 }
 
-func runScript(t *testing.T, file string, withLog bool, kind watch.Kind) {
+// runScript runs one script; before, when given, is called with each
+// Watcher before it runs (to read fsnotify instead of inotify, say).
+func runScript(t *testing.T, file string, withLog bool, kind watch.Kind, before ...func(*watch.Watcher)) {
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	e := newEnv(t)
+	e.before = func(w *watch.Watcher) {
+		for _, f := range before {
+			f(w)
+		}
+	}
 	var opts watch.Options
 	if withLog {
 		opts.Log = e.log
 	}
 	const settle = 50 * time.Millisecond
 	opts.Settle = settle
+	opts.Quiet = settle // robust against a loaded machine; TestWatcher_SettleInotify and TestInotify_* check the default
 	opts.Watch = kind
 	if kind == watch.Poll {
 		opts.PollInterval = time.Hour // rounds only when the runner asks

@@ -91,6 +91,12 @@ type bubble struct {
 // starts a Watcher with opts on them and waits until it is ready. It stops
 // when the test ends.
 func startBubble(t *testing.T, files map[string]string, opts watch.Options, before func(*watch.Watcher)) *bubble {
+	return startBubbleOn(t, files, opts, before, false)
+}
+
+// startBubbleOn is startBubble with a kernel that tells what inotify
+// tells (a writer's close, whether more is queued) when inotify is set.
+func startBubbleOn(t *testing.T, files map[string]string, opts watch.Options, before func(*watch.Watcher), inotify bool) *bubble {
 	base := t.TempDir()
 	b := &bubble{t: t, dir: filepath.Join(base, "ws"), out: filepath.Join(base, "out"), log: &memLog{}, opens: map[string]int{}, fail: map[string]int{}}
 	for _, d := range []string{b.dir, b.out} {
@@ -112,7 +118,7 @@ func startBubble(t *testing.T, files map[string]string, opts watch.Options, befo
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.k, b.w = w.UseKernel(), w
+	b.k, b.w = w.UseKernel(inotify), w
 	if before != nil {
 		before(w)
 	}
@@ -487,6 +493,176 @@ func TestWatcher_Settle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				tt.run(startBubble(t, tt.files, watch.Options{}, tt.before))
+			})
+		})
+	}
+}
+
+// TestWatcher_SettleInotify checks the waits where the kernel tells what
+// inotify tells: when a writer closes a file, and whether more is queued.
+// A change is then settled by these signals, Settle being the bound for
+// what they cannot settle (a writer that keeps the file open, a hard
+// link, a queue that never goes quiet).
+func TestWatcher_SettleInotify(t *testing.T) {
+	const quiet = watch.DefaultQuiet
+	tests := []struct {
+		name  string
+		files map[string]string
+		run   func(b *bubble)
+	}{
+		{"a new file is file.created once its writer closed it and the queue is quiet", nil, func(b *bubble) {
+			b.create("a.txt", "x")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(quiet, "file.created a.txt = x"))
+		}},
+		{"a new file its writer keeps open is file.created after Settle", nil, func(b *bubble) {
+			b.create("a.txt", "x")
+			b.check(at(bubbleSettle, "file.created a.txt = x"))
+		}},
+		{"a new file written again after its close waits for the next close", nil, func(b *bubble) {
+			b.k.Batch(func() {
+				b.create("a.txt", "x")
+				b.k.Closed(b.path("a.txt"))
+				b.appendTo("a.txt", "y")
+			})
+			b.at(10 * time.Millisecond)
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond+quiet, "file.created a.txt = xy"))
+		}},
+		{"a file removed and made again in one read is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.Batch(func() {
+				b.remove("a.txt")
+				b.create("a.txt", "two")
+				b.k.Closed(b.path("a.txt"))
+			})
+			b.check(at(quiet, "file.updated a.txt = two"))
+		}},
+		{"a file removed and made again within Quiet is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(quiet / 2)
+			b.create("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(quiet/2+quiet, "file.updated a.txt = two"))
+		}},
+		{"a removed file is file.deleted after Settle, a quiet queue notwithstanding", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.check(at(bubbleSettle, "file.deleted a.txt"))
+		}},
+		{"a file removed and made again after some work, within Settle, is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(bubbleSettle / 2) // git inflates the blob in between; a loaded machine deschedules it
+			b.create("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(bubbleSettle/2+quiet, "file.updated a.txt = two"))
+		}},
+		{"a file removed, made again and still being written when Settle is up is one file.updated once closed", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.Removed(b.path("a.txt"))
+			if err := os.Remove(b.path("a.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.at(bubbleSettle / 2)
+			b.disk("a.txt", "") // made again; its notifications not read yet
+			b.at(bubbleSettle * 3 / 2)
+			b.k.Created(b.path("a.txt"))
+			b.write("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(bubbleSettle*3/2+quiet, "file.updated a.txt = two"))
+		}},
+		{"a removal the queue never goes quiet after is file.deleted after Settle", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
+			b.remove("a.txt")
+			for d := quiet / 2; d < 2*bubbleSettle; d += quiet / 2 {
+				b.at(d)
+				b.k.Closed(b.path("b.txt")) // nothing to settle
+			}
+			b.at(2*bubbleSettle + time.Second)
+			synctest.Wait()
+			// Due at Settle; the notifications still coming may be handled
+			// first (the loop picks among what is ready), a few Quiets
+			// each, but not until they stop.
+			evs := b.log.events()
+			if len(evs) != 1 || evs[0].Type != events.FileDeleted || evs[0].Path != "a.txt" {
+				b.t.Fatalf("want one file.deleted a.txt, got:\n%s", dump(evs))
+			}
+			if d := evs[0].Time.Sub(b.t0); d < bubbleSettle || d > bubbleSettle*3/2 {
+				b.t.Errorf("file.deleted at %v, want from %v to %v", d, bubbleSettle, bubbleSettle*3/2)
+			}
+		}},
+		{"a file renamed out is file.deleted once the queue is quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.rename("a.txt", "")
+			b.check(at(quiet, "file.deleted a.txt"))
+		}},
+		{"a known file written and closed is file.updated at its close", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.write("a.txt", "two")
+			b.at(10 * time.Millisecond)
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond, "file.updated a.txt = two"))
+		}},
+		{"a known file emptied by the next rewrite before its close is read is file.updated once, with the rewrite", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.write("a.txt", "two")
+			b.truncate("a.txt", false) // the next writer's O_TRUNC, before the close is read
+			b.k.Closed(b.path("a.txt"))
+			b.k.Wrote(b.path("a.txt"))
+			b.at(10 * time.Millisecond)
+			b.write("a.txt", "three")
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond, "file.updated a.txt = three"))
+		}},
+		{"a known file emptied and closed is file.updated after TruncQuiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.truncate("a.txt", true)
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(watch.TruncQuiet, "file.updated a.txt ="))
+		}},
+		{"a known file its writer keeps open is file.updated after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.write("a.txt", "two")
+			b.check(at(bubbleSettle, "file.updated a.txt = two"))
+		}},
+		{"a file moved in from outside is file.created at once", nil, func(b *bubble) {
+			p := filepath.Join(b.out, "a.txt")
+			if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+				b.t.Fatal(err)
+			}
+			if err := os.Rename(p, b.path("a.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.Moved(b.path("a.txt"))
+			b.check(at(0, "file.created a.txt = x"))
+		}},
+		{"a hard link is file.created after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			if err := os.Link(b.path("a.txt"), b.path("b.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.Created(b.path("b.txt"))
+			b.check(at(bubbleSettle, "file.created b.txt = one"))
+		}},
+		{"a folder's own notification of its move, read once it is watched under its new name, is nothing more", map[string]string{"d/x.txt": "x"}, func(b *bubble) {
+			if err := os.Rename(b.path("d"), b.path("e")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.Batch(func() {
+				b.k.Renamed(b.path("d"))
+				b.k.Moved(b.path("e"))
+			})
+			b.at(time.Millisecond)
+			b.k.Renamed(b.path("e")) // IN_MOVE_SELF, by the folder's new name
+			b.check(at(0, "file.moved d/x.txt -> e/x.txt = x"))
+		}},
+		{"an atomic save in one read is one file.updated at once", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.Batch(func() {
+				b.create("a.new", "two")
+				b.k.Closed(b.path("a.new"))
+				if err := os.Rename(b.path("a.new"), b.path("a.txt")); err != nil {
+					b.t.Fatal(err)
+				}
+				b.k.Renamed(b.path("a.new"))
+				b.k.Moved(b.path("a.txt"))
+			})
+			b.check(at(0, "file.updated a.txt = two"))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tt.run(startBubbleOn(t, tt.files, watch.Options{}, nil, true))
 			})
 		})
 	}

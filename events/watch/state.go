@@ -33,6 +33,12 @@ type state struct {
 	busy   map[string]bool
 	err    error // a flush that failed outside emit; Run returns it
 
+	// quietDue is set when a read left something to settle once the
+	// kernel is quiet (settleQuiet): a rename waiting for its pair, a
+	// new file its writer closed.
+	quietDue bool
+	quietAt  time.Time // when a quiet longer than maxBlockingQuiet is due
+
 	// Contents read to hash a change, by sha256, until the change is
 	// reported (offer) or the loop's iteration ends; see keep.go.
 	captured map[string][]byte
@@ -53,4 +59,18 @@ func newState(ctx context.Context, kern notifier) *state {
 		busy:      map[string]bool{},
 		retries:   map[string]*retry{},
 	}
+}
+
+// awaitQuiet notes that something waits for the kernel to be quiet (see
+// settleQuiet), where the kernel can tell; elsewhere the settle time
+// alone bounds it.
+func (st *state) awaitQuiet() {
+	if st.kern.quiet != nil {
+		st.quietDue = true
+	}
+}
+
+// nothingDue reports whether no path waits for a deadline.
+func (st *state) nothingDue() bool {
+	return len(st.creates)+len(st.updates)+len(st.deletes)+len(st.renames)+len(st.retries) == 0 && !st.quietDue
 }

@@ -3,18 +3,23 @@
 // regular file's path, size, sha256, mtime and version.
 //
 // A Watcher builds the index (a walk and a sha256 of every file), then
-// watches the tree with fsnotify until its context is done. It folds what
-// editors and tools do into the events an agent cares about:
+// watches the tree until its context is done: with inotify, read
+// directly, on Linux; with fsnotify elsewhere. It folds what editors and
+// tools do into the events an agent cares about:
 //
-//   - a new file is reported once, as file.created, when it has been quiet
-//     for Options.Settle, so create+write is one event with the final content;
+//   - a new file is reported once, as file.created, with its final
+//     content: when its writer closes it and the kernel's queue is then
+//     quiet for Options.Quiet (inotify), else once it has been quiet for
+//     Options.Settle (fsnotify) or, with inotify, for the longer of it and
+//     50 ms (a writer that keeps it open, a hard link);
 //   - a write that leaves the content unchanged (same sha256) emits nothing;
 //   - a save by rename (write a temp file, rename it onto the real name) is
 //     one file.updated, or file.created when the name did not exist;
-//   - a removed file is reported as file.deleted once its path has stayed
-//     gone for Options.Settle; removed and created again within it (git
-//     checkout, some editors) is one file.updated, or nothing when the
-//     content is the same;
+//   - a removed file is reported as file.deleted once its path has
+//     stayed gone for Options.Settle; removed and created again within it
+//     (git checkout, some editors) is one file.updated, or nothing when
+//     the content is the same — at once when both come in the same read
+//     of the kernel's queue (inotify);
 //   - a rename inside the workspace is one file.moved; folders produce no
 //     events of their own: a moved folder is one file.moved per file, a
 //     deleted one a file.deleted per file;
@@ -23,7 +28,7 @@
 //     file inside the workspace is a file with its target's content, a link
 //     that resolves outside is neither listed nor reported.
 //
-// fsnotify watches are not recursive: the Watcher adds one per folder,
+// The kernel's watches are not recursive: the Watcher adds one per folder,
 // including folders created later (walking them, since files may appear
 // before the watch is in place). When notifications may have been lost —
 // a queue overflow, a watcher error, a folder that could not be watched
@@ -60,9 +65,12 @@
 //	<-w.Ready()              // the index is built and the watches are in place
 //	files, cursor := w.Files("reports")
 //
-// Hashing happens on the goroutine that reads fsnotify's (generously
-// buffered, 65536 events) channel, streaming each file through sha256. A
-// write to a known file smaller than 1 MiB is hashed at once; writes to
+// Hashing happens on the goroutine that handles the notifications (read
+// ahead of it by a goroutine of the kernel's: up to 32 reads of 64 KiB of
+// inotify's queue, or fsnotify's 65536 events), streaming each file
+// through sha256. A write to a known file smaller than 1 MiB is hashed
+// once its writer closes it (inotify; Options.Settle for one that keeps
+// it open) or at once (fsnotify); writes to
 // bigger files are hashed once they have been quiet for 50 ms, so a large
 // copy is hashed once rather than on every write notification (and the
 // loop is busy for about a second per GiB when it is). Two more waits keep
@@ -147,6 +155,20 @@ var (
 // is reported when Options.Settle is zero.
 const DefaultSettle = 5 * time.Millisecond
 
+// DefaultQuiet is how long the kernel's queue must stay empty after a
+// rename away or the close of a new file before the Watcher takes it as
+// the whole story, when Options.Quiet is zero (see Options.Quiet).
+const DefaultQuiet = 100 * time.Microsecond
+
+// openQuiet is the least time a file written to and not closed must be
+// quiet before it is read anyway, where the kernel tells of closes; see
+// Watcher.openWait.
+const openQuiet = 50 * time.Millisecond
+
+// maxBlockingQuiet is the longest quiet the Watcher waits for in the
+// kernel, blocking its goroutine; a longer one is waited for by its timer.
+const maxBlockingQuiet = time.Millisecond
+
 const (
 	pairWindow    = 50 * time.Millisecond  // a Rename with no matching Create within it is a deletion
 	bigFile       = 1 << 20                // writes to files at least this big are hashed once quiet
@@ -190,6 +212,15 @@ type Options struct {
 	// reported is offered to it, the files there before are put once in
 	// the background, the contents no file has any more are retired.
 	Contents Contents
+	// Quiet is how long, where the kernel tells when a writer closes a
+	// file and when its queue is empty (inotify), the queue must stay
+	// empty after a rename away or a new file's close before that is
+	// taken as the whole story: the renamed file left the workspace, the
+	// new one is not a temporary file about to be renamed onto its real
+	// name. Within it the rest of such a story comes at once (an
+	// editor's save); Settle remains the bound while notifications keep
+	// coming. Default DefaultQuiet.
+	Quiet time.Duration
 }
 
 // Watcher watches one workspace and keeps its index. Files and Stat are
@@ -203,6 +234,7 @@ type Watcher struct {
 	logr       Log
 	path       string
 	settle     time.Duration
+	quiet      time.Duration
 	log        *slog.Logger
 	progress   io.Writer
 	since      time.Time
@@ -272,6 +304,9 @@ func New(opts Options, app Appender) (*Watcher, error) {
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
 	}
+	if opts.Quiet <= 0 {
+		opts.Quiet = DefaultQuiet
+	}
 	kind, err := ParseKind(string(opts.Watch))
 	if err != nil {
 		return nil, err
@@ -299,6 +334,7 @@ func New(opts Options, app Appender) (*Watcher, error) {
 		logr:     opts.Log,
 		path:     opts.IndexPath,
 		settle:   opts.Settle,
+		quiet:    opts.Quiet,
 		log:      log.With("component", "watch", "workspace", opts.Workspace.Name),
 		progress: opts.Progress,
 		since:    opts.Since,

@@ -12,6 +12,11 @@
 //
 //   - latency: write → list_changes and write → notifications/resources/updated
 //     through the embedded hub, over stdio or streamable HTTP sessions;
+//   - mixed: creates, modifies, deletes and moves at a steady mixed rate,
+//     each kind's latency beside the bare fsnotify watcher and watchman
+//     (when installed), and the CPU per change of filecast and watchman;
+//   - ramp: the mixed workload at a rate that doubles each step, until a
+//     receiver loses a change or its p99 passes 50 ms;
 //   - remote: the same through "filecast hub" and "filecast mcp --hub";
 //   - throughput: Changes writes as fast as possible, checked complete and in
 //     order in every session;
@@ -39,7 +44,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts, in the order "all" runs them.
-var Scenarios = []string{"latency", "remote", "throughput", "startup", "checkout", "webhooks"}
+var Scenarios = []string{"latency", "mixed", "remote", "throughput", "ramp", "startup", "checkout", "webhooks"}
 
 // ErrScenario reports a scenario name Run does not know.
 var ErrScenario = errors.New("bench: unknown scenario")
@@ -58,6 +63,9 @@ type Config struct {
 	Stdio    bool          // sessions over stdio instead of streamable HTTP
 	Log      io.Writer     // the filecast processes' stderr, written by one process at a time; nil discards it
 	Flags    []string      // extra flags for the filecast process under test, e.g. --cpuprofile FILE
+
+	MaxRate    int  // ramp: the highest rate tried (default 256,000/s)
+	NoWatchman bool // mixed, ramp: leave watchman out even when it is installed
 }
 
 func (c Config) withDefaults(scenario string) Config {
@@ -66,6 +74,12 @@ func (c Config) withDefaults(scenario string) Config {
 	}
 	if c.Duration <= 0 {
 		c.Duration = 5 * time.Second
+		if scenario == "ramp" {
+			c.Duration = 2 * time.Second
+		}
+	}
+	if c.MaxRate <= 0 {
+		c.MaxRate = 256_000
 	}
 	if c.Rate <= 0 && scenario != "throughput" {
 		c.Rate = 1000
@@ -75,8 +89,10 @@ func (c Config) withDefaults(scenario string) Config {
 		switch scenario {
 		case "startup":
 			c.Files = 100_000
-		case "throughput":
+		case "throughput", "mixed":
 			c.Files = 1000
+		case "ramp":
+			c.Files = 10_000
 		}
 	}
 	if c.Changes <= 0 {
@@ -108,6 +124,10 @@ func Run(ctx context.Context, scenario string, c Config) (Result, error) {
 	switch scenario {
 	case "latency":
 		r, err = runLatency(ctx, c, false)
+	case "mixed":
+		r, err = runMixed(ctx, c)
+	case "ramp":
+		r, err = runRamp(ctx, c)
 	case "remote":
 		r, err = runLatency(ctx, c, true)
 	case "throughput":

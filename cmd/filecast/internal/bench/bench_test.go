@@ -55,6 +55,12 @@ func TestRun(t *testing.T) {
 		{"latency", func(c bench.Config) bench.Config { c.Sessions = 2; c.Stdio = true; return c },
 			[]string{"write → list_changes", "write → resources/updated"},
 			[]string{"filecast peak RSS (sum of 2 processes)"}},
+		{"mixed", func(c bench.Config) bench.Config { return c },
+			[]string{"create → fsnotify (floor)", "create → list_changes", "modify → resources/updated", "delete → list_changes", "move → list_changes"},
+			[]string{"changes/s issued"}},
+		{"ramp", func(c bench.Config) bench.Config { c.MaxRate = 400; return c },
+			[]string{"200/s → fsnotify (floor)", "200/s → list_changes"},
+			[]string{"highest lossless rate with p99 ≤ 50 ms, fsnotify (floor)"}},
 		{"remote", func(c bench.Config) bench.Config { return c },
 			[]string{"write → list_changes", "write → resources/updated"},
 			[]string{"filecast peak RSS (sum of 2 processes)"}},
@@ -101,10 +107,14 @@ func TestRun(t *testing.T) {
 				buf := make([]byte, 1<<20)
 				t.Fatalf("%d goroutines after Run, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 			}
+			rows := tt.rows
+			if _, err := exec.LookPath("watchman"); err == nil && (tt.scenario == "mixed" || tt.scenario == "ramp") {
+				rows = append(rows, map[string]string{"mixed": "delete → watchman", "ramp": "200/s → watchman"}[tt.scenario])
+			}
 			var out strings.Builder
 			res.Print(&out)
 			t.Log("\n" + out.String())
-			for _, row := range tt.rows {
+			for _, row := range rows {
 				if s, ok := res.Row(row); !ok || s.N == 0 || s.P50 <= 0 {
 					t.Errorf("row %q: %+v, present %v; want samples", row, s, ok)
 				}

@@ -211,6 +211,7 @@ func runCheckout(ctx context.Context, c Config) (Result, error) {
 		events    int
 		unexpect  int
 		byType    = map[string]int{}
+		byPath    = map[string][]string{} // path → the types of its events, in order
 		pages     int
 		overflows int
 		overflow  bool
@@ -264,6 +265,7 @@ func runCheckout(ctx context.Context, c Config) (Result, error) {
 			for _, e := range pg.Events {
 				events++
 				byType[e.Type]++
+				byPath[e.Path] = append(byPath[e.Path], e.Type)
 				want, ok := plan.changes[e.Path]
 				if !ok {
 					unexpect++
@@ -333,6 +335,17 @@ func runCheckout(ctx context.Context, c Config) (Result, error) {
 		r.fig("  "+k, float64(byType[k]), "")
 	}
 	r.worst("events for unchanged paths", float64(unexpect))
+	// Each changed path must be exactly one event of its kind: a modified
+	// file one file.updated (not deleted and created), an added one one
+	// file.created, a deleted one one file.deleted.
+	wantType := map[string]string{"modified": "file.updated", "added": "file.created", "deleted": "file.deleted"}
+	notOne := 0
+	for path, ch := range plan.changes {
+		if got := byPath[path]; len(got) != 1 || got[0] != wantType[ch.kind] {
+			notOne++
+		}
+	}
+	r.worst("changed paths not reported as exactly one event of their kind", float64(notOne))
 	r.fig("list_changes pages", float64(pages), "")
 	r.worst("overflowed list_changes results", float64(overflows))
 	if cpu > 0 {

@@ -252,6 +252,7 @@ type changesPage struct {
 	Events []struct {
 		Type      string    `json:"type"`
 		Path      string    `json:"path"`
+		OldPath   string    `json:"old_path"`
 		SHA256    string    `json:"sha256"`
 		Timestamp time.Time `json:"timestamp"`
 	} `json:"events"`
