@@ -146,6 +146,7 @@ func (w *Watcher) flush(ctx context.Context) error {
 	q := st.queued
 	st.queued = nil
 	clear(st.busy)
+	w.lastFlush.Store(time.Now().UnixNano())
 	evs := make([]events.Event, len(q))
 	for i := range q {
 		evs[i] = q[i].ev

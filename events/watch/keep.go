@@ -1,6 +1,9 @@
 package watch
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Contents keeps the contents of a workspace's text files for diffs
 // (satisfied by *content.Workspace). Its methods are safe for concurrent
@@ -182,6 +185,7 @@ func (w *Watcher) keeper(ctx context.Context) {
 		}
 		if fill {
 			if len(files) > 0 {
+				w.yieldToChanges(ctx)
 				rel := files[0]
 				files = files[1:]
 				w.keepFile(ctx, rel, shas[rel])
@@ -200,6 +204,28 @@ func (w *Watcher) keeper(ctx context.Context) {
 		case <-ctx.Done():
 		case <-w.keepWake:
 		}
+	}
+}
+
+// fillPause is how long the fill of a new store waits before each file
+// while live changes are being appended (within the last fillPause): a
+// start under load fills at most 200 files a second, leaving the cores
+// and the connection to JetStream to the changes agents wait for; a quiet
+// one fills at full speed.
+const fillPause = 5 * time.Millisecond
+
+// yieldToChanges waits out fillPause when changes were appended within
+// it.
+func (w *Watcher) yieldToChanges(ctx context.Context) {
+	last := w.lastFlush.Load()
+	if last == 0 || time.Since(time.Unix(0, last)) >= fillPause {
+		return
+	}
+	t := time.NewTimer(fillPause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

@@ -253,6 +253,7 @@ type Watcher struct {
 	watching   atomic.Pointer[Watching]           // how Run chose to watch; see Watching
 	contents   Contents                           // nil keeps no contents
 	keepWake   chan struct{}                      // wakes the keeper
+	lastFlush  atomic.Int64                       // when live changes were last appended (unix ns); the keeper's fill yields to them
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
