@@ -147,6 +147,15 @@ func (w *Watcher) flush(ctx context.Context) error {
 	st.queued = nil
 	clear(st.busy)
 	w.lastFlush.Store(time.Now().UnixNano())
+	// The log hands the batch's events to subscribers before AppendBatch
+	// returns: a listing asked for meanwhile waits for them to reach the
+	// index too (awaitFlush).
+	done := make(chan struct{})
+	w.flushing.Store(&done)
+	defer func() {
+		w.flushing.CompareAndSwap(&done, nil)
+		close(done)
+	}()
 	evs := make([]events.Event, len(q))
 	for i := range q {
 		evs[i] = q[i].ev
@@ -181,6 +190,27 @@ func (w *Watcher) flush(ctx context.Context) error {
 	w.mu.Unlock()
 	st.dirty = true
 	return nil
+}
+
+// flushWait bounds how long a listing waits for a batch being appended to
+// reach the index: a log that is slow to take it (a cluster electing a
+// leader) does not hold listings up, whose cursor says what they reflect.
+const flushWait = 100 * time.Millisecond
+
+// awaitFlush waits, at most flushWait, until the batch being appended, if
+// any, is in the index: an agent that lists right after seeing an event
+// finds its file.
+func (w *Watcher) awaitFlush() {
+	p := w.flushing.Load()
+	if p == nil {
+		return
+	}
+	t := time.NewTimer(flushWait)
+	defer t.Stop()
+	select {
+	case <-*p:
+	case <-t.C:
+	}
 }
 
 // flushLater flushes from a place that cannot return an error; the loop
