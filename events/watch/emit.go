@@ -79,6 +79,7 @@ func (w *Watcher) emit(ctx context.Context, typ events.Type, rel, old string, e 
 		w.hold(rel, old)
 		return nil
 	}
+	defer w.appending()()
 	got, err := w.app.Append(ctx, ev)
 	if refused(err) {
 		w.hold(rel, old)
@@ -146,16 +147,7 @@ func (w *Watcher) flush(ctx context.Context) error {
 	q := st.queued
 	st.queued = nil
 	clear(st.busy)
-	w.lastFlush.Store(time.Now().UnixNano())
-	// The log hands the batch's events to subscribers before AppendBatch
-	// returns: a listing asked for meanwhile waits for them to reach the
-	// index too (awaitFlush).
-	done := make(chan struct{})
-	w.flushing.Store(&done)
-	defer func() {
-		w.flushing.CompareAndSwap(&done, nil)
-		close(done)
-	}()
+	defer w.appending()()
 	evs := make([]events.Event, len(q))
 	for i := range q {
 		evs[i] = q[i].ev
@@ -192,20 +184,36 @@ func (w *Watcher) flush(ctx context.Context) error {
 	return nil
 }
 
-// flushWait bounds how long a listing waits for a batch being appended to
-// reach the index: a log that is slow to take it (a cluster electing a
-// leader) does not hold listings up, whose cursor says what they reflect.
-const flushWait = 100 * time.Millisecond
+// appending marks changes being appended, until the returned func is
+// called once they are in the index. The log hands them to subscribers
+// before it returns, so a listing asked for meanwhile waits for them
+// (awaitAppend); and the keeper's first fill yields to them
+// (yieldToChanges).
+func (w *Watcher) appending() (inIndex func()) {
+	w.lastAppend.Store(time.Now().UnixNano())
+	ch := make(chan struct{})
+	w.inFlight.Store(&ch)
+	return func() {
+		w.inFlight.CompareAndSwap(&ch, nil)
+		close(ch)
+	}
+}
 
-// awaitFlush waits, at most flushWait, until the batch being appended, if
-// any, is in the index: an agent that lists right after seeing an event
-// finds its file.
-func (w *Watcher) awaitFlush() {
-	p := w.flushing.Load()
+// appendWait bounds how long a listing waits for changes being appended
+// to reach the index: a log that is slow to take them (a cluster electing
+// a leader) does not hold listings up, whose cursor says what they
+// reflect.
+const appendWait = 100 * time.Millisecond
+
+// awaitAppend waits, at most appendWait, until the changes being
+// appended, if any, are in the index: an agent that lists right after
+// seeing an event finds its file.
+func (w *Watcher) awaitAppend() {
+	p := w.inFlight.Load()
 	if p == nil {
 		return
 	}
-	t := time.NewTimer(flushWait)
+	t := time.NewTimer(appendWait)
 	defer t.Stop()
 	select {
 	case <-*p:

@@ -21,7 +21,7 @@ func TestYieldToChanges(t *testing.T) {
 		if d := took(); d != 0 {
 			t.Errorf("nothing appended yet: waited %v, want 0", d)
 		}
-		w.lastFlush.Store(time.Now().UnixNano())
+		w.lastAppend.Store(time.Now().UnixNano())
 		if d := took(); d != fillPause {
 			t.Errorf("changes just appended: waited %v, want %v", d, fillPause)
 		}
@@ -29,7 +29,7 @@ func TestYieldToChanges(t *testing.T) {
 		if d := took(); d != 0 {
 			t.Errorf("quiet for %v: waited %v, want 0", fillPause, d)
 		}
-		w.lastFlush.Store(time.Now().UnixNano())
+		w.lastAppend.Store(time.Now().UnixNano())
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		start := time.Now()

@@ -3,6 +3,8 @@ package watch
 import (
 	"context"
 	"time"
+
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 // Contents keeps the contents of a workspace's text files for diffs
@@ -217,15 +219,8 @@ const fillPause = 5 * time.Millisecond
 // yieldToChanges waits out fillPause when changes were appended within
 // it.
 func (w *Watcher) yieldToChanges(ctx context.Context) {
-	last := w.lastFlush.Load()
-	if last == 0 || time.Since(time.Unix(0, last)) >= fillPause {
-		return
-	}
-	t := time.NewTimer(fillPause)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+	if last := w.lastAppend.Load(); last != 0 && time.Since(time.Unix(0, last)) < fillPause {
+		wait.Sleep(ctx, fillPause)
 	}
 }
 

@@ -253,8 +253,8 @@ type Watcher struct {
 	watching   atomic.Pointer[Watching]           // how Run chose to watch; see Watching
 	contents   Contents                           // nil keeps no contents
 	keepWake   chan struct{}                      // wakes the keeper
-	lastFlush  atomic.Int64                       // when live changes were last appended (unix ns); the keeper's fill yields to them
-	flushing   atomic.Pointer[chan struct{}]      // closed once the batch being appended is in the index; nil between batches
+	lastAppend atomic.Int64                       // when live changes were last appended (unix ns); the keeper's fill yields to them
+	inFlight   atomic.Pointer[chan struct{}]      // closed once the changes being appended are in the index; nil between appends
 
 	missing   atomic.Pointer[time.Time] // since when the workspace folder is missing; nil while it is there
 	heldCount atomic.Int64              // paths held while the log has no room; -1: the whole tree
@@ -368,7 +368,7 @@ func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 // event applied to the index: the listing reflects every event up to it.
 // An invalid prefix gives no files.
 func (w *Watcher) Files(prefix string) ([]events.FileInfo, uint64) {
-	w.awaitFlush()
+	w.awaitAppend()
 	p, err := workspace.CleanPrefix(prefix)
 	w.mu.RLock()
 	defer w.mu.RUnlock()
