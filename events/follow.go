@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/filecast/filecast/events/internal/wait"
 )
 
 // Defaults of FollowOptions.
@@ -101,12 +103,8 @@ func Follow(ctx context.Context, src Source, ws string, after uint64, fn func(Ev
 			lvl = slog.LevelWarn
 		}
 		log.Log(ctx, lvl, "event subscription failed; resubscribing", "workspace", ws, "after", last, "err", err, "in", pause, "failures", failed)
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !wait.Sleep(ctx, pause) {
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }

@@ -74,6 +74,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/internal/wait"
 	"github.com/filecast/filecast/events/workspace"
 )
 
@@ -319,12 +320,8 @@ func (h *Hub) follow(ctx context.Context, st *wsState) {
 			backoff = minBackoff
 		}
 		h.logger.Warn("follow log", "workspace", st.w.Name, "after", from, "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !wait.Sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
