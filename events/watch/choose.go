@@ -155,19 +155,13 @@ func (w *Watcher) choose(ctx context.Context) (x Watching, trust bool, taken int
 	mounts := w.fileSystems()
 	if w.kind == Poll {
 		x.Kind, x.Reason = Poll, "asked for (--watch poll)"
-		for _, m := range mounts {
-			trust = trust && keepsDirTimes(m.fsType)
-		}
-		return x, trust, 0, false
+		return x, keepDirTimes(mounts), 0, false
 	}
 	if w.kind == Auto && len(mounts) > 0 {
 		if root := mounts[0]; remoteFS(root.fsType) {
 			x.Kind = Poll
 			x.Reason = fmt.Sprintf("the workspace folder is on %s, where file notifications miss changes made by other machines (or by the host of a VM or container); --watch notify overrides", root.fsType)
-			for _, m := range mounts {
-				trust = trust && keepsDirTimes(m.fsType)
-			}
-			return x, trust, 0, false
+			return x, keepDirTimes(mounts), 0, false
 		}
 		var types []string
 		under := slices.Clone(mounts[1:])
@@ -196,13 +190,20 @@ func (w *Watcher) choose(ctx context.Context) (x Watching, trust bool, taken int
 		}
 		x.Kind, x.Polled = Poll, nil
 		x.Reason = fmt.Sprintf("the workspace needs %s %s, more than the %d left (%s); %s", need, w.budget.unit, left, w.budget.detail, w.budget.raise)
-		trust = true
-		for _, m := range mounts {
-			trust = trust && keepsDirTimes(m.fsType)
-		}
-		return x, trust, 0, true
+		return x, keepDirTimes(mounts), 0, true
 	}
 	return x, trust, 0, false
+}
+
+// keepDirTimes reports whether every one of mounts keeps folders' mtimes
+// (keepsDirTimes): whether a poller may trust them across the workspace.
+func keepDirTimes(mounts []mount) bool {
+	for _, m := range mounts {
+		if !keepsDirTimes(m.fsType) {
+			return false
+		}
+	}
+	return true
 }
 
 // fileSystems returns the file systems of the workspace (its own first,
