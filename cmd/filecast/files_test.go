@@ -32,23 +32,7 @@ func TestRemoteAgent_FileTools(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(root, ".git", "config"), "[core]\n")
 
-	mcpAddr := freeAddr(t)
-	startProc(t, "mcp", "--http", mcpAddr, "--hub", base)
-	url := "http://" + mcpAddr + "/mcp"
-	waitMCP(t, url)
-	agents := map[string]func() *agent{
-		"stdio": func() *agent { return startStdio(t, legacyVersion, "--hub", base) },
-		"http": func() *agent {
-			c, err := client.NewStreamableHttpClient(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			return newAgent(t, c, legacyVersion)
-		},
-	}
+	agents := remoteAgents(t, base)
 	for _, name := range []string{"stdio", "http"} {
 		t.Run(name, func(t *testing.T) {
 			a := agents[name]()
@@ -123,23 +107,7 @@ func TestRemoteAgent_Diffs(t *testing.T) {
 	startProc(t, "hub", "--root", "w="+root, "--listen", addr, "--data", t.TempDir())
 	base := "http://" + addr
 	waitHTTP(t, base+"/healthz")
-	mcpAddr := freeAddr(t)
-	startProc(t, "mcp", "--http", mcpAddr, "--hub", base)
-	url := "http://" + mcpAddr + "/mcp"
-	waitMCP(t, url)
-	agents := map[string]func() *agent{
-		"stdio": func() *agent { return startStdio(t, legacyVersion, "--hub", base) },
-		"http": func() *agent {
-			c, err := client.NewStreamableHttpClient(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			return newAgent(t, c, legacyVersion)
-		},
-	}
+	agents := remoteAgents(t, base)
 	first := true
 	for _, name := range []string{"stdio", "http"} {
 		t.Run(name, func(t *testing.T) {
@@ -169,5 +137,29 @@ func TestRemoteAgent_Diffs(t *testing.T) {
 				t.Errorf("read_file since: %+v, want the same diff as list_changes", r)
 			}
 		})
+	}
+}
+
+// remoteAgents starts "filecast mcp --http --hub base" and returns how to
+// start an agent of the hub at base over each transport: stdio (its own
+// "filecast mcp --hub") and streamable HTTP (to that server).
+func remoteAgents(t *testing.T, base string) map[string]func() *agent {
+	t.Helper()
+	mcpAddr := freeAddr(t)
+	startProc(t, "mcp", "--http", mcpAddr, "--hub", base)
+	url := "http://" + mcpAddr + "/mcp"
+	waitMCP(t, url)
+	return map[string]func() *agent{
+		"stdio": func() *agent { return startStdio(t, legacyVersion, "--hub", base) },
+		"http": func() *agent {
+			c, err := client.NewStreamableHttpClient(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return newAgent(t, c, legacyVersion)
+		},
 	}
 }
