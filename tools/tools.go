@@ -163,7 +163,11 @@ func (t *toolset) answer(ctx context.Context, r ListChangesResult, args ListChan
 	if err != nil {
 		return t.failure("list_changes", err)
 	}
-	return result(changesResult{Events: evs, Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed})
+	b, err := changesResult{Events: evs, Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed}.appendJSON(make([]byte, 0, 64+128*len(evs)))
+	if err != nil {
+		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
+	}
+	return encoded(b)
 }
 
 // Tool descriptions, written for the model: when to call the tool, what
@@ -284,6 +288,11 @@ func result(v any) *mcp.CallToolResult {
 	if err != nil {
 		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
 	}
+	return encoded(b)
+}
+
+// encoded is result for a v already encoded as b.
+func encoded(b []byte) *mcp.CallToolResult {
 	return mcp.NewToolResultStructured(json.RawMessage(b), string(b))
 }
 
