@@ -355,6 +355,11 @@ func appendToolResponse(b []byte, id mcp.RequestId, res *mcp.CallToolResult) (_ 
 	b = append(b, `,"text":`...)
 	b = jsonenc.String(b, text.Text, true)
 	b = append(b, `}]`...)
+	// The members in the order of their names, as CallToolResult's
+	// MarshalJSON writes them (from a map).
+	if res.IsError {
+		b = append(b, `,"isError":true`...)
+	}
 	if structured != nil {
 		b = append(b, `,"structuredContent":`...)
 		var compact bytes.Buffer
@@ -364,9 +369,6 @@ func appendToolResponse(b []byte, id mcp.RequestId, res *mcp.CallToolResult) (_ 
 		buf := bytes.NewBuffer(b)
 		json.HTMLEscape(buf, compact.Bytes())
 		b = buf.Bytes()
-	}
-	if res.IsError {
-		b = append(b, `,"isError":true`...)
 	}
 	return append(b, `}}`...), true
 }
