@@ -256,7 +256,7 @@ func (d toolDef) build() (server.ServerTool, error) {
 	return server.ServerTool{
 		Tool: newTool(d.name, d.desc, d.in, d.out, d.opts...),
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			if msg := schema.check(d.name, req.Params.Arguments); msg != "" {
+			if msg := schema.check(d.name, req.GetRawArguments()); msg != "" {
 				return mcp.NewToolResultError(msg), nil
 			}
 			return h(ctx, req)
