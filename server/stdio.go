@@ -256,12 +256,36 @@ func (c *stdioConn) writeNotifications(ctx context.Context) {
 }
 
 func (c *stdioConn) appendNotification(buf []byte, n mcp.JSONRPCNotification) []byte {
+	if out, ok := appendURINotification(buf, n); ok {
+		return append(out, '\n')
+	}
 	b, err := json.Marshal(n)
 	if err != nil {
 		c.log.Warn("encode notification", "err", err)
 		return buf
 	}
 	return append(append(buf, b...), '\n')
+}
+
+// appendURINotification appends n as json.Marshal writes it when its
+// only parameter is a uri, as in notifications/resources/updated; ok is
+// false, and b unchanged, for any other.
+func appendURINotification(b []byte, n mcp.JSONRPCNotification) (_ []byte, ok bool) {
+	p := n.Params
+	if p.Meta != nil || len(p.AdditionalFields) != 1 {
+		return b, false
+	}
+	uri, ok := p.AdditionalFields["uri"].(string)
+	if !ok {
+		return b, false
+	}
+	b = append(b, `{"jsonrpc":`...)
+	b = jsonenc.String(b, n.JSONRPC, true)
+	b = append(b, `,"method":`...)
+	b = jsonenc.String(b, n.Method, true)
+	b = append(b, `,"params":{"uri":`...)
+	b = jsonenc.String(b, uri, true)
+	return append(b, `}}`...), true
 }
 
 // request sends a request of the server to the client and waits for its

@@ -78,6 +78,45 @@ func TestEncodeMessage_AsJSONMarshal(t *testing.T) {
 	}
 }
 
+// TestAppendURINotification_AsJSONMarshal wants the notifications the
+// stdio writer encodes by hand encoded as json.Marshal does, and the
+// others left to it.
+func TestAppendURINotification_AsJSONMarshal(t *testing.T) {
+	note := func(method string, params map[string]any, meta map[string]any) mcp.JSONRPCNotification {
+		return mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
+			Method: method, Params: mcp.NotificationParams{AdditionalFields: params, Meta: meta}}}
+	}
+	var hand int
+	for _, n := range []mcp.JSONRPCNotification{
+		note(mcp.MethodNotificationResourceUpdated, map[string]any{"uri": "filecast://docs/reports/q3.md"}, nil),
+		note(mcp.MethodNotificationResourceUpdated, map[string]any{"uri": "filecast://w/<é 日本 🎉>\u2028 \"q\" \\ \n\xff"}, nil),
+		note(mcp.MethodNotificationResourceUpdated, map[string]any{"uri": "filecast://w/a"}, map[string]any{mcp.MetaKeySubscriptionID: 7}),
+		note(mcp.MethodNotificationResourcesListChanged, map[string]any{}, nil),
+		note(mcp.MethodNotificationResourcesListChanged, nil, nil),
+		note("notifications/message", map[string]any{"uri": 5}, nil),
+		note("notifications/message", map[string]any{"uri": "u", "level": "info"}, nil),
+	} {
+		want, err := json.Marshal(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendURINotification([]byte("x"), n)
+		if !ok {
+			if string(got) != "x" {
+				t.Errorf("appendURINotification declined %s but wrote %s", want, got)
+			}
+			continue
+		}
+		hand++
+		if string(got) != "x"+string(want) {
+			t.Errorf("appendURINotification =\n%s\nwant\nx%s", got, want)
+		}
+	}
+	if hand != 2 {
+		t.Errorf("%d notifications encoded by hand, want the 2 with only a uri", hand)
+	}
+}
+
 // stdioServe is a stdio transport under test.
 type stdioServe func(ctx context.Context, s *mcpserver.MCPServer, in io.Reader, out io.Writer) error
 
