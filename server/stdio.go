@@ -22,8 +22,9 @@ import (
 // The stdio transport serves one client over a pair of streams, one
 // JSON-RPC message per line, around mcp-go's MCPServer.HandleMessage and
 // its sessions, as mcp-go's StdioServer does, and with the same
-// behaviour: tools/call requests run on at most stdioToolCalls at a time,
-// other requests each on their own goroutine, notifications from the
+// behaviour: tools/call requests run on stdioToolCalls workers, in the
+// order they came (stdioQueue of them wait; more wait off the reading
+// goroutine), other requests each on their own goroutine, notifications from the
 // client in order on the reading goroutine; answers to the server's own
 // requests (roots/list, sampling, elicitation) go to the request waiting
 // for them; a line that is not JSON is answered with a parse error; a
@@ -31,13 +32,17 @@ import (
 // spend: the StdioServer decodes every message five times before
 // HandleMessage decodes it again, starts a goroutine to read each line
 // and hands each tool call to a worker; here a message is decoded once
-// to route it, the reading goroutine starts the one that serves it,
+// to route it, the reading goroutine hands it on directly,
 // notifications already queued go out in one write, and tool results
 // are encoded without reflection.
 
-// stdioToolCalls is how many tools/call requests run at once (as many
-// as mcp-go's StdioServer has workers); more wait for one to end.
-const stdioToolCalls = 5
+// stdioToolCalls is how many tools/call requests run at once, and
+// stdioQueue how many wait in order for a worker, as in mcp-go's
+// StdioServer. Long-lived workers keep the stacks a call grows.
+const (
+	stdioToolCalls = 5
+	stdioQueue     = 100
+)
 
 // stdioNotifications is how many notifications wait for the writer (the
 // size of mcp-go's stdio session queue); the server drops more.
@@ -50,12 +55,18 @@ type stdioConn struct {
 	log  *slog.Logger
 	sess *stdioSession
 
-	tools chan struct{} // a token per running tools/call
+	calls chan toolCall // tools/call requests for the workers
 	wg    sync.WaitGroup
 
 	nextID    atomic.Int64
 	pendingMu sync.Mutex
 	pending   map[int64]chan rpcAnswer // the server's requests awaiting an answer
+}
+
+// toolCall is a tools/call request waiting for a worker.
+type toolCall struct {
+	id  json.RawMessage
+	msg []byte
 }
 
 // rpcAnswer is the client's answer to a request of the server.
@@ -68,7 +79,7 @@ type rpcAnswer struct {
 func serveStdio(ctx context.Context, srv *mcpserver.MCPServer, wire *stdioWire, log *slog.Logger) error {
 	c := &stdioConn{
 		mcp: srv, wire: wire, log: log,
-		tools:   make(chan struct{}, stdioToolCalls),
+		calls:   make(chan toolCall, stdioQueue),
 		pending: map[int64]chan rpcAnswer{},
 	}
 	c.sess = &stdioSession{conn: c, notifications: make(chan mcp.JSONRPCNotification, stdioNotifications)}
@@ -85,6 +96,9 @@ func serveStdio(ctx context.Context, srv *mcpserver.MCPServer, wire *stdioWire, 
 		c.wg.Wait()
 	}()
 	c.wg.Go(func() { c.writeNotifications(ctx) })
+	for range stdioToolCalls {
+		c.wg.Go(func() { c.work(ctx) })
+	}
 	// The reader owns no state of its own: when in cannot be closed, it
 	// may stay blocked in a read after ctx ends (see ServeStdio), and
 	// then drops what it reads.
@@ -152,15 +166,18 @@ func (c *stdioConn) dispatch(ctx context.Context, msg []byte) {
 	}
 	switch {
 	case r.Method == string(mcp.MethodToolsCall):
-		c.wg.Go(func() {
-			select {
-			case c.tools <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-c.tools }()
-			c.handle(ctx, r.ID, msg)
-		})
+		call := toolCall{id: r.ID, msg: msg}
+		select {
+		case c.calls <- call:
+		default:
+			// The queue is full: wait for room off the reading goroutine.
+			c.wg.Go(func() {
+				select {
+				case c.calls <- call:
+				case <-ctx.Done():
+				}
+			})
+		}
 	case r.hasID():
 		// A handler that blocks, such as subscriptions/listen, must not
 		// stall the reading.
@@ -168,6 +185,18 @@ func (c *stdioConn) dispatch(ctx context.Context, msg []byte) {
 	default:
 		// Notifications carry no answer and keep their order.
 		c.handle(ctx, nil, msg)
+	}
+}
+
+// work serves tools/call requests until ctx ends.
+func (c *stdioConn) work(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case call := <-c.calls:
+			c.handle(ctx, call.id, call.msg)
+		}
 	}
 }
 

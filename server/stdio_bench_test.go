@@ -33,7 +33,8 @@ func cpuTime(tb testing.TB) time.Duration {
 // BenchmarkStdio_ToolCall is the floor of the MCP session: one tools/call
 // round trip over a pair of pipes, to a tool that answers at once with a
 // result as big as a list_changes of one event, served by mcp-go's
-// StdioServer and by this package's transport. "paced" sends one call a
+// StdioServer and by this package's transport, beside "echo", which
+// writes each line back (the pipes and the runtime alone). "paced" sends one call a
 // millisecond (1,000/s, the rate of filecast bench's mixed scenario:
 // the runtime idles between calls, as in use); "cpu-µs/call" is the
 // whole process's CPU per call, client side included.
@@ -42,6 +43,20 @@ func BenchmarkStdio_ToolCall(b *testing.B) {
 		name  string
 		serve func(ctx context.Context, s *mcpserver.MCPServer, in io.Reader, out io.Writer) error
 	}{
+		// No MCP at all: each line is written back as the answer, the
+		// floor of a round trip through the pipes and the runtime.
+		{"echo", func(ctx context.Context, _ *mcpserver.MCPServer, in io.Reader, out io.Writer) error {
+			r := bufio.NewReader(in)
+			for {
+				line, err := r.ReadBytes('\n')
+				if err != nil {
+					return nil
+				}
+				if _, err := out.Write(line); err != nil {
+					return nil
+				}
+			}
+		}},
 		{"mcp-go", func(ctx context.Context, s *mcpserver.MCPServer, in io.Reader, out io.Writer) error {
 			stdio := mcpserver.NewStdioServer(s)
 			stdio.SetErrorLogger(log.New(io.Discard, "", 0))
