@@ -17,7 +17,7 @@ import (
 // session (resources/subscribe) or one subscriptions/listen stream.
 //
 // The router calls offer, which never blocks: a URI already pending is not
-// queued twice, and list_changed is one flag. While the session's
+// queued twice, and list_changed is one flag. While a stdio session's
 // notification channel has room and no sender runs, offer puts the
 // notifications in it itself; otherwise a sender goroutine writes the
 // pending notifications into it with a blocking send, so a slow client
@@ -145,8 +145,15 @@ func (n *notifier) offer(ev events.Event) {
 // the common case of changes one at a time: then a notification costs
 // no goroutine. What does not fit goes to a sender, which waits for
 // room. n.mu must be held.
+//
+// Only a stdio session's queue is filled directly: mcp-go's streamable
+// HTTP session hands its queue to whichever POST is in flight and can
+// lose a notification taken just as that POST ends, and a notification
+// queued at the very moment the change wakes a list_changes long-poll
+// meets that window far more often than one queued by a sender.
 func (n *notifier) flushLocked() {
-	if n.sending || !n.started || n.stopped || n.ctx.Err() != nil {
+	_, stdio := n.session.(*stdioSession)
+	if !stdio || n.sending || !n.started || n.stopped || n.ctx.Err() != nil {
 		n.sendLocked()
 		return
 	}
