@@ -72,3 +72,16 @@ func BenchmarkEvent_MarshalJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEvent_MarshalJSONReflect is the same event through
+// encoding/json's reflection, as MarshalJSON wrote it before, to compare.
+func BenchmarkEvent_MarshalJSONReflect(b *testing.B) {
+	e := Event{ID: "01JDX5ABCDEFGHJKMNPQRSTVWX", Seq: 1042, Type: FileUpdated, Workspace: "docs", Path: "reports/q3.md", Size: 1834,
+		SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Actor: ActorFS, Time: time.Now()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.marshalSlow(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
