@@ -261,4 +261,6 @@ const (
 	ExpectTTL  = expectTTL
 	FullEvery  = fullEvery
 	DutyFactor = dutyFactor
+
+	ReplaceHold = replaceHold
 )
