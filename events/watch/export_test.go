@@ -152,7 +152,12 @@ type Kernel struct {
 	sent    atomic.Int64  // batches queued
 	handled atomic.Int64  // batches handled
 	group   *batch        // the read being made by Batch
+	cut     atomic.Int64  // quiet waits still to be cut short
 }
+
+// CutShort makes the next n waits for quiet end at once as not quiet,
+// with nothing on its way, as a signal cuts inotify's short.
+func (k *Kernel) CutShort(n int) { k.cut.Store(int64(n)) }
 
 // UseKernel makes the Watcher take its notifications from the returned
 // Kernel instead of the system's. With inotify, the Kernel tells what
@@ -182,6 +187,10 @@ func (k *Kernel) waiting() bool { return k.sent.Load() > k.handled.Load() }
 
 // quiet waits up to d for a batch, as inotify's does.
 func (k *Kernel) quiet(d time.Duration) bool {
+	if k.cut.Add(-1) >= 0 {
+		return false
+	}
+	k.cut.Store(0)
 	deadline := time.Now().Add(d)
 	for {
 		if k.waiting() {

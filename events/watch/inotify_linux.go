@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -287,8 +288,20 @@ func (k *inotify) parse(buf []byte) batch {
 // as much CPU again as the wait itself on a virtual machine. A signal that
 // interrupts it (the runtime's preemption) ends it as not quiet: what
 // waited is settled after the next read, or by the fallback.
+//
+// A read under way is waited out first, within d: the reader tries a
+// read before it waits in the poller, so right after it hands a batch
+// over it is usually in a read that finds the queue empty, which ends
+// within microseconds; one that finds notifications hands them over.
 func (k *inotify) quiet(d time.Duration) bool {
-	if k.inflight.Load() > 0 {
+	start := time.Now()
+	for k.inflight.Load() > 0 {
+		if len(k.out) > 0 || time.Since(start) >= d {
+			return false
+		}
+		runtime.Gosched()
+	}
+	if d -= time.Since(start); d <= 0 {
 		return false
 	}
 	fd := unix.PollFd{Fd: int32(k.fd), Events: unix.POLLIN}

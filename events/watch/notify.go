@@ -141,6 +141,13 @@ func (w *Watcher) settleQuiet(ctx context.Context) error {
 		return nil
 	}
 	if !st.kern.quiet(w.quiet) {
+		if !st.kern.busy() {
+			// Cut short with nothing on its way (a signal, a read that
+			// found the queue empty and took its time): the loop's
+			// timer looks again, unless a read comes first.
+			st.quietAt = time.Now().Add(w.quiet)
+			st.due(st.quietAt)
+		}
 		return nil // the next read may bring the rest; looked at again after it
 	}
 	return w.settleNow(ctx)
@@ -150,13 +157,14 @@ func (w *Watcher) settleQuiet(ctx context.Context) error {
 func (w *Watcher) settleNow(ctx context.Context) error {
 	st := w.st
 	st.quietDue = false
-	for _, p := range st.sortedRenames() {
-		if err := w.renameGone(ctx, p); err != nil {
+	st.quietAt = time.Time{}
+	if len(st.gone) > 0 {
+		if err := w.settleGone(ctx); err != nil {
 			return err
 		}
 	}
-	if len(st.gone) > 0 {
-		if err := w.settleGone(ctx); err != nil {
+	for _, p := range st.sortedRenames() {
+		if err := w.renameGone(ctx, p); err != nil {
 			return err
 		}
 	}

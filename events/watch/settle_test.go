@@ -774,12 +774,21 @@ func TestWatcher_SettleRemoval(t *testing.T) {
 				at(bubbleSettle+20*time.Millisecond+quiet, "file.deleted b.txt"),
 			)
 		}},
+		{"a wait for quiet cut short with nothing on its way is taken up again after Quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.CutShort(1)
+			b.remove("a.txt")
+			b.at(10 * time.Millisecond)
+			b.k.CutShort(1)
+			b.create("b.txt", "b")
+			b.k.Closed(b.path("b.txt"))
+			b.check(at(quiet, "file.deleted a.txt"), at(10*time.Millisecond+quiet, "file.created b.txt = b"))
+		}},
 		{"a removal and a rename away in one read are both settled once the queue is quiet", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
 			b.k.Batch(func() {
 				b.remove("a.txt")
 				b.rename("b.txt", "")
 			})
-			b.check(at(quiet, "file.deleted b.txt"), at(quiet, "file.deleted a.txt"))
+			b.check(at(quiet, "file.deleted a.txt"), at(quiet, "file.deleted b.txt"))
 		}},
 	}
 	for _, tt := range tests {
