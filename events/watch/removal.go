@@ -57,9 +57,10 @@ type removalState struct {
 	sweepAt   int       // the size of quick at which expired paths are swept out
 	replacing time.Time // until when every removal waits out the settle time
 
-	repos     map[string]repoRef // folder → the repository that holds it, as found
-	above     repoRef            // the repository above the workspace folder, if any
-	aboveSeen time.Time          // when above was looked for
+	repos     map[string]repoRef   // folder → the repository that holds it, as found
+	held      map[string]time.Time // lock → when it was last seen there: taken as still there for the settle time after
+	above     repoRef              // the repository above the workspace folder, if any
+	aboveSeen time.Time            // when above was looked for
 }
 
 // repoRef is the nearest repository holding a folder: the lock files
@@ -73,7 +74,7 @@ type repoRef struct {
 }
 
 func newRemovalState() removalState {
-	return removalState{quick: map[string]time.Time{}, repos: map[string]repoRef{}}
+	return removalState{quick: map[string]time.Time{}, repos: map[string]repoRef{}, held: map[string]time.Time{}}
 }
 
 // settleGone reports the removed files that waited for the queue to be
@@ -91,7 +92,7 @@ func (w *Watcher) settleGone(ctx context.Context) error {
 		}
 		// The lock first: an operation that ends between the two looks
 		// has put the path back by then.
-		if now.Before(st.rm.replacing) || w.vcsBusy(p) {
+		if now.Before(st.rm.replacing) || w.vcsBusy(p, now) {
 			continue // waits out the settle time
 		}
 		delete(st.deletes, p)
@@ -146,8 +147,11 @@ func (r *removalState) created(rel string, settle time.Duration, now time.Time) 
 }
 
 // vcsBusy reports whether the repository holding rel (a file) is being
-// changed by its version-control tool, or may be without it showing.
-func (w *Watcher) vcsBusy(rel string) bool {
+// changed by its version-control tool, or may be without it showing. A
+// lock seen is taken as still there for the settle time, without another
+// look: a removal held for nothing is only reported later, and a
+// checkout removes thousands of files while it holds its lock.
+func (w *Watcher) vcsBusy(rel string, now time.Time) bool {
 	r := w.repoOf(parentOf(rel))
 	if r.above {
 		r = w.repoAbove()
@@ -155,10 +159,16 @@ func (w *Watcher) vcsBusy(rel string) bool {
 	if r.hidden {
 		return true
 	}
+	rm := &w.st.rm
 	for _, l := range r.locks {
-		if _, err := os.Lstat(l); err == nil {
+		if seen, ok := rm.held[l]; ok && now.Sub(seen) < w.settle {
 			return true
 		}
+		if _, err := os.Lstat(l); err == nil {
+			rm.held[l] = now
+			return true
+		}
+		delete(rm.held, l)
 	}
 	return false
 }
