@@ -272,4 +272,5 @@ const (
 	DutyFactor = dutyFactor
 
 	ReplaceHold = replaceHold
+	LockFresh   = lockFresh
 )

@@ -71,6 +71,34 @@ func TestInotify_OneRead(t *testing.T) {
 	e.checkIndex()
 }
 
+// TestInotify_SlowEmptyRead settles a new file and a removal once the
+// queue is quiet even when the reader's read that finds the queue empty
+// takes longer than the quiet wait (its thread descheduled): Settle (an
+// hour) is not waited for.
+func TestInotify_SlowEmptyRead(t *testing.T) {
+	e := newEnv(t)
+	e.write("old.txt", "old")
+	e.before = func(w *watch.Watcher) { w.UseSlowEmptyReads(5 * time.Millisecond) }
+	e.start(watch.Options{Settle: time.Hour})
+	if err := os.WriteFile(e.path("new.txt"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEvents("file.created new.txt", func(evs []events.Event) bool { return len(evs) == 1 })
+	if err := os.Remove(e.path("old.txt")); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.waitEvents("file.deleted old.txt", func(evs []events.Event) bool { return len(evs) == 2 })
+	want := []short{
+		{Type: events.FileCreated, Path: "new.txt", SHA256: sum("new"), Size: 3},
+		{Type: events.FileDeleted, Path: "old.txt"},
+	}
+	for i, ev := range evs {
+		if got := brief(ev); got != want[i] {
+			t.Errorf("event %d: %v, want %v", i, got, want[i])
+		}
+	}
+}
+
 // TestInotify_OpenWriter reports a file whose writer keeps it open once
 // it has been quiet for Settle: the close it waits for does not come.
 func TestInotify_OpenWriter(t *testing.T) {
@@ -153,12 +181,16 @@ func TestInotify_Overflow(t *testing.T) {
 
 // TestInotify_Remove reports a removed file once the queue is quiet, with
 // no repository around: Settle (an hour) is not waited for. While git
-// holds the repository's index (.git/index.lock), a removal waits out
-// Settle instead, so that the file git puts back is one file.updated.
+// holds the index of the repository a file is in (sub/.git/index.lock),
+// its removal waits out Settle instead, so that the file git puts back
+// is one file.updated.
 func TestInotify_Remove(t *testing.T) {
 	e := newEnv(t)
 	e.write("a.txt", "one")
-	e.write("b.txt", "two")
+	if err := os.Mkdir(e.path("sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.write("sub/b.txt", "two")
 	e.write("c.txt", "three")
 	e.write("marker.txt", "m")
 	e.start(watch.Options{Settle: time.Hour})
@@ -171,30 +203,30 @@ func TestInotify_Remove(t *testing.T) {
 	rm("a.txt")
 	e.waitEvents("file.deleted a.txt", func(evs []events.Event) bool { return len(evs) == 1 })
 
-	if err := os.Mkdir(e.path(".git"), 0o755); err != nil {
+	if err := os.Mkdir(e.path("sub/.git"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lock := e.path(".git/index.lock")
+	lock := e.path("sub/.git/index.lock")
 	if err := os.WriteFile(lock, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rm("b.txt")
+	rm("sub/b.txt")
 	outOfTheWay(t, e, "marker.txt") // reported once the removal was looked at
 	e.waitEvents("file.deleted marker.txt", func(evs []events.Event) bool { return len(evs) >= 2 })
-	if err := os.WriteFile(e.path("b.txt"), []byte("two, checked out"), 0o644); err != nil {
+	if err := os.WriteFile(e.path("sub/b.txt"), []byte("two, checked out"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(lock); err != nil {
 		t.Fatal(err)
 	}
-	e.waitEvents("file.updated b.txt", func(evs []events.Event) bool { return len(evs) >= 3 })
+	e.waitEvents("file.updated sub/b.txt", func(evs []events.Event) bool { return len(evs) >= 3 })
 
 	rm("c.txt")
 	evs := e.waitEvents("file.deleted c.txt", func(evs []events.Event) bool { return len(evs) >= 4 })
 	want := []short{
 		{Type: events.FileDeleted, Path: "a.txt"},
 		{Type: events.FileDeleted, Path: "marker.txt"},
-		{Type: events.FileUpdated, Path: "b.txt", SHA256: sum("two, checked out"), Size: 16},
+		{Type: events.FileUpdated, Path: "sub/b.txt", SHA256: sum("two, checked out"), Size: 16},
 		{Type: events.FileDeleted, Path: "c.txt"},
 	}
 	got := make([]short, 0, len(evs))

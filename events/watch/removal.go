@@ -43,6 +43,10 @@ import (
 // and file.created every removal waits out the settle time.
 const replaceHold = 10 * time.Second
 
+// lockFresh is how long a lock seen is taken as still there without
+// another look (at most the settle time).
+const lockFresh = time.Millisecond
+
 // vcsAboveEvery is how often the folders above the workspace folder,
 // which are not watched, are looked at again for a repository.
 const vcsAboveEvery = 5 * time.Second
@@ -58,7 +62,7 @@ type removalState struct {
 	replacing time.Time // until when every removal waits out the settle time
 
 	repos     map[string]repoRef   // folder → the repository that holds it, as found
-	held      map[string]time.Time // lock → when it was last seen there: taken as still there for the settle time after
+	held      map[string]time.Time // lock → when it was last seen there: taken as still there for lockFresh after
 	above     repoRef              // the repository above the workspace folder, if any
 	aboveSeen time.Time            // when above was looked for
 }
@@ -148,9 +152,10 @@ func (r *removalState) created(rel string, settle time.Duration, now time.Time) 
 
 // vcsBusy reports whether the repository holding rel (a file) is being
 // changed by its version-control tool, or may be without it showing. A
-// lock seen is taken as still there for the settle time, without another
-// look: a removal held for nothing is only reported later, and a
-// checkout removes thousands of files while it holds its lock.
+// lock seen is taken as still there for lockFresh (or the settle time,
+// if shorter) without another look: a removal held for nothing is only
+// reported later, and a checkout removes thousands of files while it
+// holds its lock.
 func (w *Watcher) vcsBusy(rel string, now time.Time) bool {
 	r := w.repoOf(parentOf(rel))
 	if r.above {
@@ -161,7 +166,7 @@ func (w *Watcher) vcsBusy(rel string, now time.Time) bool {
 	}
 	rm := &w.st.rm
 	for _, l := range r.locks {
-		if seen, ok := rm.held[l]; ok && now.Sub(seen) < w.settle {
+		if seen, ok := rm.held[l]; ok && now.Sub(seen) < min(lockFresh, w.settle) {
 			return true
 		}
 		if _, err := os.Lstat(l); err == nil {

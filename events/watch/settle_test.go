@@ -690,10 +690,8 @@ func TestWatcher_SettleRemoval(t *testing.T) {
 			if err := os.Remove(b.path(".git/index.lock")); err != nil { // nothing is told of it
 				b.t.Fatal(err)
 			}
-			// A lock seen is taken as there for Settle, without another look.
-			b.at(bubbleSettle + 10*time.Millisecond)
 			b.remove("b.txt")
-			b.check(at(bubbleSettle, "file.deleted a.txt"), at(bubbleSettle+10*time.Millisecond+quiet, "file.deleted b.txt"))
+			b.check(at(10*time.Millisecond+quiet, "file.deleted b.txt"), at(bubbleSettle, "file.deleted a.txt"))
 		}},
 		{"a removal while Mercurial holds its working folder is file.deleted after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			if err := os.Mkdir(b.path(".hg"), 0o755); err != nil {
@@ -705,19 +703,19 @@ func TestWatcher_SettleRemoval(t *testing.T) {
 			b.remove("a.txt")
 			b.check(at(bubbleSettle, "file.deleted a.txt"))
 		}},
-		{"a lock seen is taken as there for Settle", map[string]string{"a.txt": "one", "b.txt": "b", "c.txt": "c", ".git/index.lock": ""}, func(b *bubble) {
+		{"a lock seen is taken as there for LockFresh", map[string]string{"a.txt": "one", "b.txt": "b", "c.txt": "c", ".git/index.lock": ""}, func(b *bubble) {
 			b.remove("a.txt")
-			b.at(10 * time.Millisecond)
+			b.at(quiet + watch.LockFresh/2)
 			if err := os.Remove(b.path(".git/index.lock")); err != nil {
 				b.t.Fatal(err)
 			}
 			b.remove("b.txt")
-			b.at(quiet + bubbleSettle)
+			b.at(quiet + watch.LockFresh)
 			b.remove("c.txt")
 			b.check(
+				at(quiet+watch.LockFresh+quiet, "file.deleted c.txt"),
 				at(bubbleSettle, "file.deleted a.txt"),
-				at(quiet+bubbleSettle+quiet, "file.deleted c.txt"),
-				at(10*time.Millisecond+bubbleSettle, "file.deleted b.txt"),
+				at(quiet+watch.LockFresh/2+bubbleSettle, "file.deleted b.txt"),
 			)
 		}},
 		{"a removal in a nested repository waits for its lock, one outside it does not", map[string]string{"sub/d/a.txt": "one", "b.txt": "b", "sub/.git/index.lock": ""}, func(b *bubble) {
