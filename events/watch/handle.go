@@ -245,9 +245,12 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 		// content is the same. Where the kernel says that its queue is
 		// empty, as soon as it is, unless a replacement may be under way
 		// (see removal.go): the creation may then be a while coming.
+		// A lock already there spares the wait for quiet (a checkout
+		// removes thousands of files); it is looked for again once
+		// quiet, as it may come after.
 		now := time.Now()
 		st.wait(st.deletes, rel, w.settle, now)
-		if st.kern.quiet != nil && !now.Before(st.rm.replacing) {
+		if st.kern.quiet != nil && !now.Before(st.rm.replacing) && !w.vcsBusy(rel, now) {
 			st.gone[rel] = true
 			st.awaitQuiet()
 		} else {

@@ -35,6 +35,10 @@ const inotifyMask = unix.IN_CREATE | unix.IN_MODIFY | unix.IN_CLOSE_WRITE | unix
 	unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF |
 	unix.IN_ONLYDIR | unix.IN_DONT_FOLLOW
 
+// readSpin is how long quiet waits, spinning, for a read under way to
+// end before it asks the reader to say when it does.
+const readSpin = 10 * time.Microsecond
+
 // inotifyReadAhead bounds the reads handed over and not yet handled: up to
 // this many times inotifyBuffer of notifications wait in memory while the
 // Watcher is busy (hashing a big file, say), beside the kernel's own
@@ -299,20 +303,21 @@ func (k *inotify) parse(buf []byte) batch {
 // interrupts it (the runtime's preemption) ends it as not quiet: what
 // waited is settled after the next read, or by the fallback.
 //
-// A read under way is waited out first, within d: the reader tries a
+// A read under way is waited out first, briefly: the reader tries a
 // read before it waits in the poller, so right after it hands a batch
 // over it is usually in a read that finds the queue empty, which ends
 // within microseconds; one that finds notifications hands them over. A
-// read that takes longer (its thread descheduled) is asked to hand over
-// an empty batch if it finds nothing, so that what waits for quiet is
-// looked at again then rather than after the fallback.
+// read that takes longer (parsing a full buffer, its thread descheduled)
+// is asked to hand over an empty batch if it finds nothing, so that what
+// waits for quiet is looked at again then rather than after the
+// fallback.
 func (k *inotify) quiet(d time.Duration) bool {
 	start := time.Now()
 	for k.inflight.Load() > 0 {
 		if len(k.out) > 0 {
 			return false // handled next
 		}
-		if time.Since(start) >= d {
+		if time.Since(start) >= min(d, readSpin) {
 			k.wake.Store(true)
 			if k.inflight.Load() > 0 || !k.wake.Swap(false) {
 				return false // a batch, perhaps empty, is on its way
