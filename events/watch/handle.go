@@ -418,9 +418,17 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 	st := w.st
 	due := st.expired(now)
 	if st.quietDue && !st.quietAt.IsZero() {
-		if now.Before(st.quietAt) {
+		switch {
+		case now.Before(st.quietAt):
 			st.due(st.quietAt)
-		} else if !st.kern.busy() {
+		case st.kern.busy():
+			// Handled first; the wait for quiet starts again after.
+		case !st.kern.quiet(0):
+			// Queued in the kernel, not read yet: handled first, or, if
+			// the look was cut short, looked at again.
+			st.quietAt = now.Add(w.quiet)
+			st.due(st.quietAt)
+		default:
 			st.quietAt = time.Time{}
 			if err := w.settleNow(ctx); err != nil {
 				return err

@@ -798,6 +798,17 @@ func TestWatcher_SettleRemoval(t *testing.T) {
 			b.k.Closed(b.path("b.txt"))
 			b.check(at(quiet, "file.deleted a.txt"), at(10*time.Millisecond+quiet, "file.created b.txt = b"))
 		}},
+		{"a wait for quiet cut short by notifications not read yet settles nothing before they are read", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			if err := os.Rename(b.path("a.txt"), b.path("b.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.CutShort(1)
+			b.k.Renamed(b.path("a.txt"))
+			b.k.Unread(func() { b.k.Moved(b.path("b.txt")) })
+			b.at(10 * time.Millisecond)
+			b.k.Read()
+			b.check(at(10*time.Millisecond, "file.moved a.txt -> b.txt = one"))
+		}},
 		{"a removal and a rename away in one read are both settled once the queue is quiet", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
 			b.k.Batch(func() {
 				b.remove("a.txt")
