@@ -37,6 +37,14 @@ import (
 //     replaceHold after the last such sighting every removal waits out the
 //     settle time.
 //
+// The lock is looked for when the removal is handled (one already there
+// spares the wait for quiet) and again once the queue is quiet, before
+// the path itself: an operation that lets go of its lock in between has
+// put the path back by then. The repository a folder is in is found once
+// and remembered until a version-control folder or a folder comes or
+// goes there (or, above the workspace folder, which is not watched, for
+// vcsAboveEvery).
+//
 // Everything here runs on Run's goroutine.
 
 // replaceHold is how long after a replacement was split into file.deleted
