@@ -4,6 +4,7 @@ package watch
 
 import (
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -48,4 +49,19 @@ func (g *ReadGate) Release() { g.mu.Unlock() }
 func (g *ReadGate) ReleaseOverflowed() {
 	g.overflow = true
 	g.mu.Unlock()
+}
+
+// UseSlowEmptyReads makes every read of inotify that finds its queue
+// empty take d, as when the reader's thread is descheduled in it. Call it
+// before Run.
+func (w *Watcher) UseSlowEmptyReads(d time.Duration) {
+	w.openKernel = func() (notifier, error) {
+		return openInotify(func(fd int, buf []byte) (int, error) {
+			n, err := unix.Read(fd, buf)
+			if err == unix.EAGAIN {
+				time.Sleep(d)
+			}
+			return n, err
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -152,7 +153,40 @@ type Kernel struct {
 	sent    atomic.Int64  // batches queued
 	handled atomic.Int64  // batches handled
 	group   *batch        // the read being made by Batch
+	cut     atomic.Int64  // quiet waits still to be cut short
+
+	mu     sync.Mutex
+	kernq  []batch // told, and not read yet (see Unread)
+	unread bool
 }
+
+// Unread makes the notifications told within f wait in the kernel's
+// queue, not read yet, until Read: the Watcher's quiet wait sees them,
+// nothing else does.
+func (k *Kernel) Unread(f func()) {
+	k.mu.Lock()
+	k.unread = true
+	k.mu.Unlock()
+	f()
+	k.mu.Lock()
+	k.unread = false
+	k.mu.Unlock()
+}
+
+// Read hands over what waits in the kernel's queue.
+func (k *Kernel) Read() {
+	k.mu.Lock()
+	q := k.kernq
+	k.kernq = nil
+	k.mu.Unlock()
+	for _, b := range q {
+		k.send(b)
+	}
+}
+
+// CutShort makes the next n waits for quiet end at once as not quiet,
+// with nothing on its way, as a signal cuts inotify's short.
+func (k *Kernel) CutShort(n int) { k.cut.Store(int64(n)) }
 
 // UseKernel makes the Watcher take its notifications from the returned
 // Kernel instead of the system's. With inotify, the Kernel tells what
@@ -182,9 +216,16 @@ func (k *Kernel) waiting() bool { return k.sent.Load() > k.handled.Load() }
 
 // quiet waits up to d for a batch, as inotify's does.
 func (k *Kernel) quiet(d time.Duration) bool {
+	if k.cut.Add(-1) >= 0 {
+		return false
+	}
+	k.cut.Store(0)
 	deadline := time.Now().Add(d)
 	for {
-		if k.waiting() {
+		k.mu.Lock()
+		queued := len(k.kernq) > 0
+		k.mu.Unlock()
+		if queued || k.waiting() {
 			return false
 		}
 		left := time.Until(deadline)
@@ -220,6 +261,17 @@ func (k *Kernel) tell(path string, o op) {
 }
 
 func (k *Kernel) send(b batch) {
+	k.mu.Lock()
+	if k.unread {
+		k.kernq = append(k.kernq, b)
+		k.mu.Unlock()
+		return
+	}
+	k.mu.Unlock()
+	k.sendNow(b)
+}
+
+func (k *Kernel) sendNow(b batch) {
 	k.sent.Add(1)
 	k.batches <- b
 	select {
@@ -261,4 +313,7 @@ const (
 	ExpectTTL  = expectTTL
 	FullEvery  = fullEvery
 	DutyFactor = dutyFactor
+
+	ReplaceHold = replaceHold
+	LockFresh   = lockFresh
 )

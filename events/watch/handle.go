@@ -18,6 +18,7 @@ import (
 func (w *Watcher) handle(ctx context.Context, abs string, o op) error {
 	rel, ok := w.rel(abs)
 	if !ok {
+		w.vcsNoticed(abs)
 		return w.outside(ctx, abs, o)
 	}
 	if w.st.root.gone {
@@ -66,6 +67,10 @@ func (w *Watcher) onCreate(ctx context.Context, rel string, moved bool) error {
 	st := w.st
 	_, replaced := st.deletes[rel]
 	delete(st.deletes, rel)
+	delete(st.gone, rel)
+	if len(st.rm.quick) > 0 && st.rm.created(rel, w.settle, time.Now()) {
+		w.log.Debug("a file removed and created again was reported as two changes; removals wait out the settle time for a while", "path", rel, "for", replaceHold)
+	}
 	s := w.lstat(rel)
 	switch s.kind {
 	case kindNone:
@@ -237,11 +242,20 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 		// Reported once the path has stayed gone for the settle time, so
 		// that a file replaced by delete and create (git checkout, some
 		// editors' saves) is one file.updated, or nothing when its
-		// content is the same. Even where the kernel says that its queue
-		// is empty, the creation may be a while coming (git inflates the
-		// blob in between, a loaded machine deschedules it), so a quiet
-		// queue does not settle a removal.
-		st.wait(st.deletes, rel, w.settle, time.Now())
+		// content is the same. Where the kernel says that its queue is
+		// empty, as soon as it is, unless a replacement may be under way
+		// (see removal.go): the creation may then be a while coming.
+		// A lock already there spares the wait for quiet (a checkout
+		// removes thousands of files); it is looked for again once
+		// quiet, as it may come after.
+		now := time.Now()
+		st.wait(st.deletes, rel, w.settle, now)
+		if st.kern.quiet != nil && !now.Before(st.rm.replacing) && !w.vcsBusy(rel, now) {
+			st.gone[rel] = true
+			st.awaitQuiet()
+		} else {
+			delete(st.gone, rel)
+		}
 		return nil
 	}
 	w.fulfil(events.FileDeleted, rel, nil) // the hub's delete, already applied
@@ -251,7 +265,12 @@ func (w *Watcher) onRemove(ctx context.Context, rel string) error {
 // settleDelete reports a removed file whose path stayed gone, or compares
 // what is there now with the index when the path is back.
 func (w *Watcher) settleDelete(ctx context.Context, rel string) error {
-	if s := w.lstat(rel); s.exists {
+	return w.settleDeleteStat(ctx, rel, w.lstat(rel))
+}
+
+// settleDeleteStat is settleDelete with the path's lstat just taken.
+func (w *Watcher) settleDeleteStat(ctx context.Context, rel string, s stat) error {
+	if s.exists {
 		if w.st.kern.closes && s.kind == kindFile && s.link == "" {
 			// Back already, its creation's notifications on their way:
 			// it settles as a new file does, once its writer closes it,
@@ -279,6 +298,7 @@ func (w *Watcher) settleDeletes(ctx context.Context, prefix string) error {
 	slices.Sort(due)
 	for _, p := range due {
 		delete(w.st.deletes, p)
+		delete(w.st.gone, p)
 		if err := w.settleDelete(ctx, p); err != nil {
 			return err
 		}
@@ -398,9 +418,17 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 	st := w.st
 	due := st.expired(now)
 	if st.quietDue && !st.quietAt.IsZero() {
-		if now.Before(st.quietAt) {
+		switch {
+		case now.Before(st.quietAt):
 			st.due(st.quietAt)
-		} else if !st.kern.busy() {
+		case st.kern.busy():
+			// Handled first; the wait for quiet starts again after.
+		case !st.kern.quiet(0):
+			// Queued in the kernel, not read yet: handled first, or, if
+			// the look was cut short, looked at again.
+			st.quietAt = now.Add(w.quiet)
+			st.due(st.quietAt)
+		default:
 			st.quietAt = time.Time{}
 			if err := w.settleNow(ctx); err != nil {
 				return err
@@ -417,6 +445,7 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 			continue
 		}
 		delete(st.deletes, p)
+		delete(st.gone, p)
 		if err := w.settleDelete(ctx, p); err != nil {
 			return err
 		}

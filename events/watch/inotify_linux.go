@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,6 +34,10 @@ import (
 const inotifyMask = unix.IN_CREATE | unix.IN_MODIFY | unix.IN_CLOSE_WRITE | unix.IN_DELETE |
 	unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF |
 	unix.IN_ONLYDIR | unix.IN_DONT_FOLLOW
+
+// readSpin is how long quiet waits, spinning, for a read under way to
+// end before it asks the reader to say when it does.
+const readSpin = 10 * time.Microsecond
 
 // inotifyReadAhead bounds the reads handed over and not yet handled: up to
 // this many times inotifyBuffer of notifications wait in memory while the
@@ -93,6 +98,9 @@ type inotify struct {
 	// yet handled: while it is zero, nothing the kernel told is on its
 	// way to the Watcher.
 	inflight atomic.Int64
+	// wake asks the reader for an empty batch when its read finds the
+	// queue empty: quiet gave up waiting for that read (see quiet).
+	wake atomic.Bool
 
 	// queued counts the notifications handed over and not yet handled;
 	// the reader waits while it is above inotifyMaxQueued (reads of a
@@ -179,6 +187,13 @@ func (k *inotify) run(rc syscall.RawConn) {
 				}
 			}
 			if rerr == unix.EAGAIN {
+				if k.wake.Swap(false) {
+					select {
+					case k.out <- batch{}: // counted in inflight until handled
+						return false
+					default: // batches wait to be handled: quiet is asked again after them
+					}
+				}
 				k.inflight.Add(-1)
 				return false // nothing queued: wait in the poller
 			}
@@ -287,10 +302,31 @@ func (k *inotify) parse(buf []byte) batch {
 // as much CPU again as the wait itself on a virtual machine. A signal that
 // interrupts it (the runtime's preemption) ends it as not quiet: what
 // waited is settled after the next read, or by the fallback.
+//
+// A read under way is waited out first, briefly: the reader tries a
+// read before it waits in the poller, so right after it hands a batch
+// over it is usually in a read that finds the queue empty, which ends
+// within microseconds; one that finds notifications hands them over. A
+// read that takes longer (parsing a full buffer, its thread descheduled)
+// is asked to hand over an empty batch if it finds nothing, so that what
+// waits for quiet is looked at again then rather than after the
+// fallback.
 func (k *inotify) quiet(d time.Duration) bool {
-	if k.inflight.Load() > 0 {
-		return false
+	start := time.Now()
+	for k.inflight.Load() > 0 {
+		if len(k.out) > 0 {
+			return false // handled next
+		}
+		if time.Since(start) >= min(d, readSpin) {
+			k.wake.Store(true)
+			if k.inflight.Load() > 0 || !k.wake.Swap(false) {
+				return false // a batch, perhaps empty, is on its way
+			}
+			break // the read ended meanwhile, without the request
+		}
+		runtime.Gosched()
 	}
+	d = max(d-time.Since(start), 0)
 	fd := unix.PollFd{Fd: int32(k.fd), Events: unix.POLLIN}
 	ts := unix.NsecToTimespec(int64(d))
 	n, _, errno := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)

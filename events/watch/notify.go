@@ -121,13 +121,14 @@ func (w *Watcher) handleBatch(ctx context.Context, b batch) error {
 
 // settleQuiet settles what the last read left waiting — a path renamed
 // away (to where?), a new file its writer closed (to be renamed onto its
-// real name, or written again?) — once the kernel says no notification
-// follows: the rest of such a story comes right after (a rename is two
-// notifications queued together, an atomic save renames its temporary
-// file as soon as it is closed), so a quiet queue means there is none.
-// The times of pending.go remain the fallback while notifications keep
-// coming. (A removal is not settled so: the creation that replaces a
-// file may come a while after; see onRemove.)
+// real name, or written again?), a file removed (to be created again?) —
+// once the kernel says no notification follows: the rest of such a story
+// comes right after (a rename is two notifications queued together, an
+// atomic save renames its temporary file as soon as it is closed), so a
+// quiet queue means there is none. A removal is the exception where the
+// rest may be a while coming; removal.go says when it waits anyway. The
+// times of pending.go remain the fallback while notifications keep
+// coming.
 func (w *Watcher) settleQuiet(ctx context.Context) error {
 	st := w.st
 	if !st.quietDue || st.kern.quiet == nil {
@@ -140,6 +141,13 @@ func (w *Watcher) settleQuiet(ctx context.Context) error {
 		return nil
 	}
 	if !st.kern.quiet(w.quiet) {
+		if !st.kern.busy() {
+			// Cut short with nothing on its way (a signal, a read that
+			// found the queue empty and took its time): the loop's
+			// timer looks again, unless a read comes first.
+			st.quietAt = time.Now().Add(w.quiet)
+			st.due(st.quietAt)
+		}
 		return nil // the next read may bring the rest; looked at again after it
 	}
 	return w.settleNow(ctx)
@@ -149,6 +157,12 @@ func (w *Watcher) settleQuiet(ctx context.Context) error {
 func (w *Watcher) settleNow(ctx context.Context) error {
 	st := w.st
 	st.quietDue = false
+	st.quietAt = time.Time{}
+	if len(st.gone) > 0 {
+		if err := w.settleGone(ctx); err != nil {
+			return err
+		}
+	}
 	for _, p := range st.sortedRenames() {
 		if err := w.renameGone(ctx, p); err != nil {
 			return err
@@ -207,6 +221,7 @@ func (w *Watcher) addWatch(rel string, id fileID) {
 	case err == nil:
 		st.dirs[rel] = id
 		delete(st.unwatched, rel)
+		w.vcsForget(rel) // a new folder, perhaps a repository already
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
 	default:
 		w.watchFailed(rel, err)
@@ -216,6 +231,7 @@ func (w *Watcher) addWatch(rel string, id fileID) {
 // unwatch forgets every folder under prefix.
 func (w *Watcher) unwatch(prefix string) {
 	st := w.st
+	w.vcsForget(prefix)
 	for d := range st.dirs {
 		if under(d, prefix) {
 			_ = st.kern.Remove(w.ws.Abs(d)) // fails when the kernel already dropped it

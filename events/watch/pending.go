@@ -35,6 +35,7 @@ type settling struct {
 	whole   map[string]bool           // of creates, those their writer closed: settled once the kernel is quiet
 	updates map[string]*pending       // known files to look at again once quiet (big, truncated, or written while read)
 	deletes map[string]*pending       // known files removed, reported once the path has stayed gone for the settle time
+	gone    map[string]bool           // of deletes, those reported once the kernel is quiet, unless a replacement may be under way (see removal.go)
 	renames map[string]*pendingRename // renamed-away paths waiting for their Create
 	byID    map[fileID]string         // renames by inode
 	next    time.Time                 // no deadline is before it; zero when nothing is pending
@@ -46,6 +47,7 @@ func newSettling() settling {
 		whole:   map[string]bool{},
 		updates: map[string]*pending{},
 		deletes: map[string]*pending{},
+		gone:    map[string]bool{},
 		renames: map[string]*pendingRename{},
 		byID:    map[fileID]string{},
 	}
@@ -127,6 +129,7 @@ func (s *settling) forget(prefix string) {
 		clear(s.whole)
 		clear(s.updates)
 		clear(s.deletes)
+		clear(s.gone)
 		clear(s.renames)
 		clear(s.byID)
 		return
@@ -138,9 +141,11 @@ func (s *settling) forget(prefix string) {
 			}
 		}
 	}
-	for p := range s.whole {
-		if under(p, prefix) {
-			delete(s.whole, p)
+	for _, m := range []map[string]bool{s.whole, s.gone} {
+		for p := range m {
+			if under(p, prefix) {
+				delete(m, p)
+			}
 		}
 	}
 	for p := range s.renames {

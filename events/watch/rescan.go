@@ -15,6 +15,7 @@ import (
 // at another is moved, then updates, creations and deletions follow.
 func (w *Watcher) sync(ctx context.Context, prefix string, silent bool) error {
 	w.st.forget(prefix) // the walk finds what waited
+	w.vcsForget(prefix) // a repository made or removed may have gone unnoticed
 	found, sums, unread, err := w.scan(ctx, prefix)
 	if err != nil {
 		return err

@@ -544,18 +544,18 @@ func TestWatcher_SettleInotify(t *testing.T) {
 			b.k.Closed(b.path("a.txt"))
 			b.check(at(quiet/2+quiet, "file.updated a.txt = two"))
 		}},
-		{"a removed file is file.deleted after Settle, a quiet queue notwithstanding", map[string]string{"a.txt": "one"}, func(b *bubble) {
+		{"a removed file is file.deleted once the queue is quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
 			b.remove("a.txt")
-			b.check(at(bubbleSettle, "file.deleted a.txt"))
+			b.check(at(quiet, "file.deleted a.txt"))
 		}},
-		{"a file removed and made again after some work, within Settle, is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+		{"a file removed and made again after some work, within Settle, while git holds its index, is one file.updated", map[string]string{"a.txt": "one", ".git/index.lock": ""}, func(b *bubble) {
 			b.remove("a.txt")
 			b.at(bubbleSettle / 2) // git inflates the blob in between; a loaded machine deschedules it
 			b.create("a.txt", "two")
 			b.k.Closed(b.path("a.txt"))
 			b.check(at(bubbleSettle/2+quiet, "file.updated a.txt = two"))
 		}},
-		{"a file removed, made again and still being written when Settle is up is one file.updated once closed", map[string]string{"a.txt": "one"}, func(b *bubble) {
+		{"a file removed, made again and still being written when Settle is up is one file.updated once closed", map[string]string{"a.txt": "one", ".git/index.lock": ""}, func(b *bubble) {
 			b.k.Removed(b.path("a.txt"))
 			if err := os.Remove(b.path("a.txt")); err != nil {
 				b.t.Fatal(err)
@@ -657,6 +657,164 @@ func TestWatcher_SettleInotify(t *testing.T) {
 				b.k.Moved(b.path("a.txt"))
 			})
 			b.check(at(0, "file.updated a.txt = two"))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tt.run(startBubbleOn(t, tt.files, watch.Options{}, nil, true))
+			})
+		})
+	}
+}
+
+// TestWatcher_SettleRemoval checks when a removal is reported where the
+// kernel tells when its queue is empty: once it is, unless a replacement
+// may be under way — a version-control operation holds the repository
+// (its lock file is there), or the workspace was just seen replacing a
+// file by removal and creation — when it waits out Settle.
+func TestWatcher_SettleRemoval(t *testing.T) {
+	const quiet = watch.DefaultQuiet
+	tests := []struct {
+		name  string
+		files map[string]string
+		run   func(b *bubble)
+	}{
+		{"a removal while git holds its index is file.deleted after Settle", map[string]string{"a.txt": "one", ".git/index.lock": ""}, func(b *bubble) {
+			b.remove("a.txt")
+			b.check(at(bubbleSettle, "file.deleted a.txt"))
+		}},
+		{"a removal once git let go of its index is file.deleted once the queue is quiet", map[string]string{"a.txt": "one", "b.txt": "b", ".git/index.lock": ""}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(10 * time.Millisecond)
+			if err := os.Remove(b.path(".git/index.lock")); err != nil { // nothing is told of it
+				b.t.Fatal(err)
+			}
+			b.remove("b.txt")
+			b.check(at(10*time.Millisecond+quiet, "file.deleted b.txt"), at(bubbleSettle, "file.deleted a.txt"))
+		}},
+		{"a removal while Mercurial holds its working folder is file.deleted after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			if err := os.Mkdir(b.path(".hg"), 0o755); err != nil {
+				b.t.Fatal(err)
+			}
+			if err := os.Symlink("host:1234", b.path(".hg/wlock")); err != nil { // as Mercurial makes it
+				b.t.Fatal(err)
+			}
+			b.remove("a.txt")
+			b.check(at(bubbleSettle, "file.deleted a.txt"))
+		}},
+		{"a lock seen is taken as there for LockFresh", map[string]string{"a.txt": "one", "b.txt": "b", "c.txt": "c", ".git/index.lock": ""}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(quiet + watch.LockFresh/2)
+			if err := os.Remove(b.path(".git/index.lock")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.remove("b.txt")
+			b.at(quiet + watch.LockFresh)
+			b.remove("c.txt")
+			b.check(
+				at(quiet+watch.LockFresh+quiet, "file.deleted c.txt"),
+				at(bubbleSettle, "file.deleted a.txt"),
+				at(quiet+watch.LockFresh/2+bubbleSettle, "file.deleted b.txt"),
+			)
+		}},
+		{"a removal in a nested repository waits for its lock, one outside it does not", map[string]string{"sub/d/a.txt": "one", "b.txt": "b", "sub/.git/index.lock": ""}, func(b *bubble) {
+			b.remove("sub/d/a.txt")
+			b.remove("b.txt")
+			b.check(at(quiet, "file.deleted b.txt"), at(bubbleSettle, "file.deleted sub/d/a.txt"))
+		}},
+		{"a removal in a repository whose .git is a file (a linked worktree) is file.deleted after Settle", map[string]string{"wt/a.txt": "one", "wt/.git": "gitdir: /elsewhere", "b.txt": "b"}, func(b *bubble) {
+			b.remove("wt/a.txt")
+			b.remove("b.txt")
+			b.check(at(quiet, "file.deleted b.txt"), at(bubbleSettle, "file.deleted wt/a.txt"))
+		}},
+		{"a removal while the repository above the workspace folder is locked is file.deleted after Settle", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			above := filepath.Join(filepath.Dir(b.dir), ".git")
+			if err := os.Mkdir(above, 0o755); err != nil {
+				b.t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(above, "index.lock"), nil, 0o644); err != nil {
+				b.t.Fatal(err)
+			}
+			b.remove("a.txt")
+			b.check(at(bubbleSettle, "file.deleted a.txt"))
+		}},
+		{"a repository made in a folder after a removal there was reported holds the next one", map[string]string{"d/a.txt": "a", "d/b.txt": "b"}, func(b *bubble) {
+			b.remove("d/a.txt")
+			b.at(10 * time.Millisecond)
+			b.disk("d/.git/index.lock", "")
+			b.k.Created(b.path("d/.git"))
+			b.remove("d/b.txt")
+			b.check(at(quiet, "file.deleted d/a.txt"), at(10*time.Millisecond+bubbleSettle, "file.deleted d/b.txt"))
+		}},
+		{"a removal whose path is back when the queue is quiet, its creation still to be read, is one file.updated", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.disk("a.txt", "two") // its notifications not read yet
+			b.at(10 * time.Millisecond)
+			b.k.Created(b.path("a.txt"))
+			b.k.Wrote(b.path("a.txt"))
+			b.k.Closed(b.path("a.txt"))
+			b.check(at(10*time.Millisecond+quiet, "file.updated a.txt = two"))
+		}},
+		{"a file removed, reported, and made again within Settle holds removals for ReplaceHold", map[string]string{"a.txt": "one", "b.txt": "b", "c.txt": "c", "d.txt": "d"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(10 * time.Millisecond)
+			b.create("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.at(20 * time.Millisecond)
+			b.remove("b.txt")
+			held := 10*time.Millisecond + watch.ReplaceHold - time.Millisecond
+			b.at(held)
+			b.remove("c.txt")
+			b.at(10*time.Millisecond + watch.ReplaceHold)
+			b.remove("d.txt")
+			b.check(
+				at(quiet, "file.deleted a.txt"),
+				at(10*time.Millisecond+quiet, "file.created a.txt = two"),
+				at(20*time.Millisecond+bubbleSettle, "file.deleted b.txt"),
+				at(10*time.Millisecond+watch.ReplaceHold+quiet, "file.deleted d.txt"),
+				at(held+bubbleSettle, "file.deleted c.txt"),
+			)
+		}},
+		{"a file made again after Settle is new, and holds nothing", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
+			b.remove("a.txt")
+			b.at(bubbleSettle + 10*time.Millisecond)
+			b.create("a.txt", "two")
+			b.k.Closed(b.path("a.txt"))
+			b.at(bubbleSettle + 20*time.Millisecond)
+			b.remove("b.txt")
+			b.check(
+				at(quiet, "file.deleted a.txt"),
+				at(bubbleSettle+10*time.Millisecond+quiet, "file.created a.txt = two"),
+				at(bubbleSettle+20*time.Millisecond+quiet, "file.deleted b.txt"),
+			)
+		}},
+		{"a wait for quiet cut short with nothing on its way is taken up again after Quiet", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			b.k.CutShort(1)
+			b.remove("a.txt")
+			b.at(10 * time.Millisecond)
+			b.k.CutShort(1)
+			b.create("b.txt", "b")
+			b.k.Closed(b.path("b.txt"))
+			b.check(at(quiet, "file.deleted a.txt"), at(10*time.Millisecond+quiet, "file.created b.txt = b"))
+		}},
+		{"a wait for quiet cut short by notifications not read yet settles nothing before they are read", map[string]string{"a.txt": "one"}, func(b *bubble) {
+			if err := os.Rename(b.path("a.txt"), b.path("b.txt")); err != nil {
+				b.t.Fatal(err)
+			}
+			b.k.CutShort(1)
+			b.k.Renamed(b.path("a.txt"))
+			b.k.Unread(func() { b.k.Moved(b.path("b.txt")) })
+			b.at(10 * time.Millisecond)
+			b.k.Read()
+			b.check(at(10*time.Millisecond, "file.moved a.txt -> b.txt = one"))
+		}},
+		{"a removal and a rename away in one read are both settled once the queue is quiet", map[string]string{"a.txt": "one", "b.txt": "b"}, func(b *bubble) {
+			b.k.Batch(func() {
+				b.remove("a.txt")
+				b.rename("b.txt", "")
+			})
+			b.check(at(quiet, "file.deleted a.txt"), at(quiet, "file.deleted b.txt"))
 		}},
 	}
 	for _, tt := range tests {

@@ -35,9 +35,13 @@ type state struct {
 
 	// quietDue is set when a read left something to settle once the
 	// kernel is quiet (settleQuiet): a rename waiting for its pair, a
-	// new file its writer closed.
+	// new file its writer closed, a removal.
 	quietDue bool
 	quietAt  time.Time // when a quiet longer than maxBlockingQuiet is due
+
+	// rm decides whether a removal may be reported once the kernel is
+	// quiet; see removal.go.
+	rm removalState
 
 	// Contents read to hash a change, by sha256, until the change is
 	// reported (offer) or the loop's iteration ends; see keep.go.
@@ -58,6 +62,7 @@ func newState(ctx context.Context, kern notifier) *state {
 		ctx:       ctx,
 		busy:      map[string]bool{},
 		retries:   map[string]*retry{},
+		rm:        newRemovalState(),
 	}
 }
 

@@ -15,11 +15,13 @@
 //   - a write that leaves the content unchanged (same sha256) emits nothing;
 //   - a save by rename (write a temp file, rename it onto the real name) is
 //     one file.updated, or file.created when the name did not exist;
-//   - a removed file is reported as file.deleted once its path has
-//     stayed gone for Options.Settle; removed and created again within it
-//     (git checkout, some editors) is one file.updated, or nothing when
-//     the content is the same — at once when both come in the same read
-//     of the kernel's queue (inotify);
+//   - a removed file is reported as file.deleted once the kernel's queue
+//     has been quiet for Options.Quiet after it (inotify), or once its
+//     path has stayed gone for Options.Settle: elsewhere, and where a
+//     replacement may be under way (a git or Mercurial lock on the
+//     repository, a replacement seen lately; see removal.go); removed and
+//     created again within that wait (git checkout, some editors) is one
+//     file.updated, or nothing when the content is the same;
 //   - a rename inside the workspace is one file.moved; folders produce no
 //     events of their own: a moved folder is one file.moved per file, a
 //     deleted one a file.deleted per file;
@@ -152,7 +154,7 @@ var (
 )
 
 // DefaultSettle is how long a new or removed file must be quiet before it
-// is reported when Options.Settle is zero.
+// is reported, where nothing else tells, when Options.Settle is zero.
 const DefaultSettle = 5 * time.Millisecond
 
 // DefaultQuiet is how long the kernel's queue must stay empty after a
@@ -189,7 +191,7 @@ type Options struct {
 	Ignore    *workspace.Ignorer  // nil means workspace.NewIgnorer(nil)
 	IndexPath string              // where the index is persisted (never inside the workspace); "" keeps it in memory only
 	Log       Log                 // the durable log the index is a cache of; nil trusts the persisted index alone
-	Settle    time.Duration       // how long a new file must be quiet before file.created; default DefaultSettle
+	Settle    time.Duration       // how long a new file must be quiet, or a removed one stay gone, before it is reported where nothing else tells; default DefaultSettle
 	Logger    *slog.Logger        // nil discards logs; "component" and "workspace" attributes are added
 	Progress  io.Writer           // optional: a line every 10,000 files while indexing
 	Since     time.Time           // first start only: a file changed (ctime) at or after it is reported as created, not indexed silently; zero: none
@@ -214,12 +216,14 @@ type Options struct {
 	Contents Contents
 	// Quiet is how long, where the kernel tells when a writer closes a
 	// file and when its queue is empty (inotify), the queue must stay
-	// empty after a rename away or a new file's close before that is
-	// taken as the whole story: the renamed file left the workspace, the
-	// new one is not a temporary file about to be renamed onto its real
-	// name. Within it the rest of such a story comes at once (an
-	// editor's save); Settle remains the bound while notifications keep
-	// coming. Default DefaultQuiet.
+	// empty after a rename away, a new file's close or a removal before
+	// that is taken as the whole story: the renamed file left the
+	// workspace, the new one is not a temporary file about to be renamed
+	// onto its real name, the removed one is not being replaced. Within
+	// it the rest of such a story comes at once (an editor's save);
+	// Settle remains the bound while notifications keep coming, and for
+	// a removal while a replacement may be under way. Default
+	// DefaultQuiet.
 	Quiet time.Duration
 }
 
