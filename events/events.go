@@ -16,6 +16,8 @@ package events
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/filecast/filecast/events/jsonenc"
 )
 
 // Type is the kind of an event. The set is closed: see the constants.
@@ -103,7 +105,65 @@ type eventJSON struct {
 
 // MarshalJSON writes the wire form: size is present exactly for file events
 // other than deletions (an empty file has size 0), timestamps are UTC.
+// The bytes are those encoding/json writes for the fields' tags.
 func (e Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, 256))
+}
+
+// AppendJSON appends the wire form of e (see MarshalJSON) to b.
+func (e Event) AppendJSON(b []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, `{"event_id":`...)
+	b = jsonenc.String(b, e.ID, true)
+	b = append(b, `,"seq":`...)
+	b = jsonenc.Uint(b, e.Seq)
+	b = append(b, `,"type":`...)
+	b = jsonenc.String(b, string(e.Type), true)
+	b = append(b, `,"workspace":`...)
+	b = jsonenc.String(b, e.Workspace, true)
+	b = append(b, `,"path":`...)
+	b = jsonenc.String(b, e.Path, true)
+	if e.OldPath != "" {
+		b = append(b, `,"old_path":`...)
+		b = jsonenc.String(b, e.OldPath, true)
+	}
+	if e.SHA256 != "" {
+		b = append(b, `,"sha256":`...)
+		b = jsonenc.String(b, e.SHA256, true)
+	}
+	if e.PrevSHA256 != "" {
+		b = append(b, `,"prev_sha256":`...)
+		b = jsonenc.String(b, e.PrevSHA256, true)
+	}
+	b = append(b, `,"actor":`...)
+	b = jsonenc.String(b, e.Actor, true)
+	if e.Lock != nil {
+		b = append(b, `,"lock":`...)
+		b = e.Lock.AppendJSON(b)
+	}
+	b = append(b, `,"conflict":`...)
+	b = jsonenc.Bool(b, e.Conflict)
+	b = append(b, `,"timestamp":`...)
+	var ok bool
+	if b, ok = jsonenc.Time(b, e.Time.UTC()); !ok {
+		return e.marshalSlow(b[:start])
+	}
+	if e.HasContent() {
+		b = append(b, `,"size":`...)
+		b = jsonenc.Int(b, e.Size)
+	}
+	if !e.ExpiresAt.IsZero() {
+		b = append(b, `,"expires_at":`...)
+		if b, ok = jsonenc.Time(b, e.ExpiresAt.UTC()); !ok {
+			return e.marshalSlow(b[:start])
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// marshalSlow is AppendJSON through encoding/json, for the times it
+// refuses (it returns their error).
+func (e Event) marshalSlow(b []byte) ([]byte, error) {
 	j := eventJSON{eventAlias: eventAlias(e)}
 	j.Time = e.Time.UTC()
 	if e.HasContent() {
@@ -114,7 +174,24 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		t := e.ExpiresAt.UTC()
 		j.ExpiresAt = &t
 	}
-	return json.Marshal(j)
+	out, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, out...), nil
+}
+
+// AppendJSON appends l as encoding/json writes it.
+func (l LockInfo) AppendJSON(b []byte) []byte {
+	b = append(b, `{"holder":`...)
+	b = jsonenc.String(b, l.Holder, true)
+	b = append(b, `,"fencing_token":`...)
+	b = jsonenc.Uint(b, l.FencingToken)
+	if l.Mode != "" {
+		b = append(b, `,"mode":`...)
+		b = jsonenc.String(b, l.Mode, true)
+	}
+	return append(b, '}')
 }
 
 // UnmarshalJSON reads the wire form written by MarshalJSON.

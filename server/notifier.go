@@ -17,11 +17,13 @@ import (
 // session (resources/subscribe) or one subscriptions/listen stream.
 //
 // The router calls offer, which never blocks: a URI already pending is not
-// queued twice, and list_changed is one flag. A sender goroutine writes the
-// pending notifications into the session's notification channel with a
-// blocking send, so a slow client slows its own notifier and nothing is
-// lost; the newest state of every URI is always notified after its last
-// change, because a URI leaves the pending set before it is sent.
+// queued twice, and list_changed is one flag. While a stdio session's
+// notification channel has room and no sender runs, offer puts the
+// notifications in it itself; otherwise a sender goroutine writes the
+// pending notifications into it with a blocking send, so a slow client
+// slows its own notifier and nothing is lost; the newest state of every
+// URI is always notified after its last change, because a URI leaves the
+// pending set before it is sent.
 //
 // The sender runs only while something is pending: offer starts it (with
 // the spawn function given to start, which ties it to Run's goroutine
@@ -133,9 +135,57 @@ func (n *notifier) offer(ev events.Event) {
 		}
 	}
 	if queued {
-		n.sendLocked()
+		n.flushLocked()
 	}
 	n.mu.Unlock()
+}
+
+// flushLocked puts what is pending straight into the session's
+// notification channel when no sender runs and the channel has room,
+// the common case of changes one at a time: then a notification costs
+// no goroutine. What does not fit goes to a sender, which waits for
+// room. n.mu must be held.
+//
+// Only a stdio session's queue is filled directly: mcp-go's streamable
+// HTTP session hands its queue to whichever POST is in flight and can
+// lose a notification taken just as that POST ends, and a notification
+// queued at the very moment the change wakes a list_changes long-poll
+// meets that window far more often than one queued by a sender.
+func (n *notifier) flushLocked() {
+	_, stdio := n.session.(*stdioSession)
+	if !stdio || n.sending || !n.started || n.stopped || n.ctx.Err() != nil {
+		n.sendLocked()
+		return
+	}
+	ch := n.session.NotificationChannel()
+	for {
+		nt, uri, ok := n.takeLocked()
+		if !ok {
+			return
+		}
+		select {
+		case ch <- nt:
+			n.stats.notified.Add(1)
+		default:
+			n.putBackLocked(uri)
+			n.sendLocked()
+			return
+		}
+	}
+}
+
+// putBackLocked queues again, first, the notification takeLocked took:
+// of uri, or list_changed when uri is "". n.mu must be held.
+func (n *notifier) putBackLocked(uri string) {
+	if uri == "" {
+		n.listPending = true
+		return
+	}
+	if n.pending == nil {
+		n.pending = map[string]struct{}{}
+	}
+	n.pending[uri] = struct{}{}
+	n.queue = append([]string{uri}, n.queue...)
 }
 
 // sendLocked starts the sender unless it runs, the notifier is not
@@ -176,6 +226,17 @@ func (n *notifier) queueURI(ws, path string) bool {
 func (n *notifier) next() (mcp.JSONRPCNotification, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	nt, _, ok := n.takeLocked()
+	if !ok {
+		n.sending = false
+	}
+	return nt, ok
+}
+
+// takeLocked takes the next pending notification: list_changed first,
+// then the URIs in the order they changed (uri is the one taken, "" for
+// list_changed); ok is false when none is pending. n.mu must be held.
+func (n *notifier) takeLocked() (nt mcp.JSONRPCNotification, uri string, ok bool) {
 	var method string
 	params := map[string]any{}
 	switch {
@@ -183,7 +244,7 @@ func (n *notifier) next() (mcp.JSONRPCNotification, bool) {
 		n.listPending = false
 		method = mcp.MethodNotificationResourcesListChanged
 	case len(n.queue) > 0:
-		uri := n.queue[0]
+		uri = n.queue[0]
 		n.queue[0] = ""
 		n.queue = n.queue[1:]
 		if len(n.queue) == 0 {
@@ -193,17 +254,16 @@ func (n *notifier) next() (mcp.JSONRPCNotification, bool) {
 		method = mcp.MethodNotificationResourceUpdated
 		params["uri"] = uri
 	default:
-		n.sending = false
-		return mcp.JSONRPCNotification{}, false
+		return mcp.JSONRPCNotification{}, "", false
 	}
-	nt := mcp.JSONRPCNotification{
+	nt = mcp.JSONRPCNotification{
 		JSONRPC:      mcp.JSONRPC_VERSION,
 		Notification: mcp.Notification{Method: method, Params: mcp.NotificationParams{AdditionalFields: params}},
 	}
 	if n.listenID != nil {
 		nt.Params.Meta = map[string]any{mcp.MetaKeySubscriptionID: n.listenID}
 	}
-	return nt, true
+	return nt, uri, true
 }
 
 // start arms the notifier under ctx, Run's context: from now on a sender

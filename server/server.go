@@ -69,7 +69,7 @@ import (
 
 // Errors of package server.
 var (
-	ErrStdioBusy = errors.New("server: another stdio server is running in this process (mcp-go has one stdio session per process)")
+	ErrStdioBusy = errors.New("server: another stdio server is running in this process (there is one stdio session per process)")
 	ErrRunning   = errors.New("server: Run is already running")
 )
 
@@ -164,7 +164,7 @@ type session struct {
 	holder string // the lock holder name: client#suffix, one per session
 }
 
-// stdioBusy guards mcp-go's process-wide stdio session.
+// stdioBusy guards the process-wide stdio session.
 var stdioBusy atomic.Bool
 
 // New returns a Server over src. It does not start anything: call Run.
@@ -450,13 +450,14 @@ func (s *Server) Stats() Stats {
 
 // ServeStdio serves one MCP client over in and out until ctx ends or in
 // reaches EOF. out carries only MCP messages. A line of in that is not
-// valid UTF-8 is answered with a JSON-RPC parse error and goes no further. mcp-go keeps a single stdio
-// session per process, so only one ServeStdio may run at a time
-// (ErrStdioBusy). When in is an *os.File on a pipe or socket in blocking
-// mode (a host's stdin), it is read through a non-blocking duplicate,
-// which saves context switches per request; blocking mode is restored
-// before ServeStdio returns. Otherwise the caller should close in after
-// ctx ends: mcp-go's reader goroutine returns only then.
+// valid UTF-8 is answered with a JSON-RPC parse error and goes no further.
+// The stdio session is named "stdio", as mcp-go names it, so only one
+// ServeStdio may run at a time in a process (ErrStdioBusy). When in is an
+// *os.File on a pipe or socket in blocking mode (a host's stdin), it is
+// read through a non-blocking duplicate, which saves context switches per
+// request; blocking mode is restored before ServeStdio returns. Otherwise
+// the caller should close in after ctx ends: the goroutine reading it
+// returns only then (it drops what it still reads).
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	if !stdioBusy.CompareAndSwap(false, true) {
 		return ErrStdioBusy
@@ -470,10 +471,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		stopClose()
 		undo()
 	}()
-	stdio := mcpserver.NewStdioServer(s.mcp)
-	stdio.SetErrorLogger(slog.NewLogLogger(s.log.With("transport", "stdio").Handler(), slog.LevelWarn))
-	wire := newStdioWire(in, out, s.log.With("transport", "stdio"))
-	err := stdio.Listen(context.WithValue(ctx, stdioKey{}, true), wire, wire.writer())
+	log := s.log.With("transport", "stdio")
+	err := serveStdio(context.WithValue(ctx, stdioKey{}, true), s.mcp, newStdioWire(in, out, log), log)
 	if ctx.Err() != nil {
 		return nil // whatever the reader saw, it saw because the session ended
 	}

@@ -197,8 +197,9 @@ func recode(msg []byte, modern bool) []byte {
 // to answer; beyond it, answers keep mcp-go's code.
 const maxTracked = 1024
 
-// stdioWire wraps one stdio connection: reader filters what the client
-// sends, writer is what mcp-go writes to (whole messages, one Write each).
+// stdioWire wraps one stdio connection: admit filters the lines the
+// client sends, writer takes the server's answers (whole messages, one
+// Write each) and sendNotifications the messages that answer nothing.
 type stdioWire struct {
 	log *slog.Logger
 	in  *bufio.Reader
@@ -206,32 +207,10 @@ type stdioWire struct {
 
 	mu    sync.Mutex      // serialises writes to out and guards reads
 	reads map[string]bool // ids of resources/read requests not answered yet → modern
-
-	pending []byte // the rest of the current line, for Read
 }
 
 func newStdioWire(in io.Reader, out io.Writer, log *slog.Logger) *stdioWire {
 	return &stdioWire{log: log, in: bufio.NewReaderSize(in, 64<<10), out: out, reads: map[string]bool{}}
-}
-
-// Read hands mcp-go the client's messages, line by line, leaving out
-// those that are not valid UTF-8 (they are answered here).
-func (w *stdioWire) Read(p []byte) (int, error) {
-	for len(w.pending) == 0 {
-		line, err := w.in.ReadBytes('\n')
-		if len(line) > 0 {
-			w.pending = w.admit(line)
-		}
-		if err != nil {
-			if len(w.pending) > 0 {
-				break
-			}
-			return 0, err
-		}
-	}
-	n := copy(p, w.pending)
-	w.pending = w.pending[n:]
-	return n, nil
 }
 
 // admit checks one line and returns what to pass to mcp-go.
@@ -267,7 +246,15 @@ func (w *stdioWire) send(msg []byte) {
 	}
 }
 
-// writer is the io.Writer mcp-go writes its messages to.
+// sendNotifications writes msgs, whole messages that are no answers.
+func (w *stdioWire) sendNotifications(msgs []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err := w.out.Write(msgs)
+	return err
+}
+
+// writer is the io.Writer the server's answers are written to.
 func (w *stdioWire) writer() io.Writer { return wireWriter{w} }
 
 type wireWriter struct{ w *stdioWire }

@@ -2,11 +2,11 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/delta"
+	"github.com/filecast/filecast/events/jsonenc"
 )
 
 // Details of list_changes: how much of each event a result carries.
@@ -42,58 +42,117 @@ type change struct {
 	diff delta.Diff // with "diff": true; the zero Diff adds nothing
 }
 
-// compactEvent is the compact form of an event.
-type compactEvent struct {
-	Seq       uint64           `json:"seq"`
-	Type      events.Type      `json:"type"`
-	Workspace string           `json:"workspace,omitempty"`
-	Path      string           `json:"path"`
-	OldPath   string           `json:"old_path,omitempty"`
-	Size      *int64           `json:"size,omitempty"`
-	Actor     string           `json:"actor,omitempty"`
-	Lock      *events.LockInfo `json:"lock,omitempty"`
-	Conflict  bool             `json:"conflict,omitempty"`
-	ExpiresAt string           `json:"expires_at,omitempty"`
-	Time      string           `json:"timestamp"`
-	delta.Diff
-}
-
 // MarshalJSON writes the event in the result's detail.
 func (c change) MarshalJSON() ([]byte, error) {
-	if c.enc.detail != DetailFull {
-		out := compact(c.ev, c.enc)
-		out.Diff = c.diff
-		return marshal(out)
-	}
-	b, err := json.Marshal(c.ev)
-	if err != nil || c.diff == (delta.Diff{}) {
-		return b, err
-	}
-	d, err := marshal(c.diff)
-	if err != nil {
-		return nil, err
-	}
-	// The event's members, then the diff's.
-	return append(append(b[:len(b)-1], ','), d[1:]...), nil
+	return c.appendJSON(nil)
 }
 
-// compact returns the compact form of ev.
-func compact(ev events.Event, enc encoding) compactEvent {
-	out := compactEvent{
-		Seq: ev.Seq, Type: ev.Type, Path: ev.Path, OldPath: ev.OldPath,
-		Actor: ev.Actor, Lock: ev.Lock, Conflict: ev.Conflict, Time: formatTime(ev.Time),
+// appendJSON appends the event in the result's detail to b, as
+// encoding/json would write it from the tags of compactEvent (in the
+// tests), or from events.Event with the diff's members after its own.
+// Compact events escape no HTML (see marshal); full ones are the event
+// as SSE and webhooks carry it.
+func (c change) appendJSON(b []byte) ([]byte, error) {
+	if c.enc.detail == DetailFull {
+		b, err := c.ev.AppendJSON(b)
+		if err != nil || c.diff == (delta.Diff{}) {
+			return b, err
+		}
+		return appendDiff(b[:len(b)-1], c.diff), nil
 	}
-	if enc.workspace {
-		out.Workspace = ev.Workspace
+	ev := c.ev
+	b = append(b, `{"seq":`...)
+	b = jsonenc.Uint(b, ev.Seq)
+	b = append(b, `,"type":`...)
+	b = jsonenc.String(b, string(ev.Type), false)
+	if c.enc.workspace && ev.Workspace != "" {
+		b = append(b, `,"workspace":`...)
+		b = jsonenc.String(b, ev.Workspace, false)
+	}
+	b = append(b, `,"path":`...)
+	b = jsonenc.String(b, ev.Path, false)
+	if ev.OldPath != "" {
+		b = append(b, `,"old_path":`...)
+		b = jsonenc.String(b, ev.OldPath, false)
 	}
 	if ev.HasContent() {
-		size := ev.Size
-		out.Size = &size
+		b = append(b, `,"size":`...)
+		b = jsonenc.Int(b, ev.Size)
+	}
+	if ev.Actor != "" {
+		b = append(b, `,"actor":`...)
+		b = jsonenc.String(b, ev.Actor, false)
+	}
+	if l := ev.Lock; l != nil {
+		b = append(b, `,"lock":{"holder":`...)
+		b = jsonenc.String(b, l.Holder, false)
+		b = append(b, `,"fencing_token":`...)
+		b = jsonenc.Uint(b, l.FencingToken)
+		if l.Mode != "" {
+			b = append(b, `,"mode":`...)
+			b = jsonenc.String(b, l.Mode, false)
+		}
+		b = append(b, '}')
+	}
+	if ev.Conflict {
+		b = append(b, `,"conflict":true`...)
 	}
 	if !ev.ExpiresAt.IsZero() {
-		out.ExpiresAt = formatTime(ev.ExpiresAt)
+		b = append(b, `,"expires_at":"`...)
+		b = appendTime(b, ev.ExpiresAt)
+		b = append(b, '"')
 	}
-	return out
+	b = append(b, `,"timestamp":"`...)
+	b = appendTime(b, ev.Time)
+	b = append(b, '"')
+	if c.diff == (delta.Diff{}) {
+		return append(b, '}'), nil
+	}
+	return appendDiff(b, c.diff), nil
+}
+
+// appendDiff appends the members of d that are set, and the closing
+// brace, to b, an object missing its closing brace.
+func appendDiff(b []byte, d delta.Diff) []byte {
+	if d.Text != "" {
+		b = append(b, `,"diff":`...)
+		b = jsonenc.String(b, d.Text, false)
+	}
+	if d.Truncated {
+		b = append(b, `,"diff_truncated":true`...)
+	}
+	if d.Unavailable != "" {
+		b = append(b, `,"diff_unavailable":`...)
+		b = jsonenc.String(b, d.Unavailable, false)
+	}
+	return append(b, '}')
+}
+
+// appendTime appends t in TimeFormat (it needs no escaping).
+func appendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, TimeFormat) }
+
+// appendJSON appends r as encoding/json would write it from its tags,
+// escaping no HTML (see marshal).
+func (r changesResult) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"events":[`...)
+	for i, c := range r.Events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = c.appendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `],"cursor":`...)
+	b = jsonenc.String(b, r.Cursor, false)
+	if r.HasMore {
+		b = append(b, `,"has_more":true`...)
+	}
+	if r.Overflowed {
+		b = append(b, `,"overflowed":true`...)
+	}
+	return append(b, '}'), nil
 }
 
 // changes encodes evs for a result whose cursor is cur: compact events

@@ -163,7 +163,11 @@ func (t *toolset) answer(ctx context.Context, r ListChangesResult, args ListChan
 	if err != nil {
 		return t.failure("list_changes", err)
 	}
-	return result(changesResult{Events: evs, Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed})
+	b, err := changesResult{Events: evs, Cursor: r.Cursor, HasMore: r.HasMore, Overflowed: r.Overflowed}.appendJSON(make([]byte, 0, 64+128*len(evs)))
+	if err != nil {
+		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
+	}
+	return encoded(b)
 }
 
 // Tool descriptions, written for the model: when to call the tool, what
@@ -252,7 +256,7 @@ func (d toolDef) build() (server.ServerTool, error) {
 	return server.ServerTool{
 		Tool: newTool(d.name, d.desc, d.in, d.out, d.opts...),
 		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			if msg := schema.check(d.name, req.Params.Arguments); msg != "" {
+			if msg := schema.check(d.name, req.GetRawArguments()); msg != "" {
 				return mcp.NewToolResultError(msg), nil
 			}
 			return h(ctx, req)
@@ -284,6 +288,11 @@ func result(v any) *mcp.CallToolResult {
 	if err != nil {
 		return mcp.NewToolResultError("encoding the result failed: " + err.Error())
 	}
+	return encoded(b)
+}
+
+// encoded is result for a v already encoded as b.
+func encoded(b []byte) *mcp.CallToolResult {
 	return mcp.NewToolResultStructured(json.RawMessage(b), string(b))
 }
 

@@ -339,9 +339,14 @@ func normalise(args any) (obj map[string]any, ok bool, why string) {
 	if args == nil {
 		return map[string]any{}, true, ""
 	}
-	b, err := json.Marshal(args)
-	if err != nil {
-		return nil, false, "a value that cannot be read"
+	// The arguments as the client sent them when mcp-go kept them (every
+	// call over the wire), else encoded again.
+	b, raw := args.(json.RawMessage)
+	if !raw {
+		var err error
+		if b, err = json.Marshal(args); err != nil {
+			return nil, false, "a value that cannot be read"
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()

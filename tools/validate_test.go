@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -153,5 +154,34 @@ func TestParseSchema_Refuses(t *testing.T) {
 		if _, err := parseSchema(bad); err == nil {
 			t.Errorf("parseSchema(%s) accepted it", bad)
 		}
+	}
+}
+
+// TestCheck_RawArgumentsAsDecoded checks arguments as the client sent
+// them (mcp-go keeps the bytes) and as mcp-go decoded them, and wants
+// the same verdict: the raw bytes save encoding them again, and keep
+// integers above 2^53 exact.
+func TestCheck_RawArgumentsAsDecoded(t *testing.T) {
+	s, err := parseSchema(listChangesInput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{
+		`{}`, `null`, `{"limit":10,"wait_ms":0,"detail":"full","diff":true}`, `{"limit":0}`, `{"limit":1.5}`,
+		`{"limit":"10"}`, `{"nope":1,"limit":2000}`, `[1]`, `"text"`, `{"cursor":"proj:1","subscription_id":"s-1"}`,
+		`{"detail":"é <&>"}`, `{"limit":1e3}`, `{"limit":1000.0}`,
+	} {
+		var decoded any
+		if err := json.Unmarshal([]byte(raw), &decoded); err != nil {
+			t.Fatal(err)
+		}
+		got, want := s.check("list_changes", json.RawMessage(raw)), s.check("list_changes", decoded)
+		if got != want {
+			t.Errorf("check(%s) = %q from the bytes, %q decoded", raw, got, want)
+		}
+	}
+	big := s.check("list_changes", json.RawMessage(`{"limit":9007199254740993}`))
+	if !strings.Contains(big, "9007199254740993") {
+		t.Errorf("check of limit 9007199254740993 = %q, want the number as sent", big)
 	}
 }

@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -394,7 +393,7 @@ func (s *stream) deadline() error {
 // eventMessage encodes ev: id is the seq, event the type (only when it is
 // one of the known types), data the JSON on a single line.
 func eventMessage(ev events.Event) (*sse.Message, error) {
-	data, err := json.Marshal(ev)
+	data, err := ev.MarshalJSON() // not json.Marshal, which checks and copies the bytes again
 	if err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", ev.Seq, err)
 	}

@@ -315,7 +315,7 @@ func (j *Journal) append(ctx context.Context, ev events.Event) (out events.Event
 		return ev, false, err
 	}
 	ev.Seq = 0
-	data, err := json.Marshal(ev)
+	data, err := ev.MarshalJSON() // not json.Marshal, which checks and copies the bytes again
 	if err != nil {
 		return ev, false, err
 	}
@@ -573,7 +573,7 @@ func (j *Journal) AppendStoredBatch(ctx context.Context, evs []events.Event) (ou
 		}
 		ev.Seq = 0
 		evs[i].Seq = 0
-		if datas[i], err = json.Marshal(ev); err != nil {
+		if datas[i], err = ev.MarshalJSON(); err != nil {
 			return nil, nil, fmt.Errorf("append events: %w", err)
 		}
 	}

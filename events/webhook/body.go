@@ -43,7 +43,7 @@ func liveBody(data []byte, id string, seq uint64) ([]byte, error) {
 		return nil, err
 	}
 	ev.Seq = seq
-	return json.Marshal(ev)
+	return ev.MarshalJSON()
 }
 
 // plainID reports whether JSON writes id as it is: ASCII letters, digits,
