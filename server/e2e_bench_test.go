@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/sourcegraph/conc"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 	"github.com/filecast/filecast/server"
 )
@@ -102,12 +102,6 @@ func (e *e2eStack) take(ctx context.Context, b *testing.B) []benchEvent {
 	return out.Events
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func percentile(d []time.Duration, q float64) float64 {
 	return float64(d[min(len(d)-1, int(q*float64(len(d))))].Microseconds())
 }
@@ -146,7 +140,7 @@ func BenchmarkE2E_WriteToListChanges(b *testing.B) {
 		}
 	})
 	const interval = time.Millisecond
-	cpu0 := cpuTime()
+	cpu0 := eventstest.CPUTime(b)
 	n := 0
 	next := time.Now()
 	b.ReportAllocs()
@@ -174,7 +168,7 @@ func BenchmarkE2E_WriteToListChanges(b *testing.B) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	cpu := cpuTime() - cpu0
+	cpu := eventstest.CPUTime(b) - cpu0
 	b.StopTimer()
 	mu.Lock()
 	defer mu.Unlock()
@@ -198,7 +192,7 @@ func BenchmarkE2E_Throughput(b *testing.B) {
 	ctx := context.Background()
 	n := 0
 	start := time.Now()
-	cpu0 := cpuTime()
+	cpu0 := eventstest.CPUTime(b)
 	for i := 0; b.Loop(); i++ {
 		for j, name := range e.names {
 			if err := os.WriteFile(filepath.Join(e.dir, name), []byte(strconv.Itoa(i*batch+j)), 0o644); err != nil {
@@ -220,5 +214,5 @@ func BenchmarkE2E_Throughput(b *testing.B) {
 	}
 	el := time.Since(start)
 	b.ReportMetric(float64(n)/el.Seconds(), "changes/s")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/event")
+	b.ReportMetric(float64((eventstest.CPUTime(b)-cpu0).Microseconds())/float64(n), "cpu-µs/event")
 }

@@ -11,24 +11,14 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
-)
 
-// cpuTime returns the CPU time this process has used, in user and system
-// mode: on a shared machine a steadier measure than elapsed time.
-func cpuTime(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/filecast/filecast/events/eventstest"
+)
 
 // BenchmarkStdio_ToolCall is the floor of the MCP session: one tools/call
 // round trip over a pair of pipes, to a tool that answers at once with a
@@ -121,7 +111,7 @@ func benchToolCall(b *testing.B, serve func(context.Context, *mcpserver.MCPServe
 		tick = time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 	}
-	start := cpuTime(b)
+	start := eventstest.CPUTime(b)
 	i := 0
 	for b.Loop() {
 		i++
@@ -130,5 +120,5 @@ func benchToolCall(b *testing.B, serve func(context.Context, *mcpserver.MCPServe
 		}
 		call(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_changes","arguments":{"wait_ms":30000}}}`, i))
 	}
-	b.ReportMetric(float64((cpuTime(b)-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/call")
+	b.ReportMetric(float64((eventstest.CPUTime(b)-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/call")
 }

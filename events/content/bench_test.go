@@ -14,6 +14,7 @@ import (
 
 	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/diff"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/natsd"
 	"github.com/filecast/filecast/events/natsd/natstest"
 )
@@ -77,7 +78,7 @@ func BenchmarkStore_Put(b *testing.B) {
 	b.SetBytes(average(files))
 	b.ReportAllocs()
 	i := 0
-	cpu := cpuTime(b)
+	cpu := eventstest.CPUTime(b)
 	for b.Loop() {
 		d := variant(files, i)
 		i++
@@ -86,7 +87,7 @@ func BenchmarkStore_Put(b *testing.B) {
 		}
 	}
 	flush(b, s)
-	b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((eventstest.CPUTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	st := s.Stats()
 	b.ReportMetric(float64(st.BytesStored)/float64(st.BytesIn), "stored/raw")
 }
@@ -200,14 +201,14 @@ func BenchmarkIndex(b *testing.B) {
 			return hex.EncodeToString(sum[:]), diff.IsText(d)
 		}
 		b.Run(corpus.name+"/hash", func(b *testing.B) {
-			cpu := cpuTime(b)
+			cpu := eventstest.CPUTime(b)
 			for b.Loop() {
 				for _, d := range datas {
 					hash(d)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/file")
-			b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N*n), "cpu-ns/file")
+			b.ReportMetric(float64((eventstest.CPUTime(b)-cpu).Nanoseconds())/float64(b.N*n), "cpu-ns/file")
 		})
 		b.Run(corpus.name+"/hash+store", func(b *testing.B) {
 			var cpu time.Duration
@@ -215,7 +216,7 @@ func BenchmarkIndex(b *testing.B) {
 				b.StopTimer()
 				srv := natstest.Start(b)
 				s := open(b, srv.Conn(), content.Options{})
-				start := cpuTime(b)
+				start := eventstest.CPUTime(b)
 				b.StartTimer()
 				for _, d := range datas {
 					k, isText := hash(d)
@@ -227,7 +228,7 @@ func BenchmarkIndex(b *testing.B) {
 				}
 				flush(b, s)
 				b.StopTimer()
-				cpu += cpuTime(b) - start
+				cpu += eventstest.CPUTime(b) - start
 				_ = s.Close()
 				_ = srv.Close()
 				b.StartTimer()

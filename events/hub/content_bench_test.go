@@ -9,6 +9,7 @@ import (
 	"github.com/filecast/filecast/events"
 	"github.com/filecast/filecast/events/content"
 	"github.com/filecast/filecast/events/delta"
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/hub/hubtest"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkHub_Change(b *testing.B) {
 				body := strings.Repeat(line, max(size/len(line), 1))
 				head := st.Head(b, "docs")
 				i := 0
-				start := cpuTime(b)
+				start := eventstest.CPUTime(b)
 				for b.Loop() {
 					rel := fmt.Sprintf("f%02d.txt", i%20)
 					data := fmt.Sprintf("%s%d\n", body, i)
@@ -52,7 +53,7 @@ func BenchmarkHub_Change(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64((cpuTime(b)-start).Microseconds())/float64(b.N), "cpu-µs/change")
+				b.ReportMetric(float64((eventstest.CPUTime(b)-start).Microseconds())/float64(b.N), "cpu-µs/change")
 			})
 		}
 	}
@@ -76,12 +77,12 @@ func BenchmarkHub_Diff1MB(b *testing.B) {
 	}
 	b.SetBytes(int64(len(cur)))
 	b.ReportAllocs()
-	start := cpuTime(b)
+	start := eventstest.CPUTime(b)
 	for b.Loop() {
 		d, err := delta.Events(b.Context(), st.Hub, []events.Event{ev}, delta.Options{})
 		if err != nil || !strings.Contains(d[0].Text, "+line 7000 (edited)") {
 			b.Fatalf("diff = %+v, %v", d, err)
 		}
 	}
-	b.ReportMetric(float64((cpuTime(b)-start).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((eventstest.CPUTime(b)-start).Microseconds())/float64(b.N), "cpu-µs/op")
 }

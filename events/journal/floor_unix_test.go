@@ -5,25 +5,14 @@ package journal_test
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/journal"
 )
-
-// cpuTime returns the CPU time this process has used, in user and system
-// mode: on a shared machine a steadier measure than elapsed time.
-func cpuTime(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkJournal_Floor is what the log costs at least per event: one
 // publish and its acknowledgement on the embedded JetStream, of a
@@ -78,7 +67,7 @@ func floor(b *testing.B, paced bool, op func(i int) error) {
 		defer tick.Stop()
 	}
 	b.ReportAllocs()
-	start := cpuTime(b)
+	start := eventstest.CPUTime(b)
 	i := 0
 	for b.Loop() {
 		i++
@@ -89,5 +78,5 @@ func floor(b *testing.B, paced bool, op func(i int) error) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((cpuTime(b)-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/event")
+	b.ReportMetric(float64((eventstest.CPUTime(b)-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/event")
 }

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/filecast/filecast/events/eventstest"
 	"github.com/filecast/filecast/events/watch"
 	"github.com/filecast/filecast/events/workspace"
 )
@@ -79,7 +79,7 @@ func benchPollIdle(b *testing.B, dirs, perDir int, interval time.Duration) {
 	if err := w.PollRound(ctx); err != nil {
 		b.Fatal(err)
 	}
-	cpu0, t0 := cpuTime(b), time.Now()
+	cpu0, t0 := eventstest.CPUTime(b), time.Now()
 	n := 0
 	for b.Loop() {
 		if err := w.PollRound(ctx); err != nil {
@@ -87,7 +87,7 @@ func benchPollIdle(b *testing.B, dirs, perDir int, interval time.Duration) {
 		}
 		n++
 	}
-	perRound := (cpuTime(b) - cpu0) / time.Duration(n)
+	perRound := (eventstest.CPUTime(b) - cpu0) / time.Duration(n)
 	wall := time.Since(t0) / time.Duration(n)
 	// Rounds start an interval apart, or DutyFactor times their duration
 	// when that is longer.
@@ -97,13 +97,4 @@ func benchPollIdle(b *testing.B, dirs, perDir int, interval time.Duration) {
 	b.ReportMetric(100*perRound.Seconds()/period.Seconds(), "%core-scheduled")
 	b.ReportMetric(period.Seconds(), "s/round-scheduled")
 	b.ReportMetric(float64(perRound.Nanoseconds())/float64(dirs*perDir), "cpu-ns/file")
-}
-
-// cpuTime is the user and system time this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

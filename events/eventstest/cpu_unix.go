@@ -1,6 +1,6 @@
 //go:build unix
 
-package content_test
+package eventstest
 
 import (
 	"syscall"
@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// cpuTime returns the CPU time this process has used, in user and system
-// mode: on a shared machine a steadier measure than elapsed time.
-func cpuTime(tb testing.TB) time.Duration {
+// CPUTime returns the CPU time this process has used, in user and system
+// mode: on a shared machine a steadier measure of a benchmark's cost than
+// elapsed time.
+func CPUTime(tb testing.TB) time.Duration {
 	tb.Helper()
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
