@@ -173,14 +173,17 @@ func (k *Kernel) Unread(f func()) {
 	k.mu.Unlock()
 }
 
-// Read hands over what waits in the kernel's queue.
+// Read hands over what waits in the kernel's queue. The batches count as
+// on their way before they leave the queue, as inotify's reader counts a
+// read before it makes it: a wait for quiet never finds them in neither.
 func (k *Kernel) Read() {
 	k.mu.Lock()
 	q := k.kernq
 	k.kernq = nil
+	k.sent.Add(int64(len(q)))
 	k.mu.Unlock()
 	for _, b := range q {
-		k.send(b)
+		k.deliver(b)
 	}
 }
 
@@ -273,6 +276,11 @@ func (k *Kernel) send(b batch) {
 
 func (k *Kernel) sendNow(b batch) {
 	k.sent.Add(1)
+	k.deliver(b)
+}
+
+// deliver hands over a batch already counted as sent.
+func (k *Kernel) deliver(b batch) {
 	k.batches <- b
 	select {
 	case k.told <- struct{}{}:
