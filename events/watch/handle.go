@@ -421,13 +421,17 @@ func (w *Watcher) expire(ctx context.Context, now time.Time) error {
 		switch {
 		case now.Before(st.quietAt):
 			st.due(st.quietAt)
-		case st.kern.busy():
-			// Handled first; the wait for quiet starts again after.
 		case !st.kern.quiet(0):
-			// Queued in the kernel, not read yet: handled first, or, if
-			// the look was cut short, looked at again.
-			st.quietAt = now.Add(w.quiet)
-			st.due(st.quietAt)
+			if !st.kern.busy() {
+				// Queued in the kernel, not read yet, or the look was
+				// cut short: looked at again.
+				st.quietAt = now.Add(w.quiet)
+				st.due(st.quietAt)
+			}
+			// Otherwise handled first, and the wait for quiet starts
+			// again after: a read under way that finds nothing was
+			// asked by the look to hand over an empty batch, so it
+			// cannot end unseen.
 		default:
 			st.quietAt = time.Time{}
 			if err := w.settleNow(ctx); err != nil {

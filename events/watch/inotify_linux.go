@@ -187,14 +187,20 @@ func (k *inotify) run(rc syscall.RawConn) {
 				}
 			}
 			if rerr == unix.EAGAIN {
+				// The read ends before the request is looked at: a quiet
+				// that asks after this sees no read under way and
+				// takes its request back (see quiet), one that asked
+				// before gets its empty batch.
+				k.inflight.Add(-1)
 				if k.wake.Swap(false) {
+					k.inflight.Add(1) // counted until handled
 					select {
-					case k.out <- batch{}: // counted in inflight until handled
+					case k.out <- batch{}:
 						return false
 					default: // batches wait to be handled: quiet is asked again after them
+						k.inflight.Add(-1)
 					}
 				}
-				k.inflight.Add(-1)
 				return false // nothing queued: wait in the poller
 			}
 			return true
