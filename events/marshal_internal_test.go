@@ -7,20 +7,10 @@ import (
 )
 
 // reflectJSON is the wire form as encoding/json writes it from the
-// fields' tags, which MarshalJSON must match byte for byte.
+// fields' tags (marshalSlow), which MarshalJSON must match byte for byte.
 func reflectJSON(t *testing.T, e Event) string {
 	t.Helper()
-	j := eventJSON{eventAlias: eventAlias(e)}
-	j.Time = e.Time.UTC()
-	if e.HasContent() {
-		size := e.Size
-		j.Size = &size
-	}
-	if !e.ExpiresAt.IsZero() {
-		tm := e.ExpiresAt.UTC()
-		j.ExpiresAt = &tm
-	}
-	b, err := json.Marshal(j)
+	b, err := e.marshalSlow(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

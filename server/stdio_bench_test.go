@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -106,19 +105,8 @@ func benchToolCall(b *testing.B, serve func(context.Context, *mcpserver.MCPServe
 	if _, err := io.WriteString(inW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"); err != nil {
 		b.Fatal(err)
 	}
-	var tick *time.Ticker
-	if paced {
-		tick = time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-	}
-	start := eventstest.CPUTime(b)
-	i := 0
-	for b.Loop() {
-		i++
-		if paced {
-			<-tick.C
-		}
+	eventstest.PacedCPU(b, paced, "cpu-µs/call", func(i int) error {
 		call(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_changes","arguments":{"wait_ms":30000}}}`, i))
-	}
-	b.ReportMetric(float64((eventstest.CPUTime(b)-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/call")
+		return nil
+	})
 }

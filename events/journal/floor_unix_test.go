@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -39,7 +38,8 @@ func BenchmarkJournal_Floor(b *testing.B) {
 				b.Fatal(err)
 			}
 			subj := journal.Subject("bench")
-			floor(b, paced, func(i int) error {
+			b.ReportAllocs()
+			eventstest.PacedCPU(b, paced, "cpu-µs/event", func(i int) error {
 				_, err := js.Publish(ctx, subj, data, jetstream.WithMsgID(fmt.Sprint("e", i)))
 				return err
 			})
@@ -50,33 +50,11 @@ func BenchmarkJournal_Floor(b *testing.B) {
 			if err := j.Ensure(ctx, "bench"); err != nil {
 				b.Fatal(err)
 			}
-			floor(b, paced, func(i int) error {
+			b.ReportAllocs()
+			eventstest.PacedCPU(b, paced, "cpu-µs/event", func(i int) error {
 				_, err := j.Append(ctx, event("bench", i))
 				return err
 			})
 		})
 	}
-}
-
-// floor runs op b.N times, one a millisecond when paced, and reports the
-// process's CPU per op.
-func floor(b *testing.B, paced bool, op func(i int) error) {
-	var tick *time.Ticker
-	if paced {
-		tick = time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-	}
-	b.ReportAllocs()
-	start := eventstest.CPUTime(b)
-	i := 0
-	for b.Loop() {
-		i++
-		if paced {
-			<-tick.C
-		}
-		if err := op(i); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64((eventstest.CPUTime(b)-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/event")
 }
