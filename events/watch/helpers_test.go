@@ -57,6 +57,19 @@ func brief(e events.Event) short {
 	return short{Type: e.Type, Path: e.Path, OldPath: e.OldPath, SHA256: e.SHA256, Size: e.Size}
 }
 
+// wantBriefs fails t unless evs are want, in order, compared by brief.
+func wantBriefs(t *testing.T, evs []events.Event, want ...short) {
+	t.Helper()
+	if len(evs) != len(want) {
+		t.Errorf("%d events, want %d", len(evs), len(want))
+	}
+	for i := range min(len(evs), len(want)) {
+		if got := brief(evs[i]); got != want[i] {
+			t.Errorf("event %d: %v, want %v", i, got, want[i])
+		}
+	}
+}
+
 func sum(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])

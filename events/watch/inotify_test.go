@@ -37,11 +37,7 @@ func TestInotify_CloseWrite(t *testing.T) {
 		{Type: events.FileCreated, Path: "new.txt", SHA256: sum("new"), Size: 3},
 		{Type: events.FileUpdated, Path: "old.txt", SHA256: sum("changed"), Size: 7},
 	}
-	for i, ev := range evs {
-		if got := brief(ev); got != want[i] {
-			t.Errorf("event %d: %v, want %v", i, got, want[i])
-		}
-	}
+	wantBriefs(t, evs, want...)
 }
 
 // TestInotify_OneRead takes a file removed and made again, both in one
@@ -92,11 +88,7 @@ func TestInotify_SlowEmptyRead(t *testing.T) {
 		{Type: events.FileCreated, Path: "new.txt", SHA256: sum("new"), Size: 3},
 		{Type: events.FileDeleted, Path: "old.txt"},
 	}
-	for i, ev := range evs {
-		if got := brief(ev); got != want[i] {
-			t.Errorf("event %d: %v, want %v", i, got, want[i])
-		}
-	}
+	wantBriefs(t, evs, want...)
 }
 
 // TestInotify_OpenWriter reports a file whose writer keeps it open once
@@ -127,11 +119,7 @@ func TestInotify_OpenWriter(t *testing.T) {
 		{Type: events.FileCreated, Path: "new.log", SHA256: sum("new"), Size: 3},
 		{Type: events.FileUpdated, Path: "old.txt", SHA256: sum("old more"), Size: 8},
 	}
-	for i, ev := range evs {
-		if got := brief(ev); got != want[i] {
-			t.Errorf("event %d: %v, want %v", i, got, want[i])
-		}
-	}
+	wantBriefs(t, evs, want...)
 }
 
 // TestInotify_Overflow rescans when the kernel's queue overflowed: every
