@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/filecast/filecast/events"
+	"github.com/filecast/filecast/events/jsonenc"
 )
 
 // entry is what the index knows of one file.
@@ -116,16 +117,16 @@ func writeIndex(w io.Writer, idx *indexFile) error {
 	b = append(b, `{"format":`...)
 	b = strconv.AppendInt(b, int64(idx.Format), 10)
 	b = append(b, `,"workspace":`...)
-	b = appendJSONString(b, idx.Workspace)
+	b = jsonenc.String(b, idx.Workspace, false)
 	b = append(b, `,"root":`...)
-	b = appendJSONString(b, idx.Root)
+	b = jsonenc.String(b, idx.Root, false)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, idx.Seq, 10)
 	b = append(b, `,"saved":`...)
 	b = appendJSONTime(b, idx.Saved)
 	if idx.Kept != "" {
 		b = append(b, `,"kept":`...)
-		b = appendJSONString(b, idx.Kept)
+		b = jsonenc.String(b, idx.Kept, false)
 	}
 	b = append(b, `,"files":{`...)
 	first := true
@@ -134,7 +135,7 @@ func writeIndex(w io.Writer, idx *indexFile) error {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, rel)
+		b = jsonenc.String(b, rel, false)
 		b = append(b, ':')
 		b = appendEntry(b, e)
 		if len(b) >= 32<<10 {
@@ -156,7 +157,7 @@ func appendEntry(b []byte, e *entry) []byte {
 	b = append(b, `{"size":`...)
 	b = strconv.AppendInt(b, e.Size, 10)
 	b = append(b, `,"sha256":`...)
-	b = appendJSONString(b, e.SHA256)
+	b = jsonenc.String(b, e.SHA256, false)
 	b = append(b, `,"mtime":`...)
 	b = appendJSONTime(b, e.ModTime)
 	if e.Version != 0 {
@@ -175,24 +176,9 @@ func appendEntry(b []byte, e *entry) []byte {
 	b = appendJSONTime(b, e.Hashed)
 	if e.Link != "" {
 		b = append(b, `,"link":`...)
-		b = appendJSONString(b, e.Link)
+		b = jsonenc.String(b, e.Link, false)
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string: as it is when it is
-// printable ASCII with nothing to escape (paths almost always are), else
-// as encoding/json writes it.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s) // a string always marshals
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // appendJSONTime appends t as time.Time's MarshalJSON does. A time it
@@ -200,10 +186,9 @@ func appendJSONString(b []byte, s string) []byte {
 // zero time: the file is then hashed again at the next start, which is
 // all that the index loses.
 func appendJSONTime(b []byte, t time.Time) []byte {
-	if y := t.Year(); y < 0 || y > 9999 {
-		t = time.Time{}
+	if out, ok := jsonenc.Time(b, t); ok {
+		return out
 	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
+	out, _ := jsonenc.Time(b, time.Time{})
+	return out
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -66,29 +65,6 @@ func TestWriteIndex_YearOutOfRange(t *testing.T) {
 	if mt := back.Files["far.md"].ModTime; !mt.IsZero() {
 		t.Errorf("mtime = %v, want the zero time", mt)
 	}
-}
-
-// FuzzAppendJSONString checks that every string comes back as
-// encoding/json would give it back.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a/b.md", `"`, `\`, "\x00\x1f", "ü", "\u2028", "<>&", "\xff"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s: %v", s, b, err)
-		}
-		want := s
-		if !utf8.ValidString(s) {
-			q, _ := json.Marshal(s)
-			_ = json.Unmarshal(q, &want)
-		}
-		if got != want {
-			t.Errorf("appendJSONString(%q) decodes to %q, want %q", s, got, want)
-		}
-	})
 }
 
 // BenchmarkWriteIndex encodes an index of 100,000 files, as a save of a
